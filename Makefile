@@ -1,0 +1,30 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: test demo lint bench screenshots clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,bench]'
+	touch $@
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/rostersync demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.reconcile --people 1000000
+	$(PY) -m bench.delta --people 1000000 --changes 1000
+	$(PY) -m bench.apply --ops 5000 --concurrency 8
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""Shared benchmark plumbing: generated exports, a seeded database, timing in a child
+process (so peak RSS is the measured work's own), and figure printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox.world import COLUMNS, DEPARTMENTS, HEADER, ZONES
+
+TOKEN_ENV = "ROSTERSYNC_BENCH_TOKEN"
+
+
+def line_for(i: int, *, department: str | None = None, status: str = "Active",
+             termination: str = "") -> str:
+    """One CSV row, built directly (csv.writer would dominate generating a million)."""
+    first, last = f"First{i % 997}", f"Last{i % 1013}"
+    manager = "" if i == 1 else f"E{(i - 2) // 8 + 1:07d}"
+    dept = department or DEPARTMENTS[i % len(DEPARTMENTS)]
+    return (f"E{i:07d},{100000 + i},{first},{last},,{first.lower()}.{last.lower()}.{i}"
+            f"@acme.example,{dept},Specialist,Berlin,{manager},{status},2020-03-01,"
+            f"{termination},{ZONES[i % len(ZONES)]},Employee\n")
+
+
+def write_exports(folder: Path, people: int, changed: float, added: float, removed: float,
+                  seed: int = 7) -> tuple[Path, Path, dict[str, int]]:
+    """old.csv (the last accepted export) and new.csv with the given shares changed,
+    added and removed. Returns the paths and the counts."""
+    rng = random.Random(seed)
+    n_changed, n_added, n_removed = (int(people * f) for f in (changed, added, removed))
+    removed_ids = set(rng.sample(range(2, people + 1), n_removed))
+    pool = [i for i in range(2, people + 1) if i not in removed_ids]
+    changed_ids = set(rng.sample(pool, n_changed))
+    header = ",".join(HEADER) + "\n"
+    old, new = folder / "old.csv", folder / "new.csv"
+    with old.open("w") as fo, new.open("w") as fn:
+        fo.write(header)
+        fn.write(header)
+        for i in range(1, people + 1):
+            row = line_for(i)
+            fo.write(row)
+            if i in removed_ids:
+                continue
+            fn.write(line_for(i, department="Finance" if i % 5 != 2 else "Sales")
+                     if i in changed_ids else row)
+        for i in range(people + 1, people + n_added + 1):
+            fn.write(line_for(i))
+    return old, new, {"changed": n_changed, "added": n_added, "removed": n_removed}
+
+
+def config_text(folder: Path, csv_path: Path, base_url: str = "http://127.0.0.1:9/v2",
+                delta_path: Path | None = None, extra: str = "") -> str:
+    cols = "\n".join(f'{k} = "{v}"' for k, v in COLUMNS.items())
+    depts = "\n".join(f'"{d}" = "{d}"' for d in DEPARTMENTS)
+    delta = f'delta_path = "{delta_path}"\n' if delta_path else ""
+    return f"""[database]
+path = "{folder / 'bench.db'}"
+[hris]
+type = "csv"
+path = "{csv_path}"
+{delta}[hris.columns]
+{cols}
+[hris.attributes]
+worker_type = "Worker Type"
+[lms]
+type = "scim"
+base_url = "{base_url}"
+token_env = "{TOKEN_ENV}"
+[mapping]
+strict = ["department"]
+[mapping.values.department]
+{depts}
+[guards]
+mass_deactivation_min = 100000
+{extra}
+"""
+
+
+def seed_database(config_path: Path) -> dict[str, Any]:
+    """Make the database look like the LMS already matches old.csv: plan with the engine
+    (no network), then record the plan as applied: accounts equal to the desired state."""
+    import asyncio
+
+    from storage.db import Store, ts
+    from sync.clock import Clock
+    from sync.config import load_config
+    from sync.engine import Engine
+
+    config = load_config(config_path)
+    store = Store(config.database.path)
+    engine = Engine(config, store)
+    t0 = time.perf_counter()
+    report = asyncio.run(engine.sync("full", lms_read="cached", apply=False))
+    now = ts(Clock().now())
+    with store.tx() as conn:
+        conn.execute(
+            "INSERT INTO accounts(lms_id, external_key, user_name, email, active, data, digest, "
+            "seen_at) SELECT 'L' || employee_id, employee_id, json_extract(desired, "
+            "'$.user_name'), json_extract(desired, '$.email'), 1, json_set(desired, '$.lms_id', "
+            "'L' || employee_id), desired_digest, ? FROM people WHERE desired IS NOT NULL", (now,))
+        conn.execute("UPDATE ops SET status = 'succeeded', finished_at = ? "
+                     "WHERE status IN ('pending', 'held')", (now,))
+        conn.execute("UPDATE drift SET resolved_at = ? WHERE resolved_at IS NULL", (now,))
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {"seed_seconds": round(time.perf_counter() - t0, 1), "seed_run": report.status}
+
+
+def run_child(code: str, *args: str) -> dict[str, Any]:
+    """Run `code` (a python -c program that prints one JSON line) in a child; add its
+    wall time and peak RSS."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=os.environ.copy())
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}): {err[-2000:]}")
+    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    result.setdefault("seconds", round(wall, 3))
+    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    return result
+
+
+def command_child(argv: list[str]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise RuntimeError(f"{argv[0]} failed: {proc.stderr.read().decode()[-2000:]}")
+    return {"seconds": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def print_table(title: str, rows: list[tuple[str, dict[str, Any]]],
+                notes: Callable[[], list[str]] | None = None) -> None:
+    print(f"\n{title}")
+    print(f"{'':<34}{'seconds':>10}{'peak RSS MB':>14}")
+    for name, r in rows:
+        print(f"{name:<34}{r['seconds']:>10.2f}{r['peak_rss_mb']:>14.1f}")
+    for line in (notes() if notes else []):
+        print(line)
+
+
+def self_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

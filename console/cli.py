@@ -1,0 +1,247 @@
+"""The `rostersync` command line: the contract in DESIGN.md, exit codes included.
+
+Expected failures (bad config, unreadable feed, busy lease) are one sentence on stderr
+and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from console import cli_ops
+from console.render import emit_json, run_text, status_text
+from storage import audit
+from storage import runs as run_store
+from storage.db import Store
+from sync.clock import Clock
+from sync.config import Config, ConfigError, default_config_path, load_config
+from sync.engine import EXIT_NOT_APPLIED, EXIT_USAGE, Engine, EngineBusy
+from sync.status import build_status
+
+
+class CliError(Exception):
+    """An expected failure: message on stderr, exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
+    parser.add_argument("--config", type=Path, default=None,
+                        help="config file (default ./rostersync.toml or $ROSTERSYNC_CONFIG)")
+    parser.add_argument("--db", type=Path, default=None, help="database (default from config)")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rostersync",
+        description="Keep the LMS roster in step with the HR system of record.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("sync", help="run one sync now")
+    _common(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_const", dest="kind", const="full",
+                      help="full reconcile (default)")
+    mode.add_argument("--delta", action="store_const", dest="kind", const="delta",
+                      help="only records changed since the last pull")
+    p.add_argument("--dry-run", action="store_true", help="plan and show; change nothing")
+    p.set_defaults(kind="full", func=cmd_sync)
+
+    p = sub.add_parser("status", help="health summary; exit 0 OK, 1 WARNING, 2 CRITICAL")
+    _common(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("resync", help="sync one person now, through the same guards")
+    _common(p)
+    p.add_argument("employee_id")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_resync)
+
+    cli_ops.add_parsers(sub, _common)
+
+    p = sub.add_parser("serve", help="run the scheduler without a UI (JSON-lines logs)")
+    _common(p, json_flag=False)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", help="write a commented sample config")
+    p.add_argument("path", nargs="?", type=Path, default=Path("rostersync.toml"))
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("doctor", help="check config, credentials, connectivity, permissions")
+    _common(p)
+    p.set_defaults(func=cmd_doctor)
+
+    for name, state in (("pause", "paused"), ("resume", "active")):
+        p = sub.add_parser(name, help=f"{'pause' if state == 'paused' else 'resume'} "
+                                      "applying operations")
+        _common(p)
+        p.add_argument("--reason", default=None)
+        p.set_defaults(func=cmd_job_state, state=state)
+
+    p = sub.add_parser("audit", help="the operator audit log")
+    _common(p)
+    p.add_argument("action", choices=["list", "verify"])
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("demo", help="run the product on its built-in sandbox")
+    p.add_argument("--headless", action="store_true")
+    p.add_argument("--seconds", type=float, default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--keep", type=Path, default=None, help="folder for the demo's files")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+# -- context ---------------------------------------------------------------------------
+
+def load(args: argparse.Namespace) -> tuple[Config, Store]:
+    path = args.config or default_config_path()
+    config = load_config(path)
+    if args.db is not None:
+        config.database.path = args.db
+    try:
+        store = Store(config.database.path)
+    except Exception as exc:
+        raise CliError(f"{config.database.path}: cannot open the database ({exc})") from None
+    return config, store
+
+
+def engine_for(config: Config, store: Store) -> Engine:
+    return Engine(config, store)
+
+
+# -- commands --------------------------------------------------------------------------
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    config, store = load(args)
+    engine = engine_for(config, store)
+    audit.record(store, Clock().now(), "sync", None,
+                 {"kind": args.kind, "dry_run": args.dry_run})
+    report = asyncio.run(engine.sync(args.kind, dry_run=args.dry_run, trigger="cli"))
+    doc = report.as_dict()
+    if args.json:
+        emit_json(doc)
+    else:
+        print(run_text(doc))
+    return report.exit_code
+
+
+def cmd_resync(args: argparse.Namespace) -> int:
+    config, store = load(args)
+    engine = engine_for(config, store)
+    audit.record(store, Clock().now(), "resync", args.employee_id, {"dry_run": args.dry_run})
+    report = asyncio.run(engine.resync(args.employee_id, dry_run=args.dry_run))
+    doc = report.as_dict()
+    if args.json:
+        emit_json(doc)
+    else:
+        print(run_text(doc))
+    return report.exit_code
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config, store = load(args)
+    doc = build_status(store, config, Clock().now())
+    if args.json:
+        emit_json(doc)
+    else:
+        print(status_text(doc))
+    return doc["exit_code"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sync.scheduler import serve_forever
+
+    config, store = load(args)
+    return serve_forever(config, store)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from sync.sample import SAMPLE_CONFIG
+
+    if args.path.exists() and not args.force:
+        raise CliError(f"{args.path} already exists; use --force to overwrite it")
+    fd = os.open(args.path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(SAMPLE_CONFIG)
+    print(f"wrote {args.path}; edit it, export the token variable it names, then run "
+          f"`rostersync doctor --config {args.path}`")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from console.doctor import run_doctor
+
+    return run_doctor(args, load)
+
+
+def cmd_job_state(args: argparse.Namespace) -> int:
+    _config, store = load(args)
+    now = Clock().now()
+    actor = audit.current_actor()
+    reason = args.reason or ("paused by operator" if args.state == "paused" else None)
+    before = run_store.job_state(store)
+    run_store.set_job_state(store, now, args.state, reason, actor=actor)
+    audit.record(store, now, "pause" if args.state == "paused" else "resume", None,
+                 {"was": before["state"], "reason": reason}, actor=actor)
+    doc = {"state": args.state, "was": before["state"], "reason": reason}
+    if args.json:
+        emit_json(doc)
+    else:
+        print(f"job {before['state']} -> {args.state}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    _config, store = load(args)
+    if args.action == "verify":
+        check = audit.verify(store)
+        doc = {"ok": check.ok, "entries": check.entries, "broken_at": check.broken_at,
+               "message": check.message}
+        emit_json(doc) if args.json else print(check.message)
+        return 0 if check.ok else 2
+    rows = audit.entries(store, limit=args.limit)
+    if args.json:
+        emit_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['id']:>6} {r['at']} {r['actor']:<12} {r['action']:<12} "
+                  f"{r['target'] or '-':<14} {r['detail']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sandbox.demo import run_demo
+
+    return run_demo(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CliError) as exc:
+        print(f"rostersync: {exc}", file=sys.stderr)
+        return getattr(exc, "code", EXIT_USAGE)
+    except EngineBusy as exc:
+        print(f"rostersync: {exc}", file=sys.stderr)
+        return EXIT_NOT_APPLIED
+    except KeyboardInterrupt:
+        print("rostersync: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""`rostersync ops ...`: list, show, retry, suppress, unsuppress, approve, reject.
+
+Every action that changes something is written to the audit log with the OS user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+from console.render import emit_json, ops_table, run_text
+from storage import audit
+from storage import ops as op_store
+from storage import suppressions as suppression_store
+from storage.db import ts
+from sync.clock import Clock
+from sync.models import OpStatus
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """`--until`: an ISO date/time (UTC unless it says otherwise) or 30m / 12h / 7d / 2w."""
+    from console.cli import CliError
+
+    match = _RELATIVE.match(text.strip())
+    if match:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return now + timedelta(**{unit: float(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(f"--until {text!r}: expected an ISO date/time such as 2026-12-31 or "
+                       "2026-12-31T18:00, or a duration such as 12h, 7d, 2w") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment <= now:
+        raise CliError(f"--until {text!r} is in the past")
+    return moment
+
+
+def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+    ops = sub.add_parser("ops", help="inspect and steer operations")
+    osub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
+
+    p = osub.add_parser("list", help="list operations")
+    common(p)
+    p.add_argument("--status", choices=[s.value for s in OpStatus])
+    p.add_argument("--employee")
+    p.add_argument("--run", type=int)
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_list)
+
+    p = osub.add_parser("show", help="one operation with its attempts")
+    common(p)
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_show)
+
+    p = osub.add_parser("retry", help="retry failed or dead operations now")
+    common(p)
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--all-failed", action="store_true", help="every failed and dead operation")
+    p.add_argument("--defer", action="store_true", help="leave them to the next run")
+    p.set_defaults(func=cmd_retry)
+
+    p = osub.add_parser("suppress", help="stop changes for the people of these operations")
+    common(p)
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--employee", action="append", default=[], help="suppress a person by id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--until", default=None, help="expiry: ISO date/time or 12h, 7d, 2w")
+    p.set_defaults(func=cmd_suppress)
+
+    p = osub.add_parser("unsuppress", help="lift suppressions for people")
+    common(p)
+    p.add_argument("employee_ids", nargs="+")
+    p.set_defaults(func=cmd_unsuppress)
+
+    p = osub.add_parser("approve", help="release held operations and apply them")
+    common(p)
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--run", type=int, help="every operation held by this run")
+    p.add_argument("--defer", action="store_true", help="leave them to the next run")
+    p.set_defaults(func=cmd_approve)
+
+    p = osub.add_parser("reject", help="drop held operations and suppress their people")
+    common(p)
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--run", type=int)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--until", default=None)
+    p.set_defaults(func=cmd_reject)
+
+
+def _load(args):
+    from console.cli import load
+
+    return load(args)
+
+
+def _ops_or_fail(store, ids: list[int]) -> list[dict]:
+    from console.cli import CliError
+
+    found = []
+    for op_id in ids:
+        op = op_store.get_op(store, op_id)
+        if op is None:
+            raise CliError(f"operation {op_id} does not exist")
+        found.append(op)
+    return found
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    _config, store = _load(args)
+    rows = op_store.list_ops(store, status=args.status, employee_id=args.employee,
+                             run_id=args.run, limit=args.limit)
+    emit_json(rows) if args.json else print(ops_table(rows))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _config, store = _load(args)
+    op = _ops_or_fail(store, [args.id])[0]
+    if args.json:
+        emit_json(op)
+        return 0
+    for key in ("id", "employee_id", "kind", "status", "reason", "lms_id", "attempts",
+                "max_attempts", "error_class", "http_status", "last_error", "next_attempt_at",
+                "hold_reason", "suppressed_reason", "suppressed_until", "suppressed_by",
+                "approved_by", "run_id", "created_at", "updated_at", "finished_at"):
+        if op.get(key) not in (None, ""):
+            print(f"{key:>17}: {op[key]}")
+    print(f"{'payload':>17}: {op['payload']}")
+    for a in op["attempt_log"]:
+        print(f"  attempt {a['attempt']}: {a['started_at']} -> {a['outcome'] or 'running'}"
+              + (f" [{a['error_class']} {a['http_status'] or ''}] {a['error']}"
+                 if a["error"] else ""))
+    return 0
+
+
+def _apply_now(args, config, store, op_ids: list[int]) -> int:
+    from console.cli import engine_for
+
+    report = asyncio.run(engine_for(config, store).apply_due(trigger="cli", op_ids=op_ids))
+    doc = report.as_dict()
+    emit_json(doc) if args.json else print(run_text(doc))
+    return report.exit_code
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from console.cli import CliError
+
+    config, store = _load(args)
+    now = Clock().now()
+    if args.all_failed:
+        ids = [r[0] for r in store.conn.execute(
+            "SELECT id FROM ops WHERE status IN ('failed','dead')")]
+    elif args.ids:
+        ids = args.ids
+        for op in _ops_or_fail(store, ids):
+            if op["status"] not in ("failed", "dead"):
+                raise CliError(f"operation {op['id']} is {op['status']}; only failed or dead "
+                               "operations can be retried")
+    else:
+        raise CliError("name operation ids or pass --all-failed")
+    with store.tx() as conn:
+        conn.executemany(
+            "UPDATE ops SET status='pending', next_attempt_at=NULL, updated_at=?, "
+            "max_attempts=max(max_attempts, attempts + ?) WHERE id = ?",
+            [(ts(now), config.guards.retry_max_attempts, i) for i in ids])
+    audit.record(store, now, "retry", None, {"ops": ids})
+    if args.defer or not ids:
+        print(f"{len(ids)} operation(s) queued for the next run") if not args.json else \
+            emit_json({"queued": ids})
+        return 0
+    return _apply_now(args, config, store, ids)
+
+
+def _suppress_people(store, now, people: set[str], reason: str, until, actor: str) -> None:
+    for employee_id in sorted(people):
+        suppression_store.add(store, now, employee_id, reason, until, actor)
+        with store.tx() as conn:
+            conn.execute(
+                "UPDATE ops SET status='suppressed', suppressed_reason=?, suppressed_until=?, "
+                "suppressed_by=?, updated_at=? WHERE employee_id=? AND status IN "
+                "('pending','failed','held')", (reason, ts(until), actor, ts(now), employee_id))
+        audit.record(store, now, "suppress", employee_id,
+                     {"reason": reason, "until": ts(until)}, actor=actor)
+
+
+def cmd_suppress(args: argparse.Namespace) -> int:
+    from console.cli import CliError
+
+    _config, store = _load(args)
+    now = Clock().now()
+    until = parse_when(args.until, now) if args.until else None
+    people = {op["employee_id"] for op in _ops_or_fail(store, args.ids)} | set(args.employee)
+    if not people:
+        raise CliError("name operation ids or --employee ID")
+    _suppress_people(store, now, people, args.reason, until, audit.current_actor())
+    doc = {"suppressed": sorted(people), "reason": args.reason, "until": ts(until)}
+    emit_json(doc) if args.json else print(
+        f"suppressed {', '.join(sorted(people))}" + (f" until {ts(until)}" if until else ""))
+    return 0
+
+
+def cmd_unsuppress(args: argparse.Namespace) -> int:
+    _config, store = _load(args)
+    now = Clock().now()
+    actor = audit.current_actor()
+    lifted = {}
+    for employee_id in args.employee_ids:
+        lifted[employee_id] = suppression_store.lift(store, now, employee_id, actor)
+        with store.tx() as conn:
+            conn.execute("UPDATE ops SET status='pending', suppressed_reason=NULL, "
+                         "suppressed_until=NULL, suppressed_by=NULL, updated_at=? "
+                         "WHERE employee_id=? AND status='suppressed'", (ts(now), employee_id))
+        audit.record(store, now, "unsuppress", employee_id, {}, actor=actor)
+    emit_json({"lifted": lifted}) if args.json else print(
+        "\n".join(f"{k}: {v} suppression(s) lifted" for k, v in lifted.items()))
+    return 0
+
+
+def _held_ids(store, args) -> list[int]:
+    from console.cli import CliError
+
+    if args.run is not None:
+        ids = op_store.ids_with_status(store, "held", run_id=args.run)
+        if not ids:
+            raise CliError(f"run {args.run} has no held operations")
+        return ids
+    if not args.ids:
+        raise CliError("name operation ids or pass --run RUN_ID")
+    for op in _ops_or_fail(store, args.ids):
+        if op["status"] != "held":
+            raise CliError(f"operation {op['id']} is {op['status']}, not held")
+    return args.ids
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    config, store = _load(args)
+    now = Clock().now()
+    actor = audit.current_actor()
+    ids = _held_ids(store, args)
+    with store.tx() as conn:
+        op_store.set_status(conn, now, ids, "pending", approved_by=actor, hold_reason=None)
+    audit.record(store, now, "approve", None, {"ops": ids, "run": args.run}, actor=actor)
+    if args.defer:
+        emit_json({"approved": ids}) if args.json else print(
+            f"approved {len(ids)} operation(s); they apply on the next run")
+        return 0
+    return _apply_now(args, config, store, ids)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    _config, store = _load(args)
+    now = Clock().now()
+    actor = audit.current_actor()
+    ids = _held_ids(store, args)
+    until = parse_when(args.until, now) if args.until else None
+    people = {op["employee_id"] for op in _ops_or_fail(store, ids)}
+    with store.tx() as conn:
+        op_store.set_status(conn, now, ids, "superseded", finished_at=ts(now))
+    audit.record(store, now, "reject", None, {"ops": ids, "run": args.run,
+                                              "reason": args.reason}, actor=actor)
+    # Without a suppression the next run would plan the same changes again.
+    _suppress_people(store, now, people, f"rejected: {args.reason}", until, actor)
+    emit_json({"rejected": ids, "suppressed": sorted(people)}) if args.json else print(
+        f"rejected {len(ids)} operation(s); {len(people)} people suppressed")
+    return 0

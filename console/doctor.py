@@ -1,0 +1,92 @@
+"""`rostersync doctor`: config, credentials, connectivity and file permissions, each
+checked and reported as one line, with the exit code of the worst finding."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from console.render import emit_json
+from sync.config import ConfigError, default_config_path, load_config, secret_from_env
+from sync.connectors.base import ConnectorError, FeedError
+from sync.connectors.factory import make_source, make_target
+
+
+def _perm_problem(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return f"{path} is readable by others (mode {mode:o}); run chmod 600 {path}"
+    return None
+
+
+def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
+    checks: list[dict[str, str]] = []
+
+    def add(name: str, ok: bool, detail: str, level: str | None = None) -> None:
+        checks.append({"check": name, "result": level or ("ok" if ok else "error"),
+                       "detail": detail})
+
+    path = args.config or default_config_path()
+    try:
+        config = load_config(path)
+        add("config", True, f"{path} is valid")
+    except ConfigError as exc:
+        add("config", False, str(exc))
+        return _report(args, checks)
+    if args.db is not None:
+        config.database.path = args.db
+
+    for file in (path, config.database.path):
+        problem = _perm_problem(Path(file))
+        add(f"permissions {file}", problem is None, problem or "owner-only",
+            None if problem is None else "warning")
+
+    try:
+        source = make_source(config.hris)
+        count = 0
+        for _record in source.scan_full():
+            count += 1
+        add("hris", True, f"{source.describe()}: {count} records readable")
+    except FeedError as exc:
+        add("hris", False, str(exc))
+
+    try:
+        secret_from_env(config.lms.token_env, "lms.token_env")
+        add("lms credentials", True,
+            f"token found in ${config.lms.token_env}" if config.lms.token_env else
+            "no token configured")
+    except ConfigError as exc:
+        add("lms credentials", False, str(exc))
+        return _report(args, checks)
+
+    async def probe() -> str:
+        async with make_target(config.lms) as target:
+            return await target.check()
+
+    try:
+        add("lms", True, asyncio.run(probe()))
+    except ConnectorError as exc:
+        add("lms", False, str(exc))
+    if not config.lms.verify_tls:
+        add("tls", False, "TLS verification is off for the LMS", "warning")
+    db_dir = Path(config.database.path).parent
+    add("database folder", os.access(db_dir, os.W_OK), f"{db_dir} is writable"
+        if os.access(db_dir, os.W_OK) else f"{db_dir} is not writable")
+    return _report(args, checks)
+
+
+def _report(args: argparse.Namespace, checks: list[dict[str, str]]) -> int:
+    worst = 2 if any(c["result"] == "error" for c in checks) else \
+        1 if any(c["result"] == "warning" for c in checks) else 0
+    if args.json:
+        emit_json({"ok": worst == 0, "exit_code": worst, "checks": checks})
+    else:
+        for c in checks:
+            print(f"[{c['result']:^7}] {c['check']}: {c['detail']}")
+    return worst

@@ -1,0 +1,93 @@
+"""Plain-text rendering for the command line (the JSON documents are in docs/cli.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status_text(doc: dict[str, Any]) -> str:
+    lines = [f"rostersync {doc['status']}" + (": " + "; ".join(doc["reasons"])
+                                              if doc["reasons"] else "")]
+    drift = {k: v for k, v in doc["drift"].items() if v}
+    lines.append("drift: " + (", ".join(f"{k} {v}" for k, v in sorted(drift.items()))
+                              if drift else "none"))
+    for name, info in doc["staleness"].items():
+        lines.append(f"{name}: last good read {age(info['age_seconds'])} ago ({info['state']})"
+                     + (f"; last error: {info['last_error']}" if info.get("last_error") else ""))
+    t = doc["terminations"]
+    lines.append(f"terminations: {t['pending']} pending, {t['overdue']} overdue "
+                 f"(SLA {t['sla_minutes']:g} min), {t['scheduled']} scheduled")
+    ops = {k: v for k, v in doc["ops"].items() if v and k not in ("succeeded", "superseded")}
+    lines.append("open ops: " + (", ".join(f"{k} {v}" for k, v in sorted(ops.items()))
+                                 if ops else "none"))
+    job = doc["job"]
+    if job["state"] != "active":
+        lines.append(f"job: {job['state'].upper()} since {job['since']}: {job['reason']}")
+    run = doc.get("last_run")
+    if run:
+        lines.append(f"last run: #{run['id']} {run['kind']} {run['status']} at "
+                     f"{run['started_at']}" + (f" - {run['message']}" if run.get("message") else ""))
+    return "\n".join(lines)
+
+
+def run_text(report: dict[str, Any]) -> str:
+    c = report["counts"]
+    head = (f"run #{report['run_id']} ({report['kind']}{', dry run' if report['dry_run'] else ''}"
+            f"): {report['status']}")
+    lines = [head]
+    if report.get("message"):
+        lines.append(report["message"])
+    if "rows" in c:
+        lines.append(f"feed: {c['rows']} records, {c.get('changed', 0)} changed, "
+                     f"{c.get('vanished', 0)} vanished")
+    if c.get("drift"):
+        lines.append("drift: " + ", ".join(f"{k} {v}" for k, v in sorted(c["drift"].items())))
+    if c.get("planned"):
+        lines.append("planned: " + ", ".join(f"{k} {v}" for k, v in sorted(c["planned"].items())))
+    if c.get("held_new"):
+        lines.append(f"held for approval: {c['held_new']} (approve with "
+                     f"`rostersync ops approve --run {report['run_id']}`)")
+    if c.get("scheduled"):
+        lines.append(f"scheduled for later: {c['scheduled']}")
+    if c.get("applied"):
+        lines.append("applied: " + ", ".join(f"{k} {v}" for k, v in sorted(c["applied"].items())))
+    for reason in report.get("reasons", []):
+        if reason not in (report.get("message") or ""):
+            lines.append(f"- {reason}")
+    for op in report.get("plan", [])[:200]:
+        extra = f" {sorted(op['changes'])}" if op.get("changes") else ""
+        when = f" at {op['not_before']}" if op.get("not_before") else ""
+        lines.append(f"  would {op['kind']} {op['employee_id']} ({op['reason']}, "
+                     f"{op['status']}){extra}{when}")
+    return "\n".join(lines)
+
+
+def ops_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no operations match"
+    out = [f"{'ID':>6}  {'STATUS':<10} {'KIND':<10} {'EMPLOYEE':<14} {'TRIES':>5}  DETAIL"]
+    for r in rows:
+        detail = r.get("last_error") or r.get("hold_reason") or r.get("suppressed_reason") \
+            or r.get("reason") or ""
+        if r["status"] == "pending" and r.get("next_attempt_at"):
+            detail = f"not before {r['next_attempt_at']}; {detail}"
+        out.append(f"{r['id']:>6}  {r['status']:<10} {r['kind']:<10} {r['employee_id']:<14} "
+                   f"{r['attempts']:>5}  {detail[:100]}")
+    return "\n".join(out)

@@ -1,0 +1,182 @@
+"""A real SCIM 2.0 server on loopback, for tests, the demo and benchmarks.
+
+It is scim2-server's ASGI application over in-memory storage, served by uvicorn
+(h11, HTTP/1.1) in a background thread, so synchronous test code and an asyncio
+client in the main thread can both talk to it.
+
+    with ScimSandbox(token="t") as lms:
+        lms.base_url  # "http://127.0.0.1:PORT/v2"
+
+Foreground, for the demo: ``python -m sandbox.scim_server --port 8080 --token t``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from scim2_models import AuthenticationScheme, External, Reference, UnauthorizedException
+from scim2_server.applications.asgi import ASGIApplication
+from scim2_server.memory import AsyncInMemoryStorage
+from scim2_server.requests import ScimRequest
+from scim2_server.utils import load_default_provider
+
+HOST = "127.0.0.1"
+
+# A fault injector: (method, path) -> (status, headers, body) to answer instead of the
+# SCIM server, or None to let the request through.
+Fault = Callable[[str, str], "tuple[int, dict[str, str], bytes] | None"]
+START_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+# Announced in /ServiceProviderConfig so that 401 answers carry a
+# `WWW-Authenticate: Bearer` challenge, as RFC 7644 §2 asks.
+BEARER_SCHEME = AuthenticationScheme(
+    type=AuthenticationScheme.Type.oauthbearertoken,
+    name="bearer_token",
+    description="Static bearer token",
+    spec_uri=Reference[External]("https://datatracker.ietf.org/doc/html/rfc6750"),
+)
+
+
+class BearerTokenApp(ASGIApplication):
+    """scim2-server's ASGI app that refuses requests without ``Bearer <token>``.
+
+    Without a token every request is accepted. /ServiceProviderConfig is always
+    open (scim2-server skips check_auth for it, per RFC 7643 §5).
+    """
+
+    def __init__(self, token: str | None = None) -> None:
+        provider = load_default_provider()
+        if token is not None and provider.config is not None:
+            provider.config.authentication_schemes = [BEARER_SCHEME]
+        super().__init__(AsyncInMemoryStorage(), provider)
+        self._expected = None if token is None else f"Bearer {token}".encode()
+
+    def check_auth(self, request: ScimRequest) -> None:
+        if self._expected is None:
+            return
+        given = (request.header("Authorization") or "").encode()
+        # Constant-time compare: this sandbox also backs benchmarks and demos.
+        if not hmac.compare_digest(given, self._expected):
+            raise UnauthorizedException
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server that signals when startup has finished, successfully or not."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.startup_done = threading.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            # A failed bind ends in sys.exit() inside startup(); still wake the waiter.
+            self.startup_done.set()
+
+
+class ScimSandbox:
+    """A scim2-server on 127.0.0.1 in a background thread; a context manager."""
+
+    def __init__(self, token: str | None = None, port: int = 0, host: str = HOST,
+                 on_request: Callable[[str, str], None] | None = None,
+                 fault: Fault | None = None) -> None:
+        self.token = token
+        self.app = BearerTokenApp(token)
+        self.on_request = on_request
+        self.fault = fault
+        self._config = uvicorn.Config(
+            self._serve, host=host, interface="asgi3", port=port, http="h11", ws="none", lifespan="on",
+            access_log=False, log_config=None, log_level="warning",
+        )
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # A hook that tests use to act at a precise request (e.g. kill a client mid-run).
+        if scope["type"] == "http":
+            if self.on_request is not None:
+                self.on_request(scope["method"], scope["path"])
+            injected = self.fault(scope["method"], scope["path"]) if self.fault else None
+            if injected is not None:
+                status, headers, body = injected
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    @property
+    def storage(self) -> AsyncInMemoryStorage:
+        """The in-memory store, for tests that want to inspect or reset it."""
+        return self.app.storage  # type: ignore[return-value]
+
+    def start(self) -> ScimSandbox:
+        if self._thread is not None:
+            raise RuntimeError("ScimSandbox is already started")
+        server = _Server(self._config)
+        thread = threading.Thread(target=server.run, name="scim-sandbox", daemon=True)
+        self._server, self._thread = server, thread
+        thread.start()
+        if not server.startup_done.wait(START_TIMEOUT_SECONDS):
+            self.stop()
+            raise RuntimeError(f"SCIM sandbox did not start within {START_TIMEOUT_SECONDS:g}s")
+        if not server.started:
+            self.stop()
+            raise RuntimeError(f"SCIM sandbox failed to start on {self._config.host}:"
+                               f"{self._config.port} (see the uvicorn error above)")
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        self.base_url = f"http://{host}:{port}/v2"
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT_SECONDS)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(STOP_TIMEOUT_SECONDS)
+
+    def __enter__(self) -> ScimSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a SCIM 2.0 sandbox LMS on loopback.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
+    parser.add_argument("--token", default=None, help="require this static bearer token")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C or `kill`: shut down cleanly
+        signal.signal(sig, lambda *_: stop.set())
+    lms = ScimSandbox(token=args.token, port=args.port)
+    try:
+        lms.start()
+    except RuntimeError as exc:
+        parser.exit(1, f"{exc}\n")
+    try:
+        print(lms.base_url, flush=True)
+        thread = lms._thread
+        # Short waits: the loop also ends if the server thread dies on its own.
+        while not stop.wait(0.5) and thread is not None and thread.is_alive():
+            pass
+    finally:
+        lms.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""SQLite through sqlite-utils: one connection per thread, WAL, owner-only files.
+
+A sqlite3 connection must not cross threads, so ``Store`` hands each thread its own.
+Connections run in autocommit mode and writers open ``BEGIN IMMEDIATE`` explicitly
+(``Store.tx``) so that a write transaction never upgrades half-way and deadlocks.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def ts(moment: datetime | None) -> str | None:
+    """A UTC timestamp as fixed-width text, so that text order is time order."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TS_FORMAT)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, TS_FORMAT).replace(tzinfo=UTC)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file with owner-only permissions before SQLite opens it."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+class Store:
+    """The database: thread-local connections to one SQLite file, migrated on open."""
+
+    def __init__(self, path: str | os.PathLike[str], *, migrate: bool = True) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        if str(self.path) != ":memory:":
+            _create_private(self.path)
+        if migrate:
+            from storage.schema import migrate as run_migrations
+
+            run_migrations(self)
+
+    def _open(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True,
+                               timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode loses no committed transaction on a process crash; only an
+        # OS crash can roll back the last few, which the re-read-before-create covers.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        return sqlite_utils.Database(conn)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._open()
+            self._local.db = db
+        return db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | tuple | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None

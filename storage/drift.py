@@ -1,0 +1,68 @@
+"""Drift rows: one open row per subject and kind, keeping first_seen_at (its age)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from storage.db import Store, ts
+from storage.people import chunks
+
+
+def open_for(store: Store, subjects: list[str]) -> dict[str, dict[str, int]]:
+    """subject -> {kind: drift id} of open rows."""
+    out: dict[str, dict[str, int]] = {}
+    for part in chunks(subjects):
+        marks = ",".join("?" * len(part))
+        for drift_id, subject, kind in store.conn.execute(
+                f"SELECT id, subject, kind FROM drift WHERE resolved_at IS NULL "
+                f"AND subject IN ({marks})", part):
+            out.setdefault(subject, {})[kind] = drift_id
+    return out
+
+
+def write(conn: Any, now: datetime, opened: list[tuple[str, str, str | None, dict, str | None]],
+          refreshed: list[tuple[int, str | None, dict]], resolved: list[int]) -> None:
+    """opened: (subject, kind, lms_id, detail, owner); refreshed: (id, lms_id, detail)."""
+    at = ts(now)
+    conn.executemany(
+        "INSERT INTO drift(subject, kind, lms_id, detail, owner, first_seen_at, last_seen_at) "
+        "VALUES (?,?,?,?,?,?,?)",
+        [(s, k, lms, json.dumps(d, sort_keys=True, default=str), owner, at, at)
+         for s, k, lms, d, owner in opened])
+    conn.executemany(
+        "UPDATE drift SET lms_id = ?, detail = ?, last_seen_at = ? WHERE id = ?",
+        [(lms, json.dumps(d, sort_keys=True, default=str), at, i) for i, lms, d in refreshed])
+    conn.executemany("UPDATE drift SET resolved_at = ? WHERE id = ?",
+                     [(at, i) for i in resolved])
+
+
+def counts_by_kind(store: Store) -> dict[str, int]:
+    return dict(store.conn.execute(
+        "SELECT kind, count(*) FROM drift WHERE resolved_at IS NULL GROUP BY kind"))
+
+
+def list_open(store: Store, kind: str | None = None, limit: int = 100, offset: int = 0,
+              subject: str | None = None) -> list[dict[str, Any]]:
+    where, params = ["resolved_at IS NULL"], []
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    if subject:
+        where.append("subject = ?")
+        params.append(subject)
+    rows = store.rows(
+        f"SELECT * FROM drift WHERE {' AND '.join(where)} ORDER BY first_seen_at, id "
+        "LIMIT ? OFFSET ?", (*params, limit, offset))
+    for row in rows:
+        row["detail"] = json.loads(row["detail"])
+    return rows
+
+
+def history(store: Store, subject: str, limit: int = 100) -> list[dict[str, Any]]:
+    rows = store.rows("SELECT * FROM drift WHERE subject = ? ORDER BY id DESC LIMIT ?",
+                      (subject, limit))
+    for row in rows:
+        row["detail"] = json.loads(row["detail"])
+    return rows

@@ -1,0 +1,163 @@
+"""The operation outbox: planned changes, their lifecycle and every attempt.
+
+Every transition is committed before the engine acts on the next step, so a crash at
+any point leaves each operation in a state the next run can resume from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from storage.db import Store, ts
+from storage.people import chunks
+
+OPEN = ("pending", "running", "failed", "held", "suppressed")
+
+
+def open_ops_for(store: Store, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for part in chunks(keys):
+        marks = ",".join("?" * len(part))
+        for row in store.rows(
+                f"SELECT id, employee_id, kind, idem_key, status FROM ops WHERE employee_id "
+                f"IN ({marks}) AND status IN ('pending','running','failed','held','suppressed')",
+                part):
+            out.setdefault(row["employee_id"], []).append(row)
+    return out
+
+
+def insert_ops(conn: Any, now: datetime, run_id: int | None, ops: Iterable[Any],
+               max_attempts: int) -> None:
+    at = ts(now)
+    conn.executemany(
+        """INSERT INTO ops(employee_id, lms_id, kind, payload, idem_key, status, reason, depth,
+               max_attempts, next_attempt_at, run_id, hold_reason, suppressed_reason,
+               suppressed_until, suppressed_by, created_at, updated_at)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+        [(op.employee_id, op.lms_id, str(op.kind),
+          json.dumps(op.payload, sort_keys=True, default=str), op.idem_key, str(op.status),
+          op.reason, op.depth, max_attempts, ts(op.not_before), run_id, op.hold_reason,
+          op.suppressed_reason, ts(op.suppressed_until), op.suppressed_by, at, at)
+         for op in ops])
+
+
+def set_status(conn: Any, now: datetime, op_ids: Iterable[int], status: str,
+               **extra: Any) -> int:
+    sets = ", ".join(f"{name} = ?" for name in extra)
+    sql = f"UPDATE ops SET status = ?, updated_at = ?{', ' + sets if sets else ''} WHERE id = ?"
+    values = list(extra.values())
+    cur = conn.executemany(sql, [(status, ts(now), *values, i) for i in op_ids])
+    return cur.rowcount
+
+
+def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,
+            op_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """Operations ready to apply now: pending or failed whose time has come."""
+    where = ["status IN ('pending','failed')", "(next_attempt_at IS NULL OR next_attempt_at <= ?)"]
+    params: list[Any] = [ts(now)]
+    if employee_id is not None:
+        where.append("employee_id = ?")
+        params.append(employee_id)
+    if op_ids is not None:
+        where.append(f"id IN ({','.join('?' * len(op_ids))})")
+        params.extend(op_ids)
+    rows = store.rows(f"SELECT * FROM ops WHERE {' AND '.join(where)} ORDER BY depth, id",
+                      params)
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+    return rows
+
+
+def recover_running(store: Store, now: datetime) -> int:
+    """Ops left 'running' by a dead process go back to pending; their attempt is marked
+    interrupted. Creates re-read the LMS before creating, so none is applied twice."""
+    at = ts(now)
+    with store.tx() as conn:
+        conn.execute("UPDATE op_attempts SET finished_at = ?, outcome = 'interrupted' "
+                     "WHERE finished_at IS NULL", (at,))
+        cur = conn.execute("UPDATE ops SET status = 'pending', updated_at = ?, "
+                           "last_error = 'interrupted: the process ended while applying' "
+                           "WHERE status = 'running'", (at,))
+        return cur.rowcount
+
+
+def begin_attempt(store: Store, now: datetime, op_id: int, attempt: int) -> None:
+    at = ts(now)
+    with store.tx() as conn:
+        conn.execute("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
+                     "WHERE id = ?", (attempt, at, op_id))
+        conn.execute("INSERT OR REPLACE INTO op_attempts(op_id, attempt, started_at) "
+                     "VALUES (?,?,?)", (op_id, attempt, at))
+
+
+def finish_attempt(conn: Any, now: datetime, op_id: int, attempt: int, status: str, *,
+                   outcome: str, error: str | None = None, error_class: str | None = None,
+                   http_status: int | None = None, next_attempt_at: datetime | None = None,
+                   lms_id: str | None = None) -> None:
+    at = ts(now)
+    conn.execute("UPDATE op_attempts SET finished_at = ?, outcome = ?, error_class = ?, "
+                 "http_status = ?, error = ? WHERE op_id = ? AND attempt = ?",
+                 (at, outcome, error_class, http_status, error, op_id, attempt))
+    finished = at if status in ("succeeded", "dead") else None
+    conn.execute(
+        "UPDATE ops SET status = ?, updated_at = ?, last_error = ?, error_class = ?, "
+        "http_status = ?, next_attempt_at = ?, finished_at = ?, lms_id = coalesce(?, lms_id) "
+        "WHERE id = ?",
+        (status, at, error, error_class, http_status, ts(next_attempt_at), finished, lms_id,
+         op_id))
+
+
+def get_op(store: Store, op_id: int) -> dict[str, Any] | None:
+    rows = store.rows("SELECT * FROM ops WHERE id = ?", (op_id,))
+    if not rows:
+        return None
+    row = rows[0]
+    row["payload"] = json.loads(row["payload"])
+    row["attempt_log"] = store.rows(
+        "SELECT * FROM op_attempts WHERE op_id = ? ORDER BY attempt", (op_id,))
+    return row
+
+
+def list_ops(store: Store, *, status: str | None = None, employee_id: str | None = None,
+             run_id: int | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    where, params = [], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if employee_id:
+        where.append("employee_id = ?")
+        params.append(employee_id)
+    if run_id is not None:
+        where.append("run_id = ?")
+        params.append(run_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = store.rows(f"SELECT * FROM ops {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (*params, limit, offset))
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+    return rows
+
+
+def counts_by_status(store: Store) -> dict[str, int]:
+    return dict(store.conn.execute("SELECT status, count(*) FROM ops GROUP BY status"))
+
+
+def ids_with_status(store: Store, status: str, *, run_id: int | None = None) -> list[int]:
+    if run_id is None:
+        return [r[0] for r in store.conn.execute("SELECT id FROM ops WHERE status = ?",
+                                                  (status,))]
+    return [r[0] for r in store.conn.execute(
+        "SELECT id FROM ops WHERE status = ? AND run_id = ?", (status, run_id))]
+
+
+def statuses_of(store: Store, op_ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for part in chunks([str(i) for i in op_ids]):
+        marks = ",".join("?" * len(part))
+        for op_id, status in store.conn.execute(
+                f"SELECT id, status FROM ops WHERE id IN ({marks})", [int(p) for p in part]):
+            out[op_id] = status
+    return out

@@ -1,0 +1,107 @@
+"""People (the HRIS side as last seen) and the narrow index of the accepted snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from storage.db import Store, ts
+
+_CHUNK = 500  # parameters per IN (...) query, well under SQLite's limit
+
+
+def chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def snapshot_digests(store: Store) -> dict[str, bytes]:
+    """employee_id -> digest of the last accepted full snapshot, in one narrow scan."""
+    return dict(store.conn.execute("SELECT employee_id, digest FROM snapshot_rows"))
+
+
+def snapshot_rows_for(store: Store, keys: list[str]) -> dict[str, tuple[int, int]]:
+    """employee_id -> (null_mask, active) for some keys."""
+    out: dict[str, tuple[int, int]] = {}
+    for part in chunks(keys):
+        marks = ",".join("?" * len(part))
+        for key, mask, active in store.conn.execute(
+                f"SELECT employee_id, null_mask, active FROM snapshot_rows "
+                f"WHERE employee_id IN ({marks})", part):
+            out[key] = (mask, active)
+    return out
+
+
+def write_snapshot_rows(conn: Any, upserts: Iterable[tuple[str, bytes, int, int]],
+                        deletes: Iterable[str]) -> None:
+    conn.executemany(
+        "INSERT INTO snapshot_rows(employee_id, digest, null_mask, active) VALUES (?,?,?,?) "
+        "ON CONFLICT(employee_id) DO UPDATE SET digest=excluded.digest, "
+        "null_mask=excluded.null_mask, active=excluded.active", upserts)
+    conn.executemany("DELETE FROM snapshot_rows WHERE employee_id = ?", ((k,) for k in deletes))
+
+
+def load_people(store: Store, keys: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for part in chunks(keys):
+        marks = ",".join("?" * len(part))
+        for row in store.rows(f"SELECT * FROM people WHERE employee_id IN ({marks})", part):
+            out[row["employee_id"]] = row
+    return out
+
+
+def get_person(store: Store, employee_id: str) -> dict[str, Any] | None:
+    rows = store.rows("SELECT * FROM people WHERE employee_id = ?", (employee_id,))
+    return rows[0] if rows else None
+
+
+def keys_needing_evaluation(store: Store, now: datetime) -> set[str]:
+    """People whose state may have changed without their HR row changing: marked dirty
+    (the LMS side moved), scheduled to change (a start or termination time has come),
+    with open drift or open operations, or missing from the feed."""
+    now_s = ts(now)
+    sql = """
+        SELECT employee_id FROM people WHERE dirty = 1
+        UNION SELECT employee_id FROM people WHERE effective_at IS NOT NULL AND effective_at <= ?
+        UNION SELECT employee_id FROM people WHERE missing_since IS NOT NULL
+        UNION SELECT subject FROM drift WHERE resolved_at IS NULL
+        UNION SELECT employee_id FROM ops
+              WHERE status IN ('pending','failed','held','suppressed')
+    """
+    return {row[0] for row in store.conn.execute(sql, (now_s,))}
+
+
+def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Write evaluated people; `record` and `desired` stay as they were when None is
+    passed with keep_record (an invalid record keeps the last good state in force)."""
+    conn.executemany(
+        """INSERT INTO people(employee_id, status, in_scope, record, desired, desired_digest,
+               locator, effective_at, first_seen_at, last_seen_at, missing_since,
+               missing_pulls, dirty, updated_at)
+           VALUES (:employee_id, :status, :in_scope, :record, :desired, :desired_digest,
+               :locator, :effective_at, :now, coalesce(:last_seen_at, :now), :missing_since,
+               :missing_pulls,
+               0, :now)
+           ON CONFLICT(employee_id) DO UPDATE SET
+               status = excluded.status,
+               in_scope = excluded.in_scope,
+               record = coalesce(excluded.record, people.record),
+               desired = CASE WHEN :keep_record THEN people.desired ELSE excluded.desired END,
+               desired_digest = CASE WHEN :keep_record THEN people.desired_digest
+                                ELSE excluded.desired_digest END,
+               locator = coalesce(excluded.locator, people.locator),
+               effective_at = excluded.effective_at,
+               last_seen_at = coalesce(:last_seen_at, people.last_seen_at),
+               missing_since = excluded.missing_since,
+               missing_pulls = excluded.missing_pulls,
+               dirty = 0,
+               updated_at = excluded.updated_at""", rows)
+
+
+def mark_dirty(conn: Any, keys: Iterable[str]) -> None:
+    conn.executemany("UPDATE people SET dirty = 1 WHERE employee_id = ?", ((k,) for k in keys))
+
+
+def count_people(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM people"))

@@ -1,0 +1,119 @@
+"""Runs, source freshness, feed snapshots and the job's state (active/paused/quarantined)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from storage.db import Store, ts
+
+
+def start_run(store: Store, now: datetime, kind: str, trigger: str, dry_run: bool) -> int:
+    with store.tx() as conn:
+        cur = conn.execute(
+            "INSERT INTO runs(kind, trigger, dry_run, status, started_at) VALUES (?,?,?,?,?)",
+            (kind, trigger, int(dry_run), "running", ts(now)))
+        return int(cur.lastrowid)
+
+
+def finish_run(store: Store, run_id: int, now: datetime, status: str,
+               counts: dict[str, Any], message: str | None = None) -> None:
+    with store.tx() as conn:
+        conn.execute("UPDATE runs SET status=?, finished_at=?, counts=?, message=? WHERE id=?",
+                     (status, ts(now), json.dumps(counts, sort_keys=True), message, run_id))
+
+
+def abandon_running(store: Store, now: datetime) -> int:
+    """Runs left 'running' by a crashed process are closed as 'failed' (crash)."""
+    with store.tx() as conn:
+        cur = conn.execute(
+            "UPDATE runs SET status='failed', finished_at=?, "
+            "message=coalesce(message, 'the process ended during the run') "
+            "WHERE status='running'", (ts(now),))
+        return cur.rowcount
+
+
+def get_run(store: Store, run_id: int) -> dict[str, Any] | None:
+    rows = store.rows("SELECT * FROM runs WHERE id = ?", (run_id,))
+    return _decode(rows[0]) if rows else None
+
+
+def last_run(store: Store, *, include_dry: bool = False) -> dict[str, Any] | None:
+    where = "" if include_dry else "WHERE dry_run = 0"
+    rows = store.rows(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 1")
+    return _decode(rows[0]) if rows else None
+
+
+def recent_runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    return [_decode(r) for r in store.rows("SELECT * FROM runs ORDER BY id DESC LIMIT ?",
+                                           (limit,))]
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    row["counts"] = json.loads(row["counts"] or "{}")
+    row["dry_run"] = bool(row["dry_run"])
+    return row
+
+
+# -- sources ------------------------------------------------------------------------
+
+def source_attempt(store: Store, name: str, now: datetime, description: str,
+                   error: str | None = None, success: bool = False,
+                   watermark: str | None = None) -> None:
+    with store.tx() as conn:
+        conn.execute(
+            "INSERT INTO sources(name, description, last_attempt_at) VALUES (?,?,?) "
+            "ON CONFLICT(name) DO UPDATE SET description=excluded.description, "
+            "last_attempt_at=excluded.last_attempt_at", (name, description, ts(now)))
+        if success:
+            conn.execute("UPDATE sources SET last_success_at=?, last_error=NULL, "
+                         "watermark=coalesce(?, watermark) WHERE name=?",
+                         (ts(now), watermark, name))
+        elif error is not None:
+            conn.execute("UPDATE sources SET last_error=? WHERE name=?", (error, name))
+
+
+def sources(store: Store) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in store.rows("SELECT * FROM sources")}
+
+
+# -- snapshots ------------------------------------------------------------------------
+
+def last_accepted_snapshot(store: Store) -> dict[str, Any] | None:
+    rows = store.rows("SELECT * FROM snapshots WHERE accepted = 1 AND mode = 'full' "
+                      "ORDER BY id DESC LIMIT 1")
+    if not rows:
+        return None
+    row = rows[0]
+    row["null_counts"] = json.loads(row["null_counts"])
+    row["reasons"] = json.loads(row["reasons"])
+    return row
+
+
+def record_snapshot(store: Store, now: datetime, run_id: int, mode: str, accepted: bool,
+                    rows: int, active: int, null_counts: dict[str, int], reasons: list[str],
+                    fingerprint: str) -> None:
+    with store.tx() as conn:
+        conn.execute(
+            "INSERT INTO snapshots(run_id, created_at, mode, accepted, rows, active, "
+            "null_counts, reasons, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
+            (run_id, ts(now), mode, int(accepted), rows, active,
+             json.dumps(null_counts, sort_keys=True), json.dumps(reasons), fingerprint))
+
+
+# -- job state -------------------------------------------------------------------------
+
+def job_state(store: Store, name: str = "apply") -> dict[str, Any]:
+    rows = store.rows("SELECT * FROM job_state WHERE name = ?", (name,))
+    return rows[0] if rows else {"name": name, "state": "active", "reason": None,
+                                 "since": None, "actor": None}
+
+
+def set_job_state(store: Store, now: datetime, state: str, reason: str | None,
+                  actor: str | None = None, name: str = "apply") -> None:
+    with store.tx() as conn:
+        conn.execute(
+            "INSERT INTO job_state(name, state, reason, since, actor) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(name) DO UPDATE SET state=excluded.state, reason=excluded.reason, "
+            "since=excluded.since, actor=excluded.actor", (name, state, reason, ts(now), actor))

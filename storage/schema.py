@@ -1,0 +1,238 @@
+"""Schema, versioned by PRAGMA user_version; each migration runs once, in order.
+
+Indexes exist for the console's and status's questions (drift by kind, failed/dead/held
+ops, due ops, overdue terminations, one person's history) so that they stay fast at a
+million people: every such query is an index range scan, never a table scan.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage.db import Store
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE people (
+        employee_id     TEXT PRIMARY KEY,
+        status          TEXT,            -- canonical status, or 'invalid'
+        in_scope        INTEGER NOT NULL DEFAULT 0,
+        record          TEXT,            -- Person JSON (last valid)
+        desired         TEXT,            -- desired Account JSON (in scope only)
+        desired_digest  BLOB,
+        locator         TEXT,            -- where the record came from, e.g. file:line
+        effective_at    TEXT,            -- scheduled termination time (UTC), if any
+        first_seen_at   TEXT NOT NULL,
+        last_seen_at    TEXT NOT NULL,
+        missing_since   TEXT,            -- vanished from full feeds since
+        missing_pulls   INTEGER NOT NULL DEFAULT 0,
+        dirty           INTEGER NOT NULL DEFAULT 0,  -- needs re-evaluation next run
+        updated_at      TEXT NOT NULL
+    );
+    CREATE INDEX people_dirty ON people(dirty) WHERE dirty = 1;
+    CREATE INDEX people_missing ON people(missing_since) WHERE missing_since IS NOT NULL;
+
+    -- The last accepted full snapshot, narrow so a million rows load in one scan.
+    CREATE TABLE snapshot_rows (
+        employee_id TEXT PRIMARY KEY,
+        digest      BLOB NOT NULL,
+        null_mask   INTEGER NOT NULL DEFAULT 0,
+        active      INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+
+    CREATE TABLE snapshots (
+        id          INTEGER PRIMARY KEY,
+        run_id      INTEGER,
+        created_at  TEXT NOT NULL,
+        mode        TEXT NOT NULL,
+        accepted    INTEGER NOT NULL,
+        rows        INTEGER NOT NULL,
+        active      INTEGER NOT NULL,
+        null_counts TEXT NOT NULL,
+        reasons     TEXT NOT NULL DEFAULT '[]',
+        fingerprint TEXT
+    );
+
+    CREATE TABLE accounts (
+        lms_id       TEXT PRIMARY KEY,
+        external_key TEXT,
+        user_name    TEXT,
+        email        TEXT,
+        active       INTEGER NOT NULL,
+        data         TEXT NOT NULL,      -- Account JSON as last read or written
+        digest       BLOB,
+        seen_at      TEXT NOT NULL
+    );
+    CREATE INDEX accounts_key ON accounts(external_key);
+    CREATE INDEX accounts_email ON accounts(email COLLATE NOCASE);
+    CREATE INDEX accounts_user ON accounts(user_name COLLATE NOCASE);
+
+    CREATE TABLE drift (
+        id            INTEGER PRIMARY KEY,
+        subject       TEXT NOT NULL,     -- employee_id, or the LMS key of an orphan
+        lms_id        TEXT,
+        kind          TEXT NOT NULL,
+        detail        TEXT NOT NULL DEFAULT '{}',
+        owner         TEXT,
+        first_seen_at TEXT NOT NULL,
+        last_seen_at  TEXT NOT NULL,
+        resolved_at   TEXT
+    );
+    CREATE UNIQUE INDEX drift_open ON drift(subject, kind) WHERE resolved_at IS NULL;
+    CREATE INDEX drift_open_kind ON drift(kind, first_seen_at) WHERE resolved_at IS NULL;
+    CREATE INDEX drift_subject ON drift(subject, first_seen_at);
+
+    CREATE TABLE ops (
+        id                INTEGER PRIMARY KEY,
+        employee_id       TEXT NOT NULL,
+        lms_id            TEXT,
+        kind              TEXT NOT NULL,
+        payload           TEXT NOT NULL DEFAULT '{}',
+        idem_key          TEXT NOT NULL,
+        status            TEXT NOT NULL,
+        reason            TEXT,          -- why it was planned (terminated, vanished, ...)
+        depth             INTEGER NOT NULL DEFAULT 0,  -- manager depth: managers first
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        max_attempts      INTEGER NOT NULL DEFAULT 6,
+        last_error        TEXT,
+        error_class       TEXT,
+        http_status       INTEGER,
+        next_attempt_at   TEXT,          -- not before (scheduled terminations, retries)
+        run_id            INTEGER,
+        hold_reason       TEXT,
+        suppressed_reason TEXT,
+        suppressed_until  TEXT,
+        suppressed_by     TEXT,
+        approved_by       TEXT,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL,
+        finished_at       TEXT
+    );
+    CREATE INDEX ops_status ON ops(status, next_attempt_at);
+    CREATE INDEX ops_person ON ops(employee_id, id);
+    CREATE INDEX ops_run ON ops(run_id, status);
+    CREATE UNIQUE INDEX ops_open_key ON ops(idem_key)
+        WHERE status IN ('pending', 'running', 'failed', 'held', 'suppressed');
+
+    CREATE TABLE op_attempts (
+        op_id        INTEGER NOT NULL REFERENCES ops(id),
+        attempt      INTEGER NOT NULL,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        outcome      TEXT,
+        error_class  TEXT,
+        http_status  INTEGER,
+        error        TEXT,
+        PRIMARY KEY (op_id, attempt)
+    );
+
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,       -- full | delta | resync | retry
+        trigger     TEXT NOT NULL,       -- cli | schedule | console | event
+        dry_run     INTEGER NOT NULL DEFAULT 0,
+        status      TEXT NOT NULL,       -- running | succeeded | partial | held | rejected | quarantined | failed
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        counts      TEXT NOT NULL DEFAULT '{}',
+        message     TEXT
+    );
+    CREATE INDEX runs_started ON runs(started_at);
+
+    CREATE TABLE sources (
+        name            TEXT PRIMARY KEY,  -- 'hris' | 'lms'
+        description     TEXT,
+        last_success_at TEXT,
+        last_attempt_at TEXT,
+        last_error      TEXT,
+        watermark       TEXT
+    );
+
+    CREATE TABLE suppressions (
+        id          INTEGER PRIMARY KEY,
+        employee_id TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        until       TEXT,
+        created_by  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        lifted_at   TEXT,
+        lifted_by   TEXT
+    );
+    CREATE INDEX suppressions_active ON suppressions(employee_id) WHERE lifted_at IS NULL;
+
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        target    TEXT,
+        detail    TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    );
+    CREATE INDEX audit_target ON audit(target, id);
+    -- Append-only: the database itself refuses to rewrite history.
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+    CREATE TABLE lease (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        pid         INTEGER,
+        host        TEXT,
+        acquired_at TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE job_state (
+        name   TEXT PRIMARY KEY,
+        state  TEXT NOT NULL,            -- active | paused | quarantined
+        reason TEXT,
+        since  TEXT NOT NULL,
+        actor  TEXT
+    );
+    """,
+]
+
+
+def migrate(store: Store) -> int:
+    """Bring the database to the newest schema; returns the version."""
+    conn = store.conn
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"{store.path}: database schema version {version} is newer than this "
+            f"rostersync ({len(MIGRATIONS)}); upgrade rostersync")
+    for number in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    import sqlite3
+
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        stripped = line.split("--", 1)[0] if "'" not in line.split("--", 1)[0] else line
+        buf += stripped
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,252 @@
+"""The one TOML configuration file, validated by pydantic.
+
+Secrets are never in the file: it names environment variables (``token_env``) and the
+value is read at connect time. A bad file is reported as one sentence naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sync.models import Status
+
+CANONICAL_FIELDS = (
+    "employee_id", "employee_number", "first_name", "last_name", "preferred_name", "email",
+    "department", "job_title", "location", "cost_center", "manager_id", "status",
+    "hire_date", "termination_date", "timezone", "source_updated_at",
+)
+REQUIRED_FIELDS = ("employee_id", "first_name", "last_name", "status")
+
+
+class ConfigError(Exception):
+    """One sentence naming the file, the key and what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CsvSourceConfig(_Strict):
+    type: Literal["csv"] = "csv"
+    path: Path
+    delta_path: Path | None = None
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+    # Canonical field -> CSV header. Unlisted canonical fields are simply not read.
+    columns: dict[str, str] = Field(default_factory=lambda: {f: f for f in REQUIRED_FIELDS})
+    # Extra CSV columns kept on Person.attributes (usable by the scope filter).
+    attributes: dict[str, str] = Field(default_factory=dict)
+    date_formats: list[str] = ["%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y"]
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; known fields are "
+                             + ", ".join(CANONICAL_FIELDS))
+        if "employee_id" not in value:
+            raise ValueError("must map employee_id (the HRIS key) to a column")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"must be one character, not {value!r}")
+        return value
+
+
+HrisConfig = Annotated[CsvSourceConfig, Field(discriminator="type")]
+
+
+class ScimTargetConfig(_Strict):
+    type: Literal["scim"] = "scim"
+    base_url: str
+    token_env: str | None = None
+    page_size: int = Field(200, ge=1, le=10000)
+    concurrency: int = Field(8, ge=1, le=64)
+    timeout_seconds: float = Field(30.0, gt=0)
+    verify_tls: bool = True
+    use_etags: bool = True
+    # Vendor differences: what "remove" means, which attribute carries the email.
+    deactivate_by: Literal["active_false", "delete"] = "active_false"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, not {value!r}")
+        return value.rstrip("/")
+
+
+LmsConfig = Annotated[ScimTargetConfig, Field(discriminator="type")]
+
+
+class MappingConfig(_Strict):
+    # Which Person field becomes the LMS login (userName).
+    user_name: Literal["email", "employee_id", "employee_number"] = "email"
+    lowercase_user_name: bool = True
+    # Raw HR status value -> canonical status. Matching ignores case and surrounding space.
+    status_values: dict[str, Status] = Field(default_factory=lambda: {
+        "active": Status.active, "leave": Status.leave, "on leave": Status.leave,
+        "leave of absence": Status.leave, "pre_hire": Status.pre_hire,
+        "pre-hire": Status.pre_hire, "terminated": Status.terminated,
+        "inactive": Status.terminated,
+    })
+    # Field -> {HR value -> LMS value}.
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Fields whose values must appear in `values` (else `unmapped` drift, never a guess).
+    strict: list[str] = Field(default_factory=list)
+    default_timezone: str = "UTC"
+
+    @field_validator("status_values")
+    @classmethod
+    def _fold(cls, value: dict[str, Status]) -> dict[str, Status]:
+        return {k.strip().lower(): v for k, v in value.items()}
+
+
+class ScopeConfig(_Strict):
+    # field -> allowed values (all listed fields must match); empty means everyone.
+    include: dict[str, list[str]] = Field(default_factory=dict)
+    # field -> excluded values (any listed match puts the person out of scope).
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    # Statuses whose people get no account created (they may still hold one).
+    skip_create_statuses: list[Status] = Field(
+        default_factory=lambda: [Status.pre_hire, Status.terminated])
+
+
+class GuardsConfig(_Strict):
+    feed_max_drop_percent: float = Field(10.0, ge=0, le=100)
+    # Terminations are rows that are still present; a drop in *active* people beyond
+    # this points at a broken status column. Below it, the mass-deactivation hold decides.
+    feed_max_active_drop_percent: float = Field(30.0, ge=0, le=100)
+    feed_max_null_rate_increase: float = Field(0.10, ge=0, le=1)
+    mass_deactivation_min: int = Field(25, ge=0)
+    mass_deactivation_percent: float = Field(2.0, ge=0, le=100)
+    vanished_grace_hours: float = Field(24.0, ge=0)
+    vanished_grace_pulls: int = Field(0, ge=0)  # 0: time alone decides
+    termination_cutoff: Literal["start_of_day", "end_of_day"] = "end_of_day"
+    termination_sla_minutes: float = Field(60.0, ge=0)
+    leave_policy: Literal["keep", "suspend"] = "keep"
+    orphan_policy: Literal["report", "deactivate"] = "report"
+    breaker_min_ops: int = Field(20, ge=1)
+    breaker_failure_rate: float = Field(0.40, gt=0, le=1)
+    retry_max_attempts: int = Field(6, ge=1)
+    retry_base_seconds: float = Field(30.0, ge=0)
+    retry_max_seconds: float = Field(3600.0, ge=0)
+    inline_retry_max_seconds: float = Field(5.0, ge=0)
+    lease_seconds: float = Field(120.0, gt=0)
+
+
+class ScheduleConfig(_Strict):
+    delta_every_minutes: float = Field(15.0, gt=0)
+    full_cron: str = "0 2 * * *"
+    retry_every_minutes: float = Field(5.0, gt=0)
+    timezone: str = "UTC"
+
+
+class ThresholdsConfig(_Strict):
+    hris_stale_warning_hours: float = 26.0
+    hris_stale_critical_hours: float = 50.0
+    lms_stale_warning_hours: float = 26.0
+    lms_stale_critical_hours: float = 50.0
+    failed_ops_warning: int = 1
+    dead_ops_critical: int = 1
+
+
+class DatabaseConfig(_Strict):
+    path: Path = Path("rostersync.db")
+
+
+class Config(_Strict):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    hris: HrisConfig
+    lms: LmsConfig
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+    scope: ScopeConfig = Field(default_factory=ScopeConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    source_path: Path | None = Field(default=None, exclude=True)
+
+    def fingerprint(self) -> str:
+        """What must invalidate cached mapping results when it changes."""
+        from sync.models import digest_of
+
+        parts = {
+            "columns": self.hris.columns, "attributes": self.hris.attributes,
+            "formats": self.hris.date_formats, "mapping": self.mapping.model_dump(mode="json"),
+            "scope": self.scope.model_dump(mode="json"),
+        }
+        return digest_of(parts).hex()
+
+
+def _key_of(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in ("csv", "scim")))
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; relative paths resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (run `rostersync init` to write "
+                          "a commented sample)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
+    where = f"{path}: " if path else ""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _key_of(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            raise ConfigError(f"{where}key {key!r} is required but missing") from None
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"{where}key {key!r} is not a known setting") from None
+        shown = err.get("input")
+        value = "" if isinstance(shown, dict | list) else f" (got {shown!r})"
+        raise ConfigError(f"{where}key {key!r}: {msg}{value}") from None
+    base = path.parent if path else Path.cwd()
+    config.source_path = path
+    config.database.path = _resolve(base, config.database.path)
+    config.hris.path = _resolve(base, config.hris.path)
+    if config.hris.delta_path is not None:
+        config.hris.delta_path = _resolve(base, config.hris.delta_path)
+    return config
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def secret_from_env(name: str | None, what: str) -> str | None:
+    """Read a secret named by the config; never logged, never stored."""
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"{what}: environment variable {name} is not set (the config "
+                          "names it in token_env; the secret itself never goes in the file)")
+    return value
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("ROSTERSYNC_CONFIG", "rostersync.toml"))

@@ -1,0 +1,343 @@
+"""SCIM 2.0 LMS target (RFC 7643 / RFC 7644) over one shared httpx.AsyncClient.
+
+Payload mapping lives in ``scim_payload``; this module is transport, paging, searching
+with verification, optimistic concurrency (ETags) and error classification.
+The bearer token is only ever held by the client's default headers: no message built
+here contains it, and server/exception text is redacted before it is quoted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+from scim2_models import Context, Error, ServiceProviderConfig
+
+from sync.config import ScimTargetConfig, secret_from_env
+from sync.connectors.base import ConnectorError, LmsTarget
+from sync.connectors.scim_payload import (
+    TOLERANT,
+    account_from_resource,
+    creation_body,
+    patch_body,
+    resource_matches,
+)
+from sync.models import Account, ErrorClass
+
+log = logging.getLogger(__name__)
+
+SCIM_JSON = "application/scim+json"
+
+
+def _q(value: str) -> str:
+    """Quote a value for a message the way SCIM filters quote it (JSON string)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def classify(status: int, scim_type: str | None) -> ErrorClass:
+    if status == 429 or (status >= 500 and status != 501):
+        return ErrorClass.transient
+    if status in (401, 403):
+        return ErrorClass.auth
+    if status in (409, 412) or scim_type == "uniqueness":
+        return ErrorClass.conflict
+    if status == 404:
+        return ErrorClass.not_found
+    if status in (405, 501):
+        # RFC 7644 §3.12: 501 = "operation not supported". Retrying cannot help; it is
+        # a setup matter, like LmsTarget.delete on a target that cannot delete.
+        return ErrorClass.mapping
+    # Other 4xx (400 invalidValue, invalidSyntax, invalidPath, noTarget, mutability...):
+    # the request carried values the LMS refuses; HR data is the usual cause.
+    return ErrorClass.data
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3), in seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class ScimTarget(LmsTarget):
+    name = "scim"
+
+    def __init__(self, config: ScimTargetConfig, token: str | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        if token is None:
+            token = secret_from_env(config.token_env, "lms.token_env")
+        headers = {"Accept": SCIM_JSON}
+        self._token = None
+        if token is not None:
+            token = token.strip()  # a trailing newline from `export X=$(cat file)` is common
+            # httpx/h11 quote an illegal header value in their exception: refuse it here.
+            if not token or any(not 0x21 <= ord(ch) <= 0x7E for ch in token):
+                where = f" from ${config.token_env}" if config.token_env else ""
+                raise ConnectorError(f"the SCIM bearer token{where} is empty or contains "
+                                     "spaces or non-ASCII characters", ErrorClass.auth)
+            self._token = token
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url,
+            headers=headers,
+            # No pool timeout: waiting for one of our own connections is not a failure
+            # of the LMS; the engine bounds its concurrency to config.concurrency.
+            timeout=httpx.Timeout(config.timeout_seconds, pool=None),
+            verify=config.verify_tls,
+            limits=httpx.Limits(max_connections=config.concurrency,
+                                max_keepalive_connections=config.concurrency),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- transport and errors ----------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    async def _send(self, method: str, url: str, what: str, *,
+                    body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
+        """One HTTP exchange; network failures become transient ConnectorErrors."""
+        if body is not None:
+            headers = {**(headers or {}), "Content-Type": SCIM_JSON}
+        content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        try:
+            return await self._client.request(method, url, content=content, params=params,
+                                              headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(f"SCIM {what} failed: no answer from {self.config.base_url} "
+                                 f"within {self.config.timeout_seconds:g}s "
+                                 f"({type(exc).__name__})", ErrorClass.transient) from exc
+        except httpx.TransportError as exc:
+            detail = self._redact(str(exc)) or "connection failed"
+            raise ConnectorError(f"SCIM {what} failed: network error talking to "
+                                 f"{self.config.base_url}: {type(exc).__name__}: {detail}",
+                                 ErrorClass.transient) from exc
+
+    def _error(self, response: httpx.Response, what: str) -> ConnectorError:
+        """A ConnectorError from an error response, reading the SCIM Error body if any."""
+        status, scim_type, detail = response.status_code, None, ""
+        try:
+            error = Error.model_validate(response.json(), scim_policy=TOLERANT)
+            scim_type, detail = error.scim_type, error.detail or ""
+        except (ValueError, ValidationError):  # not JSON, or not a SCIM Error
+            pass
+        # Without a SCIM detail, quote the start of the body (an HTML proxy page, say).
+        # One line; redact before cutting, or a cut could leave a prefix of the token.
+        detail = " ".join(self._redact(detail or response.text).split())[:300]
+        detail = detail or response.reason_phrase
+        error_class = classify(status, scim_type)
+        hint = ""
+        if error_class is ErrorClass.auth and self.config.token_env:
+            hint = f" (check the token in ${self.config.token_env})"
+        head = f"{status} {scim_type}" if scim_type else str(status)
+        return ConnectorError(
+            f"SCIM {what} failed: {head}: {detail}{hint}", error_class, status=status,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            code=scim_type)
+
+    @staticmethod
+    def _refused(exc: ValidationError, what: str) -> ConnectorError:
+        """scim2-models refused to build a request: the values break the User schema."""
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        scim_type = first["type"].removeprefix("scim_") if first["type"].startswith(
+            "scim_") else None
+        return ConnectorError(f"SCIM {what} failed before sending: {first['msg']}"
+                              + (f" ({field})" if field else ""), ErrorClass.data,
+                              code=scim_type)
+
+    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ConnectorError(f"SCIM {what} failed: {response.status_code} answer is not a "
+                                 "JSON object", ErrorClass.transient, status=response.status_code)
+        return data
+
+    def _account(self, response: httpx.Response, what: str) -> Account:
+        """A single User response (plain JSON, see scim_payload.account_from_resource)."""
+        resource = self._json(response, what)
+        if not isinstance(resource.get("id"), str):
+            raise ConnectorError(f"SCIM {what} failed: the answer is not a SCIM User "
+                                 "(no id)", ErrorClass.transient, status=response.status_code)
+        return account_from_resource(resource, etag=response.headers.get("ETag"))
+
+    # -- reads -------------------------------------------------------------------
+
+    async def _pages(self, what: str, params: dict[str, Any]) -> AsyncIterator[list[dict]]:
+        """Raw ``Resources`` pages of GET /Users, paged by 1-based startIndex/count."""
+        start, previous_ids = 1, set[str]()
+        while True:
+            page_what = f"{what} (startIndex {start})"
+            response = await self._send("GET", "/Users", page_what,
+                                        params={**params, "startIndex": start,
+                                                "count": self.config.page_size})
+            if response.status_code != 200:
+                raise self._error(response, page_what)
+            data = self._json(response, page_what)
+            raw = data.get("Resources") or []
+            if not isinstance(raw, list):
+                raise ConnectorError(f"SCIM {page_what} failed: Resources is not a list",
+                                     ErrorClass.transient)
+            if not raw:
+                return
+            # An entry without an id cannot be read back or written: not an account.
+            resources = [r for r in raw if isinstance(r, dict) and isinstance(r.get("id"), str)]
+            ids = {r["id"] for r in resources}
+            if previous_ids and ids <= previous_ids:
+                # The server ignored startIndex and sent the same page again.
+                log.warning("SCIM %s: server repeated a page at startIndex %d; stopping",
+                            what, start)
+                return
+            yield resources
+            previous_ids = ids
+            total, per_page = data.get("totalResults"), data.get("itemsPerPage")
+            if not isinstance(per_page, int) or per_page <= 0:
+                per_page = len(raw)
+            if isinstance(total, int) and start + per_page > total:
+                return
+            start += len(raw)  # a server may send fewer than `count` (RFC 7644 §3.4.2.4)
+
+    async def list_accounts(self) -> AsyncIterator[Account]:
+        async for page in self._pages("list of users", {}):
+            for resource in page:
+                yield account_from_resource(resource)
+
+    async def get(self, lms_id: str) -> Account | None:
+        what = f"read of id {_q(lms_id)}"
+        response = await self._send("GET", self._path(lms_id), what)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._error(response, what)
+        return self._account(response, what)
+
+    async def _search(self, attribute: str, value: str) -> list[Account]:
+        # The literal is a JSON string (RFC 7644 §3.4.2.2): json.dumps escapes " and \;
+        # httpx percent-encodes the whole expression.
+        scim_filter = f"{attribute} eq {json.dumps(value, ensure_ascii=False)}"
+        found = []
+        async for page in self._pages(f"search by {attribute} {_q(value)}",
+                                      {"filter": scim_filter}):
+            found += [account_from_resource(r) for r in page
+                      if resource_matches(r, attribute, value)]
+        return found
+
+    async def find_by_external_key(self, key: str) -> list[Account]:
+        return await self._search("externalId", key)
+
+    async def find_by_user_name(self, user_name: str) -> list[Account]:
+        return await self._search("userName", user_name)
+
+    async def find_by_email(self, email: str) -> list[Account]:
+        return await self._search("emails.value", email)
+
+    # -- writes ------------------------------------------------------------------
+
+    @staticmethod
+    def _path(lms_id: str) -> str:
+        return "/Users/" + quote(lms_id, safe="")  # an id must not reach another path
+
+    async def create(self, account: Account, manager_lms_id: str | None) -> Account:
+        what = f"create of userName {_q(account.user_name)}"
+        if account.external_key:
+            what += f" (externalId {_q(account.external_key)})"
+        if not account.user_name.strip():
+            # RFC 7643 requires userName; some servers (scim2-server) still take "".
+            raise ConnectorError(f"SCIM {what} failed: the account has no userName",
+                                 ErrorClass.data)
+        try:
+            body = creation_body(account, manager_lms_id)
+        except ValidationError as exc:
+            raise self._refused(exc, what) from None
+        response = await self._send("POST", "/Users", what, body=body)
+        if response.status_code not in (200, 201):
+            raise self._error(response, what)
+        return self._account(response, what)
+
+    async def update(self, lms_id: str, changes: dict[str, Any], *,
+                     version: str | None = None,
+                     manager_lms_id: str | None = None) -> Account | None:
+        if not changes:
+            return None
+        what = f"update of id {_q(lms_id)}"
+        try:
+            body = patch_body(changes, manager_lms_id)
+        except ValidationError as exc:  # scim2-models checks the PatchOp against the schema
+            raise self._refused(exc, what) from None
+        use_etag = self.config.use_etags and version is not None
+        response = await self._patch(lms_id, body, version if use_etag else None, what)
+        if response.status_code == 412 and use_etag:
+            # Someone changed the account since we read it. HR is the system of record
+            # for the managed fields, so re-read for the fresh version and apply the
+            # same changes once; a second 412 means a live tug-of-war -> conflict.
+            current = await self.get(lms_id)
+            if current is None:
+                raise ConnectorError(f"SCIM {what} failed: 404: the account disappeared "
+                                     "after a version mismatch", ErrorClass.not_found,
+                                     status=404)
+            response = await self._patch(lms_id, body, current.version, what)
+        if response.status_code == 204:
+            return None
+        if response.status_code != 200:
+            raise self._error(response, what)
+        return self._account(response, what)
+
+    async def _patch(self, lms_id: str, body: dict[str, Any], version: str | None,
+                     what: str) -> httpx.Response:
+        headers = {"If-Match": version} if version else None
+        return await self._send("PATCH", self._path(lms_id), what, body=body, headers=headers)
+
+    async def delete(self, lms_id: str) -> None:
+        what = f"delete of id {_q(lms_id)}"
+        response = await self._send("DELETE", self._path(lms_id), what)
+        if response.status_code not in (200, 204):
+            raise self._error(response, what)
+
+    # -- doctor ------------------------------------------------------------------
+
+    async def check(self) -> str:
+        what = "read of /ServiceProviderConfig"
+        response = await self._send("GET", "/ServiceProviderConfig", what)
+        if response.status_code != 200:
+            raise self._error(response, what)
+        try:
+            spc = ServiceProviderConfig.model_validate(
+                self._json(response, what), scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+                scim_policy=TOLERANT)
+        except ValidationError as exc:
+            raise ConnectorError(f"SCIM {what} failed: not a ServiceProviderConfig "
+                                 f"({exc.errors()[0]['msg']})", ErrorClass.mapping) from None
+        features = [name for name in ("patch", "filter", "etag", "bulk", "sort")
+                    if getattr(getattr(spc, name), "supported", False)]
+        # /ServiceProviderConfig needs no credentials (RFC 7643 §5): prove the token
+        # works with the cheapest authenticated call.
+        what = "credential probe (GET /Users)"
+        response = await self._send("GET", "/Users", what, params={"count": 1})
+        if response.status_code != 200:
+            raise self._error(response, what)
+        total = self._json(response, what).get("totalResults")
+        users = f"; {total} user{'' if total == 1 else 's'}" if isinstance(total, int) else ""
+        return f"SCIM 2.0 at {self.config.base_url} ({', '.join(features)}{users})"

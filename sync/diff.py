@@ -1,0 +1,201 @@
+"""Desired vs actual -> drift rows and operation intents, for one person (pure).
+
+No IO here: the engine gathers the person, the mapped desired account, the actual
+account and any unlinked candidates, and this module decides what differs and what
+should be done about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sync.lifecycle import Lifecycle
+from sync.mapping import Mapped
+from sync.models import MANAGED_FIELDS, Account, DriftKind, OpKind, Status
+
+# Compared without regard to case: SCIM userName and e-mail addresses are case-insensitive.
+_CASELESS = {"user_name", "email"}
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    kind: DriftKind
+    detail: dict[str, Any] = field(default_factory=dict)
+    lms_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: OpKind
+    payload: dict[str, Any]
+    reason: str
+    lms_id: str | None = None
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Vanished:
+    missing_since: datetime
+    missing_pulls: int
+
+
+@dataclass
+class Subject:
+    """Everything known about one employee_id for this evaluation."""
+
+    employee_id: str
+    state: Lifecycle | None = None  # None when no valid record was ever seen
+    mapped: Mapped | None = None
+    actual: Account | None = None  # the account linked by external key
+    candidates: list[Account] = field(default_factory=list)  # same email/userName
+    problems: list[str] = field(default_factory=list)  # validation problems (invalid)
+    locator: str | None = None
+    vanished: Vanished | None = None
+    hr_status: str | None = None
+
+
+@dataclass
+class Decision:
+    drift: list[DriftItem] = field(default_factory=list)
+    intents: list[Intent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Policy:
+    vanished_grace: timedelta
+    vanished_grace_pulls: int
+    skip_create_statuses: frozenset[Status]
+
+
+def _norm(name: str, value: Any) -> Any:
+    if value == "":
+        return None
+    if name in _CASELESS and isinstance(value, str):
+        return value.lower()
+    return value
+
+
+def changed_fields(desired: Account, actual: Account, unmanaged: frozenset[str]) -> dict[str, Any]:
+    """Managed fields (not `active`) whose desired value differs from the LMS."""
+    out: dict[str, Any] = {}
+    for name in MANAGED_FIELDS:
+        if name == "active" or name in unmanaged:
+            continue
+        want = getattr(desired, name)
+        if _norm(name, want) != _norm(name, getattr(actual, name)):
+            out[name] = want
+    return out
+
+
+def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
+    out = Decision()
+    actual = subject.actual
+    if subject.problems:
+        out.drift.append(DriftItem(DriftKind.invalid, {
+            "problems": subject.problems, "locator": subject.locator}))
+    if subject.vanished is not None:
+        _vanished(subject, now, policy, out)
+        return out
+    if subject.state is None or subject.mapped is None:
+        return out  # never valid: nothing to act on, the invalid drift says why
+    mapped, state = subject.mapped, subject.state
+    live = actual is not None and actual.active
+
+    if not mapped.in_scope:
+        if live:
+            out.drift.append(DriftItem(DriftKind.orphan, {
+                "reason": "out_of_scope", "scope": mapped.scope_reason}, actual.lms_id))
+            out.intents.append(Intent(OpKind.deactivate, {}, "out of scope", actual.lms_id))
+        return out
+
+    if state.state == Status.terminated:
+        if live:
+            out.drift.append(DriftItem(DriftKind.pending_termination, {
+                "hr_status": subject.hr_status}, actual.lms_id))
+            out.intents.append(Intent(OpKind.deactivate, {}, "terminated in HR", actual.lms_id))
+        return out
+
+    desired = mapped.desired
+    if desired is None or state.state == Status.pre_hire:
+        return out  # no account wanted yet
+
+    if mapped.unmapped:
+        out.drift.append(DriftItem(DriftKind.unmapped, {
+            "fields": {u.field: u.value for u in mapped.unmapped}},
+            actual.lms_id if actual else None))
+
+    if actual is None:
+        _absent(subject, desired, mapped, state, policy, out)
+        return out
+
+    changes = changed_fields(desired, actual, mapped.unmanaged)
+    if desired.active and not actual.active:
+        out.drift.append(DriftItem(DriftKind.reactivation, {"changes": changes}, actual.lms_id))
+        out.intents.append(Intent(OpKind.reactivate, {"changes": changes}, "active in HR",
+                                  actual.lms_id))
+        changes = {}
+    elif actual.active and not desired.active:
+        out.drift.append(DriftItem(DriftKind.mismatch, {
+            "fields": ["active"], "hris": {"active": False}, "lms": {"active": True}},
+            actual.lms_id))
+        out.intents.append(Intent(OpKind.deactivate, {}, "on leave", actual.lms_id))
+    if changes:
+        out.drift.append(DriftItem(DriftKind.mismatch, {
+            "fields": sorted(changes),
+            "hris": changes,
+            "lms": {k: getattr(actual, k) for k in changes}}, actual.lms_id))
+        out.intents.append(Intent(OpKind.update, {"changes": changes}, "HR data changed",
+                                  actual.lms_id))
+    if state.next_state == Status.terminated and state.next_change_at is not None:
+        out.intents.append(Intent(
+            OpKind.deactivate, {"effective_at": state.next_change_at.isoformat()},
+            "termination scheduled", actual.lms_id, not_before=state.next_change_at))
+    return out
+
+
+def _absent(subject: Subject, desired: Account, mapped: Mapped, state: Lifecycle,
+            policy: Policy, out: Decision) -> None:
+    unlinked = [a for a in subject.candidates if not a.external_key]
+    claimed = [a for a in subject.candidates if a.external_key
+               and a.external_key != subject.employee_id]
+    if claimed or len(unlinked) > 1:
+        out.drift.append(DriftItem(DriftKind.disputed, {
+            "user_name": desired.user_name, "email": desired.email,
+            "candidates": [{"lms_id": a.lms_id, "user_name": a.user_name,
+                            "external_key": a.external_key} for a in subject.candidates]}))
+        return
+    if unlinked:
+        account = unlinked[0]
+        changes = changed_fields(desired, account, mapped.unmanaged)
+        out.drift.append(DriftItem(DriftKind.unlinked, {
+            "user_name": account.user_name, "changes": sorted(changes)}, account.lms_id))
+        out.intents.append(Intent(OpKind.link, {
+            "changes": changes, "active": desired.active}, "matched by email", account.lms_id))
+        return
+    if state.state in policy.skip_create_statuses or not desired.active:
+        return
+    out.drift.append(DriftItem(DriftKind.missing, {"user_name": desired.user_name}))
+    out.intents.append(Intent(OpKind.create, {"account": desired.managed()}, "new in HR"))
+    if state.next_state == Status.terminated and state.next_change_at is not None:
+        out.intents.append(Intent(
+            OpKind.deactivate, {"effective_at": state.next_change_at.isoformat()},
+            "termination scheduled", None, not_before=state.next_change_at))
+
+
+def _vanished(subject: Subject, now: datetime, policy: Policy, out: Decision) -> None:
+    actual = subject.actual
+    if actual is None or not actual.active:
+        return
+    gone = subject.vanished
+    assert gone is not None
+    out.drift.append(DriftItem(DriftKind.orphan, {
+        "reason": "vanished", "missing_since": gone.missing_since.isoformat(),
+        "missing_pulls": gone.missing_pulls}, actual.lms_id))
+    # Both brakes must release: the time since it vanished and, when configured, the
+    # number of consecutive full pulls it has been missing from.
+    by_time = now - gone.missing_since >= policy.vanished_grace
+    by_pulls = gone.missing_pulls >= policy.vanished_grace_pulls
+    if by_time and by_pulls:
+        out.intents.append(Intent(OpKind.deactivate, {}, "vanished from feed", actual.lms_id))

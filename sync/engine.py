@@ -1,0 +1,390 @@
+"""One run, end to end: pull -> gate -> validate -> map -> read LMS -> diff -> plan ->
+guards -> execute -> record. IO lives here and in the stores; decisions do not."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage import accounts as account_store
+from storage import lease as lease_store
+from storage import ops as op_store
+from storage import people as people_store
+from storage import runs as run_store
+from storage.db import Store
+from sync import pull as pull_mod
+from sync.clock import Clock
+from sync.config import Config
+from sync.connectors.base import ConnectorError, FeedError, HrisSource, LmsTarget
+from sync.connectors.factory import make_source, make_target
+from sync.evaluate import Parsed, PlanSummary, evaluate, parse_record, write_changes
+from sync.events import (
+    EventCallback,
+    FeedRejected,
+    OpsHeld,
+    Progress,
+    RunFinished,
+    RunStarted,
+    ignore,
+)
+from sync.executor import Executor
+from sync.lms_read import read_all, read_one
+from sync.models import ErrorClass, OpKind
+from sync.plan import NewOp, apply_mass_hold
+
+BATCH = 5000
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD, EXIT_REJECTED, EXIT_NOT_APPLIED = 0, 1, 2, 3, 4, 5
+
+
+class EngineBusy(Exception):
+    """Another process holds the writer lease."""
+
+
+@dataclass
+class RunReport:
+    run_id: int | None
+    kind: str
+    status: str  # succeeded | partial | held | rejected | quarantined | paused | failed
+    dry_run: bool = False
+    counts: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "rejected":
+            return EXIT_REJECTED
+        if self.status in ("quarantined", "paused", "busy"):
+            return EXIT_NOT_APPLIED
+        if self.counts.get("held_new", 0) or self.status == "held":
+            return EXIT_HELD
+        if self.status in ("failed", "partial"):
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "kind": self.kind, "status": self.status,
+                "dry_run": self.dry_run, "exit_code": self.exit_code, "counts": self.counts,
+                "message": self.message, "reasons": self.reasons, "plan": self.plan}
+
+
+class Engine:
+    def __init__(self, config: Config, store: Store | None = None, *,
+                 source: HrisSource | None = None,
+                 target_factory: Callable[[], LmsTarget] | None = None,
+                 clock: Clock | None = None, on_event: EventCallback = ignore,
+                 rng: random.Random | None = None) -> None:
+        self.config = config
+        self.store = store or Store(config.database.path)
+        self.source = source or make_source(config.hris)
+        self.target_factory = target_factory or (lambda: make_target(config.lms))
+        self.clock = clock or Clock()
+        self.on_event = on_event
+        self.rng = rng
+        self.holder = lease_store.new_holder_id()
+
+    # -- public entry points -----------------------------------------------------------
+
+    async def sync(self, kind: str = "full", *, dry_run: bool = False, trigger: str = "cli",
+                   lms_read: str | None = None, apply: bool = True) -> RunReport:
+        """A full or delta run. lms_read: "full" listing, "cached" (no LMS reads before
+        planning; creates still re-read), default full for full runs, cached for deltas."""
+        lms_read = lms_read or ("full" if kind == "full" else "cached")
+        return await self._guarded(kind, trigger, dry_run,
+                                   lambda run_id: self._sync(run_id, kind, dry_run, lms_read,
+                                                             apply))
+
+    async def resync(self, employee_id: str, *, dry_run: bool = False,
+                     trigger: str = "cli") -> RunReport:
+        return await self._guarded("resync", trigger, dry_run,
+                                   lambda run_id: self._resync(run_id, employee_id, dry_run))
+
+    async def apply_due(self, *, trigger: str = "schedule",
+                        op_ids: list[int] | None = None) -> RunReport:
+        """The retry sweep (and what `ops approve`/`ops retry` trigger): apply due ops."""
+        return await self._guarded("retry", trigger, False,
+                                   lambda run_id: self._apply_only(run_id, op_ids))
+
+    # -- lease, recovery and run bookkeeping -----------------------------------------
+
+    async def _guarded(self, kind: str, trigger: str, dry_run: bool, body) -> RunReport:
+        now = self.clock.now()
+        ttl = self.config.guards.lease_seconds
+        if not dry_run:
+            other = lease_store.acquire(self.store, self.holder, now, ttl)
+            if other is not None:
+                raise EngineBusy(
+                    f"another rostersync process ({other.holder}) holds the writer lease "
+                    f"until {other.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing was done")
+            run_store.abandon_running(self.store, now)
+            op_store.recover_running(self.store, now)
+        run_id = run_store.start_run(self.store, now, kind, trigger, dry_run)
+        self.on_event(RunStarted(run_id, kind, trigger, dry_run))
+        renewer = None if dry_run else asyncio.create_task(self._renew_lease(ttl))
+        try:
+            report = await self._run_body(run_id, kind, dry_run, body)
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+            if not dry_run:
+                lease_store.release(self.store, self.holder)
+        self.on_event(RunFinished(run_id, report.status, report.counts, report.message))
+        return report
+
+    async def _run_body(self, run_id: int, kind: str, dry_run: bool, body) -> RunReport:
+        try:
+            report = await body(run_id)
+        except FeedError as exc:
+            report = RunReport(run_id, kind, "failed", dry_run, message=str(exc))
+            run_store.source_attempt(self.store, "hris", self.clock.now(),
+                                     self.source.describe(), error=str(exc))
+        except ConnectorError as exc:
+            report = RunReport(run_id, kind, "failed", dry_run,
+                               message=f"the LMS could not be read: {exc}")
+            run_store.source_attempt(self.store, "lms", self.clock.now(), self.config.lms.type,
+                                     error=str(exc))
+            if exc.error_class == ErrorClass.auth:
+                run_store.set_job_state(self.store, self.clock.now(), "quarantined",
+                                        report.message, actor="rostersync")
+                report.status = "quarantined"
+        except BaseException as exc:
+            run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {},
+                                 f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        run_store.finish_run(self.store, run_id, self.clock.now(), report.status, report.counts,
+                             report.message or ("; ".join(report.reasons) or None))
+        return report
+
+    async def _renew_lease(self, ttl: float) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            lease_store.acquire(self.store, self.holder, self.clock.now(), ttl)
+
+    # -- the run bodies -----------------------------------------------------------------
+
+    async def _sync(self, run_id: int, kind: str, dry_run: bool, lms_read: str,
+                    apply: bool) -> RunReport:
+        now = self.clock.now()
+        report = RunReport(run_id, kind, "succeeded", dry_run)
+        self.on_event(Progress(run_id, "pull", 0))
+        if kind == "full":
+            pull = await asyncio.to_thread(pull_mod.scan, self.store, self.source,
+                                           self.config.fingerprint())
+            await asyncio.to_thread(pull_mod.assess, self.store, self.source, self.config,
+                                    pull, now.date())
+            report.counts.update(rows=pull.rows, changed=len(pull.changed),
+                                 vanished=len(pull.vanished))
+            self.on_event(Progress(run_id, "gate", pull.rows, pull.rows))
+            if pull.reasons:
+                return self._reject(run_id, report, pull)
+        else:
+            pull = None
+            records = await asyncio.to_thread(self._read_delta)
+            report.counts.update(rows=len(records), changed=len(records))
+        run_store.source_attempt(self.store, "hris", now, self.source.describe(), success=True,
+                                 watermark=self.source.watermark())
+
+        if lms_read == "full":
+            self.on_event(Progress(run_id, "read_lms", 0))
+            async with self.target_factory() as target:
+                listed, touched = await read_all(self.store, target, now)
+            run_store.source_attempt(self.store, "lms", now, self.config.lms.type, success=True)
+            report.counts.update(lms_accounts=listed, lms_changed=len(touched))
+
+        self.on_event(Progress(run_id, "evaluate", 0))
+        if pull is not None:
+            changes = await asyncio.to_thread(self._plan_full, run_id, pull, dry_run,
+                                              lms_read == "full")
+        else:
+            changes = await asyncio.to_thread(self._plan_records, run_id, records, dry_run)
+        self._summarise(report, changes, dry_run)
+        if dry_run or not apply:
+            return report
+        return await self._apply(run_id, report)
+
+    def _reject(self, run_id: int, report: RunReport, pull: pull_mod.FullPull) -> RunReport:
+        now = self.clock.now()
+        stats = pull.stats
+        run_store.record_snapshot(self.store, now, run_id, "full", False, stats.rows,
+                                  stats.active, stats.null_counts, pull.reasons,
+                                  self.config.fingerprint())
+        message = "feed rejected: " + "; ".join(pull.reasons)
+        run_store.source_attempt(self.store, "hris", now, self.source.describe(), error=message)
+        report.status = "rejected"
+        report.reasons = pull.reasons
+        report.message = message + " (the last accepted snapshot stays in force)"
+        self.on_event(FeedRejected(run_id, pull.reasons))
+        return report
+
+    def _read_delta(self) -> list[Parsed]:
+        watermark = run_store.sources(self.store).get("hris", {}).get("watermark")
+        since = None
+        if watermark:
+            with contextlib.suppress(ValueError):
+                since = datetime.fromisoformat(watermark)
+        today = self.clock.now().date()
+        out: dict[str, Parsed] = {}
+        for record in self.source.scan_delta(since):
+            out[record.key] = parse_record(self.source, record, self.config, today)
+        return list(out.values())
+
+    def _plan_full(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
+                   lms_listed: bool) -> PlanSummary:
+        now = self.clock.now()
+        store = self.store
+        changed_keys = [r.key for r in pull.changed]
+        still_missing = {r[0] for r in store.conn.execute(
+            "SELECT employee_id FROM people WHERE missing_since IS NOT NULL")}
+        fresh_keys = set(changed_keys)
+        missing = (set(pull.vanished) | still_missing) - fresh_keys
+        keys = set(changed_keys) | missing | people_store.keys_needing_evaluation(store, now)
+        if lms_listed:
+            keys |= {r[0] for r in store.conn.execute(
+                "SELECT external_key FROM accounts WHERE active = 1 AND external_key IS NOT "
+                "NULL AND external_key NOT IN (SELECT employee_id FROM people)")}
+        raw_by_key = {r.key: r for r in pull.changed} if pull.parsed is None else {}
+
+        def fresh_for(batch: list[str]) -> dict[str, Parsed]:
+            if pull.parsed is not None:
+                return {k: pull.parsed[k] for k in batch if k in pull.parsed}
+            today = now.date()
+            return {k: parse_record(self.source, raw_by_key[k], self.config, today)
+                    for k in batch if k in raw_by_key}
+
+        snapshot = pull_mod.snapshot_upserts(pull)
+        stats = pull.stats
+
+        def finish(conn: Any) -> None:
+            people_store.write_snapshot_rows(conn, snapshot, pull.vanished)
+            run_store.record_snapshot(store, now, run_id, "full", True, stats.rows, stats.active,
+                                      stats.null_counts, [], self.config.fingerprint())
+
+        return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish)
+
+    def _plan_records(self, run_id: int, records: list[Parsed], dry_run: bool) -> PlanSummary:
+        fresh = {p.key: p for p in records}
+        keys = sorted(fresh)
+        return self._evaluate_and_write(
+            run_id, keys, lambda batch: {k: fresh[k] for k in batch if k in fresh},
+            frozenset(), dry_run, None)
+
+    def _evaluate_and_write(self, run_id: int, keys: list[str],
+                            fresh_for: Callable[[list[str]], dict[str, Parsed]],
+                            missing: set[str] | frozenset[str], dry_run: bool,
+                            finish: Callable[[Any], None] | None) -> PlanSummary:
+        """Evaluate in batches and write everything in one transaction, so a crash
+        leaves either the whole plan or none of it (the snapshot moves with it).
+        Deactivations wait for the run's mass-deactivation check."""
+        now = self.clock.now()
+        g = self.config.guards
+        total = PlanSummary(plan=[] if dry_run else None)
+        held_back: list[NewOp] = []
+        conn = self.store.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(keys), BATCH):
+                batch = keys[start:start + BATCH]
+                changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
+                                   missing=missing)
+                ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
+                held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
+                write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
+                total.add_batch(changes)
+                total.add_ops(ops, now)
+                self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
+            active = account_store.count_active(self.store)
+            reason = apply_mass_hold(held_back, active, g.mass_deactivation_min,
+                                     g.mass_deactivation_percent)
+            del reason  # the held ops carry it; the summary reports it
+            op_store.insert_ops(conn, now, run_id, held_back, g.retry_max_attempts)
+            total.add_ops(held_back, now)
+            if finish is not None:
+                finish(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+        return total
+
+    def _summarise(self, report: RunReport, summary: PlanSummary, dry_run: bool) -> None:
+        report.counts.update(
+            evaluated=summary.evaluated, drift=dict(summary.drift),
+            planned=dict(summary.planned), held_new=summary.held,
+            scheduled=summary.scheduled, suppressed_new=summary.suppressed,
+            superseded=summary.superseded)
+        if summary.held:
+            reason = summary.hold_reason or "held"
+            report.reasons.append(reason)
+            if not dry_run:
+                self.on_event(OpsHeld(report.run_id or 0, summary.held, reason))
+        if dry_run:
+            report.plan = summary.plan or []
+
+    async def _apply(self, run_id: int, report: RunReport,
+                     op_ids: list[int] | None = None, employee_id: str | None = None
+                     ) -> RunReport:
+        state = run_store.job_state(self.store)
+        if state["state"] != "active":
+            report.status = state["state"]
+            report.message = (f"planned but not applied: the job is {state['state']} "
+                              f"({state['reason']}); resume it with `rostersync resume`")
+            return report
+        due = op_store.due_ops(self.store, self.clock.now(), op_ids=op_ids,
+                               employee_id=employee_id)
+        report.counts["due"] = len(due)
+        self.on_event(Progress(run_id, "apply", 0, len(due)))
+        if due:
+            async with self.target_factory() as target:
+                executor = Executor(self.store, target, self.config, self.clock, run_id,
+                                    self.on_event, self.rng)
+                result = await executor.run(due)
+            report.counts["applied"] = dict(result.counts)
+            # Re-evaluate the people just changed so drift reflects the LMS now.
+            keys = sorted(result.applied_people)
+            if keys:
+                await asyncio.to_thread(self._evaluate_and_write, run_id, keys,
+                                        lambda batch: {}, frozenset(), False, None)
+            if result.quarantined:
+                report.status = "quarantined"
+                report.message = result.quarantined
+                return report
+            if result.failed:
+                report.status = "partial"
+        if report.counts.get("held_new"):
+            report.status = "held"
+        return report
+
+    async def _apply_only(self, run_id: int, op_ids: list[int] | None) -> RunReport:
+        report = RunReport(run_id, "retry", "succeeded")
+        return await self._apply(run_id, report, op_ids=op_ids)
+
+    async def _resync(self, run_id: int, employee_id: str, dry_run: bool) -> RunReport:
+        report = RunReport(run_id, "resync", "succeeded", dry_run)
+        now = self.clock.now()
+        record = await asyncio.to_thread(self.source.fetch_one, employee_id)
+        if record is None:
+            report.message = (f"{employee_id} is not in the HRIS export ({self.source.describe()}); "
+                              "nothing changed (a person missing from the feed is only "
+                              "deactivated after the vanished-person grace period)")
+            report.status = "failed"
+            return report
+        parsed = parse_record(self.source, record, self.config, now.date())
+        email = parsed.person.email if parsed.person else None
+        async with self.target_factory() as target:
+            await read_one(self.store, target, now, employee_id, email, email)
+        changes = await asyncio.to_thread(self._plan_records, run_id, [parsed], dry_run)
+        self._summarise(report, changes, dry_run)
+        if parsed.problems:
+            report.reasons.extend(parsed.problems)
+        if dry_run:
+            return report
+        return await self._apply(run_id, report, employee_id=employee_id)

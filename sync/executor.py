@@ -1,0 +1,310 @@
+"""Apply operations to the LMS: bounded concurrency, retries, circuit breaker.
+
+Each attempt is committed as 'running' before the request and its outcome committed
+before the next step, so a crash leaves nothing ambiguous: a create is always preceded
+by a read of the LMS by external key, and a PATCH that sets fields is safe to repeat.
+Managers are applied before their reports (ops run in waves by manager depth) so that
+a manager reference can always be resolved to an LMS id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from storage import accounts as account_store
+from storage import ops as op_store
+from storage import runs as run_store
+from storage.db import Store
+from sync.clock import Clock
+from sync.config import Config
+from sync.connectors.base import ConnectorError, LmsTarget
+from sync.diff import changed_fields
+from sync.events import EventCallback, OpFinished, Quarantined, ignore
+from sync.models import Account, ErrorClass, OpKind
+from sync.plan import manager_depths
+from sync.retry import RetryPolicy, backoff_seconds, should_retry
+
+
+@dataclass
+class ExecResult:
+    counts: Counter = field(default_factory=Counter)
+    quarantined: str | None = None
+    applied_people: set[str] = field(default_factory=set)
+
+    @property
+    def failed(self) -> int:
+        return self.counts["failed"] + self.counts["dead"]
+
+
+class Stop(Exception):
+    """Applying stops (circuit breaker or auth failure)."""
+
+
+def account_from_payload(data: dict[str, Any]) -> Account:
+    fields = {k: v for k, v in data.items() if k in Account.__slots__}
+    fields.setdefault("external_key", None)
+    return Account(**fields)
+
+
+def plan_waves(ops: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Creates in waves by manager depth (a manager's account exists before its reports
+    are created), then every other operation, which may reference any of them."""
+    creates = {op["employee_id"]: op["payload"]["account"].get("manager_key")
+               for op in ops if op["kind"] == OpKind.create}
+    depths = manager_depths(creates, has_account=set())
+    last = max(depths.values(), default=-1) + 1
+    waves: dict[int, list[dict[str, Any]]] = {}
+    for op in ops:
+        depth = depths.get(op["employee_id"], 0) if op["kind"] == OpKind.create else last
+        waves.setdefault(depth, []).append(op)
+    return waves
+
+
+class Executor:
+    def __init__(self, store: Store, target: LmsTarget, config: Config, clock: Clock,
+                 run_id: int | None, on_event: EventCallback = ignore,
+                 rng: random.Random | None = None) -> None:
+        self.store = store
+        self.target = target
+        self.config = config
+        self.clock = clock
+        self.run_id = run_id
+        self.on_event = on_event
+        self.rng = rng or random.Random()
+        g = config.guards
+        self.policy = RetryPolicy(g.retry_max_attempts, g.retry_base_seconds, g.retry_max_seconds)
+        self.result = ExecResult()
+        self._attempted = 0
+        self._failures = 0
+        self._stop_reason: str | None = None
+
+    # -- orchestration -------------------------------------------------------------------
+
+    async def run(self, ops: list[dict[str, Any]]) -> ExecResult:
+        waves = plan_waves(ops)
+        for depth in sorted(waves):
+            if self._stop_reason:
+                break
+            await self._wave(waves[depth])
+        if self._stop_reason:
+            self.result.quarantined = self._stop_reason
+            run_store.set_job_state(self.store, self.clock.now(), "quarantined",
+                                    self._stop_reason, actor="rostersync")
+            self.on_event(Quarantined(self.run_id, self._stop_reason))
+        return self.result
+
+    async def _wave(self, ops: list[dict[str, Any]]) -> None:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for op in ops:
+            queue.put_nowait(op)
+
+        async def worker() -> None:
+            while not self._stop_reason:
+                try:
+                    op = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await self._apply(op)
+
+        workers = min(self.config.lms.concurrency, len(ops))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    # -- one operation -------------------------------------------------------------------
+
+    async def _apply(self, op: dict[str, Any]) -> None:
+        attempt = op["attempts"]
+        while True:
+            attempt += 1
+            op_store.begin_attempt(self.store, self.clock.now(), op["id"], attempt)
+            op["attempt"] = attempt
+            try:
+                account = await self._perform(op)
+            except ConnectorError as exc:
+                delay = self._failed(op, attempt, exc)
+                if delay is None or delay > self.config.guards.inline_retry_max_seconds \
+                        or self._stop_reason:
+                    return
+                await self.clock.sleep(delay)
+                continue
+            self._succeeded(op, attempt, account)
+            return
+
+    def _succeeded(self, op: dict[str, Any], attempt: int, account: Account | None) -> None:
+        now = self.clock.now()
+        with self.store.tx() as conn:
+            if account is not None and account.lms_id:
+                account_store.upsert_accounts(conn, [(account.to_json(), account.content_hash())],
+                                              now)
+            op_store.finish_attempt(conn, now, op["id"], attempt, "succeeded", outcome="ok",
+                                    lms_id=account.lms_id if account else None)
+        self._attempted += 1
+        self.result.counts["succeeded"] += 1
+        self.result.applied_people.add(op["employee_id"])
+        self.on_event(OpFinished(self.run_id, op["id"], op["employee_id"], op["kind"],
+                                 "succeeded"))
+
+    def _failed(self, op: dict[str, Any], attempt: int, exc: ConnectorError) -> float | None:
+        """Persist a failure; returns the delay before the next attempt, or None."""
+        now = self.clock.now()
+        retry = should_retry(exc.error_class, attempt, self.policy)
+        delay = backoff_seconds(attempt, self.policy, exc.retry_after, self.rng) if retry else None
+        status = "failed" if retry else "dead"
+        with self.store.tx() as conn:
+            op_store.finish_attempt(
+                conn, now, op["id"], attempt, status, outcome="error", error=exc.message,
+                error_class=str(exc.error_class), http_status=exc.status,
+                next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None)
+            if exc.error_class == ErrorClass.not_found:
+                # The account vanished from the LMS: forget it so the next run re-plans.
+                lms_id = op.get("lms_id")
+                if lms_id:
+                    account_store.delete_accounts(conn, [lms_id])
+                conn.execute("UPDATE people SET dirty = 1 WHERE employee_id = ?",
+                             (op["employee_id"],))
+        self._attempted += 1
+        self._failures += 1
+        self.on_event(OpFinished(self.run_id, op["id"], op["employee_id"], op["kind"], status,
+                                 exc.message))
+        if exc.error_class == ErrorClass.auth:
+            self._stop(f"the LMS refused our credentials: {exc.message}")
+            self.result.counts[status] += 1
+            return None
+        g = self.config.guards
+        if self._attempted >= g.breaker_min_ops and \
+                self._failures / self._attempted > g.breaker_failure_rate:
+            self._stop(f"circuit breaker: {self._failures} of {self._attempted} operations "
+                       f"failed (limit {g.breaker_failure_rate:.0%} of at least "
+                       f"{g.breaker_min_ops}); last error: {exc.message}")
+        if delay is not None and delay <= g.inline_retry_max_seconds and not self._stop_reason:
+            return delay
+        self.result.counts[status] += 1
+        return None
+
+    def _stop(self, reason: str) -> None:
+        if not self._stop_reason:
+            self._stop_reason = reason
+
+    # -- what each kind of operation does ----------------------------------------------
+
+    def _cached(self, lms_id: str | None) -> Account | None:
+        if not lms_id:
+            return None
+        text = account_store.get_account(self.store, lms_id)
+        return Account.from_json(text) if text else None
+
+    def _lms_id_of(self, employee_id: str | None) -> str | None:
+        if not employee_id:
+            return None
+        return account_store.lms_ids_for_keys(self.store, [employee_id]).get(employee_id)
+
+    async def _perform(self, op: dict[str, Any]) -> Account | None:
+        kind = OpKind(op["kind"])
+        key = op["employee_id"]
+        payload = op["payload"]
+        if kind == OpKind.create:
+            desired = account_from_payload(payload["account"])
+            desired.external_key = key
+            return await self._create(key, desired, op["attempt"])
+        lms_id = op.get("lms_id") or self._lms_id_of(key)
+        if not lms_id:
+            raise ConnectorError(f"no LMS account is linked to {key} any more",
+                                 ErrorClass.not_found)
+        cached = self._cached(lms_id)
+        if kind == OpKind.deactivate:
+            if self.config.lms.deactivate_by == "delete":
+                await self.target.delete(lms_id)
+                with self.store.tx() as conn:
+                    account_store.delete_accounts(conn, [lms_id])
+                return None
+            return await self._update(lms_id, key, cached, {"active": False})
+        if kind == OpKind.delete:
+            await self.target.delete(lms_id)
+            with self.store.tx() as conn:
+                account_store.delete_accounts(conn, [lms_id])
+            return None
+        changes = dict(payload.get("changes", {}))
+        if kind == OpKind.reactivate:
+            changes["active"] = True
+        elif kind == OpKind.link:
+            changes["external_key"] = key
+            changes["active"] = payload.get("active", True)
+        return await self._update(lms_id, key, cached, changes)
+
+    async def _update(self, lms_id: str, key: str, cached: Account | None,
+                      changes: dict[str, Any]) -> Account:
+        manager_lms_id = None
+        if changes.get("manager_key"):
+            manager_lms_id = self._lms_id_of(changes["manager_key"])
+            if manager_lms_id is None:
+                changes.pop("manager_key")  # the manager has no account yet: next run
+        version = cached.version if cached and self.config.lms.use_etags else None
+        returned = await self.target.update(lms_id, changes, version=version,
+                                            manager_lms_id=manager_lms_id)
+        base = cached or Account(external_key=key, user_name="", lms_id=lms_id)
+        merged = json.loads(base.to_json())
+        merged.update({k: v for k, v in changes.items() if k in Account.__slots__})
+        merged["lms_id"] = lms_id
+        if returned is not None:
+            merged["version"] = returned.version
+        return account_from_payload(merged)
+
+    async def _create(self, key: str, desired: Account, attempt: int) -> Account:
+        # An earlier attempt may have reached the LMS before the process died (its outcome
+        # unrecorded): look the account up by external key first. A first attempt goes
+        # straight to POST; a uniqueness conflict then tells us to look.
+        if attempt > 1:
+            found = await self._existing(key, desired)
+            if found is not None:
+                return found
+        manager_lms_id = self._lms_id_of(desired.manager_key)
+        try:
+            created = await self.target.create(desired, manager_lms_id)
+        except ConnectorError as exc:
+            if exc.error_class != ErrorClass.conflict:
+                raise
+            found = await self._existing(key, desired)
+            if found is None:
+                raise
+            return found
+        created.external_key = key
+        created.extra.pop("manager_lms_id", None)
+        created.manager_key = desired.manager_key if manager_lms_id else None
+        return created
+
+    async def _existing(self, key: str, desired: Account) -> Account | None:
+        """The account this create would make, if it already exists: ours (same external
+        key) or an unlinked one with the same userName, which is linked. A userName held by
+        another employee's account is a conflict for a person to resolve."""
+        mine = [a for a in await self.target.find_by_external_key(key) if a.external_key == key]
+        if mine:
+            found = self._translate(mine[0])
+            changes = changed_fields(desired, found, frozenset())
+            if not changes:
+                return found
+            return await self._update(found.lms_id or "", key, found, changes)
+        same_name = await self.target.find_by_user_name(desired.user_name)
+        for account in same_name:
+            if account.external_key and account.external_key != key:
+                raise ConnectorError(
+                    f"userName {desired.user_name!r} already belongs to LMS account "
+                    f"{account.lms_id} (externalId {account.external_key})", ErrorClass.conflict)
+        if not same_name:
+            return None
+        found = self._translate(same_name[0])
+        changes = changed_fields(desired, found, frozenset())
+        changes["external_key"] = key
+        changes["active"] = desired.active
+        return await self._update(found.lms_id or "", key, found, changes)
+
+    def _translate(self, account: Account) -> Account:
+        manager_lms_id = account.extra.pop("manager_lms_id", None)
+        if manager_lms_id:
+            account.manager_key = account_store.keys_for_lms_ids(
+                self.store, [manager_lms_id]).get(manager_lms_id)
+        return account

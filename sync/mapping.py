@@ -1,0 +1,107 @@
+"""Person -> desired Account: field maps, value maps and the scoping filter (pure).
+
+A value that a strict map does not know is never guessed: the field is left out of the
+desired state (the LMS keeps what it has) and the problem is reported as `unmapped`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sync.config import Config
+from sync.lifecycle import Lifecycle
+from sync.models import Account, Person, Status
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    field: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"field {self.field}: value {self.value!r} has no mapping"
+
+
+@dataclass
+class Mapped:
+    in_scope: bool
+    desired: Account | None  # None: out of scope, or no account wanted (pre-hire)
+    unmapped: list[Unmapped] = field(default_factory=list)
+    # Fields left unmanaged for this person (unmapped values): not compared, not written.
+    unmanaged: frozenset[str] = frozenset()
+    scope_reason: str | None = None
+
+
+def _value_of(person: Person, name: str) -> str | None:
+    if name.startswith("attributes."):
+        return person.attributes.get(name.split(".", 1)[1])
+    value = getattr(person, name, None)
+    return None if value is None else str(value)
+
+
+def in_scope(person: Person, config: Config) -> tuple[bool, str | None]:
+    for name, allowed in config.scope.include.items():
+        value = _value_of(person, name)
+        if value not in allowed:
+            return False, f"{name} {value!r} is not in the included values"
+    for name, excluded in config.scope.exclude.items():
+        value = _value_of(person, name)
+        if value in excluded:
+            return False, f"{name} {value!r} is excluded"
+    return True, None
+
+
+def _map_value(config: Config, name: str, value: str | None,
+               unmapped: list[Unmapped]) -> tuple[str | None, bool]:
+    """Returns (value, managed)."""
+    if value is None:
+        return None, True
+    table = config.mapping.values.get(name)
+    if table is not None and value in table:
+        return table[value], True
+    if name in config.mapping.strict:
+        unmapped.append(Unmapped(name, value))
+        return None, False
+    return value, True
+
+
+# Account field -> the Person field it comes from (for strict maps keyed by either name).
+_SOURCE_FIELD = {"department": "department", "title": "job_title"}
+
+
+def map_person(person: Person, state: Lifecycle, config: Config) -> Mapped:
+    ok, reason = in_scope(person, config)
+    if not ok:
+        return Mapped(False, None, scope_reason=reason)
+    unmapped: list[Unmapped] = []
+    unmanaged: set[str] = set()
+    mapped_values: dict[str, str | None] = {}
+    for account_field, person_field in _SOURCE_FIELD.items():
+        value, managed = _map_value(config, person_field, _value_of(person, person_field),
+                                    unmapped)
+        mapped_values[account_field] = value
+        if not managed:
+            unmanaged.add(account_field)
+    source = config.mapping.user_name
+    user_name = (person.email if source == "email" else
+                 person.employee_number if source == "employee_number" else
+                 person.employee_id) or person.employee_id
+    if config.mapping.lowercase_user_name:
+        user_name = user_name.lower()
+    active = state.state == Status.active or (
+        state.state == Status.leave and config.guards.leave_policy == "keep")
+    given = person.preferred_name or person.first_name
+    desired = Account(
+        external_key=person.employee_id,
+        user_name=user_name,
+        given_name=given,
+        family_name=person.last_name,
+        display_name=f"{given} {person.last_name}".strip(),
+        email=person.email,
+        title=mapped_values["title"],
+        department=mapped_values["department"],
+        employee_number=person.employee_number,
+        manager_key=person.manager_id,
+        active=active,
+    )
+    return Mapped(True, desired, unmapped, frozenset(unmanaged))

@@ -1,0 +1,169 @@
+"""The engine's vocabulary: Person, Account, drift and operation kinds.
+
+Person is pydantic (it is where HR data is validated); Account is a slotted dataclass
+because the engine builds and compares hundreds of thousands of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Status(StrEnum):
+    active = "active"
+    leave = "leave"
+    pre_hire = "pre_hire"
+    terminated = "terminated"
+
+
+class DriftKind(StrEnum):
+    missing = "missing"
+    mismatch = "mismatch"
+    pending_termination = "pending_termination"
+    reactivation = "reactivation"
+    orphan = "orphan"
+    unlinked = "unlinked"
+    disputed = "disputed"
+    invalid = "invalid"
+    unmapped = "unmapped"
+
+
+class OpKind(StrEnum):
+    create = "create"
+    update = "update"
+    deactivate = "deactivate"
+    reactivate = "reactivate"
+    link = "link"
+    delete = "delete"
+
+
+class OpStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    dead = "dead"
+    held = "held"
+    suppressed = "suppressed"
+    superseded = "superseded"
+
+
+OPEN_OP_STATUSES = (OpStatus.pending, OpStatus.running, OpStatus.failed, OpStatus.held,
+                    OpStatus.suppressed)
+
+
+class ErrorClass(StrEnum):
+    transient = "transient"
+    auth = "auth"
+    conflict = "conflict"
+    data = "data"
+    mapping = "mapping"
+    not_found = "not_found"
+
+
+# Who has to act on a failure of each class (shown in the console and reports).
+ERROR_OWNER: dict[str, str] = {
+    ErrorClass.transient: "IT",
+    ErrorClass.auth: "IT",
+    ErrorClass.conflict: "IT/L&D",
+    ErrorClass.data: "HR",
+    ErrorClass.mapping: "L&D",
+    ErrorClass.not_found: "IT",
+}
+
+DRIFT_OWNER: dict[str, str] = {
+    DriftKind.invalid: "HR",
+    DriftKind.unmapped: "L&D",
+    DriftKind.disputed: "IT",
+    DriftKind.orphan: "IT",
+}
+
+
+class Person(BaseModel):
+    """The canonical HR record, after validation and normalisation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    employee_id: str
+    employee_number: str | None = None
+    first_name: str
+    last_name: str
+    preferred_name: str | None = None
+    email: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    location: str | None = None
+    cost_center: str | None = None
+    manager_id: str | None = None
+    status: Status = Status.active
+    hire_date: date | None = None
+    termination_date: date | None = None
+    timezone: str = "UTC"
+    source_updated_at: datetime | None = None
+    attributes: dict[str, str] = {}
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.preferred_name or self.first_name} {self.last_name}".strip()
+
+
+# The Account fields rostersync manages, in the order they are compared and shown.
+MANAGED_FIELDS = (
+    "user_name", "given_name", "family_name", "display_name", "email", "title",
+    "department", "employee_number", "manager_key", "active",
+)
+
+
+@dataclass(slots=True)
+class Account:
+    """An LMS account: desired (from a Person) or actual (read from the LMS).
+
+    ``manager_key`` is the manager's *external key* (employee_id) on both sides, so that
+    desired and actual compare without knowing LMS ids; connectors translate it to and
+    from the LMS's own manager reference.
+    """
+
+    external_key: str | None
+    user_name: str
+    given_name: str = ""
+    family_name: str = ""
+    display_name: str = ""
+    email: str | None = None
+    title: str | None = None
+    department: str | None = None
+    employee_number: str | None = None
+    manager_key: str | None = None
+    active: bool = True
+    lms_id: str | None = None
+    version: str | None = None  # ETag / meta.version when the target offers one
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def managed(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in MANAGED_FIELDS}
+
+    def content_hash(self) -> bytes:
+        return digest_of(self.managed())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Account:
+        return cls(**json.loads(text))
+
+
+def digest_of(value: Any) -> bytes:
+    """An 8-byte content digest of a JSON-able value (stable across processes)."""
+    data = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str).encode()
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
+def digest_bytes(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=8).digest()

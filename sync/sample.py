@@ -1,0 +1,100 @@
+"""The commented sample config that `rostersync init` writes."""
+
+SAMPLE_CONFIG = '''\
+# rostersync configuration. Paths are relative to this file.
+# Secrets never go here: name the environment variable that holds them.
+
+[database]
+path = "rostersync.db"
+
+[hris]
+type = "csv"                      # the HR export rostersync reads
+path = "hr/employees.csv"         # the full export (a file drop)
+# delta_path = "hr/changes.csv"   # optional: a file of only changed rows, for --delta
+encoding = "utf-8-sig"            # UTF-8 with or without a byte-order mark
+delimiter = ","
+# Tried in order; put the one your export uses first. %m/%d/%Y and %d/%m/%Y are
+# ambiguous, so never list both.
+date_formats = ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y"]
+
+[hris.columns]                    # canonical field = "CSV header"
+employee_id = "Employee ID"       # required: the immutable HR key
+employee_number = "Employee Number"
+first_name = "First Name"         # required
+last_name = "Last Name"           # required
+preferred_name = "Preferred Name"
+email = "Work Email"
+department = "Department"
+job_title = "Job Title"
+location = "Location"
+manager_id = "Manager ID"         # the manager's employee_id
+status = "Status"                 # required; mapped by [mapping.status_values]
+hire_date = "Hire Date"
+termination_date = "Termination Date"   # the last working day; may be in the future
+timezone = "Time Zone"            # IANA name, e.g. Europe/Berlin
+
+[hris.attributes]                 # extra columns kept for scoping rules
+worker_type = "Worker Type"
+
+[lms]
+type = "scim"
+base_url = "https://lms.example.com/scim/v2"
+token_env = "ROSTERSYNC_LMS_TOKEN"   # export ROSTERSYNC_LMS_TOKEN=...
+page_size = 200
+concurrency = 8
+timeout_seconds = 30
+verify_tls = true                 # only turn off for a test endpoint you control
+use_etags = true
+deactivate_by = "active_false"    # or "delete" for targets that cannot deactivate
+
+[mapping]
+user_name = "email"               # email | employee_id | employee_number
+lowercase_user_name = true
+default_timezone = "UTC"
+strict = ["department"]           # unknown values become `unmapped` drift, never guesses
+
+[mapping.status_values]           # HR status (any case) -> active | leave | pre_hire | terminated
+"Active" = "active"
+"Leave of Absence" = "leave"
+"Pre-Hire" = "pre_hire"
+"Terminated" = "terminated"
+
+[mapping.values.department]       # HR department -> LMS department
+"Sales" = "Sales"
+"Engineering" = "Engineering"
+"Finance" = "Finance"
+
+[scope]
+exclude = { "attributes.worker_type" = ["Contractor"] }
+skip_create_statuses = ["pre_hire", "terminated"]
+
+[guards]
+feed_max_drop_percent = 10        # reject a feed whose record count drops more than this
+feed_max_active_drop_percent = 30 # ... or whose active people drop more than this
+feed_max_null_rate_increase = 0.10
+mass_deactivation_min = 25        # hold deactivations above max(this, percent of active)
+mass_deactivation_percent = 2
+vanished_grace_hours = 24         # someone missing from the feed waits this long
+vanished_grace_pulls = 0          # and, if > 0, this many consecutive full pulls
+termination_cutoff = "end_of_day" # access ends when the day after the last day begins
+termination_sla_minutes = 60
+leave_policy = "keep"             # keep | suspend
+orphan_policy = "report"          # LMS accounts with keys HR never sent: report | deactivate
+breaker_min_ops = 20
+breaker_failure_rate = 0.40
+retry_max_attempts = 6
+retry_base_seconds = 30
+retry_max_seconds = 3600
+
+[schedule]
+delta_every_minutes = 15
+full_cron = "0 2 * * *"           # crontab fields: minute hour day month weekday
+retry_every_minutes = 5
+timezone = "UTC"
+
+[thresholds]
+hris_stale_warning_hours = 26
+hris_stale_critical_hours = 50
+lms_stale_warning_hours = 26
+lms_stale_critical_hours = 50
+'''

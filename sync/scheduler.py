@@ -1,0 +1,114 @@
+"""Background jobs on APScheduler 3.x: delta runs, the nightly full reconcile and retry
+sweeps. The same scheduler runs inside the console's event loop and headless in
+`rostersync serve`; jobs never overlap (one lock here, the writer lease across processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from storage.db import Store
+from sync.config import Config
+from sync.engine import Engine, EngineBusy
+from sync.events import Event
+
+
+class SyncScheduler:
+    def __init__(self, engine: Engine, config: Config,
+                 log: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.engine = engine
+        self.config = config
+        self.log = log or (lambda _record: None)
+        self._lock = asyncio.Lock()
+        self.scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
+        s = config.schedule
+        common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
+        if config.hris.type != "csv" or getattr(config.hris, "delta_path", None):
+            self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.delta_every_minutes),
+                                   args=["delta"], id="delta", name="delta sync", **common)
+        try:
+            full = CronTrigger.from_crontab(s.full_cron, timezone=s.timezone)
+        except ValueError as exc:
+            from sync.config import ConfigError
+
+            raise ConfigError(f"key 'schedule.full_cron': {exc} (got {s.full_cron!r})") from None
+        self.scheduler.add_job(self._job, full, args=["full"], id="full",
+                               name="full reconcile", **common)
+        self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.retry_every_minutes),
+                               args=["retry"], id="retry", name="retry sweep", **common)
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def pause(self) -> None:
+        self.scheduler.pause()
+
+    def resume(self) -> None:
+        self.scheduler.resume()
+
+    def next_runs(self) -> dict[str, str | None]:
+        return {job.id: job.next_run_time.isoformat() if job.next_run_time else None
+                for job in self.scheduler.get_jobs()}
+
+    async def run_now(self, kind: str) -> Any:
+        return await self._job(kind)
+
+    async def _job(self, kind: str) -> Any:
+        if self._lock.locked():
+            self.log({"event": "skipped", "job": kind, "why": "another job is running"})
+            return None
+        async with self._lock:
+            try:
+                if kind == "retry":
+                    report = await self.engine.apply_due(trigger="schedule")
+                else:
+                    report = await self.engine.sync(kind, trigger="schedule")
+            except EngineBusy as exc:
+                self.log({"event": "skipped", "job": kind, "why": str(exc)})
+                return None
+            except Exception as exc:
+                self.log({"event": "job_error", "job": kind,
+                          "error": f"{type(exc).__name__}: {exc}"})
+                return None
+            return report
+
+
+def _json_line(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def serve_forever(config: Config, store: Store) -> int:
+    """`rostersync serve`: the scheduler without a UI, JSON-lines logs on stdout."""
+
+    async def main() -> None:
+        def on_event(event: Event) -> None:
+            _json_line(event.as_dict())
+
+        engine = Engine(config, store, on_event=on_event)
+        sched = SyncScheduler(engine, config, log=_json_line)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        sched.start()
+        _json_line({"event": "serving", "jobs": sched.next_runs()})
+        await stop.wait()
+        sched.shutdown()
+        _json_line({"event": "stopped"})
+
+    asyncio.run(main())
+    return 0

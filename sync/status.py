@@ -1,0 +1,123 @@
+"""The status document: what `rostersync status` prints and monitoring checks read.
+
+Exit codes follow the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storage import drift as drift_store
+from storage import ops as op_store
+from storage import runs as run_store
+from storage.db import Store, parse_ts
+from storage.queries import termination_figures
+from sync.config import Config
+from sync.models import DriftKind, OpStatus
+
+OK, WARNING, CRITICAL = 0, 1, 2
+LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
+
+# Drift kinds that need a person (HR, L&D or IT) rather than the next run.
+_ATTENTION = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed)
+
+
+def _staleness(source: dict[str, Any] | None, now: datetime, warn_h: float,
+               crit_h: float) -> dict[str, Any]:
+    if not source or not source.get("last_success_at"):
+        return {"last_success_at": None, "age_seconds": None, "state": "never",
+                "last_error": source.get("last_error") if source else None}
+    age = (now - parse_ts(source["last_success_at"])).total_seconds()
+    state = "critical" if age > crit_h * 3600 else "warning" if age > warn_h * 3600 else "ok"
+    return {"last_success_at": source["last_success_at"], "age_seconds": round(age),
+            "state": state, "last_error": source.get("last_error"),
+            "last_attempt_at": source.get("last_attempt_at")}
+
+
+def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
+    drift = {str(k): 0 for k in DriftKind}
+    drift.update(drift_store.counts_by_kind(store))
+    ops = {str(s): 0 for s in OpStatus}
+    ops.update(op_store.counts_by_status(store))
+    srcs = run_store.sources(store)
+    t = config.thresholds
+    staleness = {
+        "hris": _staleness(srcs.get("hris"), now, t.hris_stale_warning_hours,
+                           t.hris_stale_critical_hours),
+        "lms": _staleness(srcs.get("lms"), now, t.lms_stale_warning_hours,
+                          t.lms_stale_critical_hours),
+    }
+    terminations = termination_figures(store, now, config.guards.termination_sla_minutes)
+    job = run_store.job_state(store)
+    last = run_store.last_run(store)
+    snapshot = store.rows("SELECT accepted, reasons, created_at FROM snapshots "
+                          "ORDER BY id DESC LIMIT 1")
+    last_feed = None
+    if snapshot:
+        import json
+
+        last_feed = {"accepted": bool(snapshot[0]["accepted"]),
+                     "reasons": json.loads(snapshot[0]["reasons"]),
+                     "at": snapshot[0]["created_at"]}
+
+    level, reasons = OK, []
+
+    def raise_to(new: int, why: str) -> None:
+        nonlocal level
+        level = max(level, new)
+        reasons.append(why)
+
+    if job["state"] != "active":
+        raise_to(CRITICAL, f"the sync job is {job['state']}: {job['reason']}")
+    if terminations["overdue"]:
+        raise_to(CRITICAL, f"{terminations['overdue']} termination(s) past the "
+                           f"{config.guards.termination_sla_minutes:g}-minute SLA")
+    for name, info in staleness.items():
+        if info["state"] == "critical":
+            raise_to(CRITICAL, f"{name.upper()} data is stale ({_age(info['age_seconds'])} old)")
+        elif info["state"] == "warning":
+            raise_to(WARNING, f"{name.upper()} data is stale ({_age(info['age_seconds'])} old)")
+        elif info["state"] == "never":
+            raise_to(WARNING, f"{name.upper()} has never been read successfully")
+    if last_feed and not last_feed["accepted"]:
+        raise_to(CRITICAL, "the last HRIS feed was rejected: " + "; ".join(last_feed["reasons"]))
+    if ops["dead"] >= t.dead_ops_critical:
+        raise_to(CRITICAL, f"{ops['dead']} operation(s) dead (retries exhausted)")
+    if ops["held"]:
+        raise_to(WARNING, f"{ops['held']} operation(s) held for approval")
+    if ops["failed"] >= t.failed_ops_warning:
+        raise_to(WARNING, f"{ops['failed']} operation(s) failed, retry scheduled")
+    if terminations["pending"]:
+        raise_to(WARNING, f"{terminations['pending']} termination(s) not yet enforced")
+    attention = {str(k): drift[str(k)] for k in _ATTENTION if drift[str(k)]}
+    if attention:
+        raise_to(WARNING, "drift needing attention: " +
+                 ", ".join(f"{n} {k}" for k, n in attention.items()))
+    return {
+        "status": LEVEL_NAMES[level],
+        "exit_code": level,
+        "generated_at": now.isoformat(),
+        "reasons": reasons,
+        "drift": drift,
+        "drift_total": sum(drift.values()),
+        "staleness": staleness,
+        "terminations": terminations,
+        "ops": ops,
+        "job": {"state": job["state"], "reason": job["reason"], "since": job["since"]},
+        "last_run": last,
+        "last_feed": last_feed,
+    }
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

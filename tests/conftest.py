@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.scim_server import ScimSandbox
+from tests.scim_fixtures import SCIM_TOKEN, scim_server  # noqa: F401 - a fixture
+from tests.support import World, set_token_env, write_config
+
+
+@pytest.fixture
+def lms_token() -> Iterator[str]:
+    set_token_env(SCIM_TOKEN)
+    yield SCIM_TOKEN
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, scim_server: ScimSandbox, lms_token: str):  # noqa: F811
+    """A folder with a 500-person HRIS CSV and a config pointing at a fresh SCIM server."""
+
+    class Workspace:
+        folder = tmp_path
+        lms = scim_server
+        token = lms_token
+        world = World.generate(500)
+        csv_path = tmp_path / "employees.csv"
+
+        def __init__(self) -> None:
+            self.world.write(self.csv_path)
+            self.config_path = write_config(tmp_path, scim_server.base_url, self.csv_path)
+
+        def reconfigure(self, **sections) -> None:
+            self.config_path = write_config(tmp_path, scim_server.base_url, self.csv_path,
+                                            **sections)
+
+        def args(self, *argv: str) -> list[str]:
+            return [*argv, "--config", str(self.config_path)]
+
+    return Workspace()
