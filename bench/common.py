@@ -110,36 +110,42 @@ def seed_database(config_path: Path) -> dict[str, Any]:
                      "WHERE status IN ('pending', 'held')", (now,))
         conn.execute("UPDATE drift SET resolved_at = ? WHERE resolved_at IS NULL", (now,))
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if report.status not in ("succeeded", "held"):
+        raise RuntimeError(f"seeding failed: {report.status}: {report.message}")
     return {"seed_seconds": round(time.perf_counter() - t0, 1), "seed_run": report.status}
+
+
+# Peak RSS is read from the child's own /proc/self/status (VmHWM) as it exits: the
+# rusage of a forked child also counts its parent's pages from before exec.
+_PEAK = """
+import atexit as _atexit, sys as _sys
+def _peak():
+    for _line in open("/proc/self/status"):
+        if _line.startswith("VmHWM:"):
+            _sys.stderr.write("\\nPEAK_RSS_KB " + _line.split()[1] + "\\n")
+_atexit.register(_peak)
+"""
 
 
 def run_child(code: str, *args: str) -> dict[str, Any]:
     """Run `code` (a python -c program that prints one JSON line) in a child; add its
     wall time and peak RSS."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=os.environ.copy())
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", _PEAK + code, *args], capture_output=True,
+                          env=os.environ.copy(), check=False)
     wall = time.perf_counter() - t0
-    out = proc.stdout.read().decode()
-    err = proc.stderr.read().decode()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    if proc.returncode not in (0,):
         raise RuntimeError(f"benchmark child failed ({proc.returncode}): {err[-2000:]}")
-    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    try:
+        result = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        result = {}
     result.setdefault("seconds", round(wall, 3))
-    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    result["wall_seconds"] = round(wall, 3)
+    peak = [line for line in err.splitlines() if line.startswith("PEAK_RSS_KB ")]
+    result["peak_rss_mb"] = round(int(peak[-1].split()[1]) / 1024, 1) if peak else float("nan")
     return result
-
-
-def command_child(argv: list[str]) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise RuntimeError(f"{argv[0]} failed: {proc.stderr.read().decode()[-2000:]}")
-    return {"seconds": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def print_table(title: str, rows: list[tuple[str, dict[str, Any]]],

@@ -33,6 +33,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX people_dirty ON people(dirty) WHERE dirty = 1;
     CREATE INDEX people_missing ON people(missing_since) WHERE missing_since IS NOT NULL;
+    CREATE INDEX people_effective ON people(effective_at) WHERE effective_at IS NOT NULL;
 
     -- The last accepted full snapshot, narrow so a million rows load in one scan.
     CREATE TABLE snapshot_rows (
@@ -68,6 +69,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX accounts_key ON accounts(external_key);
     CREATE INDEX accounts_email ON accounts(email COLLATE NOCASE);
     CREATE INDEX accounts_user ON accounts(user_name COLLATE NOCASE);
+    CREATE INDEX accounts_active ON accounts(active);
 
     CREATE TABLE drift (
         id            INTEGER PRIMARY KEY,

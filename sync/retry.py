@@ -25,14 +25,15 @@ def backoff_seconds(attempt: int, policy: RetryPolicy, retry_after: float | None
                     rng: random.Random | None = None) -> float:
     """Delay before attempt ``attempt + 1`` (attempt counts from 1).
 
-    Full jitter spreads a fleet of retries; a server's Retry-After is a floor, never cut
-    short by jitter.
+    A server's Retry-After says when to come back: it is used as given (up to 10% later,
+    so that a fleet of clients does not return in the same instant), never earlier.
+    Without it, exponential backoff with jitter between half and all of the ceiling.
     """
-    ceiling = min(policy.max_seconds, policy.base_seconds * (2 ** max(0, attempt - 1)))
-    jittered = (rng or random).uniform(ceiling / 2, ceiling)
+    r = rng or random
     if retry_after is not None:
-        return max(retry_after, min(jittered, policy.max_seconds))
-    return jittered
+        return min(policy.max_seconds, max(0.0, retry_after) * r.uniform(1.0, 1.1))
+    ceiling = min(policy.max_seconds, policy.base_seconds * (2 ** max(0, attempt - 1)))
+    return r.uniform(ceiling / 2, ceiling)
 
 
 def should_retry(error_class: ErrorClass, attempt: int, policy: RetryPolicy) -> bool:
