@@ -144,9 +144,15 @@ class Engine:
         try:
             report = await body(run_id)
         except FeedError as exc:
-            report = RunReport(run_id, kind, "failed", dry_run, message=str(exc))
-            run_store.source_attempt(self.store, "hris", self.clock.now(),
-                                     self.source.describe(), error=str(exc))
+            # An unusable export (missing file or column, bad encoding) is rejected whole,
+            # like a feed the gate refuses: the last accepted snapshot stays in force.
+            now = self.clock.now()
+            report = RunReport(run_id, kind, "rejected", dry_run, reasons=[str(exc)],
+                               message=f"feed rejected: {exc}")
+            run_store.source_attempt(self.store, "hris", now, self.source.describe(),
+                                     error=str(exc))
+            run_store.record_snapshot(self.store, now, run_id, kind, False, 0, 0, {},
+                                      [str(exc)], self.config.fingerprint())
         except ConnectorError as exc:
             report = RunReport(run_id, kind, "failed", dry_run,
                                message=f"the LMS could not be read: {exc}")

@@ -48,52 +48,71 @@ def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     pull = FullPull()
     if previous is not None:
         pull.previous = FeedStats(previous["rows"], previous["active"], previous["null_counts"])
+    batches = getattr(source, "scan_full_batches", None)
+    if batches is not None:
+        rows = _scan_batches(source, batches(), known, force, pull)
+    else:
+        rows = _scan_records(source.scan_full(), known, force, pull)
+    pull.rows = rows
+    return pull
+
+
+def _scan_batches(source: HrisSource, batches, known: dict[str, bytes], force: bool,
+                  pull: FullPull) -> int:
+    """The hot loop of a million-row reconcile, kept in C: each chunk becomes a dict, and
+    dict-view set operations find what changed; a Python step runs only per changed row."""
+    seen: set[str] = set()
+    known_items = known.items()
+    to_record = source.to_record  # type: ignore[attr-defined]
+    rows = 0
+    for keys, digests, linenos, raws in batches:
+        n = len(keys)
+        rows += n
+        chunk = dict(zip(keys, digests, strict=True))
+        if len(chunk) != n or not seen.isdisjoint(chunk):
+            pull.duplicates.extend(_duplicates(keys, seen))
+        seen.update(chunk)
+        changed = chunk.keys() if force else [k for k, _d in chunk.items() - known_items]
+        if changed:
+            where = dict(zip(keys, range(n), strict=True))
+            for key in changed:
+                i = where[key]
+                pull.changed.append(to_record((key, digests[i], linenos[i], raws[i])))
+    pull.vanished = list(known.keys() - seen)
+    return rows
+
+
+def _duplicates(keys, seen: set[str]) -> list[str]:
+    out, here = [], set()
+    for key in keys:
+        if key in here or key in seen:
+            out.append(key)
+        here.add(key)
+    return out
+
+
+def _scan_records(records, known: dict[str, bytes], force: bool, pull: FullPull) -> int:
     seen = None  # marks a key already met in this feed
     new_keys: set[str] = set()
-    changed = pull.changed
-    duplicates = pull.duplicates
     rows = 0
-    # The hot loop of a million-row reconcile: sources that can yield plain tuples do,
-    # and a record object is made only for the rows that changed.
-    fast = getattr(source, "scan_full_tuples", None)
-    if fast is not None:
-        to_record = source.to_record
-        for item in fast():
-            rows += 1
-            key = item[0]
-            old = known.get(key, False)
-            if old is False:
-                if key in new_keys:
-                    duplicates.append(key)
-                    continue
-                new_keys.add(key)
-                changed.append(to_record(item))
-            elif old is seen:
-                duplicates.append(key)
-            else:
-                known[key] = seen
-                if force or old != item[1]:
-                    changed.append(to_record(item))
-    else:
-        for record in source.scan_full():
-            rows += 1
-            key = record.key
-            old = known.get(key, False)
-            if old is False:
-                if key in new_keys:
-                    duplicates.append(key)
-                    continue
-                new_keys.add(key)
-                changed.append(record)
-            elif old is seen:
-                duplicates.append(key)
-            else:
-                known[key] = seen
-                if force or old != record.digest:
-                    changed.append(record)
-    pull.rows = rows
+    for record in records:
+        rows += 1
+        key = record.key
+        old = known.get(key, False)
+        if old is False:
+            if key in new_keys:
+                pull.duplicates.append(key)
+                continue
+            new_keys.add(key)
+            pull.changed.append(record)
+        elif old is seen:
+            pull.duplicates.append(key)
+        else:
+            known[key] = seen
+            if force or old != record.digest:
+                pull.changed.append(record)
     pull.vanished = [key for key, value in known.items() if value is not seen]
-    return pull
+    return rows
 
 
 def assess(store: Store, source: HrisSource, config: Config, pull: FullPull, today: date) -> None:

@@ -109,6 +109,15 @@ class CsvSource(HrisSource):
         # chain + zip keep the per-record step in C: no generator frame resumes per row.
         return chain.from_iterable(map(_tuples, self._batches(self.config.path)))
 
+    def scan_full_batches(self) -> Iterator[tuple[Sequence[str], list[bytes], Sequence[int],
+                                                   Sequence[bytes]]]:
+        """The full export as parallel lists per chunk: keys, digests, line numbers, raw
+        records. Lets a consumer compare a whole chunk with C-level dict and set
+        operations instead of a Python step per row."""
+        self._last_path = self.config.path
+        for batch in self._batches(self.config.path):
+            yield batch.keys, list(_digests(batch.raws)), batch.linenos, batch.raws
+
     def to_record(self, item: RecordTuple) -> RawRecord:
         """The RawRecord for one tuple of scan_full_tuples()."""
         key, digest, lineno, raw = item
