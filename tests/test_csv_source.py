@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sync.config import CsvSourceConfig
-from sync.connectors import csv_source
+from sync.connectors import csv_scan, csv_source
 from sync.connectors.base import FeedError, RawRecord, RecordError
 from sync.connectors.csv_source import CsvSource
 from sync.models import digest_bytes
@@ -305,6 +305,7 @@ def test_unterminated_quote_at_end_of_file(tmp_path):
 def test_runaway_quote_is_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(csv_source, "CHUNK_BYTES", 64)
     monkeypatch.setattr(csv_source, "MAX_RECORD_BYTES", 200)
+    monkeypatch.setattr(csv_scan, "MAX_RECORD_BYTES", 200)
     rows = "".join(f"E{i},A,B,active\n" for i in range(100))
     path = write(tmp_path, f'{HEADER}\nE0,"oops,B,active\n{rows}')
     with pytest.raises(FeedError, match=r"employees\.csv:2: .* still open after"):
