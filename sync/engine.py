@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -173,7 +174,10 @@ class Engine:
     async def _renew_lease(self, ttl: float) -> None:
         while True:
             await asyncio.sleep(ttl / 3)
-            lease_store.acquire(self.store, self.holder, self.clock.now(), ttl)
+            try:
+                lease_store.acquire(self.store, self.holder, self.clock.now(), ttl)
+            except sqlite3.OperationalError:
+                continue  # busy for a moment: the next tick renews, well before expiry
 
     # -- the run bodies -----------------------------------------------------------------
 
@@ -287,38 +291,39 @@ class Engine:
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
                             missing: set[str] | frozenset[str], dry_run: bool,
                             finish: Callable[[Any], None] | None) -> PlanSummary:
-        """Evaluate in batches and write everything in one transaction, so a crash
-        leaves either the whole plan or none of it (the snapshot moves with it).
-        Deactivations wait for the run's mass-deactivation check."""
+        """Evaluate in batches, each committed on its own so that no write transaction
+        outlasts a batch (the lease renewal and operator actions get their turn).
+
+        A crash between batches loses nothing: planning is idempotent (same intent, same
+        key), and the snapshot only moves in the last transaction, so the next run
+        evaluates the same records again. Deactivations wait for that last transaction,
+        where the run's mass-deactivation check sees all of them. A dry run writes
+        nothing at all.
+        """
         now = self.clock.now()
         g = self.config.guards
         total = PlanSummary(plan=[] if dry_run else None)
         held_back: list[NewOp] = []
-        conn = self.store.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for start in range(0, len(keys), BATCH):
-                batch = keys[start:start + BATCH]
-                changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
-                                   missing=missing)
-                ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
-                held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
-                write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
-                total.add_batch(changes)
-                total.add_ops(ops, now)
-                self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
-            active = account_store.count_active(self.store)
-            reason = apply_mass_hold(held_back, active, g.mass_deactivation_min,
-                                     g.mass_deactivation_percent)
-            del reason  # the held ops carry it; the summary reports it
-            op_store.insert_ops(conn, now, run_id, held_back, g.retry_max_attempts)
-            total.add_ops(held_back, now)
-            if finish is not None:
-                finish(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start:start + BATCH]
+            changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
+                               missing=missing)
+            ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
+            held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
+            if not dry_run:
+                with self.store.tx() as conn:
+                    write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
+            total.add_batch(changes)
+            total.add_ops(ops, now)
+            self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
+        active = account_store.count_active(self.store)
+        apply_mass_hold(held_back, active, g.mass_deactivation_min, g.mass_deactivation_percent)
+        total.add_ops(held_back, now)
+        if not dry_run:
+            with self.store.tx() as conn:
+                op_store.insert_ops(conn, now, run_id, held_back, g.retry_max_attempts)
+                if finish is not None:
+                    finish(conn)
         return total
 
     def _summarise(self, report: RunReport, summary: PlanSummary, dry_run: bool) -> None:

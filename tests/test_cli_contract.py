@@ -133,3 +133,41 @@ def test_secret_never_reaches_output_or_database(workspace, capsys):
     assert workspace.token not in captured.out + captured.err
     raw = b"".join(p.read_bytes() for p in workspace.folder.glob("rostersync.db*"))
     assert workspace.token.encode() not in raw
+
+
+def test_dead_operation_is_retried_by_the_operator(workspace, capsys):
+    assert main(workspace.args("sync")) == 0
+    workspace.world.rows["E00042"]["Job Title"] = "Principal"
+    workspace.world.write(workspace.csv_path)
+    body = (b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400",'
+            b'"scimType":"invalidValue","detail":"title is too long for this LMS"}')
+    workspace.lms.fault = lambda method, path: (400, {"Content-Type": "application/scim+json"},
+                                                body) if method == "PATCH" else None
+    capsys.readouterr()
+    assert main(workspace.args("sync", "--json")) == 1
+    assert json.loads(capsys.readouterr().out)["counts"]["applied"] == {"dead": 1}
+    assert main(workspace.args("ops", "list", "--status", "dead", "--json")) == 0
+    dead = json.loads(capsys.readouterr().out)
+    assert dead[0]["error_class"] == "data" and "too long" in dead[0]["last_error"]
+    assert main(workspace.args("ops", "show", str(dead[0]["id"]))) == 0
+    assert "too long" in capsys.readouterr().out
+    workspace.lms.fault = None
+    assert main(workspace.args("ops", "retry", str(dead[0]["id"]), "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["applied"] == {"succeeded": 1}
+    assert main(workspace.args("ops", "retry", str(dead[0]["id"]))) == 2
+    assert "only failed or dead" in capsys.readouterr().err
+
+
+def test_doctor_reports_each_check(workspace, capsys):
+    assert main(workspace.args("doctor", "--json")) in (0, 1)
+    doc = json.loads(capsys.readouterr().out)
+    results = {c["check"]: c["result"] for c in doc["checks"]}
+    assert results["config"] == "ok" and results["hris"] == "ok" and results["lms"] == "ok"
+    os.environ["ROSTERSYNC_TEST_LMS_TOKEN"] = "wrong"
+    try:
+        assert main(workspace.args("doctor", "--json")) == 2
+        doc = json.loads(capsys.readouterr().out)
+        lms = next(c for c in doc["checks"] if c["check"] == "lms")
+        assert lms["result"] == "error" and "wrong" not in lms["detail"]
+    finally:
+        os.environ["ROSTERSYNC_TEST_LMS_TOKEN"] = workspace.token
