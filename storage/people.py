@@ -76,16 +76,19 @@ def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
     """Write evaluated people; `record` and `desired` stay as they were when None is
     passed with keep_record (an invalid record keeps the last good state in force)."""
     conn.executemany(
-        """INSERT INTO people(employee_id, status, in_scope, record, desired, desired_digest,
+        """INSERT INTO people(employee_id, status, in_scope, manager_id, record, desired,
+               desired_digest,
                locator, effective_at, first_seen_at, last_seen_at, missing_since,
                missing_pulls, dirty, updated_at)
-           VALUES (:employee_id, :status, :in_scope, :record, :desired, :desired_digest,
+           VALUES (:employee_id, :status, :in_scope, :manager_id, :record, :desired,
+               :desired_digest,
                :locator, :effective_at, :now, coalesce(:last_seen_at, :now), :missing_since,
                :missing_pulls,
                0, :now)
            ON CONFLICT(employee_id) DO UPDATE SET
                status = excluded.status,
                in_scope = excluded.in_scope,
+               manager_id = coalesce(excluded.manager_id, people.manager_id),
                record = coalesce(excluded.record, people.record),
                desired = CASE WHEN :keep_record THEN people.desired ELSE excluded.desired END,
                desired_digest = CASE WHEN :keep_record THEN people.desired_digest
@@ -97,6 +100,15 @@ def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
                missing_pulls = excluded.missing_pulls,
                dirty = 0,
                updated_at = excluded.updated_at""", rows)
+
+
+def mark_reports_dirty(conn: Any, manager_id: str) -> None:
+    """A manager's account now exists: their reports can get their manager set."""
+    conn.execute("UPDATE people SET dirty = 1 WHERE manager_id = ?", (manager_id,))
+
+
+def dirty_keys(store: Store) -> list[str]:
+    return [r[0] for r in store.conn.execute("SELECT employee_id FROM people WHERE dirty = 1")]
 
 
 def mark_dirty(conn: Any, keys: Iterable[str]) -> None:

@@ -19,6 +19,7 @@ MIGRATIONS: list[str] = [
         employee_id     TEXT PRIMARY KEY,
         status          TEXT,            -- canonical status, or 'invalid'
         in_scope        INTEGER NOT NULL DEFAULT 0,
+        manager_id      TEXT,            -- to revisit reports when their manager's account appears
         record          TEXT,            -- Person JSON (last valid)
         desired         TEXT,            -- desired Account JSON (in scope only)
         desired_digest  BLOB,
@@ -34,6 +35,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX people_dirty ON people(dirty) WHERE dirty = 1;
     CREATE INDEX people_missing ON people(missing_since) WHERE missing_since IS NOT NULL;
     CREATE INDEX people_effective ON people(effective_at) WHERE effective_at IS NOT NULL;
+    CREATE INDEX people_manager ON people(manager_id) WHERE manager_id IS NOT NULL;
 
     -- The last accepted full snapshot, narrow so a million rows load in one scan.
     CREATE TABLE snapshot_rows (

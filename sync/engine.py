@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import random
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -349,27 +350,45 @@ class Engine:
             report.message = (f"planned but not applied: the job is {state['state']} "
                               f"({state['reason']}); resume it with `rostersync resume`")
             return report
-        due = op_store.due_ops(self.store, self.clock.now(), op_ids=op_ids,
-                               employee_id=employee_id)
-        report.counts["due"] = len(due)
-        self.on_event(Progress(run_id, "apply", 0, len(due)))
-        if due:
+        applied: Counter = Counter()
+        quarantined = None
+        # Round 1 applies what was planned. Creating a manager's account can make an
+        # update of their reports possible (their manager reference); the re-evaluation
+        # plans it and a further round applies it, so one run converges.
+        for round_no in range(1, 4):
+            due = op_store.due_ops(self.store, self.clock.now(), op_ids=op_ids,
+                                   employee_id=employee_id)
+            if round_no == 1:
+                report.counts["due"] = len(due)
+            if not due:
+                break
+            self.on_event(Progress(run_id, "apply", 0, len(due)))
             async with self.target_factory() as target:
                 executor = Executor(self.store, target, self.config, self.clock, run_id,
                                     self.on_event, self.rng)
                 result = await executor.run(due)
-            report.counts["applied"] = dict(result.counts)
-            # Re-evaluate the people just changed so drift reflects the LMS now.
-            keys = sorted(result.applied_people)
-            if keys:
-                await asyncio.to_thread(self._evaluate_and_write, run_id, keys,
-                                        lambda batch: {}, frozenset(), False, None)
+            applied.update(result.counts)
+            keys = sorted(result.applied_people | set(people_store.dirty_keys(self.store)))
+            planned_more = False
+            if keys:  # so that drift reflects the LMS as it is now
+                summary = await asyncio.to_thread(self._evaluate_and_write, run_id, keys,
+                                                  lambda batch: {}, frozenset(), False, None)
+                report.counts["held_new"] = report.counts.get("held_new", 0) + summary.held
+                planned_more = bool(summary.planned)
             if result.quarantined:
-                report.status = "quarantined"
-                report.message = result.quarantined
-                return report
-            if result.failed:
-                report.status = "partial"
+                quarantined = result.quarantined
+                break
+            if not planned_more:
+                break
+            op_ids, employee_id = None, None  # later rounds: what the revisit planned
+        if applied:
+            report.counts["applied"] = dict(applied)
+        if quarantined:
+            report.status = "quarantined"
+            report.message = quarantined
+            return report
+        if applied["failed"] or applied["dead"]:
+            report.status = "partial"
         if report.counts.get("held_new"):
             report.status = "held"
         return report

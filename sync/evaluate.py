@@ -175,6 +175,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
                                        missing_since, missing_pulls)
 
     _attach_candidates(store, need_candidates)
+    _unmanage_unresolvable_managers(store, subjects.values())
 
     for key in keys:
         subject = subjects[key]
@@ -206,6 +207,7 @@ def _person_row(key: str, parsed: Parsed | None, person: Person | None, subject:
         "employee_id": key,
         "status": status,
         "in_scope": int(bool(subject.mapped and subject.mapped.in_scope)),
+        "manager_id": person.manager_id if person else None,
         "record": parsed.person.model_dump_json() if parsed and parsed.person else None,
         "desired": desired.to_json() if desired else None,
         "desired_digest": desired.content_hash() if desired else None,
@@ -238,6 +240,21 @@ def _attach_candidates(store: Store, subjects: list[Subject]) -> None:
                         + by_name.get(desired.user_name.lower(), [])):
             seen[account.lms_id] = account
         subject.candidates = list(seen.values())
+
+
+def _unmanage_unresolvable_managers(store: Store, subjects) -> None:
+    """A manager without an LMS account cannot be referenced: leave the field alone
+    (the manager's own drift says why) instead of planning an update that cannot land.
+    When the manager's account appears, the executor marks the reports for a revisit."""
+    wanted = {s.mapped.desired.manager_key for s in subjects
+              if s.mapped and s.mapped.desired and s.mapped.desired.manager_key}
+    if not wanted:
+        return
+    known = account_store.lms_ids_for_keys(store, sorted(wanted))
+    for s in subjects:
+        desired = s.mapped.desired if s.mapped else None
+        if desired and desired.manager_key and desired.manager_key not in known:
+            s.mapped.unmanaged = s.mapped.unmanaged | {"manager_key"}
 
 
 def _unknown_key(subject: Subject, config: Config) -> Decision:

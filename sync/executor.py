@@ -19,6 +19,7 @@ from typing import Any
 
 from storage import accounts as account_store
 from storage import ops as op_store
+from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store
 from sync.clock import Clock
@@ -53,15 +54,21 @@ def account_from_payload(data: dict[str, Any]) -> Account:
 
 
 def plan_waves(ops: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """Creates in waves by manager depth (a manager's account exists before its reports
-    are created), then every other operation, which may reference any of them."""
+    """Links first (they make existing accounts referable), then creates in waves by
+    manager depth (a manager's account exists before its reports are created), then
+    every other operation, which may reference any of them."""
     creates = {op["employee_id"]: op["payload"]["account"].get("manager_key")
                for op in ops if op["kind"] == OpKind.create}
     depths = manager_depths(creates, has_account=set())
-    last = max(depths.values(), default=-1) + 1
+    last = max(depths.values(), default=-1) + 2
     waves: dict[int, list[dict[str, Any]]] = {}
     for op in ops:
-        depth = depths.get(op["employee_id"], 0) if op["kind"] == OpKind.create else last
+        if op["kind"] == OpKind.link:
+            depth = 0
+        elif op["kind"] == OpKind.create:
+            depth = depths.get(op["employee_id"], 0) + 1
+        else:
+            depth = last
         waves.setdefault(depth, []).append(op)
     return waves
 
@@ -143,6 +150,8 @@ class Executor:
                                               now)
             op_store.finish_attempt(conn, now, op["id"], attempt, "succeeded", outcome="ok",
                                     lms_id=account.lms_id if account else None)
+            if op["kind"] in (OpKind.create, OpKind.link):
+                people_store.mark_reports_dirty(conn, op["employee_id"])
         self._attempted += 1
         self.result.counts["succeeded"] += 1
         self.result.applied_people.add(op["employee_id"])

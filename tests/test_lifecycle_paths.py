@@ -160,3 +160,29 @@ def test_header_lacking_a_required_column_rejects_the_feed(tmp_path, scim_server
     assert report.status == "rejected" and report.exit_code == 4
     assert "required column 'Last Name' (last_name) is missing" in report.message
     assert HEADER  # the world's header is the contract the config maps
+
+
+def test_reports_of_linked_and_disputed_managers_converge_without_churn(
+        tmp_path, scim_server, lms_token):
+    world, csv_path, config, engine = make(tmp_path, scim_server)
+    headers = {"Authorization": f"Bearer {lms_token}"}
+    schema = ["urn:ietf:params:scim:schemas:core:2.0:User"]
+    two, three = World.person(2)["Work Email"], World.person(3)["Work Email"]
+    with httpx.Client(headers=headers) as client:
+        for body in ({"userName": two, "emails": [{"value": two}]},
+                     {"userName": "old-3a", "emails": [{"value": three}]},
+                     {"userName": "old-3b", "emails": [{"value": three}]}):
+            client.post(f"{scim_server.base_url}/Users", json={"schemas": schema, **body})
+    report = asyncio.run(engine.sync("full"))
+    assert report.exit_code == 0
+    lms = users(scim_server, lms_token)
+    # E00002's reports (E00007-E00011) point at the linked account in the same run.
+    assert all(lms[f"E0000{i}" if i < 10 else f"E000{i}"][ENT]["manager"]["value"]
+               == lms["E00002"]["id"] for i in range(7, 12))
+    # E00003 is disputed: its reports exist without a manager, and nothing churns.
+    assert "manager" not in lms["E00012"].get(ENT, {})
+    open_drift = {r["kind"] for r in engine.store.rows(
+        "SELECT kind FROM drift WHERE resolved_at IS NULL")}
+    assert open_drift == {"disputed"}
+    again = asyncio.run(engine.sync("full"))
+    assert again.counts["planned"] == {}
