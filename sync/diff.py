@@ -112,9 +112,15 @@ def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
 
     if state.state == Status.terminated:
         if live:
+            since = state.effective_since
             out.drift.append(DriftItem(DriftKind.pending_termination, {
-                "hr_status": subject.hr_status}, actual.lms_id))
-            out.intents.append(Intent(OpKind.deactivate, {}, "terminated in HR", actual.lms_id))
+                "hr_status": subject.hr_status,
+                "effective_at": since.isoformat() if since else None}, actual.lms_id))
+            # Same payload as the scheduled deactivation planned before the date came, so
+            # the open op is kept (not superseded and planned, or held, a second time).
+            payload = {"effective_at": since.isoformat()} if since else {}
+            out.intents.append(Intent(OpKind.deactivate, payload, "terminated in HR",
+                                      actual.lms_id))
         return out
 
     desired = mapped.desired

@@ -15,6 +15,8 @@ class Lifecycle:
     # When the state changes next by itself (a scheduled termination or a start date).
     next_change_at: datetime | None = None
     next_state: Status | None = None
+    # When a termination in force took effect (None when HR gave no date).
+    effective_since: datetime | None = None
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -46,7 +48,7 @@ def lifecycle(person: Person, now: datetime, cutoff: str = "end_of_day") -> Life
     if term is not None:
         effective = termination_instant(term, person.timezone, cutoff)
         if now >= effective:
-            return Lifecycle(Status.terminated)
+            return Lifecycle(Status.terminated, effective_since=effective)
         base = person.status if person.status != Status.terminated else Status.active
         return Lifecycle(base, effective, Status.terminated)
     if person.status == Status.terminated:

@@ -193,3 +193,19 @@ def test_resync_one_person_now(small):
     assert small.users()["E00009"]["name"]["familyName"] == "Renamed"
     report = asyncio.run(small.engine.resync("E99999"))
     assert report.status == "failed" and "not in the HRIS export" in report.message
+
+
+def test_scheduled_termination_is_not_planned_twice_when_it_becomes_effective(small):
+    small.run()
+    small.world.rows["E00016"]["Termination Date"] = "2026-11-30"  # Tokyo? see ZONES
+    small.world.write(small.csv)
+    first = small.run()
+    assert first.counts["scheduled"] == 1
+    scheduled = op_store.list_ops(small.engine.store, employee_id="E00016")[0]
+    small.clock.advance(days=5)
+    # A full run after the effective time, before any retry sweep applied it.
+    report = small.run()
+    assert report.counts["planned"] == {}
+    op = op_store.get_op(small.engine.store, scheduled["id"])
+    assert op["status"] == "succeeded"
+    assert small.users()["E00016"]["active"] is False
