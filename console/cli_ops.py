@@ -10,10 +10,10 @@ import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
+from console import actions
 from console.render import emit_json, ops_table, run_text
 from storage import audit
 from storage import ops as op_store
-from storage import suppressions as suppression_store
 from storage.db import ts
 from sync.clock import Clock
 from sync.models import OpStatus
@@ -164,12 +164,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                                "operations can be retried")
     else:
         raise CliError("name operation ids or pass --all-failed")
-    with store.tx() as conn:
-        conn.executemany(
-            "UPDATE ops SET status='pending', next_attempt_at=NULL, updated_at=?, "
-            "max_attempts=max(max_attempts, attempts + ?) WHERE id = ?",
-            [(ts(now), config.guards.retry_max_attempts, i) for i in ids])
-    audit.record(store, now, "retry", None, {"ops": ids})
+    actions.retry(store, now, ids, config.guards.retry_max_attempts)
     if args.defer or not ids:
         print(f"{len(ids)} operation(s) queued for the next run") if not args.json else \
             emit_json({"queued": ids})
@@ -178,15 +173,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _suppress_people(store, now, people: set[str], reason: str, until, actor: str) -> None:
-    for employee_id in sorted(people):
-        suppression_store.add(store, now, employee_id, reason, until, actor)
-        with store.tx() as conn:
-            conn.execute(
-                "UPDATE ops SET status='suppressed', suppressed_reason=?, suppressed_until=?, "
-                "suppressed_by=?, updated_at=? WHERE employee_id=? AND status IN "
-                "('pending','failed','held')", (reason, ts(until), actor, ts(now), employee_id))
-        audit.record(store, now, "suppress", employee_id,
-                     {"reason": reason, "until": ts(until)}, actor=actor)
+    actions.suppress_people(store, now, people, reason, until, actor)
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
@@ -209,14 +196,7 @@ def cmd_unsuppress(args: argparse.Namespace) -> int:
     _config, store = _load(args)
     now = Clock().now()
     actor = audit.current_actor()
-    lifted = {}
-    for employee_id in args.employee_ids:
-        lifted[employee_id] = suppression_store.lift(store, now, employee_id, actor)
-        with store.tx() as conn:
-            conn.execute("UPDATE ops SET status='pending', suppressed_reason=NULL, "
-                         "suppressed_until=NULL, suppressed_by=NULL, updated_at=? "
-                         "WHERE employee_id=? AND status='suppressed'", (ts(now), employee_id))
-        audit.record(store, now, "unsuppress", employee_id, {}, actor=actor)
+    lifted = actions.unsuppress(store, now, args.employee_ids, actor)
     emit_json({"lifted": lifted}) if args.json else print(
         "\n".join(f"{k}: {v} suppression(s) lifted" for k, v in lifted.items()))
     return 0
@@ -243,9 +223,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     now = Clock().now()
     actor = audit.current_actor()
     ids = _held_ids(store, args)
-    with store.tx() as conn:
-        op_store.set_status(conn, now, ids, "pending", approved_by=actor, hold_reason=None)
-    audit.record(store, now, "approve", None, {"ops": ids, "run": args.run}, actor=actor)
+    actions.approve(store, now, ids, actor, run=args.run)
     if args.defer:
         emit_json({"approved": ids}) if args.json else print(
             f"approved {len(ids)} operation(s); they apply on the next run")
@@ -259,13 +237,9 @@ def cmd_reject(args: argparse.Namespace) -> int:
     actor = audit.current_actor()
     ids = _held_ids(store, args)
     until = parse_when(args.until, now) if args.until else None
-    people = {op["employee_id"] for op in _ops_or_fail(store, ids)}
-    with store.tx() as conn:
-        op_store.set_status(conn, now, ids, "superseded", finished_at=ts(now))
-    audit.record(store, now, "reject", None, {"ops": ids, "run": args.run,
-                                              "reason": args.reason}, actor=actor)
-    # Without a suppression the next run would plan the same changes again.
-    _suppress_people(store, now, people, f"rejected: {args.reason}", until, actor)
+    _ops_or_fail(store, ids)
+    # reject() also suppresses their people: else the next run would plan them again.
+    people = actions.reject(store, now, ids, args.reason, until, actor, run=args.run)
     emit_json({"rejected": ids, "suppressed": sorted(people)}) if args.json else print(
         f"rejected {len(ids)} operation(s); {len(people)} people suppressed")
     return 0

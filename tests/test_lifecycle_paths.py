@@ -164,7 +164,7 @@ def test_header_lacking_a_required_column_rejects_the_feed(tmp_path, scim_server
 
 def test_reports_of_linked_and_disputed_managers_converge_without_churn(
         tmp_path, scim_server, lms_token):
-    world, csv_path, config, engine = make(tmp_path, scim_server)
+    _world, _csv_path, _config, engine = make(tmp_path, scim_server)
     headers = {"Authorization": f"Bearer {lms_token}"}
     schema = ["urn:ietf:params:scim:schemas:core:2.0:User"]
     two, three = World.person(2)["Work Email"], World.person(3)["Work Email"]

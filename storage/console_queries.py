@@ -1,0 +1,215 @@
+"""The console's list and drill-down questions: one page at a time, totals by COUNT.
+
+The console never loads a population into a widget: every list is filtered, sorted,
+counted and paged here, in SQL, with the sort column chosen from a whitelist (it is
+interpolated into the statement, so it must never come from free text).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from storage.db import Store
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """One list: its rows, the columns the filter searches and the sortable columns."""
+
+    name: str
+    select: str  # SELECT ... FROM ... (no WHERE)
+    base_where: tuple[str, ...]
+    filter_columns: tuple[str, ...]
+    sort_columns: tuple[str, ...]
+    default_sort: str
+    default_desc: bool = False
+    status_column: str | None = None  # narrowed by the "status" argument of page()
+
+
+SPECS: dict[str, ListSpec] = {
+    "drift": ListSpec(
+        "drift",
+        "SELECT id, subject, kind, owner, first_seen_at, last_seen_at, detail FROM drift",
+        ("resolved_at IS NULL",), ("subject", "kind", "owner", "detail"),
+        ("first_seen_at", "subject", "kind", "owner", "id"), "first_seen_at",
+        status_column="kind"),
+    "ops": ListSpec(
+        "ops",
+        "SELECT id, employee_id, kind, status, reason, attempts, max_attempts, error_class, "
+        "http_status, last_error, hold_reason, next_attempt_at, run_id, updated_at FROM ops",
+        (), ("employee_id", "kind", "reason", "error_class", "last_error"),
+        ("id", "employee_id", "kind", "status", "attempts", "error_class", "updated_at"),
+        "id", True, status_column="status"),
+    "terminations": ListSpec(
+        "terminations",
+        "SELECT d.id, d.subject, d.first_seen_at, d.detail, "
+        "(SELECT o.status FROM ops o WHERE o.employee_id = d.subject AND o.kind = 'deactivate' "
+        " ORDER BY o.id DESC LIMIT 1) AS op_status FROM drift d",
+        ("d.resolved_at IS NULL", "d.kind = 'pending_termination'"), ("d.subject",),
+        ("first_seen_at", "subject", "id"), "first_seen_at"),
+    "runs": ListSpec(
+        "runs",
+        "SELECT id, kind, trigger, dry_run, status, started_at, finished_at, counts, message "
+        "FROM runs", (), ("kind", "trigger", "status", "message"),
+        ("id", "kind", "status", "started_at"), "id", True, status_column="status"),
+    "audit": ListSpec(
+        "audit", "SELECT id, at, actor, action, target, detail FROM audit", (),
+        ("actor", "action", "target", "detail"), ("id", "actor", "action", "target"), "id",
+        True),
+}
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    total: int  # rows matching the filter, from COUNT
+    offset: int
+    limit: int
+
+
+def page(store: Store, name: str, *, filter_text: str = "", sort: str | None = None,
+         desc: bool | None = None, status: str | None = None, offset: int = 0,
+         limit: int = 50) -> Page:
+    spec = SPECS[name]
+    where, params = _where(spec, filter_text, status)
+    sort = sort if sort in spec.sort_columns else spec.default_sort
+    desc = spec.default_desc if desc is None else desc
+    direction = "DESC" if desc else "ASC"
+    # id breaks ties so that a page boundary never repeats or skips a row.
+    tie = "" if sort == "id" else f", id {direction}"
+    total = store.scalar(f"SELECT count(*) FROM ({spec.select}{where})", params)
+    rows = store.rows(f"SELECT * FROM ({spec.select}{where}) ORDER BY {sort} {direction}{tie} "
+                      "LIMIT ? OFFSET ?", (*params, limit, max(0, offset)))
+    return Page(rows, int(total or 0), offset, limit)
+
+
+def _where(spec: ListSpec, filter_text: str, status: str | None) -> tuple[str, list[Any]]:
+    clauses = list(spec.base_where)
+    params: list[Any] = []
+    if status and spec.status_column:
+        clauses.append(f"{spec.status_column} = ?")
+        params.append(status)
+    text = filter_text.strip()
+    if text:
+        # Each word must match some column: "E0004 failed" narrows like k9s does.
+        for word in text.split():
+            like = f"%{word.replace('%', '').replace('_', '')}%"
+            clauses.append("(" + " OR ".join(f"{c} LIKE ?" for c in spec.filter_columns) + ")")
+            params.extend([like] * len(spec.filter_columns))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# -- drill-downs -----------------------------------------------------------------------
+
+def person_detail(store: Store, employee_id: str, limit: int = 30) -> dict[str, Any]:
+    """Everything the person screen shows, read in one go (one thread, one connection)."""
+    person = store.rows("SELECT employee_id, status, in_scope, record, desired, locator, "
+                        "effective_at, missing_since FROM people WHERE employee_id = ?",
+                        (employee_id,))
+    account = store.rows("SELECT lms_id, active, data FROM accounts WHERE external_key = ? "
+                         "ORDER BY active DESC LIMIT 1", (employee_id,))
+    drift = store.rows("SELECT id, kind, owner, detail, first_seen_at FROM drift "
+                       "WHERE subject = ? AND resolved_at IS NULL ORDER BY id", (employee_id,))
+    for row in drift:
+        row["detail"] = json.loads(row["detail"] or "{}")
+    ops = store.rows("SELECT id, kind, status, reason, attempts, max_attempts, error_class, "
+                     "http_status, last_error, hold_reason, suppressed_reason, "
+                     "suppressed_until, next_attempt_at, run_id, updated_at FROM ops "
+                     "WHERE employee_id = ? ORDER BY id DESC LIMIT ?", (employee_id, limit))
+    ids = [op["id"] for op in ops]
+    attempts: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for a in store.rows(f"SELECT * FROM op_attempts WHERE op_id IN ({marks}) "
+                            "ORDER BY op_id, attempt", ids):
+            attempts.setdefault(a["op_id"], []).append(a)
+    for op in ops:
+        op["attempt_log"] = attempts.get(op["id"], [])
+    audit = store.rows("SELECT id, at, actor, action, detail FROM audit WHERE target = ? "
+                       "ORDER BY id DESC LIMIT ?", (employee_id, limit))
+    suppression = store.rows("SELECT reason, until, created_by, created_at FROM suppressions "
+                             "WHERE employee_id = ? AND lifted_at IS NULL ORDER BY id DESC "
+                             "LIMIT 1", (employee_id,))
+    p = person[0] if person else None
+    return {
+        "employee_id": employee_id,
+        "person": p,
+        "record": json.loads(p["record"]) if p and p["record"] else None,
+        "desired": json.loads(p["desired"]) if p and p["desired"] else None,
+        "account": json.loads(account[0]["data"]) if account else None,
+        "drift": drift, "ops": ops, "audit": audit,
+        "suppression": suppression[0] if suppression else None,
+    }
+
+
+def run_detail(store: Store, run_id: int) -> dict[str, Any] | None:
+    rows = store.rows("SELECT * FROM runs WHERE id = ?", (run_id,))
+    if not rows:
+        return None
+    run = rows[0]
+    run["counts"] = json.loads(run["counts"] or "{}")
+    held = store.rows("SELECT coalesce(hold_reason, 'held') AS why, count(*) AS n FROM ops "
+                      "WHERE run_id = ? AND status = 'held' GROUP BY why ORDER BY n DESC",
+                      (run_id,))
+    # Failures are grouped by run of origin; a retry sweep records its attempts under the
+    # op's own run, which is the one the operator recognises.
+    failures = store.rows(
+        "SELECT coalesce(error_class, 'unknown') AS error_class, count(*) AS n, "
+        "min(last_error) AS sample FROM ops WHERE run_id = ? AND status IN ('failed','dead') "
+        "GROUP BY error_class ORDER BY n DESC", (run_id,))
+    return {"run": run, "held": held, "failures": failures}
+
+
+def failed_ids(store: Store, run_id: int, error_class: str) -> list[int]:
+    if error_class == "unknown":
+        sql, params = ("SELECT id FROM ops WHERE run_id = ? AND status IN ('failed','dead') "
+                       "AND error_class IS NULL", (run_id,))
+    else:
+        sql, params = ("SELECT id FROM ops WHERE run_id = ? AND status IN ('failed','dead') "
+                       "AND error_class = ?", (run_id, error_class))
+    return [r[0] for r in store.conn.execute(sql, params)]
+
+
+def held_groups(store: Store) -> list[dict[str, Any]]:
+    """Held operations grouped by why they were planned (terminated, vanished, ...)."""
+    return store.rows(
+        "SELECT coalesce(reason, 'unspecified') AS reason, kind, count(*) AS n, "
+        "min(created_at) AS oldest, group_concat(DISTINCT run_id) AS runs, "
+        "min(hold_reason) AS hold_reason FROM ops WHERE status = 'held' "
+        "GROUP BY reason, kind ORDER BY n DESC, reason")
+
+
+def held_ids(store: Store, reason: str, kind: str) -> list[int]:
+    if reason == "unspecified":
+        sql, params = ("SELECT id FROM ops WHERE status = 'held' AND reason IS NULL "
+                       "AND kind = ?", (kind,))
+    else:
+        sql, params = ("SELECT id FROM ops WHERE status = 'held' AND reason = ? AND kind = ?",
+                       (reason, kind))
+    return [r[0] for r in store.conn.execute(sql, params)]
+
+
+def recent_activity(store: Store, limit: int = 8) -> dict[str, list[dict[str, Any]]]:
+    runs = store.rows("SELECT id, kind, trigger, status, started_at, finished_at, counts, "
+                      "message FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+    for run in runs:
+        run["counts"] = json.loads(run["counts"] or "{}")
+    audit = store.rows("SELECT id, at, actor, action, target FROM audit ORDER BY id DESC "
+                       "LIMIT ?", (limit,))
+    return {"runs": runs, "audit": audit}
+
+
+def run_series(store: Store, limit: int = 30) -> dict[str, list[int]]:
+    """Drift found and ops failed per run, oldest first, for the dashboard's sparklines."""
+    rows = store.rows("SELECT counts FROM runs WHERE status != 'running' AND dry_run = 0 "
+                      "ORDER BY id DESC LIMIT ?", (limit,))
+    drift, failed = [], []
+    for row in reversed(rows):
+        counts = json.loads(row["counts"] or "{}")
+        d = counts.get("drift") or {}
+        drift.append(sum(d.values()) if isinstance(d, dict) else 0)
+        applied = counts.get("applied") or {}
+        failed.append(int(applied.get("failed", 0)) + int(applied.get("dead", 0)))
+    return {"drift": drift, "failed": failed}
