@@ -213,3 +213,16 @@ def run_series(store: Store, limit: int = 30) -> dict[str, list[int]]:
         applied = counts.get("applied") or {}
         failed.append(int(applied.get("failed", 0)) + int(applied.get("dead", 0)))
     return {"drift": drift, "failed": failed}
+
+
+def banner_figures(store: Store) -> dict[str, Any]:
+    """The few figures every screen's banner needs, each an indexed lookup."""
+    job = store.rows("SELECT state, reason, since FROM job_state WHERE name = 'apply'")
+    held = store.scalar("SELECT count(*) FROM ops WHERE status = 'held'")
+    feed = store.rows("SELECT accepted, reasons FROM snapshots ORDER BY id DESC LIMIT 1")
+    return {
+        "job": job[0] if job else {"state": "active", "reason": None, "since": None},
+        "ops": {"held": int(held or 0)},
+        "last_feed": ({"accepted": bool(feed[0]["accepted"]),
+                       "reasons": json.loads(feed[0]["reasons"])} if feed else None),
+    }

@@ -69,6 +69,8 @@ class Store:
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-65536")
+        # Fewer, larger checkpoints: each one fsyncs, and a big run commits a few times.
+        conn.execute("PRAGMA wal_autocheckpoint=8192")
         return sqlite_utils.Database(conn)
 
     @property

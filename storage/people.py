@@ -16,9 +16,27 @@ def chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
         yield items[i:i + size]
 
 
-def snapshot_digests(store: Store) -> dict[str, bytes]:
-    """employee_id -> digest of the last accepted full snapshot, in one narrow scan."""
+def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
+    """employee_id -> digest of the last accepted full snapshot: from the packed index
+    when it belongs to that snapshot, else from the rows."""
+    row = store.one("SELECT snapshot_id, keys, digests FROM snapshot_index WHERE id = 1")
+    if row is not None and snapshot_id is not None and row[0] == snapshot_id:
+        keys = row[1].decode().split("\n") if row[1] else []
+        packed = row[2]
+        if len(packed) == 8 * len(keys):
+            return dict(zip(keys, [packed[i:i + 8] for i in range(0, len(packed), 8)],
+                            strict=True))
     return dict(store.conn.execute("SELECT employee_id, digest FROM snapshot_rows"))
+
+
+def write_snapshot_index(conn: Any, snapshot_id: int, digests: dict[str, bytes]) -> None:
+    text = "\n".join(digests)
+    if len(digests) > 1 and text.count("\n") != len(digests) - 1:
+        # A key with a newline in it cannot be packed: the rows remain the source.
+        conn.execute("DELETE FROM snapshot_index")
+        return
+    conn.execute("INSERT OR REPLACE INTO snapshot_index(id, snapshot_id, keys, digests) "
+                 "VALUES (1, ?, ?, ?)", (snapshot_id, text.encode(), b"".join(digests.values())))
 
 
 def snapshot_rows_for(store: Store, keys: list[str]) -> dict[str, tuple[int, int]]:

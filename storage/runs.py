@@ -93,13 +93,14 @@ def last_accepted_snapshot(store: Store) -> dict[str, Any] | None:
 
 def record_snapshot(store: Store, now: datetime, run_id: int, mode: str, accepted: bool,
                     rows: int, active: int, null_counts: dict[str, int], reasons: list[str],
-                    fingerprint: str) -> None:
+                    fingerprint: str) -> int:
     with store.tx() as conn:
-        conn.execute(
+        cur = conn.execute(
             "INSERT INTO snapshots(run_id, created_at, mode, accepted, rows, active, "
             "null_counts, reasons, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
             (run_id, ts(now), mode, int(accepted), rows, active,
              json.dumps(null_counts, sort_keys=True), json.dumps(reasons), fingerprint))
+        return int(cur.lastrowid)
 
 
 # -- job state -------------------------------------------------------------------------

@@ -45,6 +45,15 @@ MIGRATIONS: list[str] = [
         active      INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
 
+    -- The same digests packed in two blobs: loading a million keys from one row is several
+    -- times faster than from a million rows. Valid only for the snapshot it names.
+    CREATE TABLE snapshot_index (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        snapshot_id INTEGER NOT NULL,
+        keys        BLOB NOT NULL,       -- employee_ids joined by newlines, UTF-8
+        digests     BLOB NOT NULL        -- 8 bytes per key, same order
+    );
+
     CREATE TABLE snapshots (
         id          INTEGER PRIMARY KEY,
         run_id      INTEGER,

@@ -276,8 +276,10 @@ class Engine:
 
         def finish(conn: Any) -> None:
             people_store.write_snapshot_rows(conn, snapshot, pull.vanished)
-            run_store.record_snapshot(store, now, run_id, "full", True, stats.rows, stats.active,
-                                      stats.null_counts, [], self.config.fingerprint())
+            snapshot_id = run_store.record_snapshot(
+                store, now, run_id, "full", True, stats.rows, stats.active, stats.null_counts,
+                [], self.config.fingerprint())
+            people_store.write_snapshot_index(conn, snapshot_id, pull.known)
 
         return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish)
 

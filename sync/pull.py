@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import compress
+from operator import ne
 
 from storage import people as people_store
 from storage import runs as run_store
@@ -38,14 +40,15 @@ class FullPull:
     stats: FeedStats = field(default_factory=FeedStats)
     previous: FeedStats | None = None
     reasons: list[str] = field(default_factory=list)
+    known: dict[str, bytes] = field(default_factory=dict)  # the snapshot's digests
 
 
 def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     """Stream the feed against the snapshot's digests (blocking: run in a thread)."""
     previous = run_store.last_accepted_snapshot(store)
-    known = people_store.snapshot_digests(store)
+    known = people_store.snapshot_digests(store, previous["id"] if previous else None)
     force = previous is None or previous["fingerprint"] != fingerprint
-    pull = FullPull()
+    pull = FullPull(known=known)
     if previous is not None:
         pull.previous = FeedStats(previous["rows"], previous["active"], previous["null_counts"])
     batches = getattr(source, "scan_full_batches", None)
@@ -59,25 +62,24 @@ def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
 
 def _scan_batches(source: HrisSource, batches, known: dict[str, bytes], force: bool,
                   pull: FullPull) -> int:
-    """The hot loop of a million-row reconcile, kept in C: each chunk becomes a dict, and
-    dict-view set operations find what changed; a Python step runs only per changed row."""
+    """The hot loop of a million-row reconcile, kept in C: per chunk, map/compress find
+    the rows whose digest differs from the snapshot, and set operations catch duplicated
+    keys; a Python step runs only for the rows that changed."""
     seen: set[str] = set()
-    known_items = known.items()
+    known_get = known.get
     to_record = source.to_record  # type: ignore[attr-defined]
     rows = 0
     for keys, digests, linenos, raws in batches:
         n = len(keys)
         rows += n
-        chunk = dict(zip(keys, digests, strict=True))
-        if len(chunk) != n or not seen.isdisjoint(chunk):
+        chunk_keys = set(keys)
+        if len(chunk_keys) != n or not seen.isdisjoint(chunk_keys):
             pull.duplicates.extend(_duplicates(keys, seen))
-        seen.update(chunk)
-        changed = chunk.keys() if force else [k for k, _d in chunk.items() - known_items]
-        if changed:
-            where = dict(zip(keys, range(n), strict=True))
-            for key in changed:
-                i = where[key]
-                pull.changed.append(to_record((key, digests[i], linenos[i], raws[i])))
+        seen |= chunk_keys
+        positions = range(n) if force else compress(
+            range(n), map(ne, map(known_get, keys), digests))
+        for i in positions:
+            pull.changed.append(to_record((keys[i], digests[i], linenos[i], raws[i])))
     pull.vanished = list(known.keys() - seen)
     return rows
 
@@ -92,26 +94,18 @@ def _duplicates(keys, seen: set[str]) -> list[str]:
 
 
 def _scan_records(records, known: dict[str, bytes], force: bool, pull: FullPull) -> int:
-    seen = None  # marks a key already met in this feed
-    new_keys: set[str] = set()
+    seen: set[str] = set()
     rows = 0
     for record in records:
         rows += 1
         key = record.key
-        old = known.get(key, False)
-        if old is False:
-            if key in new_keys:
-                pull.duplicates.append(key)
-                continue
-            new_keys.add(key)
-            pull.changed.append(record)
-        elif old is seen:
+        if key in seen:
             pull.duplicates.append(key)
-        else:
-            known[key] = seen
-            if force or old != record.digest:
-                pull.changed.append(record)
-    pull.vanished = [key for key, value in known.items() if value is not seen]
+            continue
+        seen.add(key)
+        if force or known.get(key) != record.digest:
+            pull.changed.append(record)
+    pull.vanished = list(known.keys() - seen)
     return rows
 
 
@@ -142,8 +136,14 @@ def assess(store: Store, source: HrisSource, config: Config, pull: FullPull, tod
 
 
 def snapshot_upserts(pull: FullPull) -> list[tuple[str, bytes, int, int]]:
+    """Rows to write for the accepted snapshot; also moves pull.known to it."""
     out = []
+    known = pull.known
     for record in pull.changed:
         mask, active, valid = pull.masks[record.key]
-        out.append((record.key, record.digest if valid else INVALID_DIGEST, mask, int(active)))
+        digest = record.digest if valid else INVALID_DIGEST
+        known[record.key] = digest
+        out.append((record.key, digest, mask, int(active)))
+    for key in pull.vanished:
+        known.pop(key, None)
     return out
