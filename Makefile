@@ -25,6 +25,10 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.reconcile --people 1000000
 	$(PY) -m bench.delta --people 1000000 --changes 1000
 	$(PY) -m bench.apply --ops 5000 --concurrency 8
+	$(PY) -m bench.console
+
+screenshots: $(VENV)/.installed
+	$(PY) -m tests.screenshots --out screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_ops.add_parsers(sub, _common)
 
+    p = sub.add_parser("console", help="the operator console (Textual); runs the scheduler")
+    _common(p, json_flag=False)
+    p.add_argument("--read-only", action="store_true",
+                   help="watch only: no jobs run here and no action changes anything")
+    p.set_defaults(func=cmd_console)
+
     p = sub.add_parser("serve", help="run the scheduler without a UI (JSON-lines logs)")
     _common(p, json_flag=False)
     p.set_defaults(func=cmd_serve)
@@ -121,6 +127,16 @@ def engine_for(config: Config, store: Store) -> Engine:
     return Engine(config, store)
 
 
+def print_report(args: argparse.Namespace, report) -> int:
+    """A run report on stdout (JSON or text); returns the run's exit code."""
+    doc = report.as_dict()
+    if args.json:
+        emit_json(doc)
+    else:
+        print(run_text(doc))
+    return report.exit_code
+
+
 # -- commands --------------------------------------------------------------------------
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -129,12 +145,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     audit.record(store, Clock().now(), "sync", None,
                  {"kind": args.kind, "dry_run": args.dry_run})
     report = asyncio.run(engine.sync(args.kind, dry_run=args.dry_run, trigger="cli"))
-    doc = report.as_dict()
-    if args.json:
-        emit_json(doc)
-    else:
-        print(run_text(doc))
-    return report.exit_code
+    return print_report(args, report)
 
 
 def cmd_resync(args: argparse.Namespace) -> int:
@@ -142,12 +153,7 @@ def cmd_resync(args: argparse.Namespace) -> int:
     engine = engine_for(config, store)
     audit.record(store, Clock().now(), "resync", args.employee_id, {"dry_run": args.dry_run})
     report = asyncio.run(engine.resync(args.employee_id, dry_run=args.dry_run))
-    doc = report.as_dict()
-    if args.json:
-        emit_json(doc)
-    else:
-        print(run_text(doc))
-    return report.exit_code
+    return print_report(args, report)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -158,6 +164,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(status_text(doc))
     return doc["exit_code"]
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from console.app import run_console
+
+    config, store = load(args)
+    return run_console(config, store, read_only=args.read_only)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

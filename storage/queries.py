@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage.db import Store, parse_ts, ts
@@ -13,25 +13,17 @@ def termination_figures(store: Store, now: datetime, sla_minutes: float) -> dict
     """Pending (effective, not yet enforced), overdue (past the SLA) and scheduled ones.
 
     A termination is pending while its `pending_termination` drift is open; its age counts
-    from when rostersync first saw it effective, which is when the SLA clock starts.
+    from when rostersync first saw it effective, which is when the SLA clock starts. All
+    counted in SQL over the open-drift index: the dashboard asks every few seconds.
     """
-    rows = store.rows(
-        "SELECT subject, first_seen_at, detail FROM drift "
-        "WHERE resolved_at IS NULL AND kind = 'pending_termination' ORDER BY first_seen_at")
-    pending = len(rows)
-    overdue = 0
-    oldest_age = None
-    for row in rows:
-        age = (now - parse_ts(row["first_seen_at"])).total_seconds()
-        oldest_age = age if oldest_age is None else max(oldest_age, age)
-        if age > sla_minutes * 60:
-            overdue += 1
-    scheduled = store.scalar(
-        "SELECT count(*) FROM ops WHERE kind = 'deactivate' AND status = 'pending' "
-        "AND next_attempt_at > ? AND reason = 'termination scheduled'", (ts(now),))
-    next_at = store.scalar(
-        "SELECT min(next_attempt_at) FROM ops WHERE kind = 'deactivate' AND status = 'pending' "
-        "AND next_attempt_at > ?", (ts(now),))
+    deadline = ts(now - timedelta(minutes=sla_minutes))
+    pending, overdue, oldest = store.one(
+        "SELECT count(*), coalesce(sum(first_seen_at < ?), 0), min(first_seen_at) FROM drift "
+        "WHERE resolved_at IS NULL AND kind = 'pending_termination'", (deadline,))
+    oldest_age = None if oldest is None else (now - parse_ts(oldest)).total_seconds()
+    scheduled, next_at = store.one(
+        "SELECT count(*), min(next_attempt_at) FROM ops WHERE status = 'pending' "
+        "AND next_attempt_at > ? AND kind = 'deactivate'", (ts(now),))
     return {"pending": pending, "overdue": overdue, "scheduled": int(scheduled or 0),
             "oldest_pending_age_seconds": None if oldest_age is None else round(oldest_age),
             "next_scheduled_at": next_at, "sla_minutes": sla_minutes}

@@ -358,8 +358,10 @@ class Engine:
         # update of their reports possible (their manager reference); the re-evaluation
         # plans it and a further round applies it, so one run converges.
         for round_no in range(1, 4):
-            due = op_store.due_ops(self.store, self.clock.now(), op_ids=op_ids,
-                                   employee_id=employee_id)
+            # In a thread: decoding tens of thousands of payloads would stall the loop
+            # (the console's) for hundreds of milliseconds.
+            due = await asyncio.to_thread(op_store.due_ops, self.store, self.clock.now(),
+                                          op_ids=op_ids, employee_id=employee_id)
             if round_no == 1:
                 report.counts["due"] = len(due)
             if not due:

@@ -46,6 +46,12 @@ class SyncScheduler:
         self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.retry_every_minutes),
                                args=["retry"], id="retry", name="retry sweep", **common)
 
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held while a job runs; an interactive action (a resync, an approval) takes it
+        too, so that it never runs beside a scheduled job of the same process."""
+        return self._lock
+
     def start(self) -> None:
         self.scheduler.start()
 

@@ -1,0 +1,87 @@
+"""Every Textual message the console passes around, in one place.
+
+The engine reports through plain ``sync.events`` objects; ``from_event`` wraps each one in
+the matching message so that screens and the app handle them like any other Textual
+message. ``post_message`` is thread-safe, which matters: the engine emits Progress from
+the worker threads it plans in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from sync import events
+
+
+class EngineMessage(Message):
+    """Base of the engine's events; ``event`` is the original sync.events object."""
+
+    def __init__(self, event: events.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RunStarted(EngineMessage):
+    pass
+
+
+class RunProgress(EngineMessage):
+    pass
+
+
+class RunFinished(EngineMessage):
+    pass
+
+
+class OpFinished(EngineMessage):
+    pass
+
+
+class OpsHeld(EngineMessage):
+    pass
+
+
+class FeedRejected(EngineMessage):
+    pass
+
+
+class Quarantined(EngineMessage):
+    pass
+
+
+_BY_EVENT: dict[type[events.Event], type[EngineMessage]] = {
+    events.RunStarted: RunStarted,
+    events.Progress: RunProgress,
+    events.RunFinished: RunFinished,
+    events.OpFinished: OpFinished,
+    events.OpsHeld: OpsHeld,
+    events.FeedRejected: FeedRejected,
+    events.Quarantined: Quarantined,
+}
+
+
+def from_event(event: events.Event) -> EngineMessage:
+    return _BY_EVENT.get(type(event), EngineMessage)(event)
+
+
+class SchedulerNotice(Message):
+    """The scheduler skipped a job or a job raised: shown as a notification."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.record = record
+
+
+class DataChanged(Message):
+    """Something changed the database (an action, a run): visible screens reload now."""
+
+
+class Loaded(Message):
+    """A screen's thread worker finished its query set (data, or the exception)."""
+
+    def __init__(self, data: Any, error: BaseException | None = None) -> None:
+        super().__init__()
+        self.data = data
+        self.error = error

@@ -1,0 +1,133 @@
+"""The base of every data screen: a refresh loop that cannot overlap, queries in thread
+workers, the banner, and key checks driven by the keymap.
+
+Refreshing: a load runs in a thread worker (a sqlite connection may not cross threads;
+Store gives each thread its own). The next load is scheduled only when the last one has
+been shown, so a slow query set can never pile up; a screen that is not on top skips its
+turn and reloads when it is shown again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.events import Key
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+
+from console import keymap
+from console.messages import DataChanged, Loaded
+from console.widgets.banner import Banner
+from storage import console_queries as q
+
+
+class DataScreen(Screen):
+    scope = "list"
+    refresh_seconds = 2.0
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loading = False
+        self._again = False
+        self._timer: Timer | None = None
+        self.data: Any = None
+
+    # -- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Banner(id="banner")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    # -- the refresh loop --------------------------------------------------------------
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        if self._loading:
+            self._again = True  # one more load when this one lands, never two at once
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._loading = True
+        self._load()
+
+    @work(thread=True, group="load")
+    def _load(self) -> None:
+        try:
+            data = self.query_data()
+            banner = q.banner_figures(self.app.store)
+        except Exception as exc:  # shown as a notification, never a traceback
+            self.post_message(Loaded(None, exc))
+            return
+        self.post_message(Loaded((banner, data)))
+
+    def on_loaded(self, message: Loaded) -> None:
+        message.stop()
+        self._loading = False
+        if message.error is not None:
+            self.notify(f"could not read the database: {message.error}", severity="error",
+                        timeout=8)
+        else:
+            banner, self.data = message.data
+            self.query_one(Banner).show_status(banner, self.app.scheduler_paused)
+            self.show_data(self.data)
+        if self._again:
+            self._again = False
+            self.reload()
+        elif self.app.live:
+            self._timer = self.set_timer(self.refresh_seconds, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.is_current:
+            self.reload()
+        # else: on_screen_resume reloads when the screen is shown again
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        message.stop()
+        self.reload()
+
+    def query_data(self) -> Any:
+        """Runs in a thread worker: every database read of one refresh."""
+        return None
+
+    def show_data(self, data: Any) -> None:
+        """Runs on the event loop: put the data on screen."""
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def why_not(self, action: str) -> str | None:
+        """Why an action does not apply right now (None: it applies)."""
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if keymap.is_dangerous(action) and self.app.read_only:
+            return False  # read-only: dangerous keys vanish from footer and help
+        if self.why_not(action) is not None:
+            return None  # shown disabled; on_key says why
+        return True
+
+    def on_key(self, event: Key) -> None:
+        # A disabled binding does not run; tell the operator why, as lazygit does.
+        for k in keymap.KEYS:
+            if k.scope == self.scope and event.key in k.key.split(","):
+                if keymap.is_dangerous(k.action) and self.app.read_only:
+                    self.notify(f"'{k.label}' is not available in read-only mode",
+                                severity="warning")
+                    event.stop()
+                    return
+                why = self.why_not(k.action)
+                if why is not None:
+                    self.notify(why, title=k.label, severity="warning")
+                    event.stop()
+                return

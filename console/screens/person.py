@@ -1,0 +1,198 @@
+"""One person: HRIS vs LMS side by side, data-quality problems, operation history with
+attempts, the audit trail, and the actions that apply to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from console import fmt, keymap
+from console.screens.base import DataScreen
+from storage import console_queries as q
+from sync.models import MANAGED_FIELDS
+
+# Person fields worth showing, in the order HR people think of them.
+HR_FIELDS = ("employee_id", "employee_number", "first_name", "last_name", "preferred_name",
+             "email", "department", "job_title", "location", "manager_id", "status",
+             "hire_date", "termination_date", "timezone")
+
+
+class PersonScreen(DataScreen):
+    scope = "person"
+    BINDINGS = keymap.bindings("person")
+
+    def __init__(self, employee_id: str) -> None:
+        super().__init__()
+        self.employee_id = employee_id
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="person"):
+            yield Static(id="who")
+            with Horizontal(id="sides"):
+                yield Static(id="hris", classes="panel")
+                yield Static(id="compare", classes="panel")
+            yield Static(id="problems", classes="panel")
+            yield Static(id="history", classes="panel")
+            yield Static(id="trail", classes="panel")
+
+    def on_mount(self) -> None:
+        for pid, title in (("hris", "HRIS record"), ("compare", "Desired (from HR) vs LMS"),
+                           ("problems", "Drift and data quality"),
+                           ("history", "Operations"), ("trail", "Audit trail")):
+            self.query_one(f"#{pid}").border_title = title
+
+    def query_data(self) -> dict[str, Any]:
+        return q.person_detail(self.app.store, self.employee_id)
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def show_data(self, d: dict[str, Any]) -> None:
+        who = Text()
+        who.append(f"{self.employee_id}", style="bold")
+        rec = d["record"] or {}
+        if rec:
+            who.append(f"  {rec.get('first_name', '')} {rec.get('last_name', '')}")
+        if d["person"]:
+            who.append(f"  status {d['person']['status']}"
+                       f"{'' if d['person']['in_scope'] else ' (out of scope)'}")
+        else:
+            who.append("  not in the HRIS feed", style="yellow")
+        if d["suppression"]:
+            s = d["suppression"]
+            who.append(f"\nSUPPRESSED by {s['created_by']}: {s['reason']}"
+                       f"{' until ' + fmt.short_time(s['until']) if s['until'] else ''}",
+                       style="bold magenta")
+        self.query_one("#who", Static).update(who)
+
+        hris = Table.grid(padding=(0, 1))
+        for name in HR_FIELDS:
+            if rec.get(name) not in (None, ""):
+                hris.add_row(Text(name, style="dim"), str(rec[name]))
+        self.query_one("#hris", Static).update(hris if rec else Text("no valid HR record",
+                                                                      style="yellow"))
+        self.query_one("#compare", Static).update(self._compare(d["desired"], d["account"]))
+        self.query_one("#problems", Static).update(self._problems(d["drift"]))
+        self.query_one("#history", Static).update(self._history(d["ops"]))
+        trail = Text()
+        for a in d["audit"]:
+            trail.append(f"{fmt.short_time(a['at'])} {a['actor']} {a['action']} "
+                         f"{fmt.one_line(a['detail'], 60)}\n")
+        self.query_one("#trail", Static).update(trail or Text("no operator action yet",
+                                                              style="dim"))
+
+    @staticmethod
+    def _compare(desired: dict | None, account: dict | None) -> Table:
+        table = Table(box=None, padding=(0, 1), show_edge=False)
+        table.add_column("")
+        table.add_column("field", style="dim")
+        table.add_column("desired")
+        table.add_column("LMS")
+        if desired is None and account is None:
+            table.add_row("", "", "not in scope", "no account")
+            return table
+        for name in MANAGED_FIELDS:
+            want = None if desired is None else desired.get(name)
+            have = None if account is None else account.get(name)
+            differs = desired is not None and want != have
+            table.add_row(Text("≠", style="bold red") if differs else "", name,
+                          Text(_show(want), style="bold" if differs else ""),
+                          Text(_show(have) if account else "no account",
+                               style="bold red" if differs else ""))
+        return table
+
+    @staticmethod
+    def _problems(drift: list[dict[str, Any]]) -> Text:
+        out = Text()
+        for row in drift:
+            out.append(f"{row['kind']}", style="bold yellow")
+            out.append(f" (owner {row['owner'] or '-'}, since {fmt.short_time(row['first_seen_at'])})")
+            for problem in row["detail"].get("problems", []):
+                out.append(f"\n  • {problem}", style="red")
+            if row["detail"].get("fields"):
+                out.append(f"\n  fields: {', '.join(row['detail']['fields'])}")
+            out.append("\n")
+        return out or Text("in step: no open drift", style="green")
+
+    @staticmethod
+    def _history(ops: list[dict[str, Any]]) -> Text:
+        out = Text()
+        for op in ops:
+            out.append(f"#{op['id']} {op['kind']} ")
+            out.append(op["status"], style=fmt.STATUS_STYLE.get(op["status"], ""))
+            out.append(f" {op['attempts']}/{op['max_attempts']} tries"
+                       f"{' · ' + op['reason'] if op['reason'] else ''}"
+                       f"{' · held: ' + op['hold_reason'] if op['hold_reason'] else ''}\n")
+            for a in op["attempt_log"]:
+                out.append(f"    try {a['attempt']} {fmt.short_time(a['started_at'])} "
+                           f"{a['outcome'] or 'running'}", style="dim")
+                if a["error"]:
+                    out.append(f" [{a['error_class']} {a['http_status'] or ''}] "
+                               f"{fmt.one_line(a['error'], 60)}", style="red")
+                out.append("\n")
+        return out or Text("no operations", style="dim")
+
+    # -- actions -----------------------------------------------------------------------
+
+    def _ops(self, *statuses: str) -> list[int]:
+        return [op["id"] for op in (self.data or {}).get("ops", []) if op["status"] in statuses]
+
+    def why_not(self, action: str) -> str | None:
+        if self.data is None:
+            return "still loading"
+        if action == "retry" and not self._ops("failed", "dead"):
+            return "nothing to retry: no failed or dead operation for this person"
+        if action in ("approve", "reject") and not self._ops("held"):
+            return "nothing held for this person"
+        if action == "unsuppress" and not self.data.get("suppression"):
+            return "this person is not suppressed"
+        if action == "suppress" and self.data.get("suppression"):
+            return "already suppressed; unsuppress first"
+        return None
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_retry(self) -> None:
+        ids = self._ops("failed", "dead")
+        self.app.confirm_then(f"Retry {len(ids)} operation(s) for {self.employee_id}?",
+                              len(ids), lambda: self.app.do_retry(ids, self.employee_id),
+                              verb="Retry")
+
+    def action_approve(self) -> None:
+        ids = self._ops("held")
+        self.app.confirm_then(f"Approve {len(ids)} held operation(s) for {self.employee_id}?",
+                              len(ids), lambda: self.app.do_approve(ids, self.employee_id),
+                              verb="Approve")
+
+    def action_reject(self) -> None:
+        ids = self._ops("held")
+        self.app.suppress_form(self.employee_id, len(ids),
+                               lambda reason, until: self.app.do_reject(
+                                   ids, reason, until, self.employee_id), title="Reject")
+
+    def action_suppress(self) -> None:
+        n = len(self._ops("pending", "failed", "held"))
+        self.app.suppress_form(self.employee_id, n,
+                               lambda reason, until: self.app.do_suppress(
+                                   self.employee_id, reason, until))
+
+    def action_unsuppress(self) -> None:
+        n = len(self._ops("suppressed"))
+        self.app.confirm_then(f"Lift the suppression of {self.employee_id}?", max(n, 1),
+                              lambda: self.app.do_unsuppress(self.employee_id),
+                              verb="Unsuppress")
+
+    def action_resync(self) -> None:
+        self.app.confirm_then(f"Resync {self.employee_id} now (through the same guards)?", 1,
+                              lambda: self.app.do_resync(self.employee_id), verb="Resync")
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return str(value)

@@ -1,0 +1,65 @@
+"""A DataTable that shows one page and keeps the cursor and scroll across refreshes.
+
+Rows are addressed by key (as Dolphie's process list does): when a refresh brings the
+same keys in the same order, cells are updated in place, so the cursor and the scroll
+position do not move. When the page changed shape, the table is rebuilt inside one
+batch update and the cursor returns to the row it was on (by key), else to its index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+
+class PagedTable(DataTable):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._columns_shown: tuple[str, ...] = ()
+        self._keys: list[str] = []
+
+    @property
+    def current_key(self) -> str | None:
+        if not self._keys or self.cursor_row < 0 or self.cursor_row >= len(self._keys):
+            return None
+        return self._keys[self.cursor_row]
+
+    def show_page(self, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]]
+                  ) -> None:
+        keys = [key for key, _cells in rows]
+        with self.app.batch_update():
+            if tuple(columns) != self._columns_shown:
+                self.clear(columns=True)
+                for name in columns:
+                    self.add_column(name, key=name)
+                self._columns_shown = tuple(columns)
+                self._keys = []
+            if keys == self._keys:
+                for key, cells in rows:
+                    for name, value in zip(columns, cells, strict=True):
+                        self.update_cell(key, name, _cell(value))
+                return
+            cursor_key, cursor_row = self.current_key, self.cursor_row
+            scroll_y = self.scroll_y
+            self.clear()
+            for key, cells in rows:
+                self.add_row(*(_cell(v) for v in cells), key=key)
+            self._keys = keys
+            try:
+                target = self.get_row_index(cursor_key) if cursor_key else cursor_row
+            except RowDoesNotExist:
+                target = cursor_row
+            if keys:
+                self.move_cursor(row=min(max(target, 0), len(keys) - 1), animate=False,
+                                 scroll=False)
+            self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return Text("-", style="dim")
+    return value
