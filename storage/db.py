@@ -68,7 +68,8 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute("PRAGMA cache_size=-65536")
+        # 16 MiB a connection: each thread has its own, the OS page cache is behind them.
+        conn.execute("PRAGMA cache_size=-16384")
         # Fewer, larger checkpoints: each one fsyncs, and a big run commits a few times.
         conn.execute("PRAGMA wal_autocheckpoint=8192")
         return sqlite_utils.Database(conn)

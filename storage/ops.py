@@ -41,7 +41,8 @@ def insert_ops(conn: Any, now: datetime, run_id: int | None, ops: Iterable[Any],
                suppressed_until, suppressed_by, created_at, updated_at)
            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         [(op.employee_id, op.lms_id, str(op.kind),
-          json.dumps(op.payload, sort_keys=True, default=str), op.idem_key, str(op.status),
+          op.payload_text or json.dumps(op.payload, sort_keys=True, default=str), op.idem_key,
+          str(op.status),
           op.reason, op.depth, max_attempts, ts(op.not_before), run_id, op.hold_reason,
           op.suppressed_reason, ts(op.suppressed_until), op.suppressed_by, at, at)
          for op in ops])

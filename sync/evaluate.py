@@ -136,6 +136,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
     open_ops = op_store.open_ops_for(store, keys)
     suppressions = suppression_store.active_for(store, keys, now)
     policy = policy_of(config)
+    now_text = ts(now)
 
     subjects: dict[str, Subject] = {}
     person_rows: dict[str, dict[str, Any]] = {}
@@ -171,7 +172,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
         subjects[key] = subject
         if row is None and parsed is None:
             continue  # an LMS account whose key HR never sent: handled as orphan below
-        person_rows[key] = _person_row(key, parsed, person, subject, row, now,
+        person_rows[key] = _person_row(key, parsed, person, subject, row, now_text,
                                        missing_since, missing_pulls)
 
     _attach_candidates(store, need_candidates)
@@ -194,7 +195,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
 
 
 def _person_row(key: str, parsed: Parsed | None, person: Person | None, subject: Subject,
-                row: dict[str, Any] | None, now: datetime, missing_since: datetime | None,
+                row: dict[str, Any] | None, now_text: str, missing_since: datetime | None,
                 missing_pulls: int) -> dict[str, Any]:
     invalid_now = parsed is not None and parsed.person is None
     desired = subject.mapped.desired if subject.mapped else None
@@ -214,8 +215,8 @@ def _person_row(key: str, parsed: Parsed | None, person: Person | None, subject:
         "keep_record": int(invalid_now),
         "locator": parsed.locator if parsed else None,
         "effective_at": ts(state.next_change_at) if state and state.next_change_at else None,
-        "now": ts(now),
-        "last_seen_at": ts(now) if parsed else None,
+        "now": now_text,
+        "last_seen_at": now_text if parsed else None,
         "missing_since": ts(missing_since),
         "missing_pulls": missing_pulls,
     }

@@ -17,9 +17,14 @@ from sync.diff import Intent
 from sync.models import OpKind, OpStatus
 
 
-def idem_key(employee_id: str, intent: Intent) -> str:
-    blob = json.dumps([employee_id, str(intent.kind), intent.payload], sort_keys=True,
-                      separators=(",", ":"), default=str)
+def payload_json(payload: dict[str, Any]) -> str:
+    """The canonical text of a payload: stored with the op and hashed into its key."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def idem_key(employee_id: str, intent: Intent, payload_text: str | None = None) -> str:
+    text = payload_text if payload_text is not None else payload_json(intent.payload)
+    blob = f"{employee_id}\x1f{intent.kind}\x1f{text}"
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -42,6 +47,7 @@ class NewOp:
     lms_id: str | None
     not_before: datetime | None
     status: OpStatus = OpStatus.pending
+    payload_text: str = ""  # payload_json(payload), computed once
     hold_reason: str | None = None
     suppressed_reason: str | None = None
     suppressed_until: datetime | None = None
@@ -61,13 +67,14 @@ def reconcile(employee_id: str, intents: list[Intent], open_ops: list[OpenOp]) -
     by_key = {op.idem_key: op for op in open_ops}
     wanted: set[str] = set()
     for intent in intents:
-        key = idem_key(employee_id, intent)
+        text = payload_json(intent.payload)
+        key = idem_key(employee_id, intent, text)
         wanted.add(key)
         if key in by_key:
             plan.keep.append(by_key[key])
             continue
         plan.new.append(NewOp(employee_id, intent.kind, intent.payload, key, intent.reason,
-                              intent.lms_id, intent.not_before))
+                              intent.lms_id, intent.not_before, payload_text=text))
     for op in open_ops:
         # A running op belongs to the executor; it finishes and the next run re-plans.
         if op.idem_key not in wanted and op.status != OpStatus.running:

@@ -63,31 +63,42 @@ def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
 def _scan_batches(source: HrisSource, batches, known: dict[str, bytes], force: bool,
                   pull: FullPull) -> int:
     """The hot loop of a million-row reconcile, kept in C: per chunk, map/compress find
-    the rows whose digest differs from the snapshot, and set operations catch duplicated
-    keys; a Python step runs only for the rows that changed."""
-    seen: set[str] = set()
+    the rows whose digest differs from the snapshot; a Python step runs only for them.
+
+    At a million keys every lookup in a big dict is a cache miss, so the loop makes as
+    few as it can: one lookup in the old snapshot and one insert into the new one per
+    row. Duplicates show as a new snapshot smaller than the rows read; vanished keys are
+    looked for only when the counts say some exist.
+    """
+    new: dict[str, bytes] = {}
     known_get = known.get
     to_record = source.to_record  # type: ignore[attr-defined]
-    rows = 0
+    rows = found = 0
     for keys, digests, linenos, raws in batches:
         n = len(keys)
         rows += n
-        chunk_keys = set(keys)
-        if len(chunk_keys) != n or not seen.isdisjoint(chunk_keys):
-            pull.duplicates.extend(_duplicates(keys, seen))
-        seen |= chunk_keys
-        positions = range(n) if force else compress(
-            range(n), map(ne, map(known_get, keys), digests))
+        before = len(new)
+        new.update(zip(keys, digests, strict=True))
+        if len(new) - before != n:
+            pull.duplicates.extend(_duplicates(keys, new, before))
+        olds = list(map(known_get, keys))
+        found += n - olds.count(None)
+        positions = range(n) if force else compress(range(n), map(ne, olds, digests))
         for i in positions:
             pull.changed.append(to_record((keys[i], digests[i], linenos[i], raws[i])))
-    pull.vanished = list(known.keys() - seen)
+    if found - len(pull.duplicates) < len(known):
+        pull.vanished = list(known.keys() - new.keys())
+    known.clear()  # the new snapshot replaces the old one: free it now
+    pull.known = new
     return rows
 
 
-def _duplicates(keys, seen: set[str]) -> list[str]:
+def _duplicates(keys: list[str], new: dict[str, bytes], before: int) -> list[str]:
+    """Keys of this chunk met earlier in the feed (the slow path of a broken feed)."""
+    earlier = set(list(new)[:before])
     out, here = [], set()
     for key in keys:
-        if key in here or key in seen:
+        if key in here or key in earlier:
             out.append(key)
         here.add(key)
     return out
@@ -145,5 +156,5 @@ def snapshot_upserts(pull: FullPull) -> list[tuple[str, bytes, int, int]]:
         known[record.key] = digest
         out.append((record.key, digest, mask, int(active)))
     for key in pull.vanished:
-        known.pop(key, None)
+        known.pop(key, None)  # a no-op after a batch scan, whose index lacks them already
     return out
