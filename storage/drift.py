@@ -38,6 +38,25 @@ def write(conn: Any, now: datetime, opened: list[tuple[str, str, str | None, dic
                      [(at, i) for i in resolved])
 
 
+# The drift an operation's success ends (a leave suspension is a `mismatch` on active).
+_RESOLVED_BY = {
+    "create": ("missing",),
+    "link": ("unlinked",),
+    "update": ("mismatch",),
+    "reactivate": ("reactivation", "mismatch"),
+    "deactivate": ("pending_termination", "orphan", "mismatch"),
+    "delete": ("pending_termination", "orphan", "mismatch"),
+}
+
+
+def resolve_for_op(conn: Any, now: datetime, subject: str, op_kind: str) -> None:
+    kinds = _RESOLVED_BY.get(str(op_kind), ())
+    if kinds:
+        marks = ",".join("?" * len(kinds))
+        conn.execute(f"UPDATE drift SET resolved_at = ? WHERE subject = ? AND kind IN ({marks}) "
+                     "AND resolved_at IS NULL", (ts(now), subject, *kinds))
+
+
 def counts_by_kind(store: Store) -> dict[str, int]:
     return dict(store.conn.execute(
         "SELECT kind, count(*) FROM drift WHERE resolved_at IS NULL GROUP BY kind"))

@@ -76,12 +76,14 @@ def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,
 
 
 def recover_running(store: Store, now: datetime) -> int:
-    """Ops left 'running' by a dead process go back to pending; their attempt is marked
-    interrupted. Creates re-read the LMS before creating, so none is applied twice."""
+    """Ops left 'running' by a dead process go back to pending; their attempt is logged
+    as interrupted. Creates re-read the LMS before creating, so none is applied twice."""
     at = ts(now)
     with store.tx() as conn:
-        conn.execute("UPDATE op_attempts SET finished_at = ?, outcome = 'interrupted' "
-                     "WHERE finished_at IS NULL", (at,))
+        conn.execute(
+            "INSERT OR IGNORE INTO op_attempts(op_id, attempt, started_at, finished_at, outcome) "
+            "SELECT id, attempts, updated_at, ?, 'interrupted' FROM ops WHERE status = 'running'",
+            (at,))
         cur = conn.execute("UPDATE ops SET status = 'pending', updated_at = ?, "
                            "last_error = 'interrupted: the process ended while applying' "
                            "WHERE status = 'running'", (at,))
@@ -89,22 +91,21 @@ def recover_running(store: Store, now: datetime) -> int:
 
 
 def begin_attempt(store: Store, now: datetime, op_id: int, attempt: int) -> None:
-    at = ts(now)
-    with store.tx() as conn:
-        conn.execute("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
-                     "WHERE id = ?", (attempt, at, op_id))
-        conn.execute("INSERT OR REPLACE INTO op_attempts(op_id, attempt, started_at) "
-                     "VALUES (?,?,?)", (op_id, attempt, at))
+    """Mark the op running with its attempt number, committed before the request. One
+    statement (its own transaction): the attempt's log row is written with its outcome,
+    or as 'interrupted' by recover_running."""
+    store.conn.execute("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
+                       "WHERE id = ?", (attempt, ts(now), op_id))
 
 
 def finish_attempt(conn: Any, now: datetime, op_id: int, attempt: int, status: str, *,
-                   outcome: str, error: str | None = None, error_class: str | None = None,
-                   http_status: int | None = None, next_attempt_at: datetime | None = None,
-                   lms_id: str | None = None) -> None:
+                   started: datetime, outcome: str, error: str | None = None,
+                   error_class: str | None = None, http_status: int | None = None,
+                   next_attempt_at: datetime | None = None, lms_id: str | None = None) -> None:
     at = ts(now)
-    conn.execute("UPDATE op_attempts SET finished_at = ?, outcome = ?, error_class = ?, "
-                 "http_status = ?, error = ? WHERE op_id = ? AND attempt = ?",
-                 (at, outcome, error_class, http_status, error, op_id, attempt))
+    conn.execute("INSERT OR REPLACE INTO op_attempts(op_id, attempt, started_at, finished_at, "
+                 "outcome, error_class, http_status, error) VALUES (?,?,?,?,?,?,?,?)",
+                 (op_id, attempt, ts(started), at, outcome, error_class, http_status, error))
     finished = at if status in ("succeeded", "dead") else None
     conn.execute(
         "UPDATE ops SET status = ?, updated_at = ?, last_error = ?, error_class = ?, "

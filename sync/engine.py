@@ -383,9 +383,11 @@ class Engine:
                                     self.on_event, self.rng)
                 result = await executor.run(due)
             applied.update(result.counts)
-            keys = sorted(result.applied_people | set(people_store.dirty_keys(self.store)))
+            # Each success resolved the drift it addressed; people marked dirty (reports of
+            # a manager whose account just appeared, accounts that vanished) are revisited.
+            keys = await asyncio.to_thread(people_store.dirty_keys, self.store)
             planned_more = False
-            if keys:  # so that drift reflects the LMS as it is now
+            if keys:
                 summary = await asyncio.to_thread(self._evaluate_and_write, run_id, keys,
                                                   lambda batch: {}, frozenset(), False, None)
                 report.counts["held_new"] = report.counts.get("held_new", 0) + summary.held

@@ -14,10 +14,11 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage import accounts as account_store
+from storage import drift as drift_store
 from storage import ops as op_store
 from storage import people as people_store
 from storage import runs as run_store
@@ -41,6 +42,10 @@ class ExecResult:
     @property
     def failed(self) -> int:
         return self.counts["failed"] + self.counts["dead"]
+
+
+# Successful outcomes committed together (see Executor._succeeded).
+GROUP_COMMIT = 32
 
 
 class Stop(Exception):
@@ -90,15 +95,20 @@ class Executor:
         self._attempted = 0
         self._failures = 0
         self._stop_reason: str | None = None
+        self._done: list[tuple[dict[str, Any], int, datetime, datetime, Account | None]] = []
 
     # -- orchestration -------------------------------------------------------------------
 
     async def run(self, ops: list[dict[str, Any]]) -> ExecResult:
         waves = plan_waves(ops)
-        for depth in sorted(waves):
-            if self._stop_reason:
-                break
-            await self._wave(waves[depth])
+        try:
+            for depth in sorted(waves):
+                if self._stop_reason:
+                    break
+                await self._wave(waves[depth])
+                self._flush()  # the next wave resolves managers from these accounts
+        finally:
+            self._flush()
         if self._stop_reason:
             self.result.quarantined = self._stop_reason
             run_store.set_job_state(self.store, self.clock.now(), "quarantined",
@@ -128,37 +138,54 @@ class Executor:
         attempt = op["attempts"]
         while True:
             attempt += 1
-            op_store.begin_attempt(self.store, self.clock.now(), op["id"], attempt)
+            started = self.clock.now()
+            op_store.begin_attempt(self.store, started, op["id"], attempt)
             op["attempt"] = attempt
             try:
                 account = await self._perform(op)
             except ConnectorError as exc:
-                delay = self._failed(op, attempt, exc)
+                delay = self._failed(op, attempt, started, exc)
                 if delay is None or delay > self.config.guards.inline_retry_max_seconds \
                         or self._stop_reason:
                     return
                 await self.clock.sleep(delay)
                 continue
-            self._succeeded(op, attempt, account)
+            self._succeeded(op, attempt, started, account)
             return
 
-    def _succeeded(self, op: dict[str, Any], attempt: int, account: Account | None) -> None:
-        now = self.clock.now()
-        with self.store.tx() as conn:
-            if account is not None and account.lms_id:
-                account_store.upsert_accounts(conn, [(account.to_json(), account.content_hash())],
-                                              now)
-            op_store.finish_attempt(conn, now, op["id"], attempt, "succeeded", outcome="ok",
-                                    lms_id=account.lms_id if account else None)
-            if op["kind"] in (OpKind.create, OpKind.link):
-                people_store.mark_reports_dirty(conn, op["employee_id"])
+    def _succeeded(self, op: dict[str, Any], attempt: int, started: datetime,
+                   account: Account | None) -> None:
+        # Successes are committed in small groups (and at the end of every wave): a crash
+        # before the commit leaves the op 'running', and its retry re-reads the LMS
+        # before creating, so a group commit costs nothing in safety and saves a
+        # transaction per operation.
+        self._done.append((op, attempt, started, self.clock.now(), account))
+        if len(self._done) >= GROUP_COMMIT:
+            self._flush()
         self._attempted += 1
         self.result.counts["succeeded"] += 1
         self.result.applied_people.add(op["employee_id"])
         self.on_event(OpFinished(self.run_id, op["id"], op["employee_id"], op["kind"],
                                  "succeeded"))
 
-    def _failed(self, op: dict[str, Any], attempt: int, exc: ConnectorError) -> float | None:
+    def _flush(self) -> None:
+        done, self._done = self._done, []
+        if not done:
+            return
+        with self.store.tx() as conn:
+            for op, attempt, started, finished, account in done:
+                if account is not None and account.lms_id:
+                    account_store.upsert_accounts(
+                        conn, [(account.to_json(), account.content_hash())], finished)
+                op_store.finish_attempt(conn, finished, op["id"], attempt, "succeeded",
+                                        started=started, outcome="ok",
+                                        lms_id=account.lms_id if account else None)
+                drift_store.resolve_for_op(conn, finished, op["employee_id"], op["kind"])
+                if op["kind"] in (OpKind.create, OpKind.link):
+                    people_store.mark_reports_dirty(conn, op["employee_id"])
+
+    def _failed(self, op: dict[str, Any], attempt: int, started: datetime,
+                exc: ConnectorError) -> float | None:
         """Persist a failure; returns the delay before the next attempt, or None."""
         now = self.clock.now()
         retry = should_retry(exc.error_class, attempt, self.policy)
@@ -166,7 +193,8 @@ class Executor:
         status = "failed" if retry else "dead"
         with self.store.tx() as conn:
             op_store.finish_attempt(
-                conn, now, op["id"], attempt, status, outcome="error", error=exc.message,
+                conn, now, op["id"], attempt, status, started=started, outcome="error",
+                error=exc.message,
                 error_class=str(exc.error_class), http_status=exc.status,
                 next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None)
             if exc.error_class == ErrorClass.not_found:

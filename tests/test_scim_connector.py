@@ -488,3 +488,27 @@ def test_token_with_illegal_characters_is_refused_without_echo():
         ScimTarget(config, token="abc def\n")
     assert info.value.error_class is ErrorClass.auth
     assert "abc" not in str(info.value) and "$LMS_TOKEN" in str(info.value)
+
+
+def test_creation_body_equals_the_scim2_models_serialisation():
+    import itertools
+    import json
+
+    from sync.connectors.scim_payload import creation_body, creation_body_reference
+    from sync.models import Account
+
+    values = {
+        "external_key": ["E1", None], "given_name": ["Ann", ""], "family_name": ["Lee", ""],
+        "display_name": ["Ann Lee", ""], "email": ["ann@acme.example", None],
+        "title": ["Lead", None], "department": ["Sales", None],
+        "employee_number": ["42", None], "active": [True, False],
+    }
+    checked = 0
+    for combo in itertools.product(*values.values()):
+        account = Account(user_name="ann@acme.example", **dict(zip(values, combo, strict=True)))
+        for manager in ("L7", None):
+            fast = json.dumps(creation_body(account, manager), sort_keys=True)
+            reference = json.dumps(creation_body_reference(account, manager), sort_keys=True)
+            assert fast == reference, account
+            checked += 1
+    assert checked == 2 ** 10

@@ -22,6 +22,7 @@ from scim2_models import (
 
 from sync.models import Account
 
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ScimUser = User[EnterpriseUser]
 
@@ -53,7 +54,40 @@ def _work_email(email: str) -> list[dict[str, Any]]:
 
 
 def creation_body(account: Account, manager_lms_id: str | None) -> dict[str, Any]:
-    """The POST /Users body for an account; empty values are left out."""
+    """The POST /Users body for an account; empty values are left out.
+
+    Built as plain JSON: creating 5,000 accounts a minute, scim2-models' validation and
+    serialisation (~0.1 ms a body) were a fifth of the client's work. The test suite
+    holds it equal to ``creation_body_reference`` (built with scim2-models) over many
+    accounts, so the two cannot drift apart.
+    """
+    body: dict[str, Any] = {"schemas": [CORE]}
+    if account.external_key:
+        body["externalId"] = account.external_key
+    body["userName"] = account.user_name
+    name = {k: v for k, v in (("familyName", account.family_name),
+                              ("givenName", account.given_name)) if v}
+    if name:
+        body["name"] = name
+    if account.display_name:
+        body["displayName"] = account.display_name
+    if account.title:
+        body["title"] = account.title
+    body["active"] = account.active
+    enterprise = {k: v for k, v in (("employeeNumber", account.employee_number),
+                                    ("department", account.department)) if v}
+    if manager_lms_id:
+        enterprise["manager"] = {"value": manager_lms_id}
+    if enterprise:
+        body["schemas"] = [CORE, ENTERPRISE]
+        body[ENTERPRISE] = enterprise
+    if account.email:
+        body["emails"] = _work_email(account.email)
+    return body
+
+
+def creation_body_reference(account: Account, manager_lms_id: str | None) -> dict[str, Any]:
+    """The same body built with scim2-models: the RFC's schema, for the tests."""
     user = ScimUser(
         external_id=account.external_key or None,
         user_name=account.user_name,
