@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from storage import accounts as account_store
@@ -21,7 +20,6 @@ from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store
 from sync import pull as pull_mod
-from sync.batch_writer import BatchWriter
 from sync.clock import Clock
 from sync.config import Config
 from sync.connectors.base import ConnectorError, FeedError, HrisSource, LmsTarget
@@ -309,35 +307,26 @@ class Engine:
         g = self.config.guards
         total = PlanSummary(plan=[] if dry_run else None)
         held_back: list[NewOp] = []
-        writer = None if dry_run else BatchWriter(self.store)
-        try:
-            for start in range(0, len(keys), BATCH):
-                batch = keys[start:start + BATCH]
-                changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
-                                   missing=missing)
-                ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
-                held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
-                if writer is not None:
-                    writer.submit(partial(write_changes, changes=changes, now=now,
-                                          run_id=run_id, max_attempts=g.retry_max_attempts,
-                                          ops=ops))
-                total.add_batch(changes)
-                total.add_ops(ops, now)
-                self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
-            active = account_store.count_active(self.store)
-            apply_mass_hold(held_back, active, g.mass_deactivation_min,
-                            g.mass_deactivation_percent)
-            total.add_ops(held_back, now)
-            if writer is not None:
-                def last(conn: Any) -> None:
-                    op_store.insert_ops(conn, now, run_id, held_back, g.retry_max_attempts)
-                    if finish is not None:
-                        finish(conn)
-
-                writer.submit(last)
-        finally:
-            if writer is not None:
-                writer.close()
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start:start + BATCH]
+            changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
+                               missing=missing)
+            ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
+            held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
+            if not dry_run:
+                with self.store.tx() as conn:
+                    write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
+            total.add_batch(changes)
+            total.add_ops(ops, now)
+            self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
+        active = account_store.count_active(self.store)
+        apply_mass_hold(held_back, active, g.mass_deactivation_min, g.mass_deactivation_percent)
+        total.add_ops(held_back, now)
+        if not dry_run:
+            with self.store.tx() as conn:
+                op_store.insert_ops(conn, now, run_id, held_back, g.retry_max_attempts)
+                if finish is not None:
+                    finish(conn)
         return total
 
     def _summarise(self, report: RunReport, summary: PlanSummary, dry_run: bool) -> None:
