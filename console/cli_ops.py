@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from console import actions
+from console import actions, when
 from console.render import emit_json, ops_table, run_text
 from storage import audit
 from storage import ops as op_store
@@ -18,26 +17,15 @@ from storage.db import ts
 from sync.clock import Clock
 from sync.models import OpStatus
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")
-
 
 def parse_when(text: str, now: datetime) -> datetime:
     """`--until`: an ISO date/time (UTC unless it says otherwise) or 30m / 12h / 7d / 2w."""
     from console.cli import CliError
 
-    match = _RELATIVE.match(text.strip())
-    if match:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return now + timedelta(**{unit: float(match.group(1))})
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise CliError(f"--until {text!r}: expected an ISO date/time such as 2026-12-31 or "
-                       "2026-12-31T18:00, or a duration such as 12h, 7d, 2w") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if moment <= now:
-        raise CliError(f"--until {text!r} is in the past")
-    return moment
+        return when.parse_when(text, now)
+    except when.WhenError as exc:
+        raise CliError(f"--until {exc}") from None
 
 
 def add_parsers(sub: argparse._SubParsersAction, common) -> None:

@@ -7,19 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from storage.db import parse_ts
+from sync.status import format_age
 
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+age = format_age
 
 
 def age_since(text: str | None, now: datetime) -> str:

@@ -6,20 +6,15 @@ import json
 import sys
 from typing import Any
 
+from sync.status import format_age
+
 
 def emit_json(document: Any) -> None:
     json.dump(document, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
 
 
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    seconds = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= 2 * size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+age = format_age
 
 
 def status_text(doc: dict[str, Any]) -> str:

@@ -75,9 +75,9 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
                            f"{config.guards.termination_sla_minutes:g}-minute SLA")
     for name, info in staleness.items():
         if info["state"] == "critical":
-            raise_to(CRITICAL, f"{name.upper()} data is stale ({_age(info['age_seconds'])} old)")
+            raise_to(CRITICAL, f"{name.upper()} data is stale ({format_age(info['age_seconds'])} old)")
         elif info["state"] == "warning":
-            raise_to(WARNING, f"{name.upper()} data is stale ({_age(info['age_seconds'])} old)")
+            raise_to(WARNING, f"{name.upper()} data is stale ({format_age(info['age_seconds'])} old)")
         elif info["state"] == "never":
             raise_to(WARNING, f"{name.upper()} has never been read successfully")
     if last_feed and not last_feed["accepted"]:
@@ -110,14 +110,15 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     }
 
 
-def _age(seconds: float | None) -> str:
+def format_age(seconds: float | None) -> str:
+    """An age as people read it at a glance: 45s, 12m, 5h 07m, 3d 4h."""
     if seconds is None:
         return "never"
-    seconds = int(seconds)
+    seconds = max(0, int(seconds))
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:
         return f"{seconds // 60}m"
     if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
