@@ -27,7 +27,8 @@ class ConfirmModal(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="question")
             yield Label(f"This touches {self.count} record(s). It is written to the audit "
-                        "log under your name.", classes="count")
+                        "log under your name. Press y to confirm, Esc to cancel.",
+                        classes="count")
             with Horizontal(classes="buttons"):
                 yield Button(self.verb, variant="error", id="yes")
                 yield Button("Cancel", id="no")
