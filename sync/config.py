@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -62,7 +62,60 @@ class CsvSourceConfig(_Strict):
         return value
 
 
-HrisConfig = Annotated[CsvSourceConfig, Field(discriminator="type")]
+class BambooHRSourceConfig(_Strict):
+    """BambooHR over its REST API (connectors.md §1); read by sync.connectors.bamboohr."""
+
+    # Canonical field -> the BambooHR field id it is read from (connectors.md §1.4). The
+    # manager and the status each have a second source field: supervisorId (employee
+    # number) backs up supervisorEId, and status backs up employmentHistoryStatus.
+    COLUMNS: ClassVar[dict[str, str]] = {
+        "employee_id": "id", "employee_number": "employeeNumber",
+        "first_name": "firstName", "last_name": "lastName", "preferred_name": "preferredName",
+        "email": "workEmail", "department": "department", "job_title": "jobTitle",
+        "location": "location", "manager_id": "supervisorEId",
+        "status": "employmentHistoryStatus", "hire_date": "hireDate",
+        "termination_date": "terminationDate", "timezone": "timeZone",
+        "source_updated_at": "lastChanged",
+    }
+    FALLBACKS: ClassVar[dict[str, str]] = {"supervisorEId": "supervisorId",
+                                           "employmentHistoryStatus": "status"}
+
+    type: Literal["bamboohr"] = "bamboohr"
+    # e.g. https://api.bamboohr.com/api/gateway.php/acme (without /v1)
+    base_url: str
+    api_key_env: str
+    # BambooHR field ids to request; unknown ones are silently left out by BambooHR.
+    fields: list[str] = Field(default_factory=lambda: [
+        *BambooHRSourceConfig.COLUMNS.values(), *BambooHRSourceConfig.FALLBACKS.values()])
+    # Extra BambooHR fields kept on Person.attributes (usable by the scope filter).
+    attributes: dict[str, str] = Field(default_factory=dict)
+    date_formats: list[str] = ["%Y-%m-%d"]
+    timeout_seconds: float = Field(30.0, gt=0)
+    verify_tls: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, not {value!r}")
+        return value.rstrip("/").removesuffix("/v1")
+
+    @field_validator("fields")
+    @classmethod
+    def _has_id(cls, value: list[str]) -> list[str]:
+        if "id" not in value:
+            raise ValueError("must include 'id' (the immutable employee ID, the HRIS key)")
+        return value
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Canonical fields this config reads (what the feed gate checks for nulls)."""
+        asked = set(self.fields)
+        return {c: f for c, f in self.COLUMNS.items()
+                if f in asked or self.FALLBACKS.get(f) in asked}
+
+
+HrisConfig = Annotated[CsvSourceConfig | BambooHRSourceConfig, Field(discriminator="type")]
 
 
 class ScimTargetConfig(_Strict):

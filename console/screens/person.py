@@ -113,8 +113,21 @@ class PersonScreen(DataScreen):
             out.append(f" (owner {row['owner'] or '-'}, since {fmt.short_time(row['first_seen_at'])})")
             for problem in row["detail"].get("problems", []):
                 out.append(f"\n  • {problem}", style="red")
-            if row["detail"].get("fields"):
-                out.append(f"\n  fields: {', '.join(row['detail']['fields'])}")
+            detail = row["detail"]
+            if detail.get("fields"):
+                fields = detail["fields"]
+                shown = (", ".join(f"{k}={v!r}" for k, v in fields.items())
+                         if isinstance(fields, dict) else ", ".join(fields))
+                out.append(f"\n  fields: {shown}")
+            for candidate in detail.get("candidates", []):
+                # A disputed match: the operator decides which account is this person's.
+                out.append(f"\n  candidate LMS account {candidate.get('lms_id')}: "
+                           f"userName {candidate.get('user_name')!r}, externalId "
+                           f"{candidate.get('external_key') or 'none'}")
+            if detail.get("reason"):
+                out.append(f"\n  reason: {detail['reason']}"
+                           + (f" since {detail['missing_since']}" if detail.get("missing_since")
+                              else ""))
             out.append("\n")
         return out or Text("in step: no open drift", style="green")
 

@@ -10,6 +10,10 @@ def make_source(config) -> HrisSource:
         from sync.connectors.csv_source import CsvSource
 
         return CsvSource(config)
+    if config.type == "bamboohr":
+        from sync.connectors.bamboohr import BambooHRSource
+
+        return BambooHRSource(config)
     raise ValueError(f"unknown HRIS type {config.type!r}")
 
 
