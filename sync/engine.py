@@ -21,7 +21,7 @@ from storage import runs as run_store
 from storage.db import Store
 from sync import pull as pull_mod
 from sync.clock import Clock
-from sync.config import Config
+from sync.config import Config, ConfigError
 from sync.connectors.base import ConnectorError, FeedError, HrisSource, LmsTarget
 from sync.connectors.factory import make_source, make_target
 from sync.evaluate import Parsed, PlanSummary, evaluate, parse_record, write_changes
@@ -98,6 +98,9 @@ class Engine:
                    lms_read: str | None = None, apply: bool = True) -> RunReport:
         """A full or delta run. lms_read: "full" listing, "cached" (no LMS reads before
         planning; creates still re-read), default full for full runs, cached for deltas."""
+        if kind == "delta" and not self.source.supports_delta():
+            raise ConfigError(f"{self.source.describe()} offers no delta feed (for a CSV "
+                              "source, set hris.delta_path to the changed-rows file)")
         lms_read = lms_read or ("full" if kind == "full" else "cached")
         return await self._guarded(kind, trigger, dry_run,
                                    lambda run_id: self._sync(run_id, kind, dry_run, lms_read,
@@ -164,6 +167,9 @@ class Engine:
                 run_store.set_job_state(self.store, self.clock.now(), "quarantined",
                                         report.message, actor="rostersync")
                 report.status = "quarantined"
+        except ConfigError as exc:
+            run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {}, str(exc))
+            raise
         except BaseException as exc:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {},
                                  f"internal error: {type(exc).__name__}: {exc}")

@@ -171,3 +171,9 @@ def test_doctor_reports_each_check(workspace, capsys):
         assert lms["result"] == "error" and "wrong" not in lms["detail"]
     finally:
         os.environ["ROSTERSYNC_TEST_LMS_TOKEN"] = workspace.token
+
+
+def test_delta_without_a_delta_feed_is_a_config_error(workspace, capsys):
+    assert main(workspace.args("sync", "--delta")) == 2
+    err = capsys.readouterr().err
+    assert "set hris.delta_path" in err and "Traceback" not in err

@@ -102,6 +102,9 @@ class BambooHRSource(HrisSource):
         latest = body.get("latest")
         self._watermark = str(latest) if latest else started.isoformat()
 
+    def supports_delta(self) -> bool:
+        return True
+
     def fetch_one(self, employee_id: str) -> RawRecord | None:
         endpoint = "/v1/employees/{id}"
         fields = quote(",".join(self._fields), safe=",")

@@ -89,8 +89,11 @@ class HrisSource(ABC):
         """
 
     def scan_delta(self, since: datetime | None) -> Iterator[RawRecord]:
-        """Records changed since the watermark (default: not supported -> full)."""
+        """Records changed since the watermark (only when supports_delta())."""
         raise NotImplementedError
+
+    def supports_delta(self) -> bool:
+        return False
 
     def fetch_one(self, employee_id: str) -> RawRecord | None:
         """One person's current record, for one-off resyncs."""

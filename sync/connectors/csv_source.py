@@ -67,6 +67,9 @@ class CsvSource(HrisSource):
         self._last_path = self.config.delta_path
         return self._records(self.config.delta_path)
 
+    def supports_delta(self) -> bool:
+        return self.config.delta_path is not None
+
     def scan_full_tuples(self) -> Iterator[RecordTuple]:
         """Like scan_full, as ``(key, digest, line number, raw)`` tuples.
 
