@@ -235,7 +235,7 @@ async def test_engine_busy_surfaces_as_a_notification(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         lease.acquire(app.store, "serve-on-another-host", app.clock.now(), 600)
-        app.do_sync("delta")
+        app.do_sync("full")
         await settle(pilot)
         assert any("holds the writer lease" in n for n in notes(app))
         assert isinstance(app.screen, DashboardScreen)
