@@ -1,10 +1,10 @@
 """`rostersync demo`: the product on its built-in sandbox, with no accounts anywhere.
 
-It starts a real SCIM 2.0 LMS (scim2-server) on 127.0.0.1, writes a generated HRIS
-export and a config into a folder, and runs the engine through a few HR days: the
-first sync, a day of lifecycle changes (hires, a transfer, terminations, a rehire, a
-future-dated termination, a bad record), and a truncated export that the feed gate
-rejects. The folder is kept and printed so the user can go on with the CLI.
+It starts a real SCIM 2.0 LMS (scim2-server) on 127.0.0.1 behind a fault layer, writes a
+generated organisation as an HRIS export and a config into a folder, and keeps HR life
+going (sandbox.hr_life): every few seconds a hire, a transfer, a termination, bad data,
+a truncated export, an LMS that throttles or refuses the token. The engine's scheduler
+syncs it all, in the console (console/demo_app.py) or headless with a JSON summary.
 """
 
 from __future__ import annotations
@@ -15,26 +15,36 @@ import json
 import os
 import secrets
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from sandbox.faults import FaultPlan
+from sandbox.hr_life import HrLife
 from sandbox.scim_server import ScimSandbox
-from sandbox.world import DEPARTMENTS, World
+from sandbox.world import COLUMNS, DEPARTMENTS, World
+from storage import drift as drift_store
+from storage import ops as op_store
 from storage.db import Store
 from sync.clock import Clock
-from sync.config import load_config
+from sync.config import Config, load_config
 from sync.engine import Engine
+from sync.scheduler import SyncScheduler
 from sync.status import build_status
 
 TOKEN_ENV = "ROSTERSYNC_DEMO_LMS_TOKEN"
-PEOPLE = 300
+PEOPLE = 2000
+TICK_SECONDS = 3.0
 
 
-def _config_text(folder: Path, base_url: str) -> str:
+def _config_text(base_url: str) -> str:
+    columns = "\n".join(f'{k} = "{v}"' for k, v in COLUMNS.items())
     departments = "\n".join(f'"{d}" = "{d}"' for d in DEPARTMENTS)
-    return f"""# Written by `rostersync demo`: a config for the sandbox world.
+    return f"""# Written by `rostersync demo`: the sandbox world's config. Keep exploring with
+#   rostersync status --config THIS_FILE   (export {TOKEN_ENV} first to sync again)
 [database]
 path = "rostersync.db"
 
@@ -43,20 +53,7 @@ type = "csv"
 path = "employees.csv"
 
 [hris.columns]
-employee_id = "Employee ID"
-employee_number = "Employee Number"
-first_name = "First Name"
-last_name = "Last Name"
-preferred_name = "Preferred Name"
-email = "Work Email"
-department = "Department"
-job_title = "Job Title"
-location = "Location"
-manager_id = "Manager ID"
-status = "Status"
-hire_date = "Hire Date"
-termination_date = "Termination Date"
-timezone = "Time Zone"
+{columns}
 
 [hris.attributes]
 worker_type = "Worker Type"
@@ -65,6 +62,7 @@ worker_type = "Worker Type"
 type = "scim"
 base_url = "{base_url}"
 token_env = "{TOKEN_ENV}"
+page_size = 500
 
 [mapping]
 strict = ["department"]
@@ -74,6 +72,22 @@ strict = ["department"]
 
 [scope]
 exclude = {{ "attributes.worker_type" = ["Contractor"] }}
+
+[guards]
+mass_deactivation_percent = 1     # 60 leavers among 2,000 trips the hold
+retry_base_seconds = 5            # the demo's clock runs fast
+retry_max_seconds = 60
+termination_sla_minutes = 1
+
+[schedule]
+full_every_minutes = 0.15         # a full reconcile every 9 s
+retry_every_minutes = 0.1         # a retry sweep every 6 s
+
+[thresholds]
+hris_stale_warning_hours = 0.02   # a minute without a good pull is worth a warning
+hris_stale_critical_hours = 0.05
+lms_stale_warning_hours = 0.02
+lms_stale_critical_hours = 0.05
 """
 
 
@@ -81,99 +95,118 @@ def _seed_lms(base_url: str, token: str) -> None:
     """Accounts that existed before rostersync: one to link by email, two that make an
     ambiguous match for another person."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
-    schema = "urn:ietf:params:scim:schemas:core:2.0:User"
-    loose = World.person(7)
-    ambiguous = World.person(8)
-    users = [
-        {"userName": loose["Work Email"], "emails": [{"value": loose["Work Email"],
-                                                      "primary": True}]},
-        {"userName": "legacy-8", "emails": [{"value": ambiguous["Work Email"]}]},
-        {"userName": ambiguous["Work Email"].upper().replace("@", "+old@")},
-    ]
-    users[2]["emails"] = [{"value": ambiguous["Work Email"]}]
+    schema = ["urn:ietf:params:scim:schemas:core:2.0:User"]
+    linkable, ambiguous = World.person(7)["Work Email"], World.person(8)["Work Email"]
+    users = [{"userName": linkable, "emails": [{"value": linkable, "primary": True}]},
+             {"userName": "legacy-8", "emails": [{"value": ambiguous}]},
+             {"userName": "old.account.8", "emails": [{"value": ambiguous}]}]
     with httpx.Client(headers=headers) as client:
         for user in users:
-            client.post(f"{base_url}/Users", json={"schemas": [schema], **user}).raise_for_status()
+            client.post(f"{base_url}/Users", json={"schemas": schema, **user}).raise_for_status()
 
 
-def _day_of_changes(world: World) -> None:
-    rows = world.rows
-    for i in (PEOPLE + 1, PEOPLE + 2, PEOPLE + 3):
-        rows[f"E{i:05d}"] = World.person(i, **{"Hire Date": "2026-01-10"})
-    rows["E00120"].update({"Department": "Finance", "Manager ID": "E00003"})
-    for i in (150, 151, 152):
-        rows[f"E{i:05d}"].update({"Status": "Terminated", "Termination Date": "2026-01-20"})
-    rows["E00160"].update({"Termination Date": "2099-03-31"})
-    rows["E00170"]["Work Email"] = "not-an-email"
-    rows["E00180"]["Department"] = "Growth"  # renamed in HR, no mapping yet
-    rows["E00190"]["Worker Type"] = "Contractor"
+class DemoWorld:
+    """The sandbox LMS, the HR export and HR life, in one folder."""
+
+    def __init__(self, folder: Path, people: int = PEOPLE) -> None:
+        self.folder = folder
+        self.token = secrets.token_urlsafe(24)
+        self.faults = FaultPlan()
+        self.lms = ScimSandbox(token=self.token, fault=self.faults)
+        world = World.generate(people)
+        for i in range(5, people, 20):  # contractors are out of scope
+            world.rows[f"E{i:05d}"]["Worker Type"] = "Contractor"
+        self.world = world
+        self.csv_path = folder / "employees.csv"
+        self.config_path = folder / "rostersync.toml"
+        self.life = HrLife(world, self.csv_path, self.faults, mass_termination=60)
+        self.events: list[dict[str, Any]] = []
+
+    def start(self) -> Config:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.lms.start()
+        self.life.publish()
+        self.config_path.write_text(_config_text(self.lms.base_url), encoding="utf-8")
+        os.chmod(self.config_path, 0o600)
+        _seed_lms(self.lms.base_url, self.token)
+        os.environ[TOKEN_ENV] = self.token  # this process only; never written anywhere
+        return load_config(self.config_path)
+
+    def stop(self) -> None:
+        self.lms.stop()
+
+    def tick(self) -> str:
+        what = self.life.tick()
+        self.events.append({"at": time.strftime("%H:%M:%S"), "event": what})
+        return what
 
 
-async def _run(folder: Path, lms: ScimSandbox, token: str, log) -> list[dict[str, Any]]:
-    world = World.generate(PEOPLE)
-    csv_path = world.write(folder / "employees.csv")
-    config_path = folder / "rostersync.toml"
-    config_path.write_text(_config_text(folder, lms.base_url), encoding="utf-8")
-    os.chmod(config_path, 0o600)
-    _seed_lms(lms.base_url, token)
-    os.environ[TOKEN_ENV] = token
-    config = load_config(config_path)
-    store = Store(config.database.path)
+def summary(store: Store, config: Config, world: DemoWorld) -> dict[str, Any]:
+    status = build_status(store, config, Clock().now())
+    runs = dict(store.conn.execute("SELECT status, count(*) FROM runs GROUP BY status"))
+    return {
+        "folder": str(world.folder),
+        "runs": runs,
+        "ops": op_store.counts_by_status(store),
+        "drift": drift_store.counts_by_kind(store),
+        "held": status["ops"]["held"],
+        "quarantines": runs.get("quarantined", 0),
+        "job": status["job"],
+        "hr_events": world.events,
+        "lms_faults_served": world.faults.faults_served,
+        "status": status,
+    }
+
+
+async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: float,
+                       log: Callable[[str], None], tick_seconds: float = TICK_SECONDS) -> None:
     engine = Engine(config, store)
-    reports = []
-
-    log("first sync of a 300-person organisation into an LMS that already has 3 accounts")
-    reports.append((await engine.sync("full")).as_dict())
-    log(_line(reports[-1]))
-
-    log("a day of HR changes: 3 hires, a transfer, 3 terminations, a future termination, "
-        "a bad e-mail, a renamed department, a contractor")
-    _day_of_changes(world)
-    world.write(csv_path)
-    reports.append((await engine.sync("full")).as_dict())
-    log(_line(reports[-1]))
-
-    log("the export arrives truncated (40% of the rows)")
-    world.write(csv_path, list(world.rows.values())[: int(len(world.rows) * 0.4)])
-    reports.append((await engine.sync("full")).as_dict())
-    log(_line(reports[-1]))
-    world.write(csv_path)
-    return reports
-
-
-def _line(report: dict[str, Any]) -> str:
-    c = report["counts"]
-    planned = ", ".join(f"{k} {v}" for k, v in sorted(c.get("planned", {}).items())) or "nothing"
-    drift = ", ".join(f"{k} {v}" for k, v in sorted(c.get("drift", {}).items())) or "none"
-    text = f"  run #{report['run_id']}: {report['status']} (exit {report['exit_code']}); " \
-           f"planned: {planned}; drift seen: {drift}"
-    if report.get("message"):
-        text += f"\n  {report['message']}"
-    return text
+    scheduler = SyncScheduler(engine, config, log=lambda r: log(json.dumps(r, default=str)))
+    scheduler.start()
+    try:
+        report = await scheduler.run_now("full")
+        if report is not None:
+            log(f"first sync: run {report.run_id} {report.status}")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(tick_seconds, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() < deadline:
+                log(await asyncio.to_thread(world.tick))
+    finally:
+        scheduler.shutdown()
+        # Let a job that is running finish, so the summary reads a settled database.
+        async with scheduler.lock:
+            pass
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="rostersync-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    quiet = args.json
+    folder = (args.keep or Path(tempfile.mkdtemp(prefix="rostersync-demo-"))).resolve()
+    world = DemoWorld(folder)
+    config = world.start()
+    store = Store(config.database.path)
+    try:
+        if args.headless:
+            quiet = args.json
 
-    def log(text: str) -> None:
-        if not quiet:
-            print(text, flush=True)
+            def log(text: str) -> None:
+                if not quiet:
+                    print(text, flush=True)
 
-    with ScimSandbox(token=token) as lms:
-        log(f"sandbox LMS (scim2-server) at {lms.base_url}")
-        reports = asyncio.run(_run(folder, lms, token, log))
-        config = load_config(folder / "rostersync.toml")
-        status = build_status(Store(config.database.path), config, Clock().now())
-    if args.json:
-        print(json.dumps({"folder": str(folder), "runs": reports, "status": status},
-                         indent=2, default=str))
-    else:
-        print()
-        print(f"status: {status['status']}: " + "; ".join(status["reasons"]))
-        print(f"\nThe demo's files are in {folder}. The sandbox LMS has stopped; explore "
-              f"what was recorded with:\n  rostersync status --config {folder}/rostersync.toml"
-              f"\n  rostersync ops list --config {folder}/rostersync.toml --status held")
+            log(f"sandbox LMS at {world.lms.base_url}; HR export at {world.csv_path}")
+            asyncio.run(run_headless(world, config, store, args.seconds or 60, log))
+            doc = summary(store, config, world)
+            if args.json:
+                print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+            else:
+                print(f"\nstatus {doc['status']['status']}: " + "; ".join(doc["status"]["reasons"]))
+        else:
+            from console.demo_app import run_demo_console
+
+            run_demo_console(world, config, store)
+    finally:
+        world.stop()
+    if not args.json:
+        print(f"\nThe demo's files are in {folder} (database, config, HR export).\n"
+              f"Explore them: rostersync status --config {world.config_path}\n"
+              f"              rostersync console --read-only --config {world.config_path}")
     return 0

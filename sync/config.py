@@ -200,6 +200,8 @@ class GuardsConfig(_Strict):
 class ScheduleConfig(_Strict):
     delta_every_minutes: float = Field(15.0, gt=0)
     full_cron: str = "0 2 * * *"
+    # Instead of the cron: a full reconcile every N minutes (the demo uses seconds).
+    full_every_minutes: float | None = Field(None, gt=0)
     retry_every_minutes: float = Field(5.0, gt=0)
     timezone: str = "UTC"
 
@@ -241,7 +243,9 @@ class Config(_Strict):
 
 
 def _key_of(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in ("csv", "scim")))
+    # Drop the discriminator pydantic puts in the path ("hris.csv.path" -> "hris.path").
+    return ".".join(str(p) for p in loc
+                    if not (isinstance(p, str) and p in ("csv", "scim", "bamboohr")))
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -279,9 +283,10 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     base = path.parent if path else Path.cwd()
     config.source_path = path
     config.database.path = _resolve(base, config.database.path)
-    config.hris.path = _resolve(base, config.hris.path)
-    if config.hris.delta_path is not None:
-        config.hris.delta_path = _resolve(base, config.hris.delta_path)
+    if config.hris.type == "csv":
+        config.hris.path = _resolve(base, config.hris.path)
+        if config.hris.delta_path is not None:
+            config.hris.delta_path = _resolve(base, config.hris.delta_path)
     return config
 
 

@@ -36,7 +36,8 @@ class SyncScheduler:
             self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.delta_every_minutes),
                                    args=["delta"], id="delta", name="delta sync", **common)
         try:
-            full = CronTrigger.from_crontab(s.full_cron, timezone=s.timezone)
+            full = (IntervalTrigger(minutes=s.full_every_minutes) if s.full_every_minutes
+                    else CronTrigger.from_crontab(s.full_cron, timezone=s.timezone))
         except ValueError as exc:
             from sync.config import ConfigError
 

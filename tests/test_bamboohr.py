@@ -233,9 +233,9 @@ def test_auth_failure_names_the_endpoint_and_message_not_the_key(hris, clock):
 
 def test_legacy_error_header_spelling_is_read(clock):
     os.environ[KEY_ENV] = "nope"
-    with BambooSandbox(api_key=KEY, clock=clock.now, legacy_error_header=True) as hris:
-        with pytest.raises(FeedError, match="Invalid API key"):
-            source(hris, clock).fetch_one("1")
+    with (BambooSandbox(api_key=KEY, clock=clock.now, legacy_error_header=True) as hris,
+          pytest.raises(FeedError, match="Invalid API key")):
+        source(hris, clock).fetch_one("1")
 
 
 def test_network_errors_and_timeouts_are_feed_errors(hris, clock):
@@ -261,10 +261,9 @@ def test_example_config_validates_and_the_factory_builds_the_source():
     assert config.fingerprint()
 
 
-@pytest.mark.xfail(reason="config_from_dict resolves hris.path, which only CSV sources "
-                          "have (sync/config.py is not this change's to edit)")
 def test_example_config_loads_through_config_from_dict():
-    config_from_dict(tomllib.loads(EXAMPLE.read_text(encoding="utf-8")), EXAMPLE)
+    config = config_from_dict(tomllib.loads(EXAMPLE.read_text(encoding="utf-8")), EXAMPLE)
+    assert config.hris.type == "bamboohr"
 
 
 # -- end to end: BambooHR -> engine -> SCIM ------------------------------------------

@@ -391,9 +391,17 @@ def test_wrong_token_is_an_auth_error_everywhere(scim_server):
         assert "wrong-token" not in str(error)
 
 
+SLEPT: list[float] = []
+
+
+async def _record_sleep(seconds: float) -> None:
+    SLEPT.append(seconds)  # reads retry; the tests do not wait for real
+
+
 def _mock(handler: Any) -> ScimTarget:
     config = ScimTargetConfig(base_url="http://lms.invalid/v2")
-    return ScimTarget(config, token=SECRET, transport=httpx.MockTransport(handler))
+    return ScimTarget(config, token=SECRET, transport=httpx.MockTransport(handler),
+                      sleep=_record_sleep)
 
 
 SECRET = "s3cr3t-T0KEN-value"
@@ -512,3 +520,28 @@ def test_creation_body_equals_the_scim2_models_serialisation():
             assert fast == reference, account
             checked += 1
     assert checked == 2 ** 10
+
+
+def test_a_throttled_read_is_retried_after_retry_after(scim_server):
+    calls = {"n": 0}
+
+    def once(method, path):
+        if method == "GET" and path.endswith("/Users"):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                return 429, {"Retry-After": "3"}, b""
+        return None
+
+    scim_server.fault = once
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def go() -> list:
+        config = ScimTargetConfig(base_url=scim_server.base_url)
+        async with ScimTarget(config, token=SCIM_TOKEN, sleep=record) as target:
+            return [a async for a in target.list_accounts()]
+
+    assert asyncio.run(go()) == []
+    assert slept == [3.0] and calls["n"] == 2

@@ -8,10 +8,11 @@ here contains it, and server/exception text is redacted before it is quoted.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,11 @@ from sync.connectors.scim_payload import (
 from sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
+
+# Reads retry a throttled or unavailable LMS a few times, never waiting longer than this
+# at once; a longer Retry-After ends the read with the error, for the run to report.
+READ_ATTEMPTS = 4
+READ_RETRY_MAX_SECONDS = 15.0
 
 SCIM_JSON = "application/scim+json"
 
@@ -78,8 +84,10 @@ class ScimTarget(LmsTarget):
     name = "scim"
 
     def __init__(self, config: ScimTargetConfig, token: str | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.config = config
+        self._sleep = sleep
         if token is None:
             token = secret_from_env(config.token_env, "lms.token_env")
         headers = {"Accept": SCIM_JSON}
@@ -109,6 +117,27 @@ class ScimTarget(LmsTarget):
         await self._client.aclose()
 
     # -- transport and errors ----------------------------------------------------
+
+    async def _read(self, url: str, what: str,
+                    params: dict[str, Any] | None = None) -> httpx.Response:
+        """A GET, retried when the LMS throttles or stumbles: a read is safe to repeat, and
+        one 429 in the middle of listing every account should not fail the whole run.
+        Writes are not retried here: the executor owns their retries and records each."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                response = await self._send("GET", url, what, params=params)
+            except ConnectorError:
+                if attempt == READ_ATTEMPTS:
+                    raise
+                await self._sleep(min(READ_RETRY_MAX_SECONDS, 2.0 ** attempt))
+                continue
+            if response.status_code not in (429, 502, 503, 504) or attempt == READ_ATTEMPTS:
+                return response
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            if wait is not None and wait > READ_RETRY_MAX_SECONDS:
+                return response  # longer than a run should stall: report it instead
+            await self._sleep(wait if wait is not None else 2.0 ** attempt)
+        raise AssertionError("unreachable")
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
@@ -191,7 +220,7 @@ class ScimTarget(LmsTarget):
         start, previous_ids = 1, set[str]()
         while True:
             page_what = f"{what} (startIndex {start})"
-            response = await self._send("GET", "/Users", page_what,
+            response = await self._read("/Users", page_what,
                                         params={**params, "startIndex": start,
                                                 "count": self.config.page_size})
             if response.status_code != 200:
@@ -227,7 +256,7 @@ class ScimTarget(LmsTarget):
 
     async def get(self, lms_id: str) -> Account | None:
         what = f"read of id {_q(lms_id)}"
-        response = await self._send("GET", self._path(lms_id), what)
+        response = await self._read(self._path(lms_id), what)
         if response.status_code == 404:
             return None
         if response.status_code != 200:

@@ -1,0 +1,90 @@
+"""Faults for the sandbox LMS: throttling, outages, a revoked token and records the LMS
+refuses. The demo switches them on and off as its story goes; tests use them to get
+error shapes from a real server instead of a mock.
+
+A FaultPlan is the `fault` hook of sandbox.scim_server.ScimSandbox: it sees each
+request's method and path and answers instead of the SCIM server, or lets it through.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+Answer = tuple[int, dict[str, str], bytes]
+
+_SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+def scim_error(status: int, detail: str, scim_type: str | None = None) -> Answer:
+    body = {"schemas": [_SCIM_ERROR], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    return status, {"Content-Type": "application/scim+json"}, json.dumps(body).encode()
+
+
+class FaultPlan:
+    """Thread-safe switches; time comes from ``now`` (monotonic seconds by default)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+        self.throttle_until = 0.0
+        self.outage_until = 0.0
+        self.revoked = False
+        self.refused_ids: dict[str, Answer] = {}  # LMS id -> the answer to PATCHes of it
+        self.requests = 0
+        self.faults_served = 0
+
+    # -- switches ----------------------------------------------------------------------
+
+    def throttle(self, seconds: float) -> None:
+        with self._lock:
+            self.throttle_until = self._now() + seconds
+
+    def outage(self, seconds: float) -> None:
+        with self._lock:
+            self.outage_until = self._now() + seconds
+
+    def revoke_token(self, revoked: bool = True) -> None:
+        with self._lock:
+            self.revoked = revoked
+
+    def clear(self) -> None:
+        with self._lock:
+            self.throttle_until = self.outage_until = 0.0
+            self.revoked = False
+            self.refused_ids.clear()
+
+    def refuse_updates_of(self, lms_id: str, detail: str = "value rejected by the LMS") -> None:
+        with self._lock:
+            self.refused_ids[lms_id] = scim_error(400, detail, "invalidValue")
+
+    # -- the hook --------------------------------------------------------------------------
+
+    def __call__(self, method: str, path: str) -> Answer | None:
+        with self._lock:
+            self.requests += 1
+            answer = self._answer(method, path)
+            if answer is not None:
+                self.faults_served += 1
+            return answer
+
+    def _answer(self, method: str, path: str) -> Answer | None:
+        if path.endswith("/ServiceProviderConfig"):
+            return None
+        now = self._now()
+        if self.revoked:
+            return scim_error(401, "the bearer token was revoked")
+        if now < self.outage_until:
+            return 503, {"Content-Type": "text/plain"}, b"LMS under maintenance"
+        if now < self.throttle_until:
+            retry = max(1, round(self.throttle_until - now))
+            status, headers, body = scim_error(429, "too many requests")
+            return status, {**headers, "Retry-After": str(retry)}, body
+        if method == "PATCH":
+            lms_id = path.rstrip("/").rsplit("/", 1)[-1]
+            return self.refused_ids.get(lms_id)
+        return None

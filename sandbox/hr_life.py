@@ -1,0 +1,178 @@
+"""HR life for the demo world: one scripted event per tick, over and over.
+
+Hires (some future-dated), transfers, manager changes, leaves and returns, terminations
+(some future-dated, some across time zones), rehires, a renamed department with no
+mapping yet, a record with a bad email, a burst of terminations big enough to trip the
+mass-deactivation hold, an export that arrives truncated, a period when the LMS
+throttles, an outage, and a revoked token: everything the console exists to show.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+from sandbox.faults import FaultPlan
+from sandbox.world import DEPARTMENTS, World, employee_id
+
+
+class HrLife:
+    def __init__(self, world: World, csv_path: Path, faults: FaultPlan,
+                 today: Callable[[], date] = date.today, seed: int = 7,
+                 mass_termination: int = 30) -> None:
+        self.world = world
+        self.csv_path = csv_path
+        self.faults = faults
+        self.today = today
+        self.rng = random.Random(seed)
+        self.mass_termination = mass_termination
+        self.next_id = len(world.rows) + 1
+        self.step = 0
+        self.on_leave: list[str] = []
+        self.terminated: list[str] = []
+        self.bad_email: tuple[str, str] | None = None
+        self.truncate_next = False
+        self.script: list[Callable[[], str]] = [
+            self.hires, self.transfer, self.leave, self.termination,
+            self.future_termination, self.give_bad_email, self.return_from_leave,
+            self.renamed_department, self.rehire, self.throttle, self.fix_bad_email,
+            self.mass_terminations, self.truncated_export, self.manager_change,
+            self.outage, self.revoke_token, self.restore_token,
+        ]
+
+    # -- driving -----------------------------------------------------------------------
+
+    def tick(self) -> str:
+        """Apply the next event and publish the export; returns what happened."""
+        event = self.script[self.step % len(self.script)]
+        self.step += 1
+        what = event()
+        self.publish()
+        return what
+
+    def publish(self) -> None:
+        rows = list(self.world.rows.values())
+        if self.truncate_next:
+            self.truncate_next = False
+            rows = rows[: int(len(rows) * 0.4)]
+        tmp = self.csv_path.with_suffix(".tmp")
+        self.world.write(tmp, rows)
+        tmp.replace(self.csv_path)  # a drop is atomic: never a half-written file
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _active(self) -> list[str]:
+        return [k for k, r in self.world.rows.items() if r["Status"] == "Active"
+                and not r["Termination Date"] and r["Worker Type"] == "Employee"
+                and k != employee_id(1)]
+
+    def _pick(self, n: int = 1) -> list[str]:
+        return self.rng.sample(self._active(), n)
+
+    def _day(self, offset: int) -> str:
+        return (self.today() + timedelta(days=offset)).isoformat()
+
+    # -- the events --------------------------------------------------------------------
+
+    def hires(self) -> str:
+        names = []
+        for start in (0, 7):
+            key = employee_id(self.next_id)
+            self.world.rows[key] = World.person(self.next_id, **{"Hire Date": self._day(start)})
+            self.next_id += 1
+            names.append(f"{key} starting {self._day(start)}")
+        return "hired " + " and ".join(names)
+
+    def transfer(self) -> str:
+        (key,) = self._pick()
+        row = self.world.rows[key]
+        row["Department"] = self.rng.choice([d for d in DEPARTMENTS if d != row["Department"]])
+        row["Manager ID"] = self.rng.choice(self._pick(3))
+        return f"{key} transferred to {row['Department']}"
+
+    def manager_change(self) -> str:
+        key, manager = self._pick(2)
+        self.world.rows[key]["Manager ID"] = manager
+        return f"{key} now reports to {manager}"
+
+    def leave(self) -> str:
+        (key,) = self._pick()
+        self.world.rows[key]["Status"] = "Leave of Absence"
+        self.on_leave.append(key)
+        return f"{key} went on leave"
+
+    def return_from_leave(self) -> str:
+        if not self.on_leave:
+            return "nobody on leave"
+        key = self.on_leave.pop(0)
+        self.world.rows[key]["Status"] = "Active"
+        return f"{key} returned from leave"
+
+    def termination(self) -> str:
+        (key,) = self._pick()
+        self.world.rows[key].update({"Status": "Terminated", "Termination Date": self._day(-1)})
+        self.terminated.append(key)
+        return f"{key} terminated (last day yesterday)"
+
+    def future_termination(self) -> str:
+        (key,) = self._pick()
+        row = self.world.rows[key]
+        row.update({"Termination Date": self._day(1), "Time Zone": "Pacific/Auckland"})
+        return f"{key} will leave tomorrow (Auckland time)"
+
+    def rehire(self) -> str:
+        if not self.terminated:
+            return self.hires()
+        key = self.terminated.pop(0)
+        self.world.rows[key].update({"Status": "Active", "Hire Date": self._day(0)})
+        return f"{key} rehired"
+
+    def renamed_department(self) -> str:
+        keys = self._pick(3)
+        for key in keys:
+            self.world.rows[key]["Department"] = "Growth"
+        return f"HR renamed a department to Growth (no mapping yet): {', '.join(keys)}"
+
+    def give_bad_email(self) -> str:
+        (key,) = self._pick()
+        self.bad_email = (key, self.world.rows[key]["Work Email"])
+        self.world.rows[key]["Work Email"] = self.bad_email[1].replace("@", "@@")
+        return f"{key} has a broken email in HR"
+
+    def fix_bad_email(self) -> str:
+        if self.bad_email is None:
+            return "no bad email to fix"
+        key, email = self.bad_email
+        self.bad_email = None
+        self.world.rows[key]["Work Email"] = email
+        return f"HR fixed {key}'s email"
+
+    def mass_terminations(self) -> str:
+        keys = self._pick(self.mass_termination)
+        for key in keys:
+            self.world.rows[key].update({"Status": "Terminated",
+                                         "Termination Date": self._day(-1)})
+        self.terminated.extend(keys)
+        return f"{len(keys)} people terminated at once (a site closure?)"
+
+    def truncated_export(self) -> str:
+        self.truncate_next = True
+        return "the HR export arrives truncated (40% of its rows)"
+
+    def throttle(self) -> str:
+        self.faults.throttle(15)
+        return "the LMS throttles for 15 s (429 with Retry-After)"
+
+    def outage(self) -> str:
+        self.faults.outage(20)
+        return "the LMS is down for 20 s (503)"
+
+    def revoke_token(self) -> str:
+        self.faults.revoke_token(True)
+        return "the LMS token is revoked (401)"
+
+    def restore_token(self) -> str:
+        self.faults.revoke_token(False)
+        return "the LMS token works again: resume the job to continue"
