@@ -1,7 +1,7 @@
 """`rostersync demo`: the product on its built-in sandbox, with no accounts anywhere.
 
 It starts a real SCIM 2.0 LMS (scim2-server) on 127.0.0.1 behind a fault layer, writes a
-generated organisation as an HRIS export and a config into a folder, and keeps HR life
+generated organisation into a sandbox HRIS and a config into a folder, and keeps HR life
 going (sandbox.hr_life): every few seconds a hire, a transfer, a termination, bad data,
 a truncated export, an LMS that throttles or refuses the token. The engine's scheduler
 syncs it all, in the console (console/demo_app.py) or headless with a JSON summary.
@@ -22,10 +22,12 @@ from typing import Any
 
 import httpx
 
+from sandbox.bamboohr import BambooSandbox
 from sandbox.faults import FaultPlan
 from sandbox.hr_life import HrLife
+from sandbox.publish import BambooPublisher
 from sandbox.scim_server import ScimSandbox
-from sandbox.world import COLUMNS, DEPARTMENTS, World
+from sandbox.world import DEPARTMENTS, World
 from storage import drift as drift_store
 from storage import ops as op_store
 from storage.db import Store
@@ -36,42 +38,48 @@ from sync.scheduler import SyncScheduler
 from sync.status import build_status
 
 TOKEN_ENV = "ROSTERSYNC_DEMO_LMS_TOKEN"
+HRIS_KEY_ENV = "ROSTERSYNC_DEMO_HRIS_KEY"
 PEOPLE = 2000
 TICK_SECONDS = 3.0
 
 
-def _config_text(base_url: str) -> str:
-    columns = "\n".join(f'{k} = "{v}"' for k, v in COLUMNS.items())
+def _config_text(hris_url: str, lms_url: str) -> str:
     departments = "\n".join(f'"{d}" = "{d}"' for d in DEPARTMENTS)
-    return f"""# Written by `rostersync demo`: the sandbox world's config. Keep exploring with
-#   rostersync status --config THIS_FILE   (export {TOKEN_ENV} first to sync again)
+    return f"""# Written by `rostersync demo`: the sandbox world's config. The sandboxes stop with
+# the demo; the database stays:  rostersync status --config THIS_FILE
 [database]
 path = "rostersync.db"
 
 [hris]
-type = "csv"
-path = "employees.csv"
-
-[hris.columns]
-{columns}
+type = "bamboohr"
+base_url = "{hris_url}"
+api_key_env = "{HRIS_KEY_ENV}"
 
 [hris.attributes]
-worker_type = "Worker Type"
+employment = "employmentHistoryStatus"
 
 [lms]
 type = "scim"
-base_url = "{base_url}"
+base_url = "{lms_url}"
 token_env = "{TOKEN_ENV}"
 page_size = 500
 
 [mapping]
 strict = ["department"]
 
+[mapping.status_values]
+"active" = "active"
+"full-time" = "active"
+"contractor" = "active"
+"leave of absence" = "leave"
+"terminated" = "terminated"
+"inactive" = "terminated"
+
 [mapping.values.department]
 {departments}
 
 [scope]
-exclude = {{ "attributes.worker_type" = ["Contractor"] }}
+exclude = {{ "attributes.employment" = ["Contractor"] }}
 
 [guards]
 mass_deactivation_percent = 1     # 60 leavers among 2,000 trips the hold
@@ -80,7 +88,8 @@ retry_max_seconds = 60
 termination_sla_minutes = 1
 
 [schedule]
-full_every_minutes = 0.15         # a full reconcile every 9 s
+delta_every_minutes = 0.1         # BambooHR changed-since every 6 s
+full_every_minutes = 0.25         # a full reconcile every 15 s
 retry_every_minutes = 0.1         # a retry sweep every 6 s
 
 [thresholds]
@@ -111,29 +120,35 @@ class DemoWorld:
     def __init__(self, folder: Path, people: int = PEOPLE) -> None:
         self.folder = folder
         self.token = secrets.token_urlsafe(24)
+        self.hris_key = secrets.token_hex(16)
         self.faults = FaultPlan()
         self.lms = ScimSandbox(token=self.token, fault=self.faults)
+        self.hris = BambooSandbox(api_key=self.hris_key)
         world = World.generate(people)
         for i in range(5, people, 20):  # contractors are out of scope
             world.rows[f"E{i:05d}"]["Worker Type"] = "Contractor"
         self.world = world
-        self.csv_path = folder / "employees.csv"
         self.config_path = folder / "rostersync.toml"
-        self.life = HrLife(world, self.csv_path, self.faults, mass_termination=60)
+        self.life = HrLife(world, BambooPublisher(self.hris), self.faults, mass_termination=60)
         self.events: list[dict[str, Any]] = []
 
     def start(self) -> Config:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.lms.start()
+        self.hris.start()
         self.life.publish()
-        self.config_path.write_text(_config_text(self.lms.base_url), encoding="utf-8")
+        self.config_path.write_text(_config_text(self.hris.base_url, self.lms.base_url),
+                                    encoding="utf-8")
         os.chmod(self.config_path, 0o600)
         _seed_lms(self.lms.base_url, self.token)
-        os.environ[TOKEN_ENV] = self.token  # this process only; never written anywhere
+        # This process only; never written anywhere.
+        os.environ[TOKEN_ENV] = self.token
+        os.environ[HRIS_KEY_ENV] = self.hris_key
         return load_config(self.config_path)
 
     def stop(self) -> None:
         self.lms.stop()
+        self.hris.stop()
 
     def tick(self) -> str:
         what = self.life.tick()
@@ -173,10 +188,8 @@ async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: 
             if time.monotonic() < deadline:
                 log(await asyncio.to_thread(world.tick))
     finally:
-        scheduler.shutdown()
         # Let a job that is running finish, so the summary reads a settled database.
-        async with scheduler.lock:
-            pass
+        await scheduler.stop()
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -192,7 +205,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 if not quiet:
                     print(text, flush=True)
 
-            log(f"sandbox LMS at {world.lms.base_url}; HR export at {world.csv_path}")
+            log(f"sandbox HRIS (BambooHR) at {world.hris.base_url}; LMS (SCIM) at "
+                f"{world.lms.base_url}")
             asyncio.run(run_headless(world, config, store, args.seconds or 60, log))
             doc = summary(store, config, world)
             if args.json:

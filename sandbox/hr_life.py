@@ -12,18 +12,19 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 
 from sandbox.faults import FaultPlan
+from sandbox.publish import Publisher
 from sandbox.world import DEPARTMENTS, World, employee_id
 
 
 class HrLife:
-    def __init__(self, world: World, csv_path: Path, faults: FaultPlan,
+    def __init__(self, world: World, publisher: Publisher, faults: FaultPlan,
                  today: Callable[[], date] = date.today, seed: int = 7,
-                 mass_termination: int = 30) -> None:
+                 mass_termination: int = 30, truncated_ticks: int = 4) -> None:
         self.world = world
-        self.csv_path = csv_path
+        self.publisher = publisher
+        self.truncated_ticks = truncated_ticks
         self.faults = faults
         self.today = today
         self.rng = random.Random(seed)
@@ -33,7 +34,7 @@ class HrLife:
         self.on_leave: list[str] = []
         self.terminated: list[str] = []
         self.bad_email: tuple[str, str] | None = None
-        self.truncate_next = False
+        self.truncated_left = 0  # ticks the export stays truncated
         self.script: list[Callable[[], str]] = [
             self.hires, self.transfer, self.leave, self.termination,
             self.future_termination, self.give_bad_email, self.return_from_leave,
@@ -54,12 +55,11 @@ class HrLife:
 
     def publish(self) -> None:
         rows = list(self.world.rows.values())
-        if self.truncate_next:
-            self.truncate_next = False
+        if self.truncated_left:
+            # Long enough for a scheduled full run to meet it, whatever the timing.
+            self.truncated_left -= 1
             rows = rows[: int(len(rows) * 0.4)]
-        tmp = self.csv_path.with_suffix(".tmp")
-        self.world.write(tmp, rows)
-        tmp.replace(self.csv_path)  # a drop is atomic: never a half-written file
+        self.publisher.publish(rows)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -158,8 +158,8 @@ class HrLife:
         return f"{len(keys)} people terminated at once (a site closure?)"
 
     def truncated_export(self) -> str:
-        self.truncate_next = True
-        return "the HR export arrives truncated (40% of its rows)"
+        self.truncated_left = self.truncated_ticks
+        return "the HR export arrives truncated (40% of its rows) for a while"
 
     def throttle(self) -> str:
         self.faults.throttle(15)

@@ -29,6 +29,7 @@ class SyncScheduler:
         self.config = config
         self.log = log or (lambda _record: None)
         self._lock = asyncio.Lock()
+        self._running: set[asyncio.Task] = set()
         self.scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
         s = config.schedule
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
@@ -60,6 +61,16 @@ class SyncScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
+    async def stop(self) -> None:
+        """Shut down and let the job that is running finish (its outcome is recorded);
+        APScheduler's own shutdown does not wait for coroutine jobs."""
+        self.shutdown()
+        await asyncio.sleep(0)  # a job dispatched just before the shutdown starts now
+        me = asyncio.current_task()  # run_now() jobs run in the caller's own task
+        running = [t for t in self._running if not t.done() and t is not me]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
     def pause(self) -> None:
         self.scheduler.pause()
 
@@ -74,6 +85,10 @@ class SyncScheduler:
         return await self._job(kind)
 
     async def _job(self, kind: str) -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         if self._lock.locked():
             self.log({"event": "skipped", "job": kind, "why": "another job is running"})
             return None
@@ -114,7 +129,7 @@ def serve_forever(config: Config, store: Store) -> int:
         sched.start()
         _json_line({"event": "serving", "jobs": sched.next_runs()})
         await stop.wait()
-        sched.shutdown()
+        await sched.stop()
         _json_line({"event": "stopped"})
 
     asyncio.run(main())
