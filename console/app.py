@@ -82,7 +82,11 @@ class ConsoleApp(App):
         self.post_message(messages.from_event(event))
 
     def _scheduler_log(self, record: dict[str, Any]) -> None:
-        if record.get("event") in ("skipped", "job_error"):
+        # A job skipped because another is running is routine (a retry sweep meeting a
+        # full run); a skip for another reason (the lease) or a job error is news.
+        if record.get("event") == "job_error" or (
+                record.get("event") == "skipped"
+                and record.get("why") != "another job is running"):
             self.post_message(messages.SchedulerNotice(record))
 
     def on_run_started(self, message: messages.RunStarted) -> None:
