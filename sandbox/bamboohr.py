@@ -38,14 +38,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-import uvicorn
-
 # Reused, not copied: a uvicorn.Server that reports when its startup has finished.
-from sandbox.scim_server import _Server
+from sandbox.serving import HOST, LoopbackServer
 
-HOST = "127.0.0.1"
-START_TIMEOUT_SECONDS = 10.0
-STOP_TIMEOUT_SECONDS = 10.0
 ERROR_HEADER = "X-BambooHR-Error-Message"
 LEGACY_ERROR_HEADER = "X-BambooHR-Error-Messsage"  # the historical typo (§1.7)
 MAX_FIELDS = 400  # per report or employee request (§1.2 B)
@@ -372,12 +367,8 @@ class BambooSandbox:
         self.app = BambooApp(self.store, api_key, company, fault=fault,
                              legacy_error_header=legacy_error_header)
         self.company = company
-        self._config = uvicorn.Config(
-            self.app, host=host, port=port, interface="asgi3", http="h11", ws="none",
-            lifespan="off", access_log=False, log_config=None, log_level="warning",
-        )
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self.app, "bamboohr-sandbox", host, port,
+                                      lifespan="off")
         self.origin = ""
         self.base_url = ""
 
@@ -405,31 +396,17 @@ class BambooSandbox:
         return self.app.requests
 
     def start(self) -> BambooSandbox:
-        if self._thread is not None:
-            raise RuntimeError("BambooSandbox is already started")
-        server = _Server(self._config)
-        thread = threading.Thread(target=server.run, name="bamboohr-sandbox", daemon=True)
-        self._server, self._thread = server, thread
-        thread.start()
-        if not server.startup_done.wait(START_TIMEOUT_SECONDS) or not server.started:
-            self.stop()
-            raise RuntimeError(f"BambooHR sandbox failed to start on {self._config.host}:"
-                               f"{self._config.port}")
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        host, port = self._server.start()
         self.origin = f"http://{host}:{port}"
         self.base_url = f"{self.origin}/api/gateway.php/{self.company}"
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(STOP_TIMEOUT_SECONDS)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(STOP_TIMEOUT_SECONDS)
+        self._server.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._server.alive
 
     def __enter__(self) -> BambooSandbox:
         return self.start()
@@ -457,8 +434,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(1, f"{exc}\n")
     try:
         print(hris.base_url, flush=True)
-        thread = hris._thread
-        while not stop.wait(0.5) and thread is not None and thread.is_alive():
+        while not stop.wait(0.5) and hris.alive:
             pass
     finally:
         hris.stop()

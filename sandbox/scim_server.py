@@ -19,20 +19,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
 from scim2_models import AuthenticationScheme, External, Reference, UnauthorizedException
 from scim2_server.applications.asgi import ASGIApplication
 from scim2_server.memory import AsyncInMemoryStorage
 from scim2_server.requests import ScimRequest
 from scim2_server.utils import load_default_provider
 
-HOST = "127.0.0.1"
+from sandbox.serving import HOST, LoopbackServer
 
 # A fault injector: (method, path) -> (status, headers, body) to answer instead of the
 # SCIM server, or None to let the request through.
 Fault = Callable[[str, str], "tuple[int, dict[str, str], bytes] | None"]
-START_TIMEOUT_SECONDS = 10.0
-STOP_TIMEOUT_SECONDS = 10.0
 
 # Announced in /ServiceProviderConfig so that 401 answers carry a
 # `WWW-Authenticate: Bearer` challenge, as RFC 7644 §2 asks.
@@ -67,21 +64,6 @@ class BearerTokenApp(ASGIApplication):
             raise UnauthorizedException
 
 
-class _Server(uvicorn.Server):
-    """uvicorn.Server that signals when startup has finished, successfully or not."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.startup_done = threading.Event()
-
-    async def startup(self, sockets: Any = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            # A failed bind ends in sys.exit() inside startup(); still wake the waiter.
-            self.startup_done.set()
-
-
 class ScimSandbox:
     """A scim2-server on 127.0.0.1 in a background thread; a context manager."""
 
@@ -92,12 +74,7 @@ class ScimSandbox:
         self.app = BearerTokenApp(token)
         self.on_request = on_request
         self.fault = fault
-        self._config = uvicorn.Config(
-            self._serve, host=host, interface="asgi3", port=port, http="h11", ws="none", lifespan="on",
-            access_log=False, log_config=None, log_level="warning",
-        )
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self._serve, "scim-sandbox", host, port)
         self.base_url = ""
 
     async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -120,33 +97,16 @@ class ScimSandbox:
         return self.app.storage  # type: ignore[return-value]
 
     def start(self) -> ScimSandbox:
-        if self._thread is not None:
-            raise RuntimeError("ScimSandbox is already started")
-        server = _Server(self._config)
-        thread = threading.Thread(target=server.run, name="scim-sandbox", daemon=True)
-        self._server, self._thread = server, thread
-        thread.start()
-        if not server.startup_done.wait(START_TIMEOUT_SECONDS):
-            self.stop()
-            raise RuntimeError(f"SCIM sandbox did not start within {START_TIMEOUT_SECONDS:g}s")
-        if not server.started:
-            self.stop()
-            raise RuntimeError(f"SCIM sandbox failed to start on {self._config.host}:"
-                               f"{self._config.port} (see the uvicorn error above)")
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        host, port = self._server.start()
         self.base_url = f"http://{host}:{port}/v2"
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(STOP_TIMEOUT_SECONDS)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(STOP_TIMEOUT_SECONDS)
+        self._server.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._server.alive
 
     def __enter__(self) -> ScimSandbox:
         return self.start()
@@ -170,9 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(1, f"{exc}\n")
     try:
         print(lms.base_url, flush=True)
-        thread = lms._thread
         # Short waits: the loop also ends if the server thread dies on its own.
-        while not stop.wait(0.5) and thread is not None and thread.is_alive():
+        while not stop.wait(0.5) and lms.alive:
             pass
     finally:
         lms.stop()
