@@ -60,28 +60,3 @@ def resolve_for_op(conn: Any, now: datetime, subject: str, op_kind: str) -> None
 def counts_by_kind(store: Store) -> dict[str, int]:
     return dict(store.conn.execute(
         "SELECT kind, count(*) FROM drift WHERE resolved_at IS NULL GROUP BY kind"))
-
-
-def list_open(store: Store, kind: str | None = None, limit: int = 100, offset: int = 0,
-              subject: str | None = None) -> list[dict[str, Any]]:
-    where, params = ["resolved_at IS NULL"], []
-    if kind:
-        where.append("kind = ?")
-        params.append(kind)
-    if subject:
-        where.append("subject = ?")
-        params.append(subject)
-    rows = store.rows(
-        f"SELECT * FROM drift WHERE {' AND '.join(where)} ORDER BY first_seen_at, id "
-        "LIMIT ? OFFSET ?", (*params, limit, offset))
-    for row in rows:
-        row["detail"] = json.loads(row["detail"])
-    return rows
-
-
-def history(store: Store, subject: str, limit: int = 100) -> list[dict[str, Any]]:
-    rows = store.rows("SELECT * FROM drift WHERE subject = ? ORDER BY id DESC LIMIT ?",
-                      (subject, limit))
-    for row in rows:
-        row["detail"] = json.loads(row["detail"])
-    return rows

@@ -156,13 +156,3 @@ def ids_with_status(store: Store, status: str, *, run_id: int | None = None) -> 
                                                   (status,))]
     return [r[0] for r in store.conn.execute(
         "SELECT id FROM ops WHERE status = ? AND run_id = ?", (status, run_id))]
-
-
-def statuses_of(store: Store, op_ids: list[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for part in chunks([str(i) for i in op_ids]):
-        marks = ",".join("?" * len(part))
-        for op_id, status in store.conn.execute(
-                f"SELECT id, status FROM ops WHERE id IN ({marks})", [int(p) for p in part]):
-            out[op_id] = status
-    return out

@@ -69,11 +69,6 @@ def load_people(store: Store, keys: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def get_person(store: Store, employee_id: str) -> dict[str, Any] | None:
-    rows = store.rows("SELECT * FROM people WHERE employee_id = ?", (employee_id,))
-    return rows[0] if rows else None
-
-
 def keys_needing_evaluation(store: Store, now: datetime) -> set[str]:
     """People whose state may have changed without their HR row changing: marked dirty
     (the LMS side moved), scheduled to change (a start or termination time has come),
@@ -131,7 +126,3 @@ def dirty_keys(store: Store) -> list[str]:
 
 def mark_dirty(conn: Any, keys: Iterable[str]) -> None:
     conn.executemany("UPDATE people SET dirty = 1 WHERE employee_id = ?", ((k,) for k in keys))
-
-
-def count_people(store: Store) -> int:
-    return int(store.scalar("SELECT count(*) FROM people"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,17 +26,3 @@ def termination_figures(store: Store, now: datetime, sla_minutes: float) -> dict
     return {"pending": pending, "overdue": overdue, "scheduled": int(scheduled or 0),
             "oldest_pending_age_seconds": None if oldest_age is None else round(oldest_age),
             "next_scheduled_at": next_at, "sla_minutes": sla_minutes}
-
-
-def person_history(store: Store, employee_id: str, limit: int = 50) -> dict[str, Any]:
-    ops = store.rows("SELECT * FROM ops WHERE employee_id = ? ORDER BY id DESC LIMIT ?",
-                     (employee_id, limit))
-    for op in ops:
-        op["payload"] = json.loads(op["payload"])
-    drift = store.rows("SELECT * FROM drift WHERE subject = ? ORDER BY id DESC LIMIT ?",
-                       (employee_id, limit))
-    for row in drift:
-        row["detail"] = json.loads(row["detail"])
-    audit = store.rows("SELECT * FROM audit WHERE target = ? ORDER BY id DESC LIMIT ?",
-                       (employee_id, limit))
-    return {"ops": ops, "drift": drift, "audit": audit}

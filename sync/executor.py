@@ -48,10 +48,6 @@ class ExecResult:
 GROUP_COMMIT = 32
 
 
-class Stop(Exception):
-    """Applying stops (circuit breaker or auth failure)."""
-
-
 def account_from_payload(data: dict[str, Any]) -> Account:
     fields = {k: v for k, v in data.items() if k in Account.__slots__}
     fields.setdefault("external_key", None)
