@@ -28,6 +28,8 @@ def scim_error(status: int, detail: str, scim_type: str | None = None) -> Answer
 class FaultPlan:
     """Thread-safe switches; time comes from ``now`` (monotonic seconds by default)."""
 
+    wants_body = True  # it refuses chosen userNames on create, which are in the body
+
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
         self._lock = threading.Lock()
@@ -35,6 +37,9 @@ class FaultPlan:
         self.outage_until = 0.0
         self.revoked = False
         self.refused_ids: dict[str, Answer] = {}  # LMS id -> the answer to PATCHes of it
+        self.refused_names: dict[str, Answer] = {}  # userName -> the answer to its POST
+        self.slow_until = 0.0
+        self.slow_seconds = 0.0
         self.requests = 0
         self.faults_served = 0
 
@@ -57,6 +62,20 @@ class FaultPlan:
             self.throttle_until = self.outage_until = 0.0
             self.revoked = False
             self.refused_ids.clear()
+            self.refused_names.clear()
+            self.slow_until = 0.0
+
+    def slow(self, delay: float, for_seconds: float) -> None:
+        with self._lock:
+            self.slow_seconds = delay
+            self.slow_until = self._now() + for_seconds
+
+    def refuse_create_of(self, user_name: str) -> None:
+        """The LMS says the userName is taken (409 uniqueness) when it is created."""
+        with self._lock:
+            self.refused_names[user_name.lower()] = scim_error(
+                409, "One or more of the attribute values are already in use",
+                "uniqueness")
 
     def refuse_updates_of(self, lms_id: str, detail: str = "value rejected by the LMS") -> None:
         with self._lock:
@@ -64,15 +83,15 @@ class FaultPlan:
 
     # -- the hook --------------------------------------------------------------------------
 
-    def __call__(self, method: str, path: str) -> Answer | None:
+    def __call__(self, method: str, path: str, body: bytes = b"") -> Answer | float | None:
         with self._lock:
             self.requests += 1
-            answer = self._answer(method, path)
+            answer = self._answer(method, path, body)
             if answer is not None:
                 self.faults_served += 1
             return answer
 
-    def _answer(self, method: str, path: str) -> Answer | None:
+    def _answer(self, method: str, path: str, body: bytes) -> Answer | float | None:
         if path.endswith("/ServiceProviderConfig"):
             return None
         now = self._now()
@@ -87,4 +106,13 @@ class FaultPlan:
         if method == "PATCH":
             lms_id = path.rstrip("/").rsplit("/", 1)[-1]
             return self.refused_ids.get(lms_id)
+        if method == "POST" and self.refused_names and path.endswith("/Users"):
+            try:
+                user_name = str(json.loads(body).get("userName", "")).lower()
+            except (ValueError, AttributeError):
+                user_name = ""
+            if user_name in self.refused_names:
+                return self.refused_names[user_name]
+        if now < self.slow_until:
+            return self.slow_seconds
         return None

@@ -40,7 +40,8 @@ class HrLife:
             self.future_termination, self.give_bad_email, self.return_from_leave,
             self.renamed_department, self.rehire, self.throttle, self.fix_bad_email,
             self.mass_terminations, self.truncated_export, self.manager_change,
-            self.outage, self.revoke_token, self.restore_token,
+            self.slow_lms, self.taken_user_name, self.outage, self.revoke_token,
+            self.restore_token,
         ]
 
     # -- driving -----------------------------------------------------------------------
@@ -164,6 +165,17 @@ class HrLife:
     def throttle(self) -> str:
         self.faults.throttle(15)
         return "the LMS throttles for 15 s (429 with Retry-After)"
+
+    def slow_lms(self) -> str:
+        self.faults.slow(2.0, for_seconds=20)
+        return "the LMS answers slowly (2 s a request) for 20 s"
+
+    def taken_user_name(self) -> str:
+        key = employee_id(self.next_id)
+        self.world.rows[key] = World.person(self.next_id)
+        self.next_id += 1
+        self.faults.refuse_create_of(self.world.rows[key]["Work Email"])
+        return f"hired {key}, whose login the LMS says is already taken (409)"
 
     def outage(self) -> str:
         self.faults.outage(20)

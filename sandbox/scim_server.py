@@ -13,6 +13,7 @@ Foreground, for the demo: ``python -m sandbox.scim_server --port 8080 --token t`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import signal
 import threading
@@ -28,8 +29,9 @@ from scim2_server.utils import load_default_provider
 from sandbox.serving import HOST, LoopbackServer
 
 # A fault injector: (method, path) -> (status, headers, body) to answer instead of the
-# SCIM server, or None to let the request through.
-Fault = Callable[[str, str], "tuple[int, dict[str, str], bytes] | None"]
+# SCIM server, a number of seconds to delay it, or None to let the request through. One
+# with `wants_body = True` is called as (method, path, body).
+Fault = Callable[..., "tuple[int, dict[str, str], bytes] | float | None"]
 
 # Announced in /ServiceProviderConfig so that 401 answers carry a
 # `WWW-Authenticate: Bearer` challenge, as RFC 7644 §2 asks.
@@ -64,6 +66,28 @@ class BearerTokenApp(ASGIApplication):
             raise UnauthorizedException
 
 
+async def _read_body(receive: Any) -> bytes:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
 class ScimSandbox:
     """A scim2-server on 127.0.0.1 in a background thread; a context manager."""
 
@@ -82,13 +106,24 @@ class ScimSandbox:
         if scope["type"] == "http":
             if self.on_request is not None:
                 self.on_request(scope["method"], scope["path"])
-            injected = self.fault(scope["method"], scope["path"]) if self.fault else None
-            if injected is not None:
-                status, headers, body = injected
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
-                await send({"type": "http.response.body", "body": body})
-                return
+            if self.fault is not None:
+                if getattr(self.fault, "wants_body", False):
+                    # Body-aware faults (refuse one userName on create) read the request
+                    # first; the SCIM app then gets the same bytes.
+                    body = await _read_body(receive)
+                    injected = self.fault(scope["method"], scope["path"], body)
+                    receive = _replay(body)
+                else:
+                    injected = self.fault(scope["method"], scope["path"])
+                if isinstance(injected, int | float):
+                    await asyncio.sleep(injected)  # a slow LMS: answer, but late
+                elif injected is not None:
+                    status, headers, body = injected
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": [(k.encode(), v.encode())
+                                            for k, v in headers.items()]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
         await self.app(scope, receive, send)
 
     @property
