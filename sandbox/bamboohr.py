@@ -30,7 +30,6 @@ import binascii
 import hmac
 import json
 import re
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 # Reused, not copied: a uvicorn.Server that reports when its startup has finished.
-from sandbox.serving import HOST, LoopbackServer
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
 
 ERROR_HEADER = "X-BambooHR-Error-Message"
 LEGACY_ERROR_HEADER = "X-BambooHR-Error-Messsage"  # the historical typo (§1.7)
@@ -353,7 +352,7 @@ async def _send(send: Any, status: int, headers: dict[str, str], body: bytes) ->
     await send({"type": "http.response.body", "body": body})
 
 
-class BambooSandbox:
+class BambooSandbox(LoopbackSandbox):
     """A BambooHR tenant on 127.0.0.1 in a background thread; a context manager.
 
     ``clock`` stamps lastChanged and decides what "future-dated" means (default: now).
@@ -401,19 +400,6 @@ class BambooSandbox:
         self.base_url = f"{self.origin}/api/gateway.php/{self.company}"
         return self
 
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def alive(self) -> bool:
-        return self._server.alive
-
-    def __enter__(self) -> BambooSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a BambooHR sandbox HRIS on loopback.")
@@ -422,9 +408,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--company", default="acme", help="company domain in the URL")
     parser.add_argument("--people", type=int, default=0, help="seed this many employees")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C or `kill`: shut down cleanly
-        signal.signal(sig, lambda *_: stop.set())
     hris = BambooSandbox(api_key=args.api_key, company=args.company, port=args.port)
     for employee in generate(args.people):
         hris.put(employee)
@@ -432,12 +415,7 @@ def main(argv: list[str] | None = None) -> None:
         hris.start()
     except RuntimeError as exc:
         parser.exit(1, f"{exc}\n")
-    try:
-        print(hris.base_url, flush=True)
-        while not stop.wait(0.5) and hris.alive:
-            pass
-    finally:
-        hris.stop()
+    serve_in_foreground(hris, hris.base_url)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
-import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +24,7 @@ from scim2_server.memory import AsyncInMemoryStorage
 from scim2_server.requests import ScimRequest
 from scim2_server.utils import load_default_provider
 
-from sandbox.serving import HOST, LoopbackServer
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
 
 # A fault injector: (method, path) -> (status, headers, body) to answer instead of the
 # SCIM server, a number of seconds to delay it, or None to let the request through. One
@@ -88,7 +86,7 @@ def _replay(body: bytes) -> Any:
     return receive
 
 
-class ScimSandbox:
+class ScimSandbox(LoopbackSandbox):
     """A scim2-server on 127.0.0.1 in a background thread; a context manager."""
 
     def __init__(self, token: str | None = None, port: int = 0, host: str = HOST,
@@ -136,40 +134,18 @@ class ScimSandbox:
         self.base_url = f"http://{host}:{port}/v2"
         return self
 
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def alive(self) -> bool:
-        return self._server.alive
-
-    def __enter__(self) -> ScimSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a SCIM 2.0 sandbox LMS on loopback.")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
     parser.add_argument("--token", default=None, help="require this static bearer token")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C or `kill`: shut down cleanly
-        signal.signal(sig, lambda *_: stop.set())
     lms = ScimSandbox(token=args.token, port=args.port)
     try:
         lms.start()
     except RuntimeError as exc:
         parser.exit(1, f"{exc}\n")
-    try:
-        print(lms.base_url, flush=True)
-        # Short waits: the loop also ends if the server thread dies on its own.
-        while not stop.wait(0.5) and lms.alive:
-            pass
-    finally:
-        lms.stop()
+    serve_in_foreground(lms, lms.base_url)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,41 @@ class LoopbackServer:
         if thread.is_alive():
             server.force_exit = True
             thread.join(STOP_TIMEOUT_SECONDS)
+
+
+class LoopbackSandbox:
+    """What the sandboxes share: a LoopbackServer in ``_server``, a context manager."""
+
+    _server: LoopbackServer
+
+    def start(self) -> LoopbackSandbox:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._server.alive
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_foreground(sandbox: LoopbackSandbox, announce: str) -> None:
+    """`python -m sandbox.X`: print where it listens, run until Ctrl+C or SIGTERM."""
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        print(announce, flush=True)
+        # Short waits: the loop also ends if the server thread dies on its own.
+        while not stop.wait(0.5) and sandbox.alive:
+            pass
+    finally:
+        sandbox.stop()
