@@ -1,6 +1,6 @@
 """A BambooHR-speaking HRIS on loopback, for tests and the demo.
 
-It serves the three calls the connector makes (connectors.md §1.2 B and C, §1.3):
+It serves the three calls the connector makes (docs/bamboohr.md §1.2 B and C, §1.3):
 
     POST /v1/reports/custom?format=JSON&onlyCurrent=false   whole company, all statuses
     GET  /v1/employees/changed?since=...                    ids changed since a moment
@@ -17,7 +17,7 @@ left out, a ``+`` offset in ``since`` that must arrive URL-encoded.
         hris.base_url  # "http://127.0.0.1:PORT/api/gateway.php/acme"
 
 Foreground, for the demo: ``python -m sandbox.bamboohr --port 8081 --api-key k``.
-Behaviour marked [inferred] in connectors.md is simulated as described there and must be
+Behaviour marked unconfirmed in docs/bamboohr.md is simulated as described there and must be
 checked against a real tenant before go-live.
 """
 
@@ -138,7 +138,7 @@ class EmployeeStore:
     def changed_since(self, since: datetime) -> dict[str, tuple[str, datetime]]:
         with self._lock:
             # Inclusive: a change in the same second as the watermark is reported again
-            # rather than lost; re-reading an unchanged employee is harmless [inferred].
+            # rather than lost; re-reading an unchanged employee is harmless (unconfirmed).
             return {k: v for k, v in self._changes.items() if v[1] >= since}
 
 
@@ -314,7 +314,7 @@ class BambooApp:
             changes = {k: v for k, v in changes.items() if v[0].lower() == kind}
         latest = max((when for _, when in changes.values()), default=since)
         return {
-            "latest": _stamp(latest),  # the next watermark [inferred]
+            "latest": _stamp(latest),  # the next watermark (unconfirmed)
             "employees": {k: {"id": k, "action": action, "lastChanged": _stamp(when)}
                           for k, (action, when) in sorted(changes.items())},
         }
@@ -334,7 +334,7 @@ class BambooApp:
 
     def _view(self, employee: dict[str, Any], fields: list[str],
               only_current: bool) -> dict[str, Any]:
-        out = {"id": employee["id"]}  # always present in rows (§1.2 B shape, [inferred])
+        out = {"id": employee["id"]}  # always present in rows (§1.2 B shape, unconfirmed)
         for name in fields:
             out[name] = employee.get(name)
         ends = out.get("terminationDate")

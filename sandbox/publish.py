@@ -29,7 +29,7 @@ class CsvPublisher:
 
 
 def bamboo_employee(row: dict[str, str]) -> dict[str, Any]:
-    """A world row as BambooHR's fields (connectors.md §1.4): `status` is only
+    """A world row as BambooHR's fields (docs/bamboohr.md §1.4): `status` is only
     Active/Inactive; the account-customised employmentHistoryStatus says more."""
     terminated = row["Status"] == "Terminated"
     history = ("Terminated" if terminated else

@@ -63,9 +63,9 @@ class CsvSourceConfig(_Strict):
 
 
 class BambooHRSourceConfig(_Strict):
-    """BambooHR over its REST API (connectors.md §1); read by sync.connectors.bamboohr."""
+    """BambooHR over its REST API (docs/bamboohr.md §1); read by sync.connectors.bamboohr."""
 
-    # Canonical field -> the BambooHR field id it is read from (connectors.md §1.4). The
+    # Canonical field -> the BambooHR field id it is read from (docs/bamboohr.md §1.4). The
     # manager and the status each have a second source field: supervisorId (employee
     # number) backs up supervisorEId, and status backs up employmentHistoryStatus.
     COLUMNS: ClassVar[dict[str, str]] = {

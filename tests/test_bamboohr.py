@@ -1,6 +1,6 @@
 """BambooHR: the sandbox's wire rules, the source against it, and one engine run into SCIM.
 
-Behaviour that connectors.md marks [inferred] (the report's response shape, `latest` as
+Behaviour that docs/bamboohr.md marks unconfirmed (the report's response shape, `latest` as
 the watermark, "0000-00-00" dates, Retry-After on 503) is assumed here and must be
 checked against a real tenant before go-live.
 """

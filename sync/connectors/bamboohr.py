@@ -1,4 +1,4 @@
-"""BambooHR as an HRIS source (connectors.md §1), over its REST API with sync httpx.
+"""BambooHR as an HRIS source (docs/bamboohr.md §1), over its REST API with sync httpx.
 
 The engine calls sources from a worker thread, so this uses ``httpx.Client``.
 
