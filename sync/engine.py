@@ -77,6 +77,19 @@ class RunReport:
                 "message": self.message, "reasons": self.reasons, "plan": self.plan}
 
 
+async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """asyncio.to_thread that never orphans its thread: a cancel waits for the thread to
+    finish before it propagates, so the run's lease and bookkeeping outlive its writes."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([work])
+        raise
+
+
 class Engine:
     def __init__(self, config: Config, store: Store | None = None, *,
                  source: HrisSource | None = None,
@@ -170,6 +183,10 @@ class Engine:
         except ConfigError as exc:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {}, str(exc))
             raise
+        except asyncio.CancelledError:
+            run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {},
+                                 "interrupted: the process shut down before the run finished")
+            raise
         except BaseException as exc:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {},
                                  f"internal error: {type(exc).__name__}: {exc}")
@@ -194,9 +211,9 @@ class Engine:
         report = RunReport(run_id, kind, "succeeded", dry_run)
         self.on_event(Progress(run_id, "pull", 0))
         if kind == "full":
-            pull = await asyncio.to_thread(pull_mod.scan, self.store, self.source,
+            pull = await in_thread(pull_mod.scan, self.store, self.source,
                                            self.config.fingerprint())
-            await asyncio.to_thread(pull_mod.assess, self.store, self.source, self.config,
+            await in_thread(pull_mod.assess, self.store, self.source, self.config,
                                     pull, now.date())
             report.counts.update(rows=pull.rows, changed=len(pull.changed),
                                  vanished=len(pull.vanished))
@@ -205,7 +222,7 @@ class Engine:
                 return self._reject(run_id, report, pull)
         else:
             pull = None
-            records = await asyncio.to_thread(self._read_delta)
+            records = await in_thread(self._read_delta)
             report.counts.update(rows=len(records), changed=len(records))
         run_store.source_attempt(self.store, "hris", now, self.source.describe(), success=True,
                                  watermark=self.source.watermark())
@@ -219,10 +236,10 @@ class Engine:
 
         self.on_event(Progress(run_id, "evaluate", 0))
         if pull is not None:
-            changes = await asyncio.to_thread(self._plan_full, run_id, pull, dry_run,
+            changes = await in_thread(self._plan_full, run_id, pull, dry_run,
                                               lms_read == "full")
         else:
-            changes = await asyncio.to_thread(self._plan_records, run_id, records, dry_run)
+            changes = await in_thread(self._plan_records, run_id, records, dry_run)
         self._summarise(report, changes, dry_run)
         if dry_run or not apply:
             return report
@@ -366,7 +383,7 @@ class Engine:
         for round_no in range(1, 4):
             # In a thread: decoding tens of thousands of payloads would stall the loop
             # (the console's) for hundreds of milliseconds.
-            due = await asyncio.to_thread(op_store.due_ops, self.store, self.clock.now(),
+            due = await in_thread(op_store.due_ops, self.store, self.clock.now(),
                                           op_ids=op_ids, employee_id=employee_id)
             if round_no == 1:
                 report.counts["due"] = len(due)
@@ -380,10 +397,10 @@ class Engine:
             applied.update(result.counts)
             # Each success resolved the drift it addressed; people marked dirty (reports of
             # a manager whose account just appeared, accounts that vanished) are revisited.
-            keys = await asyncio.to_thread(people_store.dirty_keys, self.store)
+            keys = await in_thread(people_store.dirty_keys, self.store)
             planned_more = False
             if keys:
-                summary = await asyncio.to_thread(self._evaluate_and_write, run_id, keys,
+                summary = await in_thread(self._evaluate_and_write, run_id, keys,
                                                   lambda batch: {}, frozenset(), False, None)
                 report.counts["held_new"] = report.counts.get("held_new", 0) + summary.held
                 planned_more = bool(summary.planned)
@@ -412,7 +429,7 @@ class Engine:
     async def _resync(self, run_id: int, employee_id: str, dry_run: bool) -> RunReport:
         report = RunReport(run_id, "resync", "succeeded", dry_run)
         now = self.clock.now()
-        record = await asyncio.to_thread(self.source.fetch_one, employee_id)
+        record = await in_thread(self.source.fetch_one, employee_id)
         if record is None:
             report.message = (f"{employee_id} is not in the HRIS export ({self.source.describe()}); "
                               "nothing changed (a person missing from the feed is only "
@@ -423,7 +440,7 @@ class Engine:
         email = parsed.person.email if parsed.person else None
         async with self.target_factory() as target:
             await read_one(self.store, target, now, employee_id, email, email)
-        changes = await asyncio.to_thread(self._plan_records, run_id, [parsed], dry_run)
+        changes = await in_thread(self._plan_records, run_id, [parsed], dry_run)
         self._summarise(report, changes, dry_run)
         if parsed.problems:
             report.reasons.extend(parsed.problems)

@@ -62,12 +62,11 @@ class SyncScheduler:
             self.scheduler.shutdown(wait=False)
 
     async def stop(self) -> None:
-        """Shut down and let the job that is running finish (its outcome is recorded);
-        APScheduler's own shutdown does not wait for coroutine jobs."""
+        """Shut down and let the job that is running finish (its outcome is recorded).
+        APScheduler's shutdown cancels the coroutine jobs it started; ours run in tasks of
+        their own (see _job), so that cancel never reaches the engine mid-run."""
         self.shutdown()
-        await asyncio.sleep(0)  # a job dispatched just before the shutdown starts now
-        me = asyncio.current_task()  # run_now() jobs run in the caller's own task
-        running = [t for t in self._running if not t.done() and t is not me]
+        running = [t for t in self._running if not t.done()]
         if running:
             await asyncio.gather(*running, return_exceptions=True)
 
@@ -82,13 +81,21 @@ class SyncScheduler:
                 for job in self.scheduler.get_jobs()}
 
     async def run_now(self, kind: str) -> Any:
-        return await self._job(kind)
+        return await self._run(kind)
 
     async def _job(self, kind: str) -> Any:
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+        # The work runs in a task this scheduler owns and stop() awaits; APScheduler's own
+        # task only waits on it through a shield, so its shutdown-time cancel ends the wait,
+        # not the run (a run cut off mid-plan would leave its outcome unrecorded).
+        task = asyncio.ensure_future(self._run(kind))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            return None  # APScheduler's shutdown: the run goes on; stop() awaits it
+
+    async def _run(self, kind: str) -> Any:
         if self._lock.locked():
             self.log({"event": "skipped", "job": kind, "why": "another job is running"})
             return None

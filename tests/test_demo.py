@@ -8,7 +8,8 @@ import json
 
 from console.cli import main
 from sandbox.demo import DemoWorld, run_headless, summary
-from storage.db import Store
+from storage.db import Store, ts
+from sync.clock import Clock
 from sync.engine import Engine
 
 
@@ -27,16 +28,19 @@ def test_headless_demo_runs_the_story_and_agrees_with_status(tmp_path, capsys):
         world.faults.clear()  # the story's LMS outage may still be on
         report = asyncio.run(Engine(config, store).sync("full"))
         doc = summary(store, config, world)
+        future_dated = store.rows("SELECT count(*) AS n FROM people WHERE effective_at > ?",
+                                  (ts(Clock().now()),))[0]["n"]
     finally:
         world.stop()
     assert len(doc["hr_events"]) >= 19
     assert doc["runs"].get("succeeded", 0) >= 1
     assert doc["ops"].get("succeeded", 0) >= 280  # 300 people, 15 contractors out of scope
-    assert report.exit_code == 3 and doc["held"] >= 30  # the burst is held, not applied
+    # The burst is held, not applied: by this run (exit 3) or by a scheduled one before it.
+    assert report.exit_code in (0, 3) and doc["held"] >= 30
     assert doc["drift"].get("unmapped", 0) >= 1  # "Growth" has no mapping
     # Leavers whose last day (yesterday, in their own time zone) has not ended yet are
     # scheduled, not pending: how many depends on the hour the test runs.
-    assert doc["drift"].get("pending_termination", 0) + report.counts["scheduled"] >= 30
+    assert doc["drift"].get("pending_termination", 0) + future_dated >= 30
     assert main(["status", "--json", "--config", str(world.config_path)]) in (0, 1, 2)
     status = json.loads(capsys.readouterr().out)
     assert status["drift"] == {**status["drift"], **doc["drift"]}

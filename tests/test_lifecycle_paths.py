@@ -137,6 +137,28 @@ def test_scheduler_runs_jobs_in_the_event_loop(tmp_path, scim_server, lms_token)
     assert len(users(scim_server, lms_token)) == 30
 
 
+def test_stopping_the_scheduler_lets_a_running_job_finish(tmp_path, scim_server, lms_token):
+    # APScheduler's shutdown cancels the coroutine jobs it started; the run must not be
+    # cut off mid-plan (its thread would write on after the lease was released).
+    _world, _csv_path, config, engine = make(tmp_path, scim_server)
+
+    async def go():
+        started = asyncio.Event()
+        engine.on_event = lambda e: started.set() if type(e).__name__ == "RunStarted" else None
+        sched = SyncScheduler(engine, config)
+        sched.start()
+        sched.scheduler.modify_job("full", next_run_time=datetime.now(UTC))
+        sched.scheduler.wakeup()
+        await started.wait()
+        await sched.stop()
+
+    asyncio.run(go())
+    runs = engine.store.rows("SELECT status, message FROM runs")
+    assert runs == [{"status": "succeeded", "message": None}]
+    assert len(users(scim_server, lms_token)) == 30
+    assert engine.store.rows("SELECT count(*) AS n FROM lease")[0]["n"] == 0
+
+
 def test_serve_logs_json_lines_and_stops_on_sigterm(tmp_path, scim_server, lms_token):
     world = World.generate(5)
     csv_path = world.write(tmp_path / "employees.csv")
