@@ -13,6 +13,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sync.connectors.canvas_config import CanvasTargetConfig
+from sync.connectors.moodle_config import MoodleTargetConfig
+from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from sync.connectors.workday_config import WorkdaySourceConfig
 from sync.models import Status
 
 CANONICAL_FIELDS = (
@@ -115,7 +119,9 @@ class BambooHRSourceConfig(_Strict):
                 if f in asked or self.FALLBACKS.get(f) in asked}
 
 
-HrisConfig = Annotated[CsvSourceConfig | BambooHRSourceConfig, Field(discriminator="type")]
+HrisConfig = Annotated[
+    CsvSourceConfig | BambooHRSourceConfig | WorkdaySourceConfig | SuccessFactorsSourceConfig,
+    Field(discriminator="type")]
 
 
 class ScimTargetConfig(_Strict):
@@ -138,7 +144,8 @@ class ScimTargetConfig(_Strict):
         return value.rstrip("/")
 
 
-LmsConfig = Annotated[ScimTargetConfig, Field(discriminator="type")]
+LmsConfig = Annotated[ScimTargetConfig | MoodleTargetConfig | CanvasTargetConfig,
+                      Field(discriminator="type")]
 
 
 class MappingConfig(_Strict):
@@ -242,10 +249,13 @@ class Config(_Strict):
         return digest_of(parts).hex()
 
 
+DISCRIMINATORS = ("csv", "bamboohr", "workday", "successfactors", "scim", "moodle", "canvas")
+
+
 def _key_of(loc: tuple[Any, ...]) -> str:
     # Drop the discriminator pydantic puts in the path ("hris.csv.path" -> "hris.path").
     return ".".join(str(p) for p in loc
-                    if not (isinstance(p, str) and p in ("csv", "scim", "bamboohr")))
+                    if not (isinstance(p, str) and p in DISCRIMINATORS))
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

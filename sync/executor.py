@@ -250,7 +250,7 @@ class Executor:
                                  ErrorClass.not_found)
         cached = self._cached(lms_id)
         if kind == OpKind.deactivate:
-            if self.config.lms.deactivate_by == "delete":
+            if getattr(self.config.lms, "deactivate_by", "active_false") == "delete":
                 await self.target.delete(lms_id)
                 with self.store.tx() as conn:
                     account_store.delete_accounts(conn, [lms_id])
@@ -276,7 +276,8 @@ class Executor:
             manager_lms_id = self._lms_id_of(changes["manager_key"])
             if manager_lms_id is None:
                 changes.pop("manager_key")  # the manager has no account yet: next run
-        version = cached.version if cached and self.config.lms.use_etags else None
+        version = (cached.version if cached and getattr(self.config.lms, "use_etags", False)
+                   else None)
         returned = await self.target.update(lms_id, changes, version=version,
                                             manager_lms_id=manager_lms_id)
         base = cached or Account(external_key=key, user_name="", lms_id=lms_id)

@@ -33,7 +33,7 @@ class SyncScheduler:
         self.scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
         s = config.schedule
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
-        if config.hris.type != "csv" or getattr(config.hris, "delta_path", None):
+        if engine.source.supports_delta():
             self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.delta_every_minutes),
                                    args=["delta"], id="delta", name="delta sync", **common)
         try:

@@ -14,6 +14,14 @@ def make_source(config) -> HrisSource:
         from sync.connectors.bamboohr import BambooHRSource
 
         return BambooHRSource(config)
+    if config.type == "workday":
+        from sync.connectors.workday import WorkdaySource
+
+        return WorkdaySource(config)
+    if config.type == "successfactors":
+        from sync.connectors.successfactors import SuccessFactorsSource
+
+        return SuccessFactorsSource(config)
     raise ValueError(f"unknown HRIS type {config.type!r}")
 
 
@@ -22,4 +30,12 @@ def make_target(config) -> LmsTarget:
         from sync.connectors.scim import ScimTarget
 
         return ScimTarget(config)
+    if config.type == "moodle":
+        from sync.connectors.moodle import MoodleTarget
+
+        return MoodleTarget(config)
+    if config.type == "canvas":
+        from sync.connectors.canvas import CanvasTarget
+
+        return CanvasTarget(config)
     raise ValueError(f"unknown LMS type {config.type!r}")
