@@ -15,6 +15,12 @@ from collections.abc import Callable
 
 Answer = tuple[int, dict[str, str], bytes]
 
+# Hook answers that are not a response: drop the connection (TCP reset) before the LMS sees
+# the request, or after it has acted on it but before the client hears back, the case
+# that makes a retried create dangerous.
+RESET_BEFORE = "reset-before"
+RESET_AFTER = "reset-after"
+
 _SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
@@ -40,6 +46,7 @@ class FaultPlan:
         self.refused_names: dict[str, Answer] = {}  # userName -> the answer to its POST
         self.slow_until = 0.0
         self.slow_seconds = 0.0
+        self.resets: list[tuple[str | None, str]] = []  # (method or None, when) per reset
         self.requests = 0
         self.faults_served = 0
 
@@ -64,11 +71,19 @@ class FaultPlan:
             self.refused_ids.clear()
             self.refused_names.clear()
             self.slow_until = 0.0
+            self.resets.clear()
 
     def slow(self, delay: float, for_seconds: float) -> None:
         with self._lock:
             self.slow_seconds = delay
             self.slow_until = self._now() + for_seconds
+
+    def reset_connections(self, count: int = 1, *, method: str | None = None,
+                          after: bool = False) -> None:
+        """Reset the connection of the next ``count`` requests (of ``method``, if given):
+        before the LMS sees them, or ``after`` it has acted and before it answers."""
+        with self._lock:
+            self.resets.extend([(method, RESET_AFTER if after else RESET_BEFORE)] * count)
 
     def refuse_create_of(self, user_name: str) -> None:
         """The LMS says the userName is taken (409 uniqueness) when it is created."""
@@ -83,7 +98,7 @@ class FaultPlan:
 
     # -- the hook --------------------------------------------------------------------------
 
-    def __call__(self, method: str, path: str, body: bytes = b"") -> Answer | float | None:
+    def __call__(self, method: str, path: str, body: bytes = b"") -> Answer | float | str | None:
         with self._lock:
             self.requests += 1
             answer = self._answer(method, path, body)
@@ -91,7 +106,7 @@ class FaultPlan:
                 self.faults_served += 1
             return answer
 
-    def _answer(self, method: str, path: str, body: bytes) -> Answer | float | None:
+    def _answer(self, method: str, path: str, body: bytes) -> Answer | float | str | None:
         if path.endswith("/ServiceProviderConfig"):
             return None
         now = self._now()
@@ -104,8 +119,9 @@ class FaultPlan:
             status, headers, body = scim_error(429, "too many requests")
             return status, {**headers, "Retry-After": str(retry)}, body
         if method == "PATCH":
-            lms_id = path.rstrip("/").rsplit("/", 1)[-1]
-            return self.refused_ids.get(lms_id)
+            refused = self.refused_ids.get(path.rstrip("/").rsplit("/", 1)[-1])
+            if refused is not None:
+                return refused
         if method == "POST" and self.refused_names and path.endswith("/Users"):
             try:
                 user_name = str(json.loads(body).get("userName", "")).lower()
@@ -113,6 +129,12 @@ class FaultPlan:
                 user_name = ""
             if user_name in self.refused_names:
                 return self.refused_names[user_name]
+        # After the refusals: a refused create must not use up a reset meant for one the
+        # LMS would carry out.
+        for i, (only, when) in enumerate(self.resets):
+            if only is None or only == method:
+                del self.resets[i]
+                return when
         if now < self.slow_until:
             return self.slow_seconds
         return None

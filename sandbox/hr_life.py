@@ -4,7 +4,8 @@ Hires (some future-dated), transfers, manager changes, leaves and returns, termi
 (some future-dated, some across time zones), rehires, a renamed department with no
 mapping yet, a record with a bad email, a burst of terminations big enough to trip the
 mass-deactivation hold, an export that arrives truncated, a period when the LMS
-throttles, an outage, and a revoked token: everything the console exists to show.
+throttles, connections reset mid-answer, an outage, and a revoked token: everything the
+console exists to show.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class HrLife:
             self.future_termination, self.give_bad_email, self.return_from_leave,
             self.renamed_department, self.rehire, self.throttle, self.fix_bad_email,
             self.mass_terminations, self.truncated_export, self.manager_change,
-            self.slow_lms, self.taken_user_name, self.outage, self.revoke_token,
+            self.slow_lms, self.taken_user_name, self.lost_answers, self.outage, self.revoke_token,
             self.restore_token,
         ]
 
@@ -176,6 +177,17 @@ class HrLife:
         self.next_id += 1
         self.faults.refuse_create_of(self.world.rows[key]["Work Email"])
         return f"hired {key}, whose login the LMS says is already taken (409)"
+
+    def lost_answers(self) -> str:
+        keys = []
+        for _ in range(2):  # started yesterday: active in every time zone
+            key = employee_id(self.next_id)
+            self.world.rows[key] = World.person(self.next_id, **{"Hire Date": self._day(-1)})
+            self.next_id += 1
+            keys.append(key)
+        self.faults.reset_connections(2, method="POST", after=True)
+        return (f"hired {' and '.join(keys)}; the network resets the LMS's answers to the "
+                "next two creates (the accounts exist: retries must find them, not make twins)")
 
     def outage(self) -> str:
         self.faults.outage(20)

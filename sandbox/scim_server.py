@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +29,11 @@ from scim2_server.utils import load_default_provider
 from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
 
 # A fault injector: (method, path) -> (status, headers, body) to answer instead of the
-# SCIM server, a number of seconds to delay it, or None to let the request through. One
-# with `wants_body = True` is called as (method, path, body).
-Fault = Callable[..., "tuple[int, dict[str, str], bytes] | float | None"]
+# SCIM server, a number of seconds to delay it, "reset-before" / "reset-after" to reset
+# the connection, or None to let the request through. One with `wants_body = True` is
+# called as (method, path, body).
+Fault = Callable[..., "tuple[int, dict[str, str], bytes] | float | str | None"]
+RESET_BEFORE, RESET_AFTER = "reset-before", "reset-after"
 
 # Announced in /ServiceProviderConfig so that 401 answers carry a
 # `WWW-Authenticate: Bearer` challenge, as RFC 7644 §2 asks.
@@ -86,6 +90,25 @@ def _replay(body: bytes) -> Any:
     return receive
 
 
+async def _discard(_message: dict[str, Any]) -> None:
+    return None
+
+
+def _reset(send: Any) -> None:
+    """Drop the client's connection with a TCP reset (RST), as a crashing LMS node or a
+    load balancer does. uvicorn's ``send`` is a bound method of the request cycle, which
+    holds the connection's transport; SO_LINGER 0 turns the close into a reset."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise RuntimeError("this ASGI server does not expose the connection to reset")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    cycle.disconnected = True  # so uvicorn does not log that no response was started
+
+
 class ScimSandbox(LoopbackSandbox):
     """A scim2-server on 127.0.0.1 in a background thread; a context manager."""
 
@@ -113,6 +136,14 @@ class ScimSandbox(LoopbackSandbox):
                     receive = _replay(body)
                 else:
                     injected = self.fault(scope["method"], scope["path"])
+                if injected == RESET_BEFORE:
+                    _reset(send)
+                    return
+                if injected == RESET_AFTER:
+                    # The LMS acts on the request; its answer is lost with the connection.
+                    await self.app(scope, receive, _discard)
+                    _reset(send)
+                    return
                 if isinstance(injected, int | float):
                     await asyncio.sleep(injected)  # a slow LMS: answer, but late
                 elif injected is not None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
 from sandbox.faults import FaultPlan
 from sandbox.scim_server import ScimSandbox
-from sync.config import ScimTargetConfig
+from storage.db import Store
+from sync.clock import FrozenClock
+from sync.config import ScimTargetConfig, load_config
 from sync.connectors.base import ConnectorError
 from sync.connectors.scim import ScimTarget
+from sync.engine import Engine
 from sync.models import Account, ErrorClass
+from tests.support import World, by_external_id, lms_users, set_token_env, write_config
 
 
 class FakeTime:
@@ -84,3 +89,49 @@ def test_slow_answers_arrive_late_but_arrive(lms):
     found = run(server, lambda t: t.find_by_user_name("nobody@acme.example"))
     # The request was held back by the fault layer and still answered by the server.
     assert found == [] and faults.faults_served == 1
+
+
+def test_a_reset_connection_is_a_transient_error_and_reads_retry_through_it(lms):
+    server, faults, _clock = lms
+    faults.reset_connections(1, method="POST")
+    with pytest.raises(ConnectorError) as reset:
+        run(server, lambda t: t.create(account("a"), None))
+    assert reset.value.error_class is ErrorClass.transient
+    assert "network error" in str(reset.value) and faults.faults_served == 1
+
+    async def listed(target):
+        return [a async for a in target.list_accounts()]
+
+    faults.reset_connections(2, method="GET")
+    assert run(server, listed) == []  # nothing was created; the reads retried
+    assert faults.faults_served == 3 and not faults.resets
+
+
+def test_a_reset_after_the_lms_acted_loses_only_the_answer(lms):
+    server, faults, _clock = lms
+    faults.reset_connections(1, method="POST", after=True)
+    with pytest.raises(ConnectorError) as reset:
+        run(server, lambda t: t.create(account("a"), None))
+    assert reset.value.error_class is ErrorClass.transient
+    # The account exists although the client never heard so: a retry must look first.
+    found = run(server, lambda t: t.find_by_external_key("a"))
+    assert [a.user_name for a in found] == ["a@acme.example"]
+
+
+def test_creates_whose_answers_were_lost_converge_without_duplicates(lms, tmp_path):
+    server, faults, _clock = lms
+    set_token_env("t")
+    csv_path = World.generate(12).write(tmp_path / "employees.csv")
+    config = load_config(write_config(tmp_path, server.base_url, csv_path))
+    clock = FrozenClock(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    engine = Engine(config, Store(config.database.path), clock=clock)
+    faults.reset_connections(3, method="POST", after=True)
+    first = asyncio.run(engine.sync("full"))
+    assert first.counts["applied"].get("failed", 0) == 3 and first.exit_code == 1
+    clock.advance(hours=2)  # past every retry backoff
+    asyncio.run(engine.apply_due())
+    users = by_external_id(lms_users(server.base_url, "t"))
+    assert all(len(found) == 1 for found in users.values())  # linked, not created twice
+    assert engine.store.rows("SELECT count(*) AS n FROM ops WHERE status != 'succeeded'"
+                             )[0]["n"] == 0
+    assert not asyncio.run(engine.sync("full")).counts["planned"]
