@@ -22,10 +22,13 @@ from sandbox.world import DEPARTMENTS, World, employee_id
 class HrLife:
     def __init__(self, world: World, publisher: Publisher, faults: FaultPlan,
                  today: Callable[[], date] = date.today, seed: int = 7,
-                 mass_termination: int = 30, truncated_ticks: int = 4) -> None:
+                 mass_termination: int = 30, truncated_ticks: int = 4,
+                 revoked_ticks: int = 7) -> None:
         self.world = world
         self.publisher = publisher
         self.truncated_ticks = truncated_ticks
+        self.revoked_ticks = revoked_ticks
+        self.revoked_left = 0  # ticks until HR's IT rotates the LMS token back in
         self.faults = faults
         self.today = today
         self.rng = random.Random(seed)
@@ -41,14 +44,19 @@ class HrLife:
             self.future_termination, self.give_bad_email, self.return_from_leave,
             self.renamed_department, self.rehire, self.throttle, self.fix_bad_email,
             self.mass_terminations, self.truncated_export, self.manager_change,
-            self.slow_lms, self.taken_user_name, self.lost_answers, self.outage, self.revoke_token,
-            self.restore_token,
+            self.slow_lms, self.taken_user_name, self.lost_answers, self.outage,
+            self.revoke_token,
         ]
 
     # -- driving -----------------------------------------------------------------------
 
     def tick(self) -> str:
         """Apply the next event and publish the export; returns what happened."""
+        if self.revoked_left:
+            # Long enough for a full reconcile to meet it, whatever the timing.
+            self.revoked_left -= 1
+            if not self.revoked_left:
+                return self.restore_token()
         event = self.script[self.step % len(self.script)]
         self.step += 1
         what = event()
@@ -195,6 +203,7 @@ class HrLife:
 
     def revoke_token(self) -> str:
         self.faults.revoke_token(True)
+        self.revoked_left = self.revoked_ticks
         return "the LMS token is revoked (401)"
 
     def restore_token(self) -> str:

@@ -26,6 +26,9 @@ def test_headless_demo_runs_the_story_and_agrees_with_status(tmp_path, capsys):
         # One more full run reads where the story left HR: a burst of leavers, a renamed
         # department, a rehire...
         world.faults.clear()  # the story's LMS outage may still be on
+        # The revoked token quarantines the job until an operator resumes it.
+        assert main(["resume", "--config", str(world.config_path)]) == 0
+        capsys.readouterr()
         report = asyncio.run(Engine(config, store).sync("full"))
         doc = summary(store, config, world)
         future_dated = store.rows("SELECT count(*) AS n FROM people WHERE effective_at > ?",
