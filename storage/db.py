@@ -45,12 +45,16 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+AUTOCHECKPOINT_PAGES = 65536
+
+
 class Store:
     """The database: thread-local connections to one SQLite file, migrated on open."""
 
     def __init__(self, path: str | os.PathLike[str], *, migrate: bool = True) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self._checkpointing = threading.Lock()
         if str(self.path) != ":memory:":
             _create_private(self.path)
         if migrate:
@@ -70,8 +74,9 @@ class Store:
         conn.execute("PRAGMA temp_store=MEMORY")
         # 16 MiB a connection: each thread has its own, the OS page cache is behind them.
         conn.execute("PRAGMA cache_size=-16384")
-        # Fewer, larger checkpoints: each one fsyncs, and a big run commits a few times.
-        conn.execute("PRAGMA wal_autocheckpoint=8192")
+        # Checkpoints happen between runs (checkpoint_in_background); this bound only
+        # keeps a huge first sync from growing the WAL past 256 MiB.
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         return sqlite_utils.Database(conn)
 
     @property
@@ -115,6 +120,26 @@ class Store:
             raise
         else:
             conn.execute("COMMIT")
+
+    def checkpoint_in_background(self) -> threading.Thread | None:
+        """Copy the WAL into the database file on a thread of its own, off the path of
+        the run that wrote it (a run's outcome is durable once committed to the WAL).
+        PASSIVE never blocks readers or writers; one checkpoint at a time."""
+        if str(self.path) == ":memory:" or not self._checkpointing.acquire(blocking=False):
+            return None
+
+        def run() -> None:
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # busy or closed: the next run's checkpoint (or SQLite's own) catches up
+            finally:
+                self.close()  # this thread's connection
+                self._checkpointing.release()
+
+        thread = threading.Thread(target=run, name="rostersync-checkpoint")
+        thread.start()
+        return thread
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

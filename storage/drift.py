@@ -9,6 +9,9 @@ from typing import Any
 from storage.db import Store, ts
 from storage.people import chunks
 
+# One encoder for every row: json.dumps with options builds a new one per call.
+_json = json.JSONEncoder(sort_keys=True, default=str).encode
+
 
 def open_for(store: Store, subjects: list[str]) -> dict[str, dict[str, int]]:
     """subject -> {kind: drift id} of open rows."""
@@ -29,11 +32,11 @@ def write(conn: Any, now: datetime, opened: list[tuple[str, str, str | None, dic
     conn.executemany(
         "INSERT INTO drift(subject, kind, lms_id, detail, owner, first_seen_at, last_seen_at) "
         "VALUES (?,?,?,?,?,?,?)",
-        [(s, k, lms, json.dumps(d, sort_keys=True, default=str), owner, at, at)
+        [(s, k, lms, _json(d), owner, at, at)
          for s, k, lms, d, owner in opened])
     conn.executemany(
         "UPDATE drift SET lms_id = ?, detail = ?, last_seen_at = ? WHERE id = ?",
-        [(lms, json.dumps(d, sort_keys=True, default=str), at, i) for i, lms, d in refreshed])
+        [(lms, _json(d), at, i) for i, lms, d in refreshed])
     conn.executemany("UPDATE drift SET resolved_at = ? WHERE id = ?",
                      [(at, i) for i in resolved])
 

@@ -16,6 +16,9 @@ from storage.people import chunks
 
 OPEN = ("pending", "running", "failed", "held", "suppressed")
 
+# One encoder for every row: json.dumps with options builds a new one per call.
+_json = json.JSONEncoder(sort_keys=True, default=str).encode
+
 
 def open_ops_for(store: Store, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
@@ -41,7 +44,7 @@ def insert_ops(conn: Any, now: datetime, run_id: int | None, ops: Iterable[Any],
                suppressed_until, suppressed_by, created_at, updated_at)
            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         [(op.employee_id, op.lms_id, str(op.kind),
-          op.payload_text or json.dumps(op.payload, sort_keys=True, default=str), op.idem_key,
+          op.payload_text or _json(op.payload), op.idem_key,
           str(op.status),
           op.reason, op.depth, max_attempts, ts(op.not_before), run_id, op.hold_reason,
           op.suppressed_reason, ts(op.suppressed_until), op.suppressed_by, at, at)

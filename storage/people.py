@@ -16,20 +16,51 @@ def chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
         yield items[i:i + size]
 
 
+# The packed blob is rewritten once the delta rows pass this share of the snapshot.
+DELTA_REWRITE_SHARE = 0.05
+DELTA_REWRITE_MIN = 10_000
+
+
 def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
     """employee_id -> digest of the last accepted full snapshot: from the packed index
-    when it belongs to that snapshot, else from the rows."""
+    (plus its delta rows) when it describes that snapshot, else from the rows."""
     row = store.one("SELECT snapshot_id, keys, digests FROM snapshot_index WHERE id = 1")
     if row is not None and snapshot_id is not None and row[0] == snapshot_id:
         keys = row[1].decode().split("\n") if row[1] else []
         packed = row[2]
         if len(packed) == 8 * len(keys):
-            return dict(zip(keys, [packed[i:i + 8] for i in range(0, len(packed), 8)],
-                            strict=True))
+            out = dict(zip(keys, [packed[i:i + 8] for i in range(0, len(packed), 8)],
+                           strict=True))
+            for key, digest in store.conn.execute(
+                    "SELECT employee_id, digest FROM snapshot_index_delta"):
+                if digest is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = digest
+            return out
     return dict(store.conn.execute("SELECT employee_id, digest FROM snapshot_rows"))
 
 
-def write_snapshot_index(conn: Any, snapshot_id: int, digests: dict[str, bytes]) -> None:
+def write_snapshot_index(conn: Any, snapshot_id: int, digests: dict[str, bytes],
+                         previous_id: int | None = None,
+                         changes: list[tuple[str, bytes | None]] | None = None) -> None:
+    """Make the index describe snapshot ``snapshot_id``, whose digests are ``digests``.
+
+    When the index describes ``previous_id`` and ``changes`` (key, digest or None for a
+    key that left) turn that into this snapshot, only they are written, as delta rows;
+    the blob is rewritten when the deltas grow past a share of the snapshot."""
+    if changes is not None and previous_id is not None:
+        current = conn.execute("SELECT snapshot_id FROM snapshot_index WHERE id = 1").fetchone()
+        pending = conn.execute("SELECT count(*) FROM snapshot_index_delta").fetchone()[0]
+        limit = max(DELTA_REWRITE_MIN, int(len(digests) * DELTA_REWRITE_SHARE))
+        if current is not None and current[0] == previous_id and \
+                pending + len(changes) <= limit:
+            conn.executemany("INSERT OR REPLACE INTO snapshot_index_delta(employee_id, digest) "
+                             "VALUES (?, ?)", changes)
+            conn.execute("UPDATE snapshot_index SET snapshot_id = ? WHERE id = 1",
+                         (snapshot_id,))
+            return
+    conn.execute("DELETE FROM snapshot_index_delta")
     text = "\n".join(digests)
     if len(digests) > 1 and text.count("\n") != len(digests) - 1:
         # A key with a newline in it cannot be packed: the rows remain the source.

@@ -209,6 +209,16 @@ MIGRATIONS: list[str] = [
         actor  TEXT
     );
     """,
+    # 2: the packed index is rewritten only now and then; in between, each accepted
+    # snapshot adds its few changed keys here (a 1%-change reconcile of a million people
+    # writes 14k small rows, not a 16 MB blob). snapshot_index.snapshot_id names the
+    # snapshot that the blob plus these rows describe.
+    """
+    CREATE TABLE snapshot_index_delta (
+        employee_id TEXT PRIMARY KEY,
+        digest      BLOB                 -- NULL: the key left the snapshot
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -245,6 +245,10 @@ class Config(_Strict):
             "columns": self.hris.columns, "attributes": self.hris.attributes,
             "formats": self.hris.date_formats, "mapping": self.mapping.model_dump(mode="json"),
             "scope": self.scope.model_dump(mode="json"),
+            # Source-specific rules that change what a raw record means (Workday's flags).
+            "interpretation": getattr(self.hris, "interpretation", lambda: None)(),
+            # Fields the target cannot hold change what is compared.
+            "unmanaged": sorted(getattr(self.lms, "unmanaged_fields", ())),
         }
         return digest_of(parts).hex()
 
@@ -312,7 +316,7 @@ def secret_from_env(name: str | None, what: str) -> str | None:
     value = os.environ.get(name)
     if not value:
         raise ConfigError(f"{what}: environment variable {name} is not set (the config "
-                          "names it in token_env; the secret itself never goes in the file)")
+                          f"names it in {what}; the secret itself never goes in the file)")
     return value
 
 

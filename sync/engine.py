@@ -155,6 +155,7 @@ class Engine:
                     await renewer
             if not dry_run:
                 lease_store.release(self.store, self.holder)
+                self.store.checkpoint_in_background()
         self.on_event(RunFinished(run_id, report.status, report.counts, report.message))
         return report
 
@@ -302,7 +303,10 @@ class Engine:
             snapshot_id = run_store.record_snapshot(
                 store, now, run_id, "full", True, stats.rows, stats.active, stats.null_counts,
                 [], self.config.fingerprint())
-            people_store.write_snapshot_index(conn, snapshot_id, pull.known)
+            changes = [(key, digest) for key, digest, _mask, _active in snapshot]
+            changes += [(key, None) for key in pull.vanished]
+            people_store.write_snapshot_index(conn, snapshot_id, pull.known,
+                                              pull.previous_id, changes)
 
         return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish)
 

@@ -85,6 +85,8 @@ class Executor:
         self.run_id = run_id
         self.on_event = on_event
         self.rng = rng or random.Random()
+        self._target_unmanaged: frozenset[str] = getattr(config.lms, "unmanaged_fields",
+                                                         frozenset())
         g = config.guards
         self.policy = RetryPolicy(g.retry_max_attempts, g.retry_base_seconds, g.retry_max_seconds)
         self.result = ExecResult()
@@ -318,7 +320,7 @@ class Executor:
         mine = [a for a in await self.target.find_by_external_key(key) if a.external_key == key]
         if mine:
             found = self._translate(mine[0])
-            changes = changed_fields(desired, found, frozenset())
+            changes = changed_fields(desired, found, self._target_unmanaged)
             if not changes:
                 return found
             return await self._update(found.lms_id or "", key, found, changes)
@@ -331,7 +333,7 @@ class Executor:
         if not same_name:
             return None
         found = self._translate(same_name[0])
-        changes = changed_fields(desired, found, frozenset())
+        changes = changed_fields(desired, found, self._target_unmanaged)
         changes["external_key"] = key
         changes["active"] = desired.active
         return await self._update(found.lms_id or "", key, found, changes)

@@ -104,4 +104,7 @@ def map_person(person: Person, state: Lifecycle, config: Config) -> Mapped:
         manager_key=person.manager_id,
         active=active,
     )
+    # Fields the target has no place for (Canvas has no title; a Moodle site may lack one)
+    # are never compared, so they cannot become drift that no write clears.
+    unmanaged |= getattr(config.lms, "unmanaged_fields", frozenset())
     return Mapped(True, desired, unmapped, frozenset(unmanaged))

@@ -8,18 +8,17 @@ supersedes the open operation it replaces.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sync.diff import Intent
-from sync.models import OpKind, OpStatus
+from sync.models import OpKind, OpStatus, canonical_json
 
 
 def payload_json(payload: dict[str, Any]) -> str:
     """The canonical text of a payload: stored with the op and hashed into its key."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical_json(payload)
 
 
 def idem_key(employee_id: str, intent: Intent, payload_text: str | None = None) -> str:

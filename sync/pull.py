@@ -7,10 +7,11 @@ the changed, added and removed rows.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import compress
-from operator import ne
+from itertools import chain, compress, islice
+from operator import is_, ne
 
 from storage import people as people_store
 from storage import runs as run_store
@@ -41,6 +42,7 @@ class FullPull:
     previous: FeedStats | None = None
     reasons: list[str] = field(default_factory=list)
     known: dict[str, bytes] = field(default_factory=dict)  # the snapshot's digests
+    previous_id: int | None = None  # the snapshot the feed was compared against
 
 
 def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
@@ -48,7 +50,7 @@ def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     previous = run_store.last_accepted_snapshot(store)
     known = people_store.snapshot_digests(store, previous["id"] if previous else None)
     force = previous is None or previous["fingerprint"] != fingerprint
-    pull = FullPull(known=known)
+    pull = FullPull(known=known, previous_id=previous["id"] if previous else None)
     if previous is not None:
         pull.previous = FeedStats(previous["rows"], previous["active"], previous["null_counts"])
     batches = getattr(source, "scan_full_batches", None)
@@ -65,43 +67,46 @@ def _scan_batches(source: HrisSource, batches, known: dict[str, bytes], force: b
     """The hot loop of a million-row reconcile, kept in C: per chunk, map/compress find
     the rows whose digest differs from the snapshot; a Python step runs only for them.
 
-    At a million keys every lookup in a big dict is a cache miss, so the loop makes as
-    few as it can: one lookup in the old snapshot and one insert into the new one per
-    row. Duplicates show as a new snapshot smaller than the rows read; vanished keys are
-    looked for only when the counts say some exist.
+    At a million keys every dict operation is a cache miss, so the loop makes as few as
+    it can. The snapshot dict becomes the new snapshot in place (an update replaces the
+    values of keys it holds, no second million-key dict is built). A key the feed no
+    longer has keeps its old digest *object*, which is how vanished keys are found;
+    duplicates show in the counts, and only then are they looked for one by one.
     """
-    new: dict[str, bytes] = {}
+    old_count = len(known)
+    old_keys = list(known)
+    old_values = list(known.values())
     known_get = known.get
     to_record = source.to_record  # type: ignore[attr-defined]
-    rows = found = 0
+    rows = 0
+    chunks: list[list[str]] = []
     for keys, digests, linenos, raws in batches:
         n = len(keys)
         rows += n
-        before = len(new)
-        new.update(zip(keys, digests, strict=True))
-        if len(new) - before != n:
-            pull.duplicates.extend(_duplicates(keys, new, before))
+        chunks.append(keys)
         olds = list(map(known_get, keys))
-        found += n - olds.count(None)
+        known.update(zip(keys, digests, strict=True))
         positions = range(n) if force else compress(range(n), map(ne, olds, digests))
         for i in positions:
             pull.changed.append(to_record((keys[i], digests[i], linenos[i], raws[i])))
-    if found - len(pull.duplicates) < len(known):
-        pull.vanished = list(known.keys() - new.keys())
-    known.clear()  # the new snapshot replaces the old one: free it now
-    pull.known = new
+    # Keys whose value is still the very object loaded from the index were not in the feed.
+    vanished = list(compress(old_keys, map(is_, islice(known.values(), old_count),
+                                             old_values)))
+    del old_keys, old_values
+    distinct = len(known) - len(vanished)
+    if rows != distinct:
+        pull.duplicates = _duplicates(chunks)  # the gate rejects the feed for them
+    for key in vanished:
+        del known[key]
+    pull.vanished = vanished
+    pull.known = known  # now the new snapshot's digests
     return rows
 
 
-def _duplicates(keys: list[str], new: dict[str, bytes], before: int) -> list[str]:
-    """Keys of this chunk met earlier in the feed (the slow path of a broken feed)."""
-    earlier = set(list(new)[:before])
-    out, here = [], set()
-    for key in keys:
-        if key in here or key in earlier:
-            out.append(key)
-        here.add(key)
-    return out
+def _duplicates(chunks: list[list[str]]) -> list[str]:
+    """Keys met more than once in the feed (the slow path of a broken feed)."""
+    counts = Counter(chain.from_iterable(chunks))
+    return [key for key, n in counts.items() if n > 1]
 
 
 def _scan_records(records, known: dict[str, bytes], force: bool, pull: FullPull) -> int:

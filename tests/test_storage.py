@@ -42,6 +42,30 @@ def test_packed_snapshot_index_matches_the_rows(tmp_path, scim_server, lms_token
     assert people_store.snapshot_digests(store, snapshot["id"] - 1) == rows
 
 
+def test_snapshot_index_takes_small_deltas_and_rewrites_the_blob_otherwise(tmp_path):
+    store = Store(tmp_path / "x.db")
+    count = "SELECT count(*) FROM snapshot_index_delta"
+    base = {f"K{i}": i.to_bytes(8, "little") for i in range(100)}
+    with store.tx() as conn:
+        people_store.write_snapshot_index(conn, 1, base)
+    after = {**base, "K1": b"\xff" * 8, "K100": b"\x01" * 8}
+    del after["K2"]
+    with store.tx() as conn:
+        people_store.write_snapshot_index(conn, 2, after, 1, [
+            ("K1", b"\xff" * 8), ("K2", None), ("K100", b"\x01" * 8)])
+    assert store.scalar(count) == 3
+    # snapshot_rows is empty here: equality proves the blob plus its deltas answered.
+    assert people_store.snapshot_digests(store, 2) == after
+    # Deltas that do not start from the index's own snapshot are never chained on.
+    with store.tx() as conn:
+        people_store.write_snapshot_index(conn, 4, after, 3, [])
+    assert store.scalar(count) == 0 and people_store.snapshot_digests(store, 4) == after
+    big = {f"K{i}": b"\x02" * 8 for i in range(people_store.DELTA_REWRITE_MIN + 1)}
+    with store.tx() as conn:
+        people_store.write_snapshot_index(conn, 5, big, 4, list(big.items()))
+    assert store.scalar(count) == 0 and people_store.snapshot_digests(store, 5) == big
+
+
 def test_schema_version_and_a_newer_database_is_refused(tmp_path):
     store = Store(tmp_path / "x.db")
     assert store.scalar("PRAGMA user_version") == len(MIGRATIONS)
@@ -64,3 +88,21 @@ def test_lease_of_a_dead_process_is_taken_over_at_once(tmp_path):
     child.kill()
     child.wait()
     assert lease.acquire(store, "me", NOW, 60) is None  # dead: recovered
+
+
+def test_a_feed_with_repeated_keys_is_rejected_naming_them(tmp_path, scim_server, lms_token):
+    world = World.generate(40)
+    csv_path = world.write(tmp_path / "employees.csv")
+    config = load_config(write_config(tmp_path, scim_server.base_url, csv_path))
+    engine = Engine(config, Store(config.database.path), clock=FrozenClock(NOW))
+    asyncio.run(engine.sync("full"))
+    rows = list(world.rows.values())
+    world.write(csv_path, [*rows, rows[3], rows[7], {**rows[7], "Job Title": "Twin"}])
+    report = asyncio.run(engine.sync("full"))
+    assert report.status == "rejected"
+    assert "2 employee_id value(s) appear more than once: E00004, E00008" in report.message
+    del world.rows["E00040"]
+    world.write(csv_path)  # a good feed again: one leaver, nothing else
+    report = asyncio.run(engine.sync("full"))
+    assert report.status == "succeeded" and report.counts["vanished"] == 1
+    assert report.counts["changed"] == 0
