@@ -1,4 +1,9 @@
-"""The [lms] section for Canvas (type = "canvas"); read by sync.connectors.canvas."""
+"""The [lms] section for Canvas (type = "canvas"); read by sync.connectors.canvas.
+
+Section numbers (§7.1, §7.2) are those of docs/canvas.md. Every behaviour the Canvas
+facts mark *inferred* has a key here, so a tenant that behaves differently is a config
+change, not a code change.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,79 @@ from sync.config_base import Strict, http_url
 
 class CanvasTargetConfig(Strict):
     type: Literal["canvas"] = "canvas"
+    # The instance root, e.g. https://acme.instructure.com (without /api/v1).
     base_url: str
+    # The environment variable holding the bearer access token (§7.1).
     token_env: str | None = None
+    # The account users are created in and logins are edited through (§7.2). "self" is
+    # Canvas's alias for the domain's root account (inferred); a number is safer.
+    account_id: str = "self"
+    # Asked for on every listing; the server's own cap is unspecified, so the Link header
+    # is always followed whatever this says (§7.1).
+    per_page: int = Field(100, ge=1, le=1000)
     concurrency: int = Field(4, ge=1, le=64)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
 
+    # -- logins (§7.2) -----------------------------------------------------------------
+    # pseudonym[authentication_provider_id] for new logins (e.g. "saml", or an id); unset:
+    # Canvas's default provider. Login ids are unique per account and provider.
+    authentication_provider_id: str | None = None
+    # Where Account.employee_number lives: the login's integration_id, or nowhere.
+    employee_number_field: Literal["integration_id", "none"] = "integration_id"
+    # How a termination is written (all three inferred, §7.2):
+    #   login_state: PUT /accounts/:id/logins/:login_id login[workflow_state]=<suspended_state>
+    #   user_event:  PUT /users/:id user[event]=suspend|unsuspend (every login of the user)
+    #   delete:      DELETE /accounts/:id/users/:id (the engine deletes instead of deactivating)
+    deactivate_by: Literal["login_state", "user_event", "delete"] = "login_state"
+    # The login workflow_state values that mean "can log in" and "suspended" (inferred).
+    active_state: str = "active"
+    suspended_state: str = "suspended"
+    # enable_sis_reactivation on create: revive a deleted user holding the same SIS id
+    # instead of failing with "SIS ID already in use" (a rehire after deactivate_by=delete).
+    enable_sis_reactivation: bool = False
+
+    # -- throttling and retries (§7.1) -------------------------------------------------
+    # The text that tells a throttled 403 from a permission 403 (inferred).
+    rate_limit_text: str = "Rate Limit Exceeded"
+    # Attempts per call: a throttled call is retried for reads and writes (Canvas refused
+    # it before doing anything); a 5xx, a network error or a garbled answer only for reads.
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_base_seconds: float = Field(1.0, ge=0)
+    # The longest single wait; a longer Retry-After ends the call with the error.
+    max_wait_seconds: float = Field(60.0, ge=0)
+    # Pace before the bucket overflows: when X-Rate-Limit-Remaining falls below
+    # low_water_remaining, the next request waits until the bucket has drained back to it
+    # at leak_units_per_second (Canvas: high-water 700, outflow 10 units/s; 0 disables).
+    low_water_remaining: float = Field(50.0, ge=0)
+    leak_units_per_second: float = Field(10.0, gt=0)
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        return http_url(value)
+        return http_url(value).removesuffix("/api/v1")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        value = value.strip()
+        if not (value == "self" or value.isdigit() or value.startswith("sis_account_id:")):
+            raise ValueError("must be a Canvas account number, \"self\" or "
+                             f"\"sis_account_id:...\", not {value!r}")
+        return value
+
+    @field_validator("active_state", "suspended_state", "rate_limit_text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @property
+    def unmanaged_fields(self) -> frozenset[str]:
+        """Account fields Canvas has no place for: the engine neither compares nor writes
+        them, so mapping them for another target's sake causes no endless drift."""
+        homeless = {"title", "department", "manager_key"}
+        if self.employee_number_field == "none":
+            homeless.add("employee_number")
+        return frozenset(homeless)

@@ -1,23 +1,132 @@
-"""The [lms] section for Moodle (type = "moodle"); read by sync.connectors.moodle."""
+"""The [lms] section for Moodle (type = "moodle"); read by sync.connectors.moodle.
+
+Every key that configures behaviour docs/moodle.md marks *(inferred)* says so below.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sync.config_base import Strict, http_url
+
+# Moodle core user fields that hold free text and that rostersync never uses for
+# anything else: the homes an Account field without a core Moodle field can be given.
+CORE_TEXT_FIELDS = ("institution", "city", "phone1", "phone2", "address",
+                    "alternatename", "middlename")
+PROFILE_PREFIX = "profile_field_"  # Moodle's own spelling of a custom profile field
+# Account fields Moodle has no core field for; each may be given a home in [lms.fields].
+HOMELESS_FIELDS = ("title", "employee_number", "manager_key")
+
+_SHORTNAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class MoodleCohortConfig(Strict):
+    """Cohort membership that follows one Account field (docs/moodle.md §6.4).
+
+    A value picks the cohort whose idnumber is ``idnumbers[value]``, else
+    ``idnumber_prefix + slug(value)`` (the one-cohort-per-value convention is
+    *(inferred)*). Cohorts so named are "managed": a user is kept in exactly the one its
+    value picks and taken out of the others.
+    """
+
+    field: Literal["department", "title"] = "department"
+    idnumbers: dict[str, str] = Field(default_factory=dict)
+    # None: only values listed in `idnumbers` get a cohort.
+    idnumber_prefix: str | None = "dept-"
+    # Create a missing cohort (system context) instead of failing the write.
+    create_missing: bool = False
+
+    @field_validator("idnumber_prefix")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank: an empty prefix would claim every cohort "
+                             "(use null to rely on idnumbers alone)")
+        return value
 
 
 class MoodleTargetConfig(Strict):
     type: Literal["moodle"] = "moodle"
+    # The site's wwwroot, e.g. https://lms.example.com (the REST endpoint is appended).
     base_url: str
     token_env: str | None = None
     concurrency: int = Field(4, ge=1, le=64)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
+    # Where wstoken travels: the documented query parameter, or the form body (Moodle
+    # reads either; the body keeps it out of proxy and access logs) (inferred).
+    token_in: Literal["query", "body"] = "query"
+
+    # -- new accounts ---------------------------------------------------------------
+    auth: str = "manual"  # auth plugin of new users (manual, oauth2, saml2, ldap, ...)
+    # How create_users gets the password it insists on: a random one nobody is told
+    # (SSO sites), Moodle's own createpassword=1 (it e-mails one), or none (inferred).
+    new_password: Literal["random", "createpassword", "none"] = "random"
+    institution: str | None = None  # a constant written on create, never compared
+
+    # -- usernames (§6.2) --------------------------------------------------------------
+    # Mirror the site's $CFG->extendedusernamechars.
+    extended_username_chars: bool = False
+    # A user_name that Moodle's cleaning would change: refuse the record (data error
+    # for HR), or send the cleaned form (inferred: whether Moodle rejects or cleans).
+    invalid_username: Literal["reject", "clean"] = "reject"
+
+    # -- fields without a core Moodle home -------------------------------------------
+    # Account field -> a core text field or "profile_field_<shortname>".
+    fields: dict[str, str] = Field(default_factory=dict)
+    cohorts: MoodleCohortConfig | None = None
+
+    # -- listing and retries ---------------------------------------------------------
+    # core_user_get_users needs a criterion; email LIKE '%' matches every user (inferred).
+    list_criteria_key: Literal["email", "auth", "idnumber", "username", "firstname",
+                               "lastname"] = "email"
+    list_criteria_value: str = "%"
+    max_attempts: int = Field(4, ge=1, le=10)  # per call, throttled or 5xx
+    max_retry_wait_seconds: float = Field(30.0, ge=0)
+    backoff_base_seconds: float = Field(1.0, ge=0)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        return http_url(value)
+        value = http_url(value)
+        # Accept the endpoint itself too: people paste what they see in the docs.
+        return value.removesuffix("/webservice/rest/server.php")
+
+    @field_validator("fields")
+    @classmethod
+    def _field_homes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, home in value.items():
+            if name not in HOMELESS_FIELDS:
+                raise ValueError(f"{name!r} cannot be given a home; only "
+                                 + ", ".join(HOMELESS_FIELDS) + " can")
+            shortname = home.removeprefix(PROFILE_PREFIX)
+            if home.startswith(PROFILE_PREFIX):
+                if not _SHORTNAME.fullmatch(shortname):
+                    raise ValueError(f"{name}: {home!r} is not a valid custom profile "
+                                     "field shortname")
+            elif home not in CORE_TEXT_FIELDS:
+                raise ValueError(f"{name}: {home!r} is neither profile_field_<shortname> "
+                                 "nor one of " + ", ".join(CORE_TEXT_FIELDS))
+        homes = list(value.values())
+        if len(set(homes)) != len(homes):
+            raise ValueError("two fields share one Moodle home")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MoodleTargetConfig:
+        if self.institution is not None and "institution" in self.fields.values():
+            raise ValueError("institution is both a constant and the home of a field")
+        if self.cohorts is not None and self.cohorts.field not in ("department", *self.fields):
+            # The field is read back to tell whether membership matches it.
+            raise ValueError(f"cohorts follow {self.cohorts.field!r}, which has no home: "
+                             f"set fields.{self.cohorts.field} first")
+        return self
+
+    @property
+    def unmanaged_fields(self) -> frozenset[str]:
+        """Managed Account fields this site cannot hold: left out of comparisons by an
+        engine that reads this property (see docs/moodle.md, "Fields")."""
+        return frozenset(f for f in HOMELESS_FIELDS if f not in self.fields)

@@ -1,0 +1,271 @@
+"""A Moodle site's REST web services on loopback, for tests and the demo.
+
+One endpoint, ``POST /webservice/rest/server.php?wsfunction=...&moodlewsrestformat=json``
+(docs/moodle.md §6.1), with the documented quirks: the token as ``wstoken`` (query or
+form body), parameters as PHP bracket form fields (a JSON body is "Missing required
+key"), every failure an HTTP 200 answer holding ``{"exception", "errorcode",
+"message", "debuginfo"}``, some refusals a ``warnings`` list, usernames held to
+PARAM_USERNAME (§6.2), unique username, email and idnumber, and cohorts (§6.4).
+The rules live in sandbox/moodle_data.py.
+
+    with MoodleSandbox(token="abc123", profile_fields=("jobtitle",)) as lms:
+        lms.base_url  # "http://127.0.0.1:PORT"
+
+Faults (``lms.faults``): a burst of throttled or failing answers, malformed or cut-short
+bodies, an exception or warning for a chosen user, a replaced answer.
+Foreground: ``python -m sandbox.moodle --port 8082 --token abc123``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import threading
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sandbox.moodle_data import MoodleSite, WsError, decode_form
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+
+ENDPOINT = "/webservice/rest/server.php"
+Reply = tuple[int, dict[str, str], bytes]
+
+
+class MoodleFaults:
+    """Thread-safe switches the app consults before each call (the demo and tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[Reply] = []  # answered in order, one per request
+        self._refusals: dict[str, tuple[str, dict[str, str]]] = {}
+        self._replacements: dict[str, list[Any]] = {}
+        self.served = 0
+
+    def burst(self, count: int, status: int = 503, retry_after: float | None = None) -> None:
+        """The next ``count`` requests are answered ``status`` (a proxy's throttle)."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        with self._lock:
+            self._queue += [(status, headers, b"Service Unavailable")] * count
+
+    def malformed(self, count: int = 1, body: bytes = b'{"users": [{"id": 3, "userna') -> None:
+        """The next ``count`` requests get a 200 with this body (cut short by default)."""
+        with self._lock:
+            self._queue += [(200, {"Content-Type": "application/json"}, body)] * count
+
+    def refuse(self, who: str, *, warning: bool = False, exception: str = "moodle_exception",
+               errorcode: str = "generalexceptionmessage",
+               message: str = "Error code: generalexceptionmessage") -> None:
+        """Creates and updates of the user whose username, idnumber or id is ``who`` fail:
+        a 200-body exception, or (``warning``) a warnings answer naming the user."""
+        with self._lock:
+            self._refusals[who] = ("warning" if warning else "exception",
+                                   {"exception": exception, "errorcode": errorcode,
+                                    "message": message})
+
+    def replace_next(self, function: str, answer: Any) -> None:
+        """The next call of ``function`` gets ``answer`` (JSON) instead of the truth."""
+        with self._lock:
+            self._replacements.setdefault(function, []).append(answer)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._refusals.clear()
+            self._replacements.clear()
+
+    def __call__(self, function: str, params: dict[str, Any]) -> Reply | None:
+        with self._lock:
+            if self._queue:
+                self.served += 1
+                return self._queue.pop(0)
+            if self._replacements.get(function):
+                self.served += 1
+                return _json(self._replacements[function].pop(0))
+            for record in _user_records(function, params):
+                keys = {str(record.get(k)) for k in ("username", "idnumber", "id")}
+                for who, (kind, error) in self._refusals.items():
+                    if who in keys:
+                        self.served += 1
+                        if kind == "exception":
+                            return _json(error)
+                        return _json({"warnings": [{
+                            "item": "user", "itemid": int(record.get("id", 0)),
+                            "warningcode": error["errorcode"], "message": error["message"]}]})
+        return None
+
+
+def _user_records(function: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    if function not in ("core_user_create_users", "core_user_update_users"):
+        return []
+    users = params.get("users")
+    return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+
+
+def _json(data: Any) -> Reply:
+    return 200, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
+class MoodleApp:
+    """The ASGI application (plain ASGI: no web framework is installed)."""
+
+    FUNCTIONS = {
+        "core_user_get_users": "get_users",
+        "core_user_get_users_by_field": "get_users_by_field",
+        "core_user_create_users": "create_users",
+        "core_user_update_users": "update_users",
+        "core_user_delete_users": "delete_users",
+        "core_cohort_create_cohorts": "create_cohorts",
+        "core_cohort_get_cohorts": "get_cohorts",
+        "core_cohort_get_cohort_members": "get_cohort_members",
+        "core_cohort_add_cohort_members": "add_cohort_members",
+        "core_cohort_delete_cohort_members": "delete_cohort_members",
+    }
+
+    def __init__(self, site: MoodleSite, token: str, *,
+                 functions: set[str] | None = None, faults: MoodleFaults | None = None) -> None:
+        self.site = site
+        self.token = token
+        # The external service's functions: calling any other is an access exception.
+        self.functions = set(self.FUNCTIONS) | {"core_webservice_get_site_info"} \
+            if functions is None else functions
+        self.faults = faults or MoodleFaults()
+        self.calls: list[tuple[str, str, str]] = []  # (function, raw query, raw body)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope.get("query_string", b"").decode("latin-1")
+        status, headers, payload = self._answer(scope, query, body)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _answer(self, scope: dict[str, Any], query: str, body: bytes) -> Reply:
+        if scope["path"] != ENDPOINT:
+            return 404, {"Content-Type": "text/html"}, b"<h1>Not Found</h1>"
+        if scope["method"] != "POST":
+            return 405, {"Content-Type": "text/html"}, b"<h1>Method Not Allowed</h1>"
+        args = dict(parse_qsl(query, keep_blank_values=True))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        form = body.decode("utf-8", "replace")
+        if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = ""  # PHP fills $_POST only from form bodies: a JSON body is no params
+        function = args.get("wsfunction", "")
+        self.calls.append((function, query, form))
+        try:
+            params = decode_form(form)
+        except WsError as error:
+            return self._error(error)
+        token = str(params.pop("wstoken", "")) or args.get("wstoken", "")
+        if args.get("moodlewsrestformat") != "json":
+            return 200, {"Content-Type": "application/xml"}, (
+                b'<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n</RESPONSE>\n')
+        if not hmac.compare_digest(token.encode(), self.token.encode()):
+            return self._error(WsError("moodle_exception", "invalidtoken",
+                                       "Invalid token - token not found"))
+        injected = self.faults(function, params)
+        if injected is not None:
+            return injected
+        try:
+            return _json(self._dispatch(function, params))
+        except WsError as error:
+            return self._error(error)
+
+    def _dispatch(self, function: str, params: dict[str, Any]) -> Any:
+        if function not in self.functions:
+            if function in self.FUNCTIONS or function == "core_webservice_get_site_info":
+                raise WsError("webservice_access_exception", "accessexception",
+                              "Access control exception",
+                              f"Access to the function {function}() is not allowed.")
+            raise WsError("dml_missing_record_exception", "invalidrecord",
+                          "Can't find data record in database table external_functions.")
+        if function == "core_webservice_get_site_info":
+            return {"sitename": "Sandbox Moodle", "username": "wsuser", "release": "4.3+",
+                    "version": "2023100900", "userid": 2,
+                    "functions": [{"name": f, "version": "2023100900"}
+                                  for f in sorted(self.functions)]}
+        try:
+            return getattr(self.site, self.FUNCTIONS[function])(params)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise WsError("invalid_parameter_exception", "invalidparameter",
+                          "Invalid parameter value detected", str(exc)) from None
+
+    def _error(self, error: WsError) -> Reply:
+        body = {"exception": error.exception, "errorcode": error.errorcode,
+                "message": error.message}
+        if error.debuginfo and self.site.debug:
+            body["debuginfo"] = error.debuginfo
+        return _json(body)  # HTTP 200: Moodle's way (§6.1)
+
+
+class MoodleSandbox(LoopbackSandbox):
+    """A Moodle site on 127.0.0.1 in a background thread; a context manager."""
+
+    def __init__(self, token: str, port: int = 0, *, host: str = HOST,
+                 profile_fields: tuple[str, ...] = (), debug: bool = True,
+                 functions: set[str] | None = None, **site_options: Any) -> None:
+        self.site = MoodleSite(profile_fields=profile_fields, debug=debug, **site_options)
+        self.faults = MoodleFaults()
+        self.app = MoodleApp(self.site, token, functions=functions, faults=self.faults)
+        self._server = LoopbackServer(self.app, "moodle-sandbox", host, port, lifespan="off")
+        self.base_url = ""
+
+    @property
+    def calls(self) -> list[tuple[str, str, str]]:
+        """Every call so far as (wsfunction, raw query, raw form body)."""
+        return self.app.calls
+
+    def function_calls(self) -> list[str]:
+        return [function for function, _q, _b in self.app.calls]
+
+    def add_cohort(self, idnumber: str, name: str | None = None) -> int:
+        [cohort] = self.site.create_cohorts({"cohorts": [{
+            "categorytype": {"type": "system", "value": ""}, "name": name or idnumber,
+            "idnumber": idnumber}]})
+        return cohort["id"]
+
+    def cohort_members(self, idnumber: str) -> set[str]:
+        """The idnumbers of a cohort's members (as people, not Moodle ids)."""
+        cohort = next(c for c in self.site.cohorts.values() if c["idnumber"] == idnumber)
+        return {self.site.users[u]["idnumber"] for u in self.site.members[cohort["id"]]}
+
+    def user(self, idnumber: str) -> dict[str, Any] | None:
+        """A user as web services show it, found by idnumber (for tests)."""
+        found = self.site.user_by("idnumber", idnumber)
+        return None if found is None else self.site.view(found)
+
+    def start(self) -> MoodleSandbox:
+        host, port = self._server.start()
+        self.base_url = f"http://{host}:{port}"
+        return self
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a Moodle web services sandbox.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
+    parser.add_argument("--token", required=True, help="the wstoken clients must send")
+    parser.add_argument("--profile-field", action="append", default=[],
+                        help="a custom profile field shortname (repeatable)")
+    parser.add_argument("--cohort", action="append", default=[],
+                        help="a cohort idnumber to create (repeatable)")
+    args = parser.parse_args(argv)
+    lms = MoodleSandbox(token=args.token, port=args.port,
+                        profile_fields=tuple(args.profile_field))
+    for idnumber in args.cohort:
+        lms.add_cohort(idnumber)
+    try:
+        lms.start()
+    except RuntimeError as exc:
+        parser.exit(1, f"{exc}\n")
+    serve_in_foreground(lms, lms.base_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""A SuccessFactors-speaking HRIS on loopback (OData v2 JSON), for tests and the demo.
+
+It serves ``GET /odata/v2/PerPerson`` the way docs/successfactors.md §3 describes it:
+
+- ``$format=json`` answers as ``{"d": {"results": [...], "__next": "..."}}``; navigations
+  are inlined when named in ``$expand`` (collections as ``{"results": [...]}``), deferred
+  otherwise; ``$select`` limits properties, including ``nav/property`` paths.
+- ``$filter`` with eq/ne/gt/ge/lt/le, and/or/not, parentheses, ``datetimeoffset'…'`` and
+  ``datetime'…'`` literals; a path through a navigation matches if any element does,
+  across every segment of effective-dated ones (§3.5).
+- Effective-dated navigations return the segment in force ``asOfDate`` (default today),
+  or every segment overlapping ``fromDate``..``toDate``; both at once is a 400 (§3.5).
+- Server-side paging: ``customPageSize`` (default and ceiling 1000) with ``$skiptoken``
+  in ``__next``; ``paging=snapshot`` pins the result set at the first page; ``$top`` and
+  ``$skip`` for client-side paging (§3.3).
+- Auth: Basic ``username@companyId:password`` or a bearer token (§3.1); errors as
+  ``{"error": {"code", "message": {"lang", "value"}}}`` (§3.7).
+- A ``fault`` hook answers instead of the tenant (throttling, error bodies) or cuts the
+  real answer short (``Truncated``).
+
+    with SuccessFactorsSandbox(company_id="ACME", username="api", password="pw") as hris:
+        hris.put(person("1001", "Lena", "Vogt"))
+        hris.base_url  # "http://127.0.0.1:PORT"
+
+Foreground, for the demo:
+``python -m sandbox.successfactors --port 8082 --company-id ACME --username api
+--password pw --people 30``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hmac
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.successfactors_data import (
+    OPEN_END,
+    ODataRefusal,
+    PeopleStore,
+    organisation,
+    parse_filter,
+    render,
+)
+
+ENTITY_PATH = "/odata/v2/PerPerson"
+MAX_PAGE = 1000  # SAP's default and ceiling for customPageSize (§3.3)
+_QUERY_SAFE = "$/,'():"
+AUTH_FAILED = ("Authentication failed. You have entered an incorrect username or password "
+               "(status code = 4).")
+
+
+@dataclass(frozen=True)
+class Truncated:
+    """A fault answer meaning: serve the real answer, but only its first half."""
+
+
+Reply = tuple[int, dict[str, str], bytes]
+# (method, path, raw query) -> an answer instead of the tenant's, Truncated, or None.
+Fault = Callable[[str, str, str], "Reply | Truncated | None"]
+
+
+def odata_error(status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> Reply:
+    body = {"error": {"code": code, "message": {"lang": "en-US", "value": message}}}
+    return status, {"Content-Type": "application/json", **(headers or {})}, \
+        json.dumps(body).encode()
+
+
+def burst(answers: list[Reply]) -> Fault:
+    """The next len(answers) requests get these answers, in order; then the tenant."""
+    pending = list(answers)
+    return lambda method, path, query: pending.pop(0) if pending else None
+
+
+class SuccessFactorsApp:
+    """The ASGI application (plain ASGI: no web framework is installed)."""
+
+    def __init__(self, store: PeopleStore, *, company_id: str, username: str | None,
+                 password: str | None, token: str | None, fault: Fault | None = None) -> None:
+        self.store = store
+        self.company_id = company_id
+        self.username, self.password, self.token = username, password, token
+        self.fault = fault
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, raw query)
+        self._snapshots: dict[str, list[str]] = {}
+        self._snapshot_ids = itertools.count(1)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.requests.append((method, path, query))
+        injected = self.fault(method, path, query) if self.fault else None
+        if injected is not None and not isinstance(injected, Truncated):
+            await _send(send, *injected)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        host, port = scope["server"]
+        try:
+            payload = self._handle(method, path, query, headers, f"http://{host}:{port}")
+        except ODataRefusal as refusal:
+            await _send(send, *odata_error(refusal.status, refusal.code, refusal.message))
+            return
+        body = json.dumps(payload).encode()
+        if isinstance(injected, Truncated):
+            body = body[: len(body) // 2]
+        reply_headers = {"Content-Type": "application/json;charset=utf-8"}
+        if "jsessionid=" not in headers.get("cookie", "").lower():
+            # The first answer opens a session the client sends back (§3.1).
+            reply_headers["Set-Cookie"] = "JSESSIONID=sandbox-session; Path=/; HttpOnly"
+        await _send(send, 200, reply_headers, body)
+
+    def _handle(self, method: str, path: str, query: str, headers: dict[str, str],
+                origin: str) -> Any:
+        if not path.startswith("/odata/v2/"):
+            raise ODataRefusal(404, "COE_GENERAL_NOT_FOUND", f"No such resource: {path}")
+        self._authenticate(headers.get("authorization", ""))
+        if path.rstrip("/") != ENTITY_PATH:
+            raise ODataRefusal(400, "COE_ENTITY_NOT_FOUND",
+                               f"Invalid entity (or function) name: {path.rsplit('/', 1)[-1]}")
+        if method != "GET":
+            raise ODataRefusal(405, "COE_GENERAL_BAD_REQUEST", f"{method} is not allowed")
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        if params.get("$format", "").lower() != "json" \
+                and "application/json" not in headers.get("accept", ""):
+            raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST",
+                               "The sandbox only answers JSON: pass $format=json")
+        return self._list(params, origin)
+
+    def _authenticate(self, header: str) -> None:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "bearer" and self.token is not None:
+            if hmac.compare_digest(credential.encode(), self.token.encode()):
+                return
+        elif scheme.lower() == "basic" and self.username is not None:
+            try:
+                decoded = base64.b64decode(credential, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            user, _, password = decoded.partition(":")
+            expected = f"{self.username}@{self.company_id}"
+            if hmac.compare_digest(user.encode(), expected.encode()) and \
+                    hmac.compare_digest(password.encode(), (self.password or "").encode()):
+                return
+        raise ODataRefusal(401, "COE_AUTHENTICATION_FAILED", AUTH_FAILED)
+
+    def _list(self, params: dict[str, str], origin: str) -> dict[str, Any]:
+        window = _window(params, self.store.clock().date())
+        size = _int(params, "customPageSize", MAX_PAGE, 1, MAX_PAGE)
+        select = [s.strip() for s in params["$select"].split(",")] if "$select" in params \
+            else None
+        expand = {e.strip() for e in params.get("$expand", "").split(",") if e.strip()}
+        expand |= {"/".join(e.split("/")[:i]) for e in expand
+                   for i in range(1, e.count("/") + 1)}
+        token = _decode_token(params.get("$skiptoken"))
+        snapshot_id = token.get("snapshot")
+        if snapshot_id is not None:
+            if snapshot_id not in self._snapshots:
+                raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST", "The snapshot has expired")
+            keys = self._snapshots[snapshot_id]
+            people = [p for p in map(self.store.get, keys) if p is not None]
+        else:
+            people = self.store.all()
+            if "$filter" in params:
+                predicate = parse_filter(params["$filter"])
+                people = [p for p in people if predicate(p)]
+            skip = _int(params, "$skip", 0, 0, None)
+            top = _int(params, "$top", len(people), 0, None)
+            people = people[skip:skip + top]
+            if params.get("paging") == "snapshot" and len(people) > size:
+                snapshot_id = str(next(self._snapshot_ids))
+                self._snapshots[snapshot_id] = [p["personIdExternal"] for p in people]
+        start = int(token.get("startRow", 0))
+        rows = people[start:start + size]
+        body: dict[str, Any] = {"results": [
+            render(p, f"{origin}{ENTITY_PATH}('{quote(p['personIdExternal'])}')", select,
+                   expand, window) for p in rows]}
+        if start + size < len(people):
+            next_token = {"startRow": start + size, "endRow": start + 2 * size}
+            if snapshot_id is not None:
+                next_token["snapshot"] = snapshot_id
+            kept = {k: v for k, v in params.items() if k != "$skiptoken"}
+            kept["$skiptoken"] = base64.b64encode(json.dumps(next_token).encode()).decode()
+            encoded = urlencode(kept, safe=_QUERY_SAFE, quote_via=quote)
+            body["__next"] = f"{origin}{ENTITY_PATH}?{encoded}"
+        return {"d": body}
+
+
+def _window(params: dict[str, str], today: date) -> tuple[date, date]:
+    if "asOfDate" in params and ("fromDate" in params or "toDate" in params):
+        # KBA 2853045: the two ways of choosing segments exclude each other (§3.5).
+        raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST",
+                           "asOfDate cannot be combined with fromDate/toDate")
+    if "fromDate" in params or "toDate" in params:
+        return _date(params, "fromDate", date.min), _date(params, "toDate", OPEN_END)
+    as_of = _date(params, "asOfDate", today)
+    return as_of, as_of
+
+
+def _date(params: dict[str, str], name: str, default: date) -> date:
+    if name not in params:
+        return default
+    try:
+        return date.fromisoformat(params[name])
+    except ValueError:
+        raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST",
+                           f"{name} is not a date (yyyy-MM-dd): {params[name]!r}") from None
+
+
+def _int(params: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    if name not in params:
+        return default
+    try:
+        value = int(params[name])
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        limit = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST",
+                           f"{name} must be a number {limit}: {params[name]!r}")
+    return value
+
+
+def _decode_token(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        token = json.loads(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        token = None
+    if not isinstance(token, dict):
+        raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST", "Invalid $skiptoken")
+    return token
+
+
+async def _send(send: Any, status: int, headers: dict[str, str], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SuccessFactorsSandbox(LoopbackSandbox):
+    """A SuccessFactors tenant on 127.0.0.1 in a background thread; a context manager.
+
+    ``clock`` stamps lastModifiedDateTime and decides which segments are current.
+    Give ``username``/``password`` for Basic auth, ``token`` for bearer, or both.
+    """
+
+    def __init__(self, company_id: str = "ACME", *, username: str | None = None,
+                 password: str | None = None, token: str | None = None, port: int = 0,
+                 host: str = HOST, fault: Fault | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.store = PeopleStore(clock or (lambda: datetime.now(UTC)))
+        self.app = SuccessFactorsApp(self.store, company_id=company_id, username=username,
+                                     password=password, token=token, fault=fault)
+        self._server = LoopbackServer(self.app, "successfactors-sandbox", host, port,
+                                      lifespan="off")
+        self.base_url = ""
+
+    def put(self, record: dict[str, Any]) -> None:
+        self.store.put(record)
+
+    @property
+    def fault(self) -> Fault | None:
+        return self.app.fault
+
+    @fault.setter
+    def fault(self, value: Fault | None) -> None:
+        self.app.fault = value
+
+    @property
+    def requests(self) -> list[tuple[str, str, str]]:
+        """Every request seen so far as (method, path, raw query string)."""
+        return self.app.requests
+
+    def start(self) -> SuccessFactorsSandbox:
+        host, port = self._server.start()
+        self.base_url = f"http://{host}:{port}"
+        return self
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a SuccessFactors sandbox HRIS on loopback.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
+    parser.add_argument("--company-id", default="ACME", help="the company id in user@company")
+    parser.add_argument("--username", help="Basic auth user (sent as username@company-id)")
+    parser.add_argument("--password", help="Basic auth password")
+    parser.add_argument("--token", help="a bearer token clients may send instead")
+    parser.add_argument("--people", type=int, default=0, help="seed this many people")
+    args = parser.parse_args(argv)
+    if not (args.username and args.password) and not args.token:
+        parser.error("give --username and --password, or --token")
+    hris = SuccessFactorsSandbox(args.company_id, username=args.username,
+                                 password=args.password, token=args.token, port=args.port)
+    for record in organisation(args.people):
+        hris.put(record)
+    try:
+        hris.start()
+    except RuntimeError as exc:
+        parser.exit(1, f"{exc}\n")
+    serve_in_foreground(hris, f"{hris.base_url}/odata/v2")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""SAP SuccessFactors as an HRIS source, over OData v2 with sync httpx
+(docs/successfactors.md §3; the engine calls sources from a worker thread).
+
+- Full pull: ``GET /odata/v2/PerPerson`` with the navigations that carry names, email,
+  employment, user, job, department, manager and status ($expand/$select derived from
+  the configured paths), ``fromDate=today&toDate=9999-12-31`` so that future-dated
+  segments such as a scheduled termination are visible (§3.5, §3.6), server-side paging
+  by ``customPageSize`` and ``__next`` (§3.3).
+- Delta: the same query ORing ``lastModifiedDateTime`` windows of PerPerson and its
+  navigations, plus ``startDate`` windows for segments that became effective since the
+  watermark (§3.5). The window opens ``delta_overlap_minutes`` before the watermark.
+- One person: the same query filtered by ``personIdExternal``.
+
+Raw records are the PerPerson objects as sent; ``fields()`` picks the current
+employment and segments (PersonView below) and maps them to canonical fields.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from sync.config import secret_from_env
+from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
+from sync.connectors.odata import (
+    OPEN_END,
+    ODataFormatError,
+    PagingError,
+    current_index,
+    dated_segments,
+    datetime_literal,
+    datetimeoffset_literal,
+    error_detail,
+    follow_pages,
+    query_string,
+    results_of,
+    retry_after_seconds,
+    segment_span,
+    string_literal,
+    value_text,
+)
+from sync.connectors.successfactors_config import (
+    DATE_FIELDS,
+    NAVIGATIONS,
+    SuccessFactorsSourceConfig,
+)
+from sync.models import Status, digest_of
+
+ENTITY = "/odata/v2/PerPerson"
+LOOKUP_BATCH = 20  # manager userIds per lookup call (keeps the $filter short)
+
+
+class SuccessFactorsSource(HrisSource):
+    name = "successfactors"
+
+    def __init__(self, config: SuccessFactorsSourceConfig, *,
+                 client: httpx.Client | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.config = config
+        self._client = client
+        self._sleep = sleep
+        self._now = now
+        self._jitter = jitter
+        self._entity_url = config.base_url + ENTITY
+        self._select, self._expand = config.select_and_expand()
+        self._person_by_user: dict[str, str] = {}  # userId -> personIdExternal
+        self._people: set[str] = set()
+        self._looked_up: set[str] = set()  # userIds asked for already (found or not)
+        self._watermark: str | None = None
+
+    # -- HrisSource ------------------------------------------------------------------
+
+    def scan_full(self) -> Iterator[RawRecord]:
+        started = self._now()
+        self._person_by_user.clear()
+        self._people.clear()
+        self._looked_up.clear()
+        for row, where in self._rows(self.config.person_filter):
+            yield self._record(row, where)
+        # The moment before the first page was asked for: a change saved during the
+        # pull is read again by the next delta rather than lost.
+        self._watermark = started.isoformat()
+
+    def scan_delta(self, since: datetime | None) -> Iterator[RawRecord]:
+        if since is None:
+            raise FeedError("SuccessFactors delta: there is no watermark yet; run a full "
+                            "sync first")
+        started = self._now()
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        window = since - timedelta(minutes=self.config.delta_overlap_minutes)
+        stamp = datetimeoffset_literal(window)
+        changed = [f"lastModifiedDateTime ge {stamp}"] + [
+            f"{nav}/lastModifiedDateTime ge {stamp}" for nav in self.config.delta_navigations]
+        # Future-dated changes are caught when they become effective, not only when
+        # they were entered (§3.5, Entra's template).
+        first, last = datetime_literal(window.date()), datetime_literal(started.date())
+        changed += [f"({nav}/startDate ge {first} and {nav}/startDate le {last})"
+                    for nav in self.config.delta_effective_navigations]
+        records = [self._record(row, where) for row, where in
+                   self._rows(f"({self.config.person_filter}) and ({' or '.join(changed)})")]
+        self._resolve_managers(records)
+        yield from records
+        self._watermark = started.isoformat()
+
+    def supports_delta(self) -> bool:
+        return True
+
+    def fetch_one(self, employee_id: str) -> RawRecord | None:
+        wanted = f"personIdExternal eq {string_literal(employee_id)}"
+        found = [self._record(row, where) for row, where in
+                 self._rows(f"({self.config.person_filter}) and {wanted}")]
+        # Never trust the filter blindly: the answer must be that person or nobody.
+        strays = sorted({r.key for r in found if r.key != employee_id})
+        if strays or len(found) > 1:
+            raise FeedError(f"SuccessFactors GET {ENTITY}: asked for personIdExternal "
+                            f"{employee_id!r}, got {len(found)} record(s)"
+                            + (f" including {strays[0]!r}" if strays else ""))
+        self._resolve_managers(found)
+        return found[0] if found else None
+
+    def fields(self, record: RawRecord) -> dict[str, str | None]:
+        raw, where = record.raw, record.locator
+        if not isinstance(raw, dict):
+            raise RecordError(where, None, None, "is not a PerPerson object")
+        key = _text(raw.get("personIdExternal"))
+        if key is None:
+            raise RecordError(where, "personIdExternal", None,
+                              "is missing; every PerPerson needs its key")
+        try:
+            view = PersonView.build(raw, self._today(), self.config)
+            out: dict[str, str | None] = {"employee_id": key}
+            for name, path in self.config.paths.items():
+                out[name] = read_path(view, path, as_date=name in DATE_FIELDS)
+            for name, path in self.config.attributes.items():
+                out[f"attributes.{name}"] = read_path(view, path, as_date=False)
+        except ViewError as exc:
+            raise RecordError(where, exc.field, exc.value, exc.message) from None
+        if "manager_id" in out:
+            out["manager_id"] = self._manager(out["manager_id"])
+        out["status"] = view.status
+        out["termination_date"] = view.termination_date
+        return out
+
+    def watermark(self) -> str | None:
+        return self._watermark
+
+    def describe(self) -> str:
+        return f"SuccessFactors {self.config.base_url} ({self.config.company_id})"
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- records and managers ------------------------------------------------------------
+
+    def _record(self, row: Any, where: str) -> RawRecord:
+        if not isinstance(row, dict):
+            raise FeedError(f"SuccessFactors GET {ENTITY}: {where} is not an object")
+        key = _text(row.get("personIdExternal")) or ""
+        # A record without its key still becomes a record: fields() reports it as
+        # `invalid` drift instead of the whole feed failing.
+        locator = f"successfactors:PerPerson {key}" if key else f"successfactors:{where}"
+        self._learn(row, key)
+        # Which segments are current is part of the content: the same payload means
+        # something else once a future-dated segment takes effect.
+        as_of = signature(row, self._today())
+        return RawRecord(key, digest_of([row, as_of]), locator, row)
+
+    def _learn(self, row: dict[str, Any], key: str) -> None:
+        if not key:
+            return
+        self._people.add(key)
+        for employment in results_of(row.get("employmentNav")) or []:
+            user = _text(employment.get("userId")) if isinstance(employment, dict) else None
+            if user:
+                self._person_by_user[user] = key
+
+    def _manager(self, user_id: str | None) -> str | None:
+        """managerId is the manager's userId (§3.2); the engine wants personIdExternal.
+        An id that resolves to nobody is passed on unchanged (the engine leaves an
+        unknown manager alone)."""
+        if user_id is None or user_id in self.config.no_manager_values:
+            return None
+        return self._person_by_user.get(user_id, user_id)
+
+    def _resolve_managers(self, records: list[RawRecord]) -> None:
+        """After a delta or fetch_one the managers may be unknown: look them up by
+        userId, a few per call, instead of a full pull."""
+        wanted: set[str] = set()
+        for record in records:
+            try:
+                user = self.fields(record).get("manager_id")
+            except RecordError:
+                continue
+            if user and user not in self._people and user not in self._looked_up:
+                wanted.add(user)
+        pending = sorted(wanted)
+        for start in range(0, len(pending), LOOKUP_BATCH):
+            batch = pending[start:start + LOOKUP_BATCH]
+            self._looked_up.update(batch)
+            clauses = " or ".join(f"employmentNav/userId eq {string_literal(u)}" for u in batch)
+            params = {"$format": "json", "$filter": clauses, "$expand": "employmentNav",
+                      "$select": "personIdExternal,employmentNav/userId"}
+            for row, where in self._pages(params):
+                key = _text(row.get("personIdExternal")) if isinstance(row, dict) else None
+                users = {_text(e.get("userId")) for e in results_of(
+                    row.get("employmentNav")) or [] if isinstance(e, dict)} if key else set()
+                if not users & set(batch):
+                    raise FeedError(f"SuccessFactors GET {ENTITY}: a lookup of userId(s) "
+                                    f"{', '.join(batch)} returned {where} "
+                                    f"({key or 'no key'}), who has none of them")
+                self._learn(row, key)
+
+    def _today(self) -> date:
+        return self._now().date()
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _rows(self, person_filter: str) -> Iterator[tuple[Any, str]]:
+        today = self._today()
+        params = {"$format": "json", "$filter": person_filter, "$expand": self._expand,
+                  "$select": self._select, "customPageSize": str(self.config.page_size),
+                  "fromDate": (today - timedelta(days=self.config.segment_lookback_days))
+                  .isoformat(), "toDate": OPEN_END.isoformat()}
+        if self.config.snapshot_paging:
+            params["paging"] = "snapshot"
+        yield from self._pages(params)
+
+    def _pages(self, params: dict[str, str]) -> Iterator[tuple[Any, str]]:
+        """Every row of every page, with where it came from (§3.3)."""
+        first = f"{self._entity_url}?{query_string(params)}"
+        try:
+            for row, _, page, number in follow_pages(first, self._get, self._entity_url):
+                yield row, f"PerPerson page {page} row {number}"
+        except PagingError as exc:
+            raise FeedError(f"SuccessFactors GET {exc.url}: {exc.message}") from None
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            # Read at connect time; secrets never appear in messages. The client keeps
+            # the session cookie SuccessFactors sets on the first answer (§3.1).
+            config = self.config
+            headers = {"Accept": "application/json"}
+            auth = None
+            if config.auth == "basic":
+                password = secret_from_env(config.password_env, "hris.password_env")
+                auth = httpx.BasicAuth(f"{config.username}@{config.company_id}", password or "")
+            else:
+                token = secret_from_env(config.token_env, "hris.token_env")
+                headers["Authorization"] = f"Bearer {token}"
+            self._client = httpx.Client(auth=auth, headers=headers,
+                                        timeout=config.timeout_seconds, verify=config.verify_tls)
+        return self._client
+
+    def _get(self, url: str) -> bytes:
+        """One GET, retried while throttled (429, 503); FeedError when it cannot succeed."""
+        what = f"SuccessFactors GET {ENTITY}"
+        attempts = self.config.retry_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http().get(url)
+            except httpx.HTTPError as exc:
+                raise FeedError(f"{what}: {type(exc).__name__}: {exc}") from None
+            status = response.status_code
+            if status == 200:
+                return response.content
+            code, message = error_detail(response.content)
+            detail = " ".join(p for p in (code, message and f"- {message}") if p)
+            if status in (429, 503):
+                wait = self._wait(response, attempt)
+                limit = self.config.retry_max_wait_seconds
+                if attempt < attempts and wait <= limit:
+                    self._sleep(wait)
+                    continue
+                why = (f"asked to wait {wait:g}s, more than {limit:g}s" if wait > limit
+                       else f"still refused after {attempt} tries")
+                raise FeedError(f"{what}: HTTP {status} ({detail or 'throttled'}); {why}")
+            if status in (401, 403):
+                names = (f"hris.username and hris.password_env ({self.config.password_env})"
+                         if self.config.auth == "basic"
+                         else f"hris.token_env ({self.config.token_env})")
+                raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); "
+                                f"check the credentials named by {names}")
+            raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _wait(self, response: httpx.Response, attempt: int) -> float:
+        """Retry-After when given; else exponential backoff with jitter (§0 point 2)."""
+        given = retry_after_seconds(response.headers.get("Retry-After"), self._now())
+        if given is not None:
+            return given
+        base = self.config.retry_backoff_seconds
+        return base * 2 ** (attempt - 1) * (0.5 + self._jitter() / 2)
+
+
+# -- one person as of a day: pure (§3.2, §3.6) -------------------------------------------
+
+
+class ViewError(Exception):
+    def __init__(self, field: str | None, value: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field, self.value, self.message = field, value, message
+
+
+@dataclass(slots=True)
+class PersonView:
+    """A PerPerson reduced to what is in force today: one employment, its user and
+    current job segment, the current personal segment, the primary email."""
+
+    person: dict[str, Any]
+    personal: dict[str, Any] | None
+    email: dict[str, Any] | None
+    employment: dict[str, Any] | None
+    user: dict[str, Any] | None
+    job: dict[str, Any] | None
+    termination: dict[str, Any] | None
+    status: str
+    termination_date: str | None
+
+    @classmethod
+    def build(cls, raw: dict[str, Any], today: date,
+              config: SuccessFactorsSourceConfig) -> PersonView:
+        try:
+            personal = dated_segments(raw.get("personalInfoNav"))
+            at = current_index(personal, today)
+            emails = [e for e in results_of(raw.get("emailNav")) or [] if isinstance(e, dict)]
+            primary = next((e for e in emails if e.get("isPrimary") in (True, "true")), None)
+            employment, jobs, now_at = _choose_employment(raw, today, config)
+        except ODataFormatError as exc:
+            raise ViewError("startDate/endDate", None, str(exc)) from None
+        job = jobs[now_at] if now_at is not None else None
+        if job is None:
+            status, ended = Status.pre_hire.value, None  # only future segments: not started
+        else:
+            status = _status_of(job, config, strict=True)
+            ended = _termination_date(jobs, now_at, config)
+            if ended is None and status == Status.terminated:
+                ended = _date_at(employment, "endDate", "employmentNav/endDate")
+        user = employment.get("userNav")
+        info = raw.get("personEmpTerminationInfoNav")
+        return cls(raw, personal[at] if at is not None else None,
+                   primary or (emails[0] if emails else None), employment,
+                   user if isinstance(user, dict) else None, job,
+                   info if isinstance(info, dict) else None, status, ended)
+
+
+def _choose_employment(raw: dict[str, Any], today: date, config: SuccessFactorsSourceConfig
+                       ) -> tuple[dict[str, Any], list[dict[str, Any]], int | None]:
+    """The employment that counts (§3.6): one whose current segment is active or leave
+    (a standard one before a global assignment, then the latest); else the latest with
+    a current segment; else the earliest starting in the future (a pre-hire)."""
+    candidates = []
+    for employment in results_of(raw.get("employmentNav")) or []:
+        if isinstance(employment, dict):
+            jobs = dated_segments(employment.get("jobInfoNav"))
+            if jobs:
+                candidates.append((employment, jobs, current_index(jobs, today)))
+    if not candidates:
+        raise ViewError("employmentNav/jobInfoNav", None,
+                        "has no employment with a job segment from fromDate on")
+
+    def start(item: tuple[dict[str, Any], list[dict[str, Any]], int | None]) -> date:
+        jobs, at = item[1], item[2]
+        return segment_span(jobs[at if at is not None else 0])[0]
+
+    working = [c for c in candidates if c[2] is not None and _status_of(
+        c[1][c[2]], config, strict=False) in (Status.active, Status.leave)]
+    if working:
+        return max(working, key=lambda c: (c[0].get("assignmentClass") != "GA", start(c)))
+    current = [c for c in candidates if c[2] is not None]
+    if current:
+        return max(current, key=start)
+    return min(candidates, key=start)
+
+
+def _status_of(job: dict[str, Any], config: SuccessFactorsSourceConfig,
+               strict: bool) -> str | None:
+    """emplStatusNav.externalCode mapped by hris.status_codes. Option ids (emplStatus)
+    differ per tenant and are never interpreted (§3.2)."""
+    nav = job.get("emplStatusNav")
+    code = _text(nav.get("externalCode")) if isinstance(nav, dict) else None
+    if code is None:
+        if not strict:
+            return None
+        raise ViewError("jobInfoNav/emplStatusNav/externalCode", _text(job.get("emplStatus")),
+                        "is missing, so the employment status is unknown")
+    mapped = config.status_codes.get(code)
+    if mapped is not None:
+        return mapped.value
+    if config.unknown_status_code != "report":
+        return Status(config.unknown_status_code).value
+    if not strict:
+        return None
+    raise ViewError("jobInfoNav/emplStatusNav/externalCode", code,
+                    "is not a known status code; add it to hris.status_codes")
+
+
+def _termination_date(jobs: list[dict[str, Any]], now_at: int,
+                      config: SuccessFactorsSourceConfig) -> str | None:
+    """The day before the terminated segment starts (§3.6): the current one or the
+    first future one. Consecutive terminated segments count from the first seen."""
+    terminated = [_status_of(j, config, strict=False) == Status.terminated for j in jobs]
+    hit = next((i for i in range(now_at, len(jobs)) if terminated[i]), None)
+    if hit is None:
+        return None
+    while hit > 0 and terminated[hit - 1]:
+        hit -= 1
+    return (segment_span(jobs[hit])[0] - timedelta(days=1)).isoformat()
+
+
+def read_path(view: PersonView, path: str, *, as_date: bool) -> str | None:
+    """The text at a configured path ("a|b": the first non-empty alternative)."""
+    for alternative in path.split("|"):
+        head, _, rest = alternative.partition(".")
+        value: Any = getattr(view, head) if head in NAVIGATIONS else view.person
+        for part in (rest if head in NAVIGATIONS else alternative).split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        try:
+            text = value_text(value, as_date=as_date)
+        except ODataFormatError as exc:
+            raise ViewError(alternative, str(value), str(exc)) from None
+        if text:
+            return text
+    return None
+
+
+def _date_at(entity: dict[str, Any], name: str, field: str) -> str | None:
+    try:
+        return value_text(entity.get(name), as_date=True)
+    except ODataFormatError as exc:
+        raise ViewError(field, str(entity.get(name)), str(exc)) from None
+
+
+def signature(row: dict[str, Any], today: date) -> list[Any]:
+    """Which segments are in force today (part of a record's digest)."""
+    try:
+        navs = [row.get("personalInfoNav")] + [
+            e.get("jobInfoNav") for e in results_of(row.get("employmentNav")) or []
+            if isinstance(e, dict)]
+        return [current_index(dated_segments(nav), today) for nav in navs]
+    except ODataFormatError:
+        return []  # fields() reports the bad date
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value).strip() or None
