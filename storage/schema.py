@@ -219,6 +219,18 @@ MIGRATIONS: list[str] = [
         digest      BLOB                 -- NULL: the key left the snapshot
     ) WITHOUT ROWID;
     """,
+    # 3: real-time intake and alerting (events received, alert states).
+    """
+    -- reserved
+    """,
+    # 4: audiences (rules' desired and actual memberships).
+    """
+    -- reserved
+    """,
+    # 5: reports and retention.
+    """
+    -- reserved
+    """,
 ]
 
 

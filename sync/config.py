@@ -11,8 +11,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from sync.config_audiences import AudienceConfig
+from sync.config_base import Strict as _Strict
+from sync.config_base import http_url
+from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
+from sync.config_reports import RetentionConfig
 from sync.connectors.canvas_config import CanvasTargetConfig
 from sync.connectors.moodle_config import MoodleTargetConfig
 from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
@@ -29,10 +39,6 @@ REQUIRED_FIELDS = ("employee_id", "first_name", "last_name", "status")
 
 class ConfigError(Exception):
     """One sentence naming the file, the key and what is wrong."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CsvSourceConfig(_Strict):
@@ -100,9 +106,7 @@ class BambooHRSourceConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, not {value!r}")
-        return value.rstrip("/").removesuffix("/v1")
+        return http_url(value).removesuffix("/v1")
 
     @field_validator("fields")
     @classmethod
@@ -133,15 +137,38 @@ class ScimTargetConfig(_Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
     use_etags: bool = True
-    # Vendor differences: what "remove" means, which attribute carries the email.
+    # Where SCIM LMSs differ (docs/connectors.md, "SCIM vendor profiles"): what "remove"
+    # means and which attributes the LMS keeps as they were first created.
+    profile: Literal["generic", "absorb", "360learning", "linkedin_learning",
+                     "talentlms"] = "generic"
     deactivate_by: Literal["active_false", "delete"] = "active_false"
+    # Account fields the LMS will not change once created (360Learning keys users by
+    # email): never compared or written after the create. Default: the profile's.
+    immutable_fields: list[Literal["user_name", "email"]] | None = None
+
+    # Vendor facts from connectors.md §5.6: who cannot delete, who keys by email.
+    NO_DELETE: ClassVar[frozenset[str]] = frozenset({"linkedin_learning", "talentlms"})
+    KEYED_BY_EMAIL: ClassVar[frozenset[str]] = frozenset({"360learning"})
+
+    @model_validator(mode="after")
+    def _profile_rules(self) -> ScimTargetConfig:
+        if self.deactivate_by == "delete" and self.profile in self.NO_DELETE:
+            raise ValueError(f"deactivate_by = \"delete\" is not possible with profile "
+                             f"{self.profile!r}: that LMS does not delete users over SCIM "
+                             "(use \"active_false\")")
+        if self.immutable_fields is None:
+            self.immutable_fields = (["user_name", "email"]
+                                     if self.profile in self.KEYED_BY_EMAIL else [])
+        return self
+
+    @property
+    def unmanaged_fields(self) -> frozenset[str]:
+        return frozenset(self.immutable_fields or ())
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, not {value!r}")
-        return value.rstrip("/")
+        return http_url(value)
 
 
 LmsConfig = Annotated[ScimTargetConfig | MoodleTargetConfig | CanvasTargetConfig,
@@ -235,7 +262,20 @@ class Config(_Strict):
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    audiences: list[AudienceConfig] = Field(default_factory=list)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     source_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _user_name_matches_the_lms(self) -> Config:
+        keyed = getattr(self.lms, "KEYED_BY_EMAIL", frozenset())
+        if getattr(self.lms, "profile", None) in keyed and self.mapping.user_name != "email":
+            raise ValueError(f"mapping.user_name must be \"email\" for profile "
+                             f"{self.lms.profile!r}: that LMS keys its users by email")
+        return self
 
     def fingerprint(self) -> str:
         """What must invalidate cached mapping results when it changes."""
@@ -291,6 +331,8 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"{where}key {key!r} is required but missing") from None
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"{where}key {key!r} is not a known setting") from None
+        if not key:  # a rule across sections names its keys itself
+            raise ConfigError(f"{where}{msg}") from None
         shown = err.get("input")
         value = "" if isinstance(shown, dict | list) else f" (got {shown!r})"
         raise ConfigError(f"{where}key {key!r}: {msg}{value}") from None
