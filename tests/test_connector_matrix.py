@@ -1,0 +1,342 @@
+"""Every HRIS source against every LMS target: one organisation, one engine, three runs.
+
+Each combination of a source kit (CSV, BambooHR, Workday RaaS, SAP SuccessFactors) and a
+target kit (SCIM 2.0, Moodle, Canvas) runs the same story on real loopback sandboxes:
+a first full run creates one account per person and leaves no open drift; HR then
+terminates one person (effective in the past) and retitles another, and the next full run
+deactivates exactly that person and carries the title wherever the target can hold one;
+a third full run plans nothing. The LMS is always read through its sandbox, never through
+the engine or a connector.
+
+A kit is a small class: ``start`` (sandbox up, people seeded, secrets in the
+environment), ``section`` (its part of the config) and the connector it builds with
+injected sleeps; a source kit can also ``terminate`` and ``retitle``, a target kit lists
+its ``accounts`` and says whether it can hold a title and a manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from sandbox import bamboohr, successfactors_data, workday_data
+from sandbox.bamboohr import BambooSandbox
+from sandbox.canvas import CanvasSandbox
+from sandbox.moodle import MoodleSandbox
+from sandbox.scim_server import ScimSandbox
+from sandbox.successfactors import SuccessFactorsSandbox
+from sandbox.workday import WorkdaySandbox
+from sandbox.world import COLUMNS, World
+from storage.db import Store
+from sync.clock import FrozenClock
+from sync.config import Config, config_from_dict
+from sync.connectors.bamboohr import BambooHRSource
+from sync.connectors.canvas import CanvasTarget
+from sync.connectors.moodle import MoodleTarget
+from sync.connectors.scim import ScimTarget
+from sync.connectors.successfactors import SuccessFactorsSource
+from sync.connectors.workday import WorkdaySource
+from sync.engine import Engine
+from sync.status import build_status
+from tests.support import ENTERPRISE, TOKEN_ENV, lms_users
+
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+LAST_DAY = date(2026, 11, 20)  # the leaver's last day: already behind us
+PEOPLE = 12
+NEW_TITLE = "Controller"
+# Positions in each kit's key list. Every generator builds the same tree at the top:
+# person 7 reports to person 2; persons 9 and 11 manage nobody.
+REPORT, BOSS, MOVER, LEAVER = 6, 1, 8, 10
+
+
+@dataclass
+class Seen:
+    """One LMS account as the target sandbox holds it."""
+
+    key: str
+    active: bool
+    title: str | None = None
+    manager: str | None = None  # the manager's HRIS key
+
+
+class Recorder(list):
+    """The sleeps injected into every connector: nothing in this story should wait."""
+
+    def sync(self, seconds: float) -> None:
+        self.append(seconds)
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def setenv(request: pytest.FixtureRequest, name: str, value: str) -> None:
+    """A secret for the config to name; removed again after the test."""
+    request.getfixturevalue("monkeypatch").setenv(name, value)
+
+
+# -- sources ----------------------------------------------------------------------------
+
+
+class CsvKit:
+    mapping: dict[str, Any] = {}
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        self.world = World.generate(PEOPLE)
+        self.path = self.world.write(request.getfixturevalue("tmp_path") / "employees.csv")
+        self.keys = list(self.world.rows)
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "csv", "path": str(self.path), "columns": COLUMNS}
+
+    def source(self, config: Config, clock: FrozenClock, sleep: Recorder) -> None:
+        return None  # nothing to inject: the engine builds it from the config
+
+    def terminate(self, key: str) -> None:
+        self.world.rows[key].update({"Status": "Terminated",
+                                     "Termination Date": LAST_DAY.isoformat()})
+        self.world.write(self.path)
+
+    def retitle(self, key: str, title: str) -> None:
+        self.world.rows[key]["Job Title"] = title
+        self.world.write(self.path)
+
+
+class BambooKit:
+    KEY, KEY_ENV = "matrix-bamboo-key", "ROSTERSYNC_TEST_MATRIX_BAMBOOHR_KEY"
+    mapping = {"status_values": {"full-time": "active", "terminated": "terminated",
+                                 "inactive": "terminated"}}
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        setenv(request, self.KEY_ENV, self.KEY)
+        self.hris = stack.enter_context(BambooSandbox(api_key=self.KEY, clock=clock.now))
+        people = bamboohr.generate(PEOPLE)
+        for employee in people:
+            self.hris.put(employee)
+        self.keys = [e["id"] for e in people]
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "bamboohr", "base_url": self.hris.base_url, "api_key_env": self.KEY_ENV}
+
+    def source(self, config: Config, clock: FrozenClock, sleep: Recorder) -> BambooHRSource:
+        return BambooHRSource(config.hris, now=clock.now, sleep=sleep.sync, jitter=lambda: 1.0)
+
+    def terminate(self, key: str) -> None:
+        self.hris.update(key, employmentHistoryStatus="Terminated", status="Inactive",
+                         terminationDate=LAST_DAY.isoformat())
+
+    def retitle(self, key: str, title: str) -> None:
+        self.hris.update(key, jobTitle=title)
+
+
+class WorkdayKit:
+    USER, PASSWORD, PASSWORD_ENV = "isu_lms@acme", "matrix-pw", "ROSTERSYNC_TEST_MATRIX_WD_PW"
+    mapping: dict[str, Any] = {}
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        setenv(request, self.PASSWORD_ENV, self.PASSWORD)
+        self.hris = stack.enter_context(WorkdaySandbox(user=self.USER, password=self.PASSWORD,
+                                                       clock=clock.now))
+        workers = workday_data.generate(PEOPLE)
+        for worker in workers:
+            self.hris.put(worker)
+        self.keys = [w["Worker_WID"] for w in workers]
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "workday", "base_url": self.hris.base_url,
+                "report_path": self.hris.report_path, "user": self.USER,
+                "password_env": self.PASSWORD_ENV}
+
+    def source(self, config: Config, clock: FrozenClock, sleep: Recorder) -> WorkdaySource:
+        return WorkdaySource(config.hris, now=clock.now, sleep=sleep.sync, jitter=lambda: 1.0)
+
+    def terminate(self, key: str) -> None:
+        self.hris.update(key, Termination_Date=LAST_DAY.isoformat())
+
+    def retitle(self, key: str, title: str) -> None:
+        self.hris.update(key, Business_Title=title)
+
+
+class SuccessFactorsKit:
+    PASSWORD, PASSWORD_ENV = "matrix-sf-pw", "ROSTERSYNC_TEST_MATRIX_SF_PW"
+    mapping: dict[str, Any] = {}
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        setenv(request, self.PASSWORD_ENV, self.PASSWORD)
+        self.clock = clock
+        self.hris = stack.enter_context(SuccessFactorsSandbox(
+            "ACME", username="api", password=self.PASSWORD, clock=clock.now))
+        people = successfactors_data.organisation(PEOPLE)
+        for record in people:
+            self.hris.put(record)
+        self.keys = [p["personIdExternal"] for p in people]
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "successfactors", "base_url": self.hris.base_url,
+                "company_id": "ACME", "username": "api", "password_env": self.PASSWORD_ENV}
+
+    def source(self, config: Config, clock: FrozenClock,
+               sleep: Recorder) -> SuccessFactorsSource:
+        return SuccessFactorsSource(config.hris, now=clock.now, sleep=sleep.sync,
+                                    jitter=lambda: 1.0)
+
+    def terminate(self, key: str) -> None:
+        self.hris.store.terminate(key, LAST_DAY)
+
+    def retitle(self, key: str, title: str) -> None:
+        self.hris.store.change_job(key, self.clock.now().date(), jobTitle=title)
+
+
+# -- targets ----------------------------------------------------------------------------
+
+
+class ScimKit:
+    holds_title = holds_manager = True
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        # The suite's own fixtures: a fresh scim2-server, and its token in TOKEN_ENV.
+        self.lms: ScimSandbox = request.getfixturevalue("scim_server")
+        self.token: str = request.getfixturevalue("lms_token")
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "scim", "base_url": self.lms.base_url, "token_env": TOKEN_ENV}
+
+    def target(self, config: Config, sleep: Recorder) -> ScimTarget:
+        return ScimTarget(config.lms, sleep=sleep)
+
+    def accounts(self) -> list[Seen]:
+        users = lms_users(self.lms.base_url, self.token)
+        key_of = {u["id"]: u.get("externalId") for u in users}
+        return [Seen(u.get("externalId"), u["active"], u.get("title"),
+                     key_of.get(u.get(ENTERPRISE, {}).get("manager", {}).get("value")))
+                for u in users]
+
+
+class MoodleKit:
+    TOKEN, TOKEN_ENV = "0123456789abcdef0123456789abcdef", "ROSTERSYNC_TEST_MATRIX_MOODLE"
+    FIELDS = {"title": "profile_field_jobtitle", "manager_key": "profile_field_managerid",
+              "employee_number": "profile_field_employeenumber"}
+    holds_title = holds_manager = True  # both have a home in FIELDS
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        setenv(request, self.TOKEN_ENV, self.TOKEN)
+        shortnames = tuple(home.removeprefix("profile_field_") for home in self.FIELDS.values())
+        self.lms = stack.enter_context(MoodleSandbox(token=self.TOKEN, profile_fields=shortnames))
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "moodle", "base_url": self.lms.base_url, "token_env": self.TOKEN_ENV,
+                "auth": "oauth2", "fields": self.FIELDS}
+
+    def target(self, config: Config, sleep: Recorder) -> MoodleTarget:
+        return MoodleTarget(config.lms, sleep=sleep, jitter=lambda: 1.0)
+
+    def accounts(self) -> list[Seen]:
+        out = []
+        for user in list(self.lms.site.users.values()):
+            if user["deleted"] or not user["idnumber"]:
+                continue  # guest and admin carry no idnumber
+            custom = user["customfields"]
+            out.append(Seen(user["idnumber"], not user["suspended"], custom.get("jobtitle"),
+                            custom.get("managerid")))
+        return out
+
+
+class CanvasKit:
+    TOKEN, TOKEN_ENV = "matrix-canvas-token", "ROSTERSYNC_TEST_MATRIX_CANVAS"
+    holds_title = holds_manager = False  # Canvas has no field for either
+
+    def start(self, stack: ExitStack, clock: FrozenClock, request: pytest.FixtureRequest) -> None:
+        setenv(request, self.TOKEN_ENV, self.TOKEN)
+        self.lms = stack.enter_context(CanvasSandbox(
+            token=self.TOKEN, clock=lambda: clock.now().timestamp()))
+
+    def section(self) -> dict[str, Any]:
+        return {"type": "canvas", "base_url": self.lms.base_url, "token_env": self.TOKEN_ENV,
+                "account_id": self.lms.account_id}
+
+    def target(self, config: Config, sleep: Recorder) -> CanvasTarget:
+        return CanvasTarget(config.lms, sleep=sleep, jitter=lambda: 1.0)
+
+    def accounts(self) -> list[Seen]:
+        data = self.lms.data
+        return [Seen(u["sis_user_id"], data.login_state(u["id"]) == "active")
+                for u in data.list_users()]
+
+
+SOURCES = {"csv": CsvKit, "bamboohr": BambooKit, "workday": WorkdayKit,
+           "successfactors": SuccessFactorsKit}
+TARGETS = {"scim": ScimKit, "moodle": MoodleKit, "canvas": CanvasKit}
+# Known defects by (source, target), each marked xfail(strict): what is wrong, and where.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
+
+
+def combinations() -> list[Any]:
+    out = []
+    for source in SOURCES:
+        for target in TARGETS:
+            reason = KNOWN_BUGS.get((source, target))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            out.append(pytest.param(source, target, id=f"{source}-{target}", marks=marks))
+    return out
+
+
+# -- the story ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("source_name", "target_name"), combinations())
+def test_hire_terminate_retitle_and_converge(source_name, target_name, tmp_path, request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), TARGETS[target_name]()
+    with ExitStack() as stack:
+        hr.start(stack, clock, request)
+        lms.start(stack, clock, request)
+        config = config_from_dict({
+            "database": {"path": str(tmp_path / "rostersync.db")},
+            "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
+        engine = Engine(config, Store(config.database.path), clock=clock,
+                        source=hr.source(config, clock, slept),
+                        target_factory=lambda: lms.target(config, slept))
+
+        def full_run() -> dict[str, Any]:
+            clock.advance(hours=1)  # HR's edits lie behind every pull
+            report = asyncio.run(engine.sync("full"))
+            assert report.status == "succeeded", report.message
+            status = build_status(engine.store, config, clock.now())
+            assert status["drift_total"] == 0, status["drift"]
+            return report.counts
+
+        def accounts() -> dict[str, Seen]:
+            seen = lms.accounts()
+            assert sorted(a.key for a in seen) == sorted(hr.keys)  # one account per person
+            return {a.key: a for a in seen}
+
+        keys = hr.keys
+        assert len(keys) == PEOPLE
+        first = full_run()
+        assert (first["rows"], first["planned"]) == (PEOPLE, {"create": PEOPLE})
+        before = accounts()
+        assert all(a.active for a in before.values())
+        if lms.holds_manager:
+            assert before[keys[REPORT]].manager == keys[BOSS]
+
+        hr.terminate(keys[LEAVER])
+        hr.retitle(keys[MOVER], NEW_TITLE)
+        second = full_run()
+        assert second["changed"] == 2  # the leaver's and the mover's rows, nobody else's
+        # Canvas has nowhere to put a title: the change must plan nothing there.
+        assert second["planned"] == {"deactivate": 1, **({"update": 1} if lms.holds_title
+                                                         else {})}
+        after = accounts()
+        assert [k for k, a in after.items() if not a.active] == [keys[LEAVER]]
+        if lms.holds_title:
+            assert after[keys[MOVER]].title == NEW_TITLE
+            assert {a.title for k, a in after.items() if k != keys[MOVER]} == {"Specialist"}
+
+        third = full_run()
+        assert third["changed"] == 0 and not third.get("planned")
+        assert accounts() == after
+    assert slept == []
