@@ -1,0 +1,119 @@
+"""The Prometheus endpoint reports the numbers `rostersync status --json` prints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from console.cli import main
+from storage.db import Store
+from sync.clock import Clock
+from sync.config import load_config
+from sync.metrics import MetricsService
+
+
+def scrape(config) -> dict[str, dict[tuple, float]]:
+    async def fetch() -> str:
+        service = MetricsService(Store(config.database.path), config, Clock())
+        await service.start()
+        try:
+            async with httpx.AsyncClient() as client:
+                answer = await client.get(service.listener.url + "/metrics")
+                assert answer.status_code == 200
+                assert answer.headers["content-type"].startswith("text/plain")
+                return answer.text
+        finally:
+            await service.stop()
+
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(asyncio.run(fetch())):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def test_metrics_match_the_status_document(workspace, capsys):
+    text = workspace.csv_path.read_text().splitlines()
+    text[5] = text[5].replace("@acme.example", "@@acme.example", 1)  # one invalid record
+    workspace.csv_path.write_text("\n".join(text) + "\n")
+    assert main(workspace.args("sync")) in (0, 1)
+    assert main(workspace.args("pause", "--reason", "maintenance")) == 0
+    capsys.readouterr()
+    main(workspace.args("status", "--json"))
+    status = json.loads(capsys.readouterr().out)
+    with workspace.config_path.open("a") as f:
+        f.write('\n[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\n')
+    metrics = scrape(load_config(workspace.config_path))
+
+    assert metrics["rostersync_status"][()] == status["exit_code"] == 2
+    assert {k[0][1]: v for k, v in metrics["rostersync_drift"].items()} == status["drift"]
+    assert status["drift"]["invalid"] == 1
+    assert metrics["rostersync_drift_total"][()] == status["drift_total"]
+    assert {k[0][1]: v for k, v in metrics["rostersync_ops"].items()} == status["ops"]
+    assert status["ops"]["succeeded"] > 400
+    for key in ("pending", "overdue", "scheduled"):
+        assert metrics[f"rostersync_terminations_{key}"][()] == status["terminations"][key]
+    assert metrics["rostersync_job_state"][(("state", "paused"),)] == 1
+    assert metrics["rostersync_quarantined"][()] == 0
+    for source in ("hris", "lms"):
+        age = metrics["rostersync_source_staleness_seconds"][(("source", source),)]
+        assert abs(age - status["staleness"][source]["age_seconds"]) <= 5  # scraped later
+        state = status["staleness"][source]["state"]
+        assert metrics["rostersync_source_stale_state"][(("source", source),
+                                                          ("state", state))] == 1
+    assert metrics["rostersync_last_run_duration_seconds"][(("kind", "full"),)] > 0
+    assert metrics["rostersync_last_feed_accepted"][()] == 1
+
+
+def test_metrics_textfile_is_written_atomically(workspace, tmp_path):
+    assert main(workspace.args("sync")) in (0, 1)
+    target = tmp_path / "rostersync.prom"
+    with workspace.config_path.open("a") as f:
+        f.write(f'\n[metrics]\nenabled = true\nlisten = ""\ntextfile = "{target}"\n')
+    config = load_config(workspace.config_path)
+    service = MetricsService(Store(config.database.path), config, Clock())
+    assert service.listener is None
+    service.write_textfile()
+    text = target.read_text()
+    assert "rostersync_ops{status=\"succeeded\"}" in text
+    assert not list(tmp_path.glob("*.prom.*"))  # no temp file left behind
+
+
+def test_the_scheduler_serves_webhooks_and_metrics_on_one_listener(workspace, monkeypatch):
+    from sync.config import ConfigError
+    from sync.engine import Engine
+    from sync.scheduler import SyncScheduler
+
+    with workspace.config_path.open("a") as f:
+        f.write('\n[realtime]\nenabled = true\nlisten = "127.0.0.1:0"\n'
+                'generic_secret_env = "ROSTERSYNC_TEST_EVENT_KEY"\n'
+                '\n[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\n')
+    config = load_config(workspace.config_path)
+    monkeypatch.delenv("ROSTERSYNC_TEST_EVENT_KEY", raising=False)
+    try:
+        SyncScheduler(Engine(config), config)
+        raise AssertionError("a missing secret must be a config error")
+    except ConfigError as exc:
+        assert "ROSTERSYNC_TEST_EVENT_KEY is not set" in str(exc)
+    monkeypatch.setenv("ROSTERSYNC_TEST_EVENT_KEY", "k")
+
+    async def scenario():
+        sched = SyncScheduler(Engine(config), config)
+        sched.start()
+        await sched.ready()
+        try:
+            base = sched.realtime.listener.url
+            async with httpx.AsyncClient() as client:
+                health = await client.get(base + "/healthz")
+                unsigned = await client.post(base + "/webhooks/event", content=b"{}")
+                metrics = await client.get(base + "/metrics")
+            return health.status_code, metrics.text, unsigned.status_code
+        finally:
+            await sched.stop()
+
+    health, text, unsigned = asyncio.run(scenario())
+    assert health == 200 and unsigned == 401
+    assert "rostersync_webhooks_refused 1.0" in text
