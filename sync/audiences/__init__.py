@@ -1,0 +1,1 @@
+"""Audiences: LMS groups and cohorts whose membership follows rules on HR fields."""

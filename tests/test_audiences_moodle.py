@@ -1,0 +1,80 @@
+"""Audiences as Moodle cohorts, against the Moodle sandbox on 127.0.0.1: cohorts end
+with exactly the expected members, beside lms.cohorts' department cohorts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tomllib
+
+import pytest
+
+from sandbox.moodle import MoodleSandbox
+from storage.db import Store
+from sync.clock import FrozenClock
+from sync.config import ConfigError, config_from_dict
+from sync.engine import Engine
+from tests.audience_support import NOW
+from tests.support import World
+from tests.test_moodle import PROFILE, TOKEN, TOKEN_ENV, write_moodle_config
+
+AUDIENCES = '''
+[[audiences]]
+id = "sales-compliance"
+lms_group = "aud-sales"
+rule = 'department == "Sales"'
+
+[[audiences]]
+id = "onboarding"
+lms_group = "aud-onboarding"
+rule = "hire_date within 14 days"
+'''
+
+
+@pytest.fixture
+def lms():
+    os.environ[TOKEN_ENV] = TOKEN
+    with MoodleSandbox(token=TOKEN, profile_fields=PROFILE) as server:
+        yield server
+
+
+def config_for(lms, tmp_path, extra=AUDIENCES):
+    world = World.generate(30)
+    csv_path = world.write(tmp_path / "employees.csv")
+    path = write_moodle_config(tmp_path, lms.base_url, csv_path)
+    text = path.read_text() + "\n" + extra
+    return world, csv_path, config_from_dict(tomllib.loads(text), path)
+
+
+def test_moodle_cohorts_follow_the_rules(lms, tmp_path):
+    world, csv_path, config = config_for(lms, tmp_path)
+    world.rows["E00031"] = World.person(31, **{"Hire Date": "2026-05-28"})
+    world.write(csv_path)
+    engine = Engine(config, Store(config.database.path), clock=FrozenClock(NOW))
+    report = asyncio.run(engine.sync("full"))
+    assert report.status == "succeeded", report.message
+    sales = {k for k, r in world.rows.items() if r["Department"] == "Sales"}
+    assert lms.cohort_members("aud-sales") == sales
+    assert lms.cohort_members("aud-onboarding") == {"E00031"}
+
+    world.rows["E00005"]["Department"] = "Support"  # leaves Sales
+    world.rows["E00006"]["Department"] = "Sales"  # joins it
+    world.write(csv_path)
+    report = asyncio.run(engine.sync("full"))
+    assert report.status == "succeeded", report.message
+    assert lms.cohort_members("aud-sales") == sales - {"E00005"} | {"E00006"}
+    # lms.cohorts keeps its own department cohorts, untouched by the audiences.
+    assert "E00005" in lms.cohort_members("dept-support")
+
+    engine.clock.set(NOW.replace(month=6, day=12))  # the 14 days are over
+    report = asyncio.run(engine.sync("full"))
+    assert report.counts["planned"] == {"member_remove": 1}, report.counts
+    assert lms.cohort_members("aud-onboarding") == set()
+    again = asyncio.run(engine.sync("full"))
+    assert again.counts["planned"] == {}
+
+
+def test_an_audience_cohort_claimed_by_lms_cohorts_is_refused(lms, tmp_path):
+    extra = '[[audiences]]\nid = "x"\nlms_group = "dept-sales"\nrule = \'department == "Sales"\'\n'
+    with pytest.raises(ConfigError, match=r"also managed by lms\.cohorts"):
+        config_for(lms, tmp_path, extra)
