@@ -1,0 +1,23 @@
+"""One entry point for every report: name + period -> the report document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.db import Store
+from sync.config import Config
+from sync.reports import drift, operator, terminations
+from sync.reports.period import Period
+
+REPORTS = ("terminations", "drift", "operator")
+DEFAULT_SINCE = {"terminations": "90d", "drift": "30d", "operator": "30d"}
+
+
+def build_report(name: str, store: Store, config: Config, period: Period) -> dict[str, Any]:
+    if name == "terminations":
+        return terminations.build(store, period, config.guards.termination_sla_minutes)
+    if name == "drift":
+        return drift.build(store, period)
+    if name == "operator":
+        return operator.build(store, period)
+    raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
