@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: test demo lint bench screenshots clean
+.PHONY: test reliability demo lint bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,6 +13,11 @@ $(VENV)/.installed: pyproject.toml
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The reliability suites in full (many crash trials, every fault, more examples); the
+# figures in docs/reliability.md come from this command's closing summary.
+reliability: $(VENV)/.installed
+	ROSTERSYNC_RELIABILITY=full $(PY) -m pytest -q -m reliability tests/reliability tests/test_security.py
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/rostersync demo
@@ -29,6 +34,7 @@ bench: $(VENV)/.installed
 
 screenshots: $(VENV)/.installed
 	$(PY) -m tests.screenshots --out screenshots
+	$(PY) -m tests.report_screenshot --out screenshots  # HTML reports; skips without Chromium
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,6 +17,7 @@ from textual.app import App
 
 from console import actions, keymap, messages
 from console.commands import ConsoleCommands
+from console.screens.audiences import AudiencesScreen
 from console.screens.base import DataScreen
 from console.screens.dashboard import DashboardScreen
 from console.screens.held import HeldScreen
@@ -24,6 +25,7 @@ from console.screens.help import HelpScreen
 from console.screens.lists import AuditList, DriftList, OpsList, RunsList, TerminationsList
 from console.screens.modals import ConfirmModal, SuppressModal
 from console.screens.person import PersonScreen
+from console.screens.reports import ReportsScreen
 from console.screens.run import RunScreen
 from storage import audit
 from storage import console_queries as q
@@ -35,7 +37,8 @@ from sync.events import Event
 from sync.scheduler import SyncScheduler
 
 LISTS = {"drift": DriftList, "ops": OpsList, "terminations": TerminationsList,
-         "runs": RunsList, "audit": AuditList, "held": HeldScreen}
+         "runs": RunsList, "audit": AuditList, "held": HeldScreen, "reports": ReportsScreen,
+         "audiences": AudiencesScreen}
 
 
 class ConsoleApp(App):

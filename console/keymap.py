@@ -35,6 +35,10 @@ KEYS: tuple[Key, ...] = (
     Key("5", "go('runs')", "Runs", "runs list", "app", show=False),
     Key("6", "go('audit')", "Audit", "audit log", "app", show=False),
     Key("7", "go('held')", "Held", "held batch review", "app"),
+    Key("8", "go('reports')", "Reports", "reports: terminations, drift, operator actions",
+        "app", show=False),
+    Key("9", "go('audiences')", "Audiences", "audiences: rules, sizes, pending membership "
+        "changes", "app", show=False),
     Key("q", "quit", "Quit", "quit the console", "app"),
     # lists
     Key("slash", "filter", "Filter", "filter as you type (Esc clears it first)", "list",
@@ -66,6 +70,11 @@ KEYS: tuple[Key, ...] = (
         "held", True),
     Key("x", "reject_group", "Reject group", "reject every op in the selected group", "held",
         True),
+    # reports
+    Key("escape", "back", "Back", "back", "reports"),
+    Key("p", "period", "Period", "cycle the period: last 7, 30, 90 days", "reports"),
+    # audiences
+    Key("escape", "back", "Back", "back", "audiences"),
     # dashboard
     Key("enter", "open_last_run", "Last run", "drill into the last run", "dashboard"),
 )

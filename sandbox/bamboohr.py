@@ -102,17 +102,24 @@ class EmployeeStore:
         # id -> (action, when): the last change per employee, as /employees/changed
         # reports it (one entry per id, the object is keyed by id).
         self._changes: dict[str, tuple[str, datetime]] = {}
+        # Called after each change with (action, before, after): the webhook senders
+        # (sandbox.bamboohr_webhooks) listen here.
+        self.listeners: list[Callable[[str, dict[str, Any] | None, dict[str, Any] | None],
+                                      None]] = []
 
     def put(self, employee: dict[str, Any]) -> dict[str, Any]:
         """Insert or replace one employee (BambooHR field ids as keys); stamps lastChanged."""
         emp_id = str(employee["id"])
         now = self.clock()
         with self._lock:
-            action = "Updated" if emp_id in self._employees else "Inserted"
+            before = self._employees.get(emp_id)
+            action = "Updated" if before is not None else "Inserted"
             stored = {**employee, "id": emp_id, "lastChanged": _stamp(now)}
             self._employees[emp_id] = stored
             self._changes[emp_id] = (action, now)
-            return dict(stored)
+        for listener in self.listeners:
+            listener(action, before, stored)
+        return dict(stored)
 
     def update(self, emp_id: str, **fields: Any) -> dict[str, Any]:
         """Change some fields of an existing employee (an *Updated* change)."""
@@ -123,8 +130,10 @@ class EmployeeStore:
     def delete(self, emp_id: str) -> None:
         """Remove the record itself (not a termination: that is an update, §1.5)."""
         with self._lock:
-            del self._employees[str(emp_id)]
+            before = self._employees.pop(str(emp_id))
             self._changes[str(emp_id)] = ("Deleted", self.clock())
+        for listener in self.listeners:
+            listener("Deleted", before, None)
 
     def get(self, emp_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -393,6 +402,14 @@ class BambooSandbox(LoopbackSandbox):
     def requests(self) -> list[tuple[str, str, str]]:
         """Every request seen so far as (method, path, raw query string)."""
         return self.app.requests
+
+    def add_webhook(self, url: str, private_key: str, **options: Any) -> Any:
+        """Send signed webhooks for every change to ``url`` (docs/bamboohr.md §1.8)."""
+        from sandbox.bamboohr_webhooks import WebhookSender
+
+        sender = WebhookSender(url, private_key, clock=self.store.clock, **options)
+        self.store.listeners.append(sender.on_change)
+        return sender.start()
 
     def start(self) -> BambooSandbox:
         host, port = self._server.start()

@@ -17,6 +17,7 @@ import asyncio
 import hmac
 import socket
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,24 @@ BEARER_SCHEME = AuthenticationScheme(
 )
 
 
+_providers: dict[bool, Any] = {}
+_providers_lock = threading.Lock()
+
+
+def _provider(*, bearer: bool) -> Any:
+    """The default SCIM provider, built once per process (and per auth scheme). Building
+    it makes pydantic models from the RFC schemas, which parses source code with `ast`;
+    on CPython 3.11 that is not safe beside another thread doing the same, and it is slow,
+    so sandboxes share one (a provider is immutable; storage stays per sandbox)."""
+    with _providers_lock:
+        if bearer not in _providers:
+            provider = load_default_provider()
+            if bearer and provider.config is not None:
+                provider.config.authentication_schemes = [BEARER_SCHEME]
+            _providers[bearer] = provider
+        return _providers[bearer]
+
+
 class BearerTokenApp(ASGIApplication):
     """scim2-server's ASGI app that refuses requests without ``Bearer <token>``.
 
@@ -53,10 +72,7 @@ class BearerTokenApp(ASGIApplication):
     """
 
     def __init__(self, token: str | None = None) -> None:
-        provider = load_default_provider()
-        if token is not None and provider.config is not None:
-            provider.config.authentication_schemes = [BEARER_SCHEME]
-        super().__init__(AsyncInMemoryStorage(), provider)
+        super().__init__(AsyncInMemoryStorage(), _provider(bearer=token is not None))
         self._expected = None if token is None else f"Bearer {token}".encode()
 
     def check_auth(self, request: ScimRequest) -> None:

@@ -44,7 +44,7 @@ def record(store: Store, now: datetime, action: str, target: str | None = None,
     at = ts(now)
     with store.tx() as conn:
         row = conn.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-        prev = row[0] if row else GENESIS
+        prev = row[0] if row else chain_start(conn)
         digest = _entry_hash(prev, at, actor, action, target, text)
         cur = conn.execute(
             "INSERT INTO audit(at, actor, action, target, detail, prev_hash, hash) "
@@ -60,8 +60,16 @@ class ChainCheck:
     message: str = ""
 
 
+def chain_start(conn: Any) -> str:
+    """The hash the oldest kept entry links to: GENESIS, or after retention pruned the
+    oldest entries, the hash of the last pruned one (storage/retention.py)."""
+    row = conn.execute("SELECT through_hash FROM audit_checkpoints "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else GENESIS
+
+
 def verify(store: Store) -> ChainCheck:
-    prev = GENESIS
+    prev = chain_start(store.conn)
     count = 0
     for row in store.conn.execute(
             "SELECT id, at, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY id"):

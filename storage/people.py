@@ -112,8 +112,9 @@ def keys_needing_evaluation(store: Store, now: datetime) -> set[str]:
         UNION SELECT subject FROM drift WHERE resolved_at IS NULL
         UNION SELECT employee_id FROM ops
               WHERE status IN ('pending','failed','held','suppressed')
+        UNION SELECT employee_id FROM audience_people WHERE due_at IS NOT NULL AND due_at <= ?
     """
-    return {row[0] for row in store.conn.execute(sql, (now_s,))}
+    return {row[0] for row in store.conn.execute(sql, (now_s, now_s))}
 
 
 def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:

@@ -221,15 +221,98 @@ MIGRATIONS: list[str] = [
     """,
     # 3: real-time intake and alerting (events received, alert states).
     """
-    -- reserved
+    -- One row per accepted webhook request; the signature's hash is unique, so a
+    -- replayed request is refused even inside the timestamp window.
+    CREATE TABLE webhook_deliveries (
+        id             INTEGER PRIMARY KEY,
+        source         TEXT NOT NULL,     -- bamboohr | generic
+        signature_hash TEXT NOT NULL,
+        received_at    TEXT NOT NULL,
+        events         INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX webhook_deliveries_sig ON webhook_deliveries(source, signature_hash);
+    CREATE INDEX webhook_deliveries_at ON webhook_deliveries(received_at);
+
+    CREATE TABLE events_received (
+        id          INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+        source      TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        action      TEXT,                -- as the sender named it (Updated, terminated, ...)
+        received_at TEXT NOT NULL,
+        status      TEXT NOT NULL,       -- queued | synced | coalesced | gated | batched | ignored | failed
+        detail      TEXT,
+        run_id      INTEGER,
+        done_at     TEXT
+    );
+    CREATE INDEX events_received_at ON events_received(received_at);
+    CREATE INDEX events_received_open ON events_received(status) WHERE status IN ('queued', 'gated');
+    CREATE INDEX events_received_person ON events_received(employee_id, id);
+
+    -- One row per alert condition (quarantine, held, sla, stale:hris, stale:lms): its
+    -- current state and the last state a notice was delivered for.
+    CREATE TABLE alert_state (
+        key           TEXT PRIMARY KEY,
+        active        INTEGER NOT NULL,
+        since         TEXT NOT NULL,
+        detail        TEXT,
+        notified      INTEGER,          -- the state last announced (NULL: never)
+        notified_at   TEXT,
+        last_error    TEXT
+    );
     """,
     # 4: audiences (rules' desired and actual memberships).
     """
-    -- reserved
+    CREATE TABLE audience_members (
+        audience_id TEXT NOT NULL,       -- the [[audiences]] id
+        lms_id      TEXT NOT NULL,       -- the member's LMS account
+        employee_id TEXT,                -- NULL: an account no person is linked to
+        seen_at     TEXT NOT NULL,
+        PRIMARY KEY (audience_id, lms_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audience_members_person ON audience_members(employee_id);
+
+    CREATE TABLE audience_people (
+        employee_id TEXT PRIMARY KEY,
+        desired     TEXT NOT NULL DEFAULT '{}',  -- audience id -> the rule that placed them
+        frozen      TEXT NOT NULL DEFAULT '{}',  -- audience id -> why it is left alone
+        due_at      TEXT,                -- when time alone changes membership (onboarding)
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX audience_people_due ON audience_people(due_at) WHERE due_at IS NOT NULL;
+
+    CREATE TABLE audience_desired (
+        audience_id TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        PRIMARY KEY (audience_id, employee_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audience_desired_person ON audience_desired(employee_id);
     """,
-    # 5: reports and retention.
+    # 5: reports and retention. Reports ask history by time (terminations, drift opened
+    # and resolved, failures, audit entries); retention deletes by age. The checkpoint
+    # table keeps the audit chain verifiable after its oldest entries are pruned: each row
+    # names the last pruned entry and its hash, which the first kept entry links to.
     """
-    -- reserved
+    CREATE INDEX ops_terminations ON ops(kind, created_at)
+        WHERE kind IN ('deactivate', 'delete');
+    CREATE INDEX ops_finished ON ops(finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX op_attempts_finished ON op_attempts(finished_at);
+    CREATE INDEX drift_seen ON drift(first_seen_at);
+    CREATE INDEX drift_resolved ON drift(resolved_at) WHERE resolved_at IS NOT NULL;
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TABLE audit_checkpoints (
+        id           INTEGER PRIMARY KEY,
+        at           TEXT NOT NULL,
+        through_id   INTEGER NOT NULL,   -- the last pruned audit entry
+        through_hash TEXT NOT NULL,      -- its hash: the kept chain starts from it
+        through_at   TEXT NOT NULL,
+        pruned       INTEGER NOT NULL,   -- entries removed by this prune
+        actor        TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+    CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
     """,
 ]
 

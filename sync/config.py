@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from sync.config_audiences import AudienceConfig
+from sync.config_audiences import AudienceConfig, audiences_fingerprint, check_audiences
 from sync.config_base import Strict as _Strict
 from sync.config_base import http_url
 from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
@@ -277,6 +277,11 @@ class Config(_Strict):
                              f"{self.lms.profile!r}: that LMS keys its users by email")
         return self
 
+    @model_validator(mode="after")
+    def _audiences_fit(self) -> Config:
+        check_audiences(self)  # ids, custom fields, a target that holds them
+        return self
+
     def fingerprint(self) -> str:
         """What must invalidate cached mapping results when it changes."""
         from sync.models import digest_of
@@ -290,6 +295,8 @@ class Config(_Strict):
             # Fields the target cannot hold change what is compared.
             "unmanaged": sorted(getattr(self.lms, "unmanaged_fields", ())),
         }
+        if self.audiences:  # rules decide membership: a changed rule re-evaluates everyone
+            parts["audiences"] = audiences_fingerprint(self)
         return digest_of(parts).hex()
 
 

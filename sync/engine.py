@@ -20,6 +20,7 @@ from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store
 from sync import pull as pull_mod
+from sync.audiences.lms import guard_removals, read_memberships
 from sync.clock import Clock
 from sync.config import Config, ConfigError
 from sync.connectors.base import ConnectorError, FeedError, HrisSource, LmsTarget
@@ -38,6 +39,7 @@ from sync.executor import Executor
 from sync.lms_read import read_all, read_one
 from sync.models import ErrorClass, OpKind
 from sync.plan import NewOp, apply_mass_hold
+from sync.realtime.modes import hold_in_window, keep_kinds
 
 BATCH = 5000
 
@@ -123,6 +125,18 @@ class Engine:
                      trigger: str = "cli") -> RunReport:
         return await self._guarded("resync", trigger, dry_run,
                                    lambda run_id: self._resync(run_id, employee_id, dry_run))
+
+    async def resync_many(self, employee_ids: list[str], *, kinds: frozenset[str],
+                          earlier_deactivations: int = 0,
+                          trigger: str = "event") -> RunReport:
+        """Real-time events: these people, now, through the same guards as a resync
+        (suppressions, holds, the job state), planning and applying only ``kinds``.
+        ``earlier_deactivations`` counts those real-time runs planned within the window
+        of the mass-deactivation check (sync.realtime.modes.hold_in_window)."""
+        return await self._guarded(
+            "realtime", trigger, False,
+            lambda run_id: self._resync_many(run_id, employee_ids, kinds,
+                                             earlier_deactivations))
 
     async def apply_due(self, *, trigger: str = "schedule",
                         op_ids: list[int] | None = None) -> RunReport:
@@ -232,6 +246,7 @@ class Engine:
             self.on_event(Progress(run_id, "read_lms", 0))
             async with self.target_factory() as target:
                 listed, touched = await read_all(self.store, target, now)
+                await read_memberships(self.store, target, self.config, now)
             run_store.source_attempt(self.store, "lms", now, self.config.lms.type, success=True)
             report.counts.update(lms_accounts=listed, lms_changed=len(touched))
 
@@ -320,7 +335,9 @@ class Engine:
     def _evaluate_and_write(self, run_id: int, keys: list[str],
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
                             missing: set[str] | frozenset[str], dry_run: bool,
-                            finish: Callable[[Any], None] | None) -> PlanSummary:
+                            finish: Callable[[Any], None] | None, *,
+                            only_kinds: frozenset[str] | None = None,
+                            earlier_deactivations: int | None = None) -> PlanSummary:
         """Evaluate in batches, each committed on its own so that no write transaction
         outlasts a batch (the lease renewal and operator actions get their turn).
 
@@ -338,8 +355,15 @@ class Engine:
             batch = keys[start:start + BATCH]
             changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
                                missing=missing)
+            if only_kinds is not None:  # a real-time run: the mode's kinds only
+                open_kinds = {op["id"]: op["kind"] for ops in
+                              op_store.open_ops_for(self.store, batch).values() for op in ops}
+                keep_kinds(changes, only_kinds, open_kinds)
             ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
             held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
+            # Audience removals wait too, for the membership mass-change guard below.
+            held_back += [op for op in ops if op.kind == OpKind.member_remove]
+            ops = [op for op in ops if op.kind != OpKind.member_remove]
             if not dry_run:
                 with self.store.tx() as conn:
                     write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
@@ -347,7 +371,12 @@ class Engine:
             total.add_ops(ops, now)
             self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
         active = account_store.count_active(self.store)
-        apply_mass_hold(held_back, active, g.mass_deactivation_min, g.mass_deactivation_percent)
+        tripped = apply_mass_hold(held_back, active, g.mass_deactivation_min,
+                                  g.mass_deactivation_percent)
+        if earlier_deactivations is not None and not tripped:
+            hold_in_window(held_back, earlier_deactivations, active, g.mass_deactivation_min,
+                           g.mass_deactivation_percent, self.config.realtime.mass_window_minutes)
+        guard_removals(self.store, self.config, held_back)
         total.add_ops(held_back, now)
         if not dry_run:
             with self.store.tx() as conn:
@@ -451,3 +480,62 @@ class Engine:
         if dry_run:
             return report
         return await self._apply(run_id, report, employee_id=employee_id)
+
+    async def _resync_many(self, run_id: int, employee_ids: list[str], kinds: frozenset[str],
+                           earlier_deactivations: int) -> RunReport:
+        report = RunReport(run_id, "realtime", "succeeded")
+        now = self.clock.now()
+        fresh: list[Parsed] = []
+        gone: list[str] = []
+        # A few at a time: the reads are round trips, and a burst's latency is their sum.
+        limit = asyncio.Semaphore(8)
+
+        async def fetch(employee_id: str) -> Any:
+            async with limit:
+                return await in_thread(self.source.fetch_one, employee_id)
+
+        try:
+            records = await asyncio.gather(*map(fetch, employee_ids))
+        except FeedError as exc:
+            # One unreadable record is not a rejected feed: the gate's verdict on the last
+            # full export stands, and the scheduled runs catch up.
+            report.status = "failed"
+            report.message = f"the HRIS could not be read: {exc}"
+            return report
+        for employee_id, record in zip(employee_ids, records, strict=True):
+            if record is None:
+                gone.append(employee_id)
+            else:
+                fresh.append(parse_record(self.source, record, self.config, now.date()))
+        if gone:
+            # Absent people wait for the full pull's vanished-person grace, as in resync.
+            report.reasons.append(f"not in the HRIS: {', '.join(gone[:10])}")
+        async with self.target_factory() as target:
+
+            async def read(parsed: Parsed) -> None:
+                email = parsed.person.email if parsed.person else None
+                async with limit:
+                    await read_one(self.store, target, now, parsed.key, email, email)
+
+            await asyncio.gather(*map(read, fresh))
+        by_key = {p.key: p for p in fresh}
+        changes = await in_thread(
+            self._evaluate_and_write, run_id, sorted(by_key),
+            lambda batch: {k: by_key[k] for k in batch if k in by_key}, frozenset(), False,
+            None, only_kinds=kinds, earlier_deactivations=earlier_deactivations)
+        self._summarise(report, changes, False)
+        report.counts["people"] = len(employee_ids)
+        for parsed in fresh:
+            report.reasons.extend(parsed.problems)
+        due = await in_thread(self._due_for, sorted(by_key), kinds)
+        if not due:
+            if report.counts.get("held_new"):
+                report.status = "held"
+            return report
+        return await self._apply(run_id, report, op_ids=due)
+
+    def _due_for(self, keys: list[str], kinds: frozenset[str]) -> list[int]:
+        now = self.clock.now()
+        return [op["id"] for key in keys for op in op_store.due_ops(self.store, now,
+                                                                  employee_id=key)
+                if op["kind"] in kinds]

@@ -14,10 +14,12 @@ from typing import Any
 
 from storage import accounts as account_store
 from storage import drift as drift_store
+from storage import memberships as membership_store
 from storage import ops as op_store
 from storage import people as people_store
 from storage import suppressions as suppression_store
 from storage.db import Store, parse_ts, ts
+from sync.audiences.batch import AudienceBatch
 from sync.config import Config
 from sync.connectors.base import HrisSource, RawRecord, RecordError
 from sync.diff import Decision, DriftItem, Intent, Policy, Subject, Vanished, decide
@@ -70,6 +72,7 @@ class ChangeSet:
     unsuppressed: list[int] = field(default_factory=list)
     suppressed: list[tuple[int, Suppression]] = field(default_factory=list)
     drift_counts: Counter = field(default_factory=Counter)
+    audience_rows: list[tuple[str, dict, dict, datetime | None]] = field(default_factory=list)
     evaluated: int = 0
 
 
@@ -109,7 +112,8 @@ class PlanSummary:
                     "employee_id": op.employee_id, "kind": str(op.kind),
                     "status": str(op.status), "reason": op.reason, "lms_id": op.lms_id,
                     "not_before": op.not_before.isoformat() if op.not_before else None,
-                    "changes": op.payload.get("changes"), "hold_reason": op.hold_reason})
+                    "changes": op.payload.get("changes"), "hold_reason": op.hold_reason,
+                    "audience": op.payload.get("audience")})
 
 
 def policy_of(config: Config) -> Policy:
@@ -141,6 +145,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
     subjects: dict[str, Subject] = {}
     person_rows: dict[str, dict[str, Any]] = {}
     need_candidates: list[Subject] = []
+    persons: dict[str, Person | None] = {}
     for key in keys:
         row = rows.get(key)
         parsed = fresh.get(key)
@@ -170,11 +175,13 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
             if actual is None and subject.mapped.desired is not None:
                 need_candidates.append(subject)
         subjects[key] = subject
+        persons[key] = person
         if row is None and parsed is None:
             continue  # an LMS account whose key HR never sent: handled as orphan below
         person_rows[key] = _person_row(key, parsed, person, subject, row, now_text,
                                        missing_since, missing_pulls)
 
+    audiences = AudienceBatch(store, config, now, persons)
     _attach_candidates(store, need_candidates)
     _unmanage_unresolvable_managers(store, subjects.values())
 
@@ -184,12 +191,14 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
             decision = _unknown_key(subject, config)
         else:
             decision = decide(subject, now, policy)
+            audiences.extend(decision, subject, persons[key])
             row = person_rows[key]
             if row["missing_since"] and not (subject.actual and subject.actual.active):
                 row["status"] = "vanished"  # settled: nothing left to enforce
         _record_drift(out, key, decision.drift, open_drift.get(key, {}))
         _plan(out, key, decision.intents, open_ops.get(key, []), suppressions.get(key), now)
     out.people_rows = list(person_rows.values())
+    out.audience_rows = audiences.rows
     out.evaluated = len(keys)
     return out
 
@@ -311,6 +320,7 @@ def write_changes(conn: Any, changes: ChangeSet, now: datetime, run_id: int | No
     """Write a ChangeSet inside the caller's transaction. ``ops`` overrides which new ops
     are written (the engine holds back deactivations until the run's mass check)."""
     people_store.upsert_people(conn, changes.people_rows)
+    membership_store.write_people(conn, now, changes.audience_rows)
     drift_store.write(conn, now, changes.drift_opened, changes.drift_refreshed,
                       changes.drift_resolved)
     op_store.set_status(conn, now, changes.superseded, "superseded", finished_at=ts(now))

@@ -19,6 +19,7 @@ from typing import Any
 
 from storage import accounts as account_store
 from storage import drift as drift_store
+from storage import memberships as membership_store
 from storage import ops as op_store
 from storage import people as people_store
 from storage import runs as run_store
@@ -28,7 +29,7 @@ from sync.config import Config
 from sync.connectors.base import ConnectorError, LmsTarget
 from sync.diff import changed_fields
 from sync.events import EventCallback, OpFinished, Quarantined, ignore
-from sync.models import Account, ErrorClass, OpKind
+from sync.models import MEMBER_OP_KINDS, Account, ErrorClass, OpKind
 from sync.plan import manager_depths
 from sync.retry import RetryPolicy, backoff_seconds, should_retry
 
@@ -68,6 +69,10 @@ def plan_waves(ops: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
             depth = 0
         elif op["kind"] == OpKind.create:
             depth = depths.get(op["employee_id"], 0) + 1
+        elif op["kind"] in MEMBER_OP_KINDS:
+            # Memberships after every account exists; removals after additions, so a
+            # transfer never leaves a gap in compliance training between two audiences.
+            depth = last + (1 if op["kind"] == OpKind.member_add else 2)
         else:
             depth = last
         waves.setdefault(depth, []).append(op)
@@ -179,6 +184,11 @@ class Executor:
                                         started=started, outcome="ok",
                                         lms_id=account.lms_id if account else None)
                 drift_store.resolve_for_op(conn, finished, op["employee_id"], op["kind"])
+                if op["kind"] in MEMBER_OP_KINDS:  # the cache follows; re-evaluate the person
+                    membership_store.applied(conn, finished, op["payload"]["audience"],
+                                             op["member_lms_id"], op["employee_id"],
+                                             op["kind"] == OpKind.member_add)
+                    people_store.mark_dirty(conn, [op["employee_id"]])
                 if op["kind"] in (OpKind.create, OpKind.link):
                     people_store.mark_reports_dirty(conn, op["employee_id"])
 
@@ -246,6 +256,8 @@ class Executor:
             desired = account_from_payload(payload["account"])
             desired.external_key = key
             return await self._create(key, desired, op["attempt"])
+        if kind in MEMBER_OP_KINDS:
+            return await self._membership(op, kind, key)
         lms_id = op.get("lms_id") or self._lms_id_of(key)
         if not lms_id:
             raise ConnectorError(f"no LMS account is linked to {key} any more",
@@ -270,6 +282,24 @@ class Executor:
             changes["external_key"] = key
             changes["active"] = payload.get("active", True)
         return await self._update(lms_id, key, cached, changes)
+
+    async def _membership(self, op: dict[str, Any], kind: OpKind, key: str) -> None:
+        audience_id = op["payload"]["audience"]
+        audience = next((a for a in self.config.audiences if a.id == audience_id), None)
+        if audience is None:
+            raise ConnectorError(f"audience {audience_id!r} is no longer configured",
+                                 ErrorClass.mapping)
+        # The account made earlier in this run (a new hire) is the one to add.
+        lms_id = self._lms_id_of(key) or op.get("lms_id")
+        if not lms_id:
+            raise ConnectorError(f"{key} has no LMS account yet: the membership of "
+                                 f"{audience_id!r} waits for it", ErrorClass.transient)
+        op["member_lms_id"] = lms_id
+        if kind == OpKind.member_add:
+            await self.target.add_to_audience(audience, lms_id)
+        else:
+            await self.target.remove_from_audience(audience, lms_id)
+        return None
 
     async def _update(self, lms_id: str, key: str, cached: Account | None,
                       changes: dict[str, Any]) -> Account:

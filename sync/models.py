@@ -34,6 +34,8 @@ class DriftKind(StrEnum):
     disputed = "disputed"
     invalid = "invalid"
     unmapped = "unmapped"
+    member_missing = "member_missing"  # an audience's rule holds, the LMS lacks the member
+    member_extra = "member_extra"  # in an LMS audience whose rule no longer holds
 
 
 class OpKind(StrEnum):
@@ -43,6 +45,12 @@ class OpKind(StrEnum):
     reactivate = "reactivate"
     link = "link"
     delete = "delete"
+    member_add = "member_add"  # payload {"audience": id}: into an LMS group/cohort
+    member_remove = "member_remove"
+
+
+# Audience membership operations (sync.audiences): applied after every account operation.
+MEMBER_OP_KINDS = (OpKind.member_add, OpKind.member_remove)
 
 
 class OpStatus(StrEnum):

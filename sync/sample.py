@@ -97,4 +97,30 @@ hris_stale_warning_hours = 26
 hris_stale_critical_hours = 50
 lms_stale_warning_hours = 26
 lms_stale_critical_hours = 50
+
+[realtime]                        # HR webhooks -> per-person syncs (docs/cli.md)
+enabled = false
+listen = "127.0.0.1:8787"         # loopback; put a TLS proxy in front for the HRIS
+mode = "hybrid"                   # batch | realtime | hybrid
+realtime_kinds = ["create", "deactivate", "reactivate", "delete"]  # hybrid: the rest waits
+buffer_seconds = 0                # hold events this long so bursts coalesce
+# bamboohr_secret_env = "ROSTERSYNC_BAMBOOHR_WEBHOOK_KEY"  # the webhook's privateKey
+# generic_secret_env = "ROSTERSYNC_EVENT_KEY"              # key of the generic signed event
+max_skew_seconds = 300            # older (or newer) signed requests are refused
+mass_window_minutes = 60          # real-time deactivations in this window count together
+
+[metrics]                         # Prometheus: GET /metrics, and/or a textfile
+enabled = false
+listen = "127.0.0.1:9464"
+# textfile = "/var/lib/node_exporter/textfile/rostersync.prom"
+
+[alerts]                          # one notice per state change, one on recovery
+check_every_seconds = 30
+stale_from = "critical"           # warning | critical
+# [[alerts.channels]]
+# type = "webhook"                # JSON with "text": Slack-compatible
+# url_env = "ROSTERSYNC_ALERT_WEBHOOK"
+# [[alerts.channels]]
+# type = "command"                # the notice as JSON on stdin
+# command = ["/usr/local/bin/page-oncall"]
 '''

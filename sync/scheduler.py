@@ -17,9 +17,12 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from storage.db import Store
-from sync.config import Config
+from sync.alerts import Alerter
+from sync.config import Config, ConfigError
 from sync.engine import Engine, EngineBusy
 from sync.events import Event
+from sync.metrics import MetricsService
+from sync.realtime.service import RealtimeService
 
 
 class SyncScheduler:
@@ -47,6 +50,23 @@ class SyncScheduler:
                                name="full reconcile", **common)
         self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.retry_every_minutes),
                                args=["retry"], id="retry", name="retry sweep", **common)
+        self._services_ready: asyncio.Future | None = None
+        self._alert_task: asyncio.Task | None = None
+        # The webhook listener, /metrics and alerts: each off unless configured. A
+        # missing secret is a config error here, before anything starts.
+        self.realtime = (RealtimeService(engine, config, lock=self._lock, log=self.log)
+                         if config.realtime.enabled else None)
+        self.metrics = None
+        if config.metrics.enabled:
+            shared = (self.realtime is not None
+                      and config.metrics.listen == config.realtime.listen)
+            self.metrics = MetricsService(
+                engine.store, config, engine.clock, log=self.log, own_listener=not shared,
+                refused=(lambda: self.realtime.refused) if self.realtime else None)
+            if shared:
+                self.realtime.routes["/metrics"] = self.metrics.handle
+        self.alerter = (Alerter(engine.store, config, engine.clock, log=self.log)
+                        if config.alerts.channels else None)
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -56,10 +76,55 @@ class SyncScheduler:
 
     def start(self) -> None:
         self.scheduler.start()
+        if self.realtime or self.metrics or self.alerter:
+            self._services_ready = asyncio.ensure_future(self._start_services())
+
+    async def ready(self) -> None:
+        """Wait until the listeners listen; raises ConfigError when one cannot."""
+        if self._services_ready is not None:
+            await self._services_ready
+
+    async def _start_services(self) -> None:
+        try:
+            if self.realtime is not None:
+                self.log({"event": "listening", "what": "webhooks",
+                          "url": await self.realtime.start(),
+                          "mode": self.config.realtime.describe_mode()})
+            if self.metrics is not None:
+                url = await self.metrics.start()
+                if url is None and self.realtime is not None \
+                        and "/metrics" in self.realtime.routes:
+                    url = self.realtime.listener.url + "/metrics"
+                self.log({"event": "listening", "what": "metrics", "url": url})
+        except OSError as exc:
+            self.log({"event": "job_error", "job": "listen", "error": str(exc)})
+            raise ConfigError(f"cannot listen ({exc.strerror or exc}); check "
+                              "realtime.listen and metrics.listen") from None
+        if self.alerter is not None:
+            self._alert_task = asyncio.create_task(self._alert_loop(), name="alerts")
+
+    async def _alert_loop(self) -> None:
+        while True:
+            await self.check_alerts()
+            await asyncio.sleep(self.config.alerts.check_every_seconds)
+
+    async def check_alerts(self) -> None:
+        if self.alerter is None:
+            return
+        try:
+            await asyncio.to_thread(self.alerter.check)
+        except Exception as exc:  # the database is busy: the next check catches up
+            self.log({"event": "job_error", "job": "alerts",
+                      "error": f"{type(exc).__name__}: {exc}"})
 
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for service in (self.realtime, self.metrics):
+            if service is not None:
+                service.close()
+        if self._alert_task is not None:
+            self._alert_task.cancel()
 
     async def stop(self) -> None:
         """Shut down and let the job that is running finish (its outcome is recorded).
@@ -69,6 +134,9 @@ class SyncScheduler:
         running = [t for t in self._running if not t.done()]
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        for service in (self.realtime, self.metrics):
+            if service is not None:
+                await service.stop()
 
     def pause(self) -> None:
         self.scheduler.pause()
@@ -96,9 +164,21 @@ class SyncScheduler:
             return None  # APScheduler's shutdown: the run goes on; stop() awaits it
 
     async def _run(self, kind: str) -> Any:
-        if self._lock.locked():
+        # A real-time run is short: a scheduled job waits for it rather than being skipped
+        # (a steady trickle of events must never starve the nightly reconcile).
+        realtime_busy = self.realtime is not None and self.realtime.dispatcher.busy
+        if self._lock.locked() and not realtime_busy:
             self.log({"event": "skipped", "job": kind, "why": "another job is running"})
             return None
+        try:
+            return await self._run_locked(kind)
+        finally:
+            if self.realtime is not None:
+                self.realtime.dispatcher.wake()  # an accepted feed reopens the gate
+            if self.alerter is not None:
+                await self.check_alerts()
+
+    async def _run_locked(self, kind: str) -> Any:
         async with self._lock:
             try:
                 if kind == "retry":
@@ -134,6 +214,11 @@ def serve_forever(config: Config, store: Store) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         sched.start()
+        try:
+            await sched.ready()
+        except ConfigError as exc:
+            await sched.stop()
+            raise exc
         _json_line({"event": "serving", "jobs": sched.next_runs()})
         await stop.wait()
         await sched.stop()

@@ -13,7 +13,9 @@ from textual.widgets import Label, ProgressBar, Sparkline, Static
 
 from console import fmt, keymap
 from console.screens.base import DataScreen
+from console.widgets.intake import IntakeLine
 from storage import console_queries as q
+from storage import events as event_store
 from storage.db import parse_ts
 from sync.status import build_status
 
@@ -33,6 +35,7 @@ class DashboardScreen(DataScreen):
                 yield Label(id="job-line")
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Label(id="next-runs")
+                yield IntakeLine(id="intake")
             with Vertical(id="trends", classes="panel"):
                 yield Label("drift per run")
                 yield Sparkline([], id="spark-drift")
@@ -52,11 +55,16 @@ class DashboardScreen(DataScreen):
 
     def query_data(self) -> dict[str, Any]:
         store, now = self.app.store, self.app.clock.now()
+        realtime = self.app.config.realtime
         return {"status": build_status(store, self.app.config, now),
-                "series": q.run_series(store), "activity": q.recent_activity(store)}
+                "series": q.run_series(store), "activity": q.recent_activity(store),
+                "events": event_store.summary(store, now) if realtime.enabled else None}
 
     def show_data(self, data: dict[str, Any]) -> None:
         status = data["status"]
+        realtime = self.app.config.realtime
+        self.query_one("#intake", IntakeLine).show(realtime.enabled, realtime.describe_mode(),
+                                                   data.get("events"))
         health = Text()
         health.append(f"{status['status']}\n", style=fmt.STATE_STYLE[status["status"]])
         for reason in status["reasons"][:6]:

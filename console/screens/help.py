@@ -12,7 +12,8 @@ from textual.widgets import Static
 from console import keymap
 
 SCOPE_TITLES = {"app": "Anywhere", "dashboard": "Dashboard", "list": "Lists",
-                "person": "Person", "run": "Run", "held": "Held batch review"}
+                "person": "Person", "run": "Run", "held": "Held batch review",
+                "reports": "Reports", "audiences": "Audiences"}
 
 
 class HelpScreen(ModalScreen[None]):

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from console import fmt, keymap
 from console.screens.base import DataScreen
 from storage import console_queries as q
+from sync.audiences.explain import explain
 from sync.models import MANAGED_FIELDS
 
 # Person fields worth showing, in the order HR people think of them.
@@ -37,6 +38,7 @@ class PersonScreen(DataScreen):
                 yield Static(id="hris", classes="panel")
                 yield Static(id="compare", classes="panel")
             yield Static(id="problems", classes="panel")
+            yield Static(id="audiences", classes="panel")
             yield Static(id="history", classes="panel")
             yield Static(id="trail", classes="panel")
 
@@ -45,9 +47,16 @@ class PersonScreen(DataScreen):
                            ("problems", "Drift and data quality"),
                            ("history", "Operations"), ("trail", "Audit trail")):
             self.query_one(f"#{pid}").border_title = title
+        panel = self.query_one("#audiences")
+        panel.border_title = "Audiences: is in, should be in, and which rule says so"
+        panel.display = bool(self.app.config.audiences)
 
     def query_data(self) -> dict[str, Any]:
-        return q.person_detail(self.app.store, self.employee_id)
+        detail = q.person_detail(self.app.store, self.employee_id)
+        if self.app.config.audiences:
+            detail["audiences"] = explain(self.app.store, self.app.config, self.employee_id,
+                                          self.app.clock.now())
+        return detail
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -77,6 +86,8 @@ class PersonScreen(DataScreen):
                                                                       style="yellow"))
         self.query_one("#compare", Static).update(self._compare(d["desired"], d["account"]))
         self.query_one("#problems", Static).update(self._problems(d["drift"]))
+        if d.get("audiences"):
+            self.query_one("#audiences", Static).update(_audiences(d["audiences"]))
         self.query_one("#history", Static).update(self._history(d["ops"]))
         trail = Text()
         for a in d["audit"]:
@@ -209,3 +220,20 @@ def _show(value: Any) -> str:
     if value is None or value == "":
         return "—"
     return str(value)
+
+
+def _audiences(doc: dict[str, Any]) -> Table | Text:
+    if not doc["eligible"]:
+        return Text(f"in no audience: {doc['why_not']}", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    for a in doc["audiences"]:
+        mark = ("in" if a["is_in"] else "-") + " / " + ("should" if a["should_be_in"] else "-")
+        style = "" if a["is_in"] == a["should_be_in"] else "yellow"
+        why = a["rule"] or a["left_alone"] or ""
+        pending = f" [{a['pending']['kind']} {a['pending']['status']}]" if a["pending"] else ""
+        grid.add_row(Text(a["id"], style="bold"), Text(mark, style=style),
+                     Text(fmt.one_line(why, 60) + pending, style="dim"))
+    for field, value in doc["unmapped"].items():
+        grid.add_row(Text("unmapped", style="yellow"), Text(field),
+                     Text(f"{value!r} matches no audience rule (L&D)", style="yellow"))
+    return grid

@@ -179,3 +179,22 @@ class LmsTarget(ABC):
     async def check(self) -> str:
         """A cheap connectivity/credential probe for `doctor`; returns a description."""
         return self.name
+
+    # -- audiences (docs/audiences.md): LMS groups/cohorts; ``audience`` is an
+    # AudienceConfig (``audience.group`` names it in the LMS). A target without them
+    # says so, as a mapping error: configuration, not something a retry can fix.
+
+    async def audience_members(self, audience: Any) -> set[str]:
+        """The LMS ids of the audience's members (empty when it does not exist yet)."""
+        raise ConnectorError(f"{self.name} cannot hold audiences (audience "
+                             f"{audience.id!r})", ErrorClass.mapping)
+
+    async def add_to_audience(self, audience: Any, lms_id: str) -> None:
+        """Add one member (creating the group when the audience allows); idempotent."""
+        raise ConnectorError(f"{self.name} cannot hold audiences (audience "
+                             f"{audience.id!r})", ErrorClass.mapping)
+
+    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
+        """Remove one member; removing a non-member is not an error."""
+        raise ConnectorError(f"{self.name} cannot hold audiences (audience "
+                             f"{audience.id!r})", ErrorClass.mapping)

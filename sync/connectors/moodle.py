@@ -468,6 +468,65 @@ class MoodleTarget(LmsTarget):
                                  f"{_q(idnumber)}", ErrorClass.transient)
         return int(data[0]["id"])
 
+    # -- audiences: cohorts named by idnumber (docs/audiences.md) ------------------------
+    # Separate from lms.cohorts above, which keeps each user in the one cohort of their
+    # department: the config refuses an audience whose cohort lms.cohorts would manage.
+
+    async def _audience_cohort(self, audience: Any, create: bool) -> int | None:
+        idnumber = audience.group
+        data = await self._call("core_cohort_get_cohorts", {}, "list of cohorts")
+        if not isinstance(data, list):
+            raise ConnectorError("Moodle core_cohort_get_cohorts: the answer is not a list "
+                                 "of cohorts", ErrorClass.transient)
+        found = [c for c in data if isinstance(c, dict) and c.get("idnumber") == idnumber
+                 and str(c.get("id", "")).isdigit()]
+        if found:
+            return int(found[0]["id"])
+        if not create:
+            return None
+        label = f"Moodle cohort {_q(idnumber)} (audience {audience.id!r})"
+        if not audience.create_missing:
+            raise ConnectorError(f"{label} does not exist; create it in Moodle or set "
+                                 "create_missing = true", ErrorClass.mapping)
+        data = await self._call("core_cohort_create_cohorts", {"cohorts": [{
+            "categorytype": {"type": "system", "value": ""}, "name": audience.title,
+            "idnumber": idnumber}]}, f"cohort {_q(idnumber)}")
+        if not (isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict)
+                and str(data[0].get("id", "")).isdigit()):
+            raise ConnectorError(f"{label}: creating the cohort answered no cohort",
+                                 ErrorClass.transient)
+        return int(data[0]["id"])
+
+    async def audience_members(self, audience: Any) -> set[str]:
+        cohort_id = await self._audience_cohort(audience, create=False)
+        if cohort_id is None:
+            return set()
+        members = await self._members([cohort_id])
+        return {str(u) for u in members.get(cohort_id, set())}
+
+    async def add_to_audience(self, audience: Any, lms_id: str) -> None:
+        label = f"Moodle core_cohort_add_cohort_members (user {lms_id}, cohort " \
+                f"{_q(audience.group)})"
+        if not lms_id.isdigit():
+            raise ConnectorError(f"{label}: {_q(lms_id)} is not a Moodle user id",
+                                 ErrorClass.not_found)
+        async with self._cohort_lock:  # one creator of a missing cohort
+            cohort_id = await self._audience_cohort(audience, create=True)
+        data = await self._call("core_cohort_add_cohort_members", {"members": [{
+            "cohorttype": {"type": "id", "value": cohort_id},
+            "usertype": {"type": "id", "value": int(lms_id)}}]}, f"user {lms_id}")
+        check_write_answer(data, label, self._redact)
+
+    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
+        label = f"Moodle core_cohort_delete_cohort_members (user {lms_id}, cohort " \
+                f"{_q(audience.group)})"
+        cohort_id = await self._audience_cohort(audience, create=False)
+        if cohort_id is None or not lms_id.isdigit():
+            return  # no such cohort or user: nobody to remove
+        data = await self._call("core_cohort_delete_cohort_members", {"members": [
+            {"cohortid": cohort_id, "userid": int(lms_id)}]}, f"user {lms_id}")
+        check_write_answer(data, label, self._redact)
+
     # -- doctor ------------------------------------------------------------------------
 
     async def check(self) -> str:

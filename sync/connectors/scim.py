@@ -88,6 +88,10 @@ class ScimTarget(LmsTarget):
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.config = config
         self._sleep = sleep
+        self._group_ids: dict[str, str] = {}  # audience group displayName -> Group id
+        # One members PATCH at a time per Group: servers that apply a PATCH as read-modify-
+        # write of the whole Group (scim2-server among them) lose concurrent additions.
+        self._group_locks: dict[str, asyncio.Lock] = {}
         if token is None:
             token = secret_from_env(config.token_env, "lms.token_env")
         headers = {"Accept": SCIM_JSON}
@@ -344,6 +348,80 @@ class ScimTarget(LmsTarget):
         response = await self._send("DELETE", self._path(lms_id), what)
         if response.status_code not in (200, 204):
             raise self._error(response, what)
+
+    # -- audiences: SCIM Groups (RFC 7643 §4.2), members changed by PATCH ----------
+
+    async def _group_id(self, audience: Any, create: bool) -> str | None:
+        """The id of the Group whose displayName is the audience's group (cached)."""
+        ids = self._group_ids
+        name = audience.group
+        if name in ids:
+            return ids[name]
+        what = f"search of Group {_q(name)}"
+        response = await self._read("/Groups", what, params={
+            "filter": f"displayName eq {json.dumps(name, ensure_ascii=False)}"})
+        if response.status_code != 200:
+            raise self._error(response, what)
+        found = [r for r in self._json(response, what).get("Resources") or []
+                 if isinstance(r, dict) and isinstance(r.get("id"), str)
+                 and r.get("displayName") == name]
+        if len(found) > 1:
+            raise ConnectorError(f"SCIM {what}: {len(found)} Groups have that displayName; "
+                                 "rename all but one in the LMS", ErrorClass.conflict)
+        if found:
+            ids[name] = found[0]["id"]
+        elif create and audience.create_missing:
+            what = f"create of Group {_q(name)}"
+            response = await self._send("POST", "/Groups", what, body={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": name, "externalId": audience.id})
+            if response.status_code not in (200, 201):
+                raise self._error(response, what)
+            ids[name] = self._json(response, what).get("id")
+        elif create:
+            raise ConnectorError(f"SCIM Group {_q(name)} (audience {audience.id!r}) does not "
+                                 "exist; create it in the LMS or set create_missing = true",
+                                 ErrorClass.mapping)
+        return ids.get(name)
+
+    async def audience_members(self, audience: Any) -> set[str]:
+        group_id = await self._group_id(audience, create=False)
+        if group_id is None:
+            return set()
+        what = f"read of Group {_q(audience.group)} members"
+        response = await self._read("/Groups/" + quote(group_id, safe=""), what,
+                                    params={"attributes": "members"})
+        if response.status_code != 200:
+            raise self._error(response, what)
+        members = self._json(response, what).get("members") or []
+        return {m["value"] for m in members if isinstance(m, dict)
+                and isinstance(m.get("value"), str)}
+
+    async def _members_patch(self, audience: Any, operation: dict[str, Any], what: str) -> None:
+        async with self._group_locks.setdefault(audience.group, asyncio.Lock()):
+            await self._members_patch_now(audience, operation, what)
+
+    async def _members_patch_now(self, audience: Any, operation: dict[str, Any],
+                                 what: str) -> None:
+        group_id = await self._group_id(audience, create=True)
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [operation]}
+        response = await self._send("PATCH", "/Groups/" + quote(group_id or "", safe=""),
+                                    what, body=body)
+        if response.status_code == 404:
+            self._group_ids.pop(audience.group, None)  # deleted in the LMS: look again
+        if response.status_code not in (200, 204):
+            raise self._error(response, what)
+
+    async def add_to_audience(self, audience: Any, lms_id: str) -> None:
+        await self._members_patch(audience, {"op": "add", "path": "members",
+                                             "value": [{"value": lms_id}]},
+                                  f"add of id {_q(lms_id)} to Group {_q(audience.group)}")
+
+    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
+        path = f"members[value eq {json.dumps(lms_id, ensure_ascii=False)}]"
+        await self._members_patch(audience, {"op": "remove", "path": path},
+                                  f"removal of id {_q(lms_id)} from Group {_q(audience.group)}")
 
     # -- doctor ------------------------------------------------------------------
 
