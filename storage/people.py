@@ -24,10 +24,12 @@ DELTA_REWRITE_MIN = 10_000
 def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
     """employee_id -> digest of the last accepted full snapshot: from the packed index
     (plus its delta rows) when it describes that snapshot, else from the rows."""
-    row = store.one("SELECT snapshot_id, keys, digests FROM snapshot_index WHERE id = 1")
-    if row is not None and snapshot_id is not None and row[0] == snapshot_id:
-        keys = row[1].decode().split("\n") if row[1] else []
-        packed = row[2]
+    head = store.one("SELECT snapshot_id FROM snapshot_index_head WHERE id = 1")
+    row = store.one("SELECT keys, digests FROM snapshot_index WHERE id = 1")
+    if row is not None and head is not None and snapshot_id is not None \
+            and head[0] == snapshot_id:
+        keys = row[0].decode().split("\n") if row[0] else []
+        packed = row[1]
         if len(packed) == 8 * len(keys):
             out = dict(zip(keys, [packed[i:i + 8] for i in range(0, len(packed), 8)],
                            strict=True))
@@ -50,14 +52,14 @@ def write_snapshot_index(conn: Any, snapshot_id: int, digests: dict[str, bytes],
     key that left) turn that into this snapshot, only they are written, as delta rows;
     the blob is rewritten when the deltas grow past a share of the snapshot."""
     if changes is not None and previous_id is not None:
-        current = conn.execute("SELECT snapshot_id FROM snapshot_index WHERE id = 1").fetchone()
+        head = conn.execute("SELECT snapshot_id FROM snapshot_index_head WHERE id = 1"
+                            ).fetchone()
         pending = conn.execute("SELECT count(*) FROM snapshot_index_delta").fetchone()[0]
         limit = max(DELTA_REWRITE_MIN, int(len(digests) * DELTA_REWRITE_SHARE))
-        if current is not None and current[0] == previous_id and \
-                pending + len(changes) <= limit:
+        if head is not None and head[0] == previous_id and pending + len(changes) <= limit:
             conn.executemany("INSERT OR REPLACE INTO snapshot_index_delta(employee_id, digest) "
                              "VALUES (?, ?)", changes)
-            conn.execute("UPDATE snapshot_index SET snapshot_id = ? WHERE id = 1",
+            conn.execute("UPDATE snapshot_index_head SET snapshot_id = ? WHERE id = 1",
                          (snapshot_id,))
             return
     conn.execute("DELETE FROM snapshot_index_delta")
@@ -65,9 +67,12 @@ def write_snapshot_index(conn: Any, snapshot_id: int, digests: dict[str, bytes],
     if len(digests) > 1 and text.count("\n") != len(digests) - 1:
         # A key with a newline in it cannot be packed: the rows remain the source.
         conn.execute("DELETE FROM snapshot_index")
+        conn.execute("DELETE FROM snapshot_index_head")
         return
     conn.execute("INSERT OR REPLACE INTO snapshot_index(id, snapshot_id, keys, digests) "
                  "VALUES (1, ?, ?, ?)", (snapshot_id, text.encode(), b"".join(digests.values())))
+    conn.execute("INSERT OR REPLACE INTO snapshot_index_head(id, snapshot_id) VALUES (1, ?)",
+                 (snapshot_id,))
 
 
 def snapshot_rows_for(store: Store, keys: list[str]) -> dict[str, tuple[int, int]]:

@@ -211,13 +211,20 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the packed index is rewritten only now and then; in between, each accepted
     # snapshot adds its few changed keys here (a 1%-change reconcile of a million people
-    # writes 14k small rows, not a 16 MB blob). snapshot_index.snapshot_id names the
-    # snapshot that the blob plus these rows describe.
+    # writes 14k small rows, not a 16 MB blob). snapshot_index_head names the snapshot
+    # that the blob plus these rows describe.
     """
     CREATE TABLE snapshot_index_delta (
         employee_id TEXT PRIMARY KEY,
         digest      BLOB                 -- NULL: the key left the snapshot
     ) WITHOUT ROWID;
+
+    -- Which snapshot the blob plus the delta rows describe. Kept apart from the blob's
+    -- row: updating any column of that row would rewrite its 16 MB.
+    CREATE TABLE snapshot_index_head (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        snapshot_id INTEGER NOT NULL
+    );
     """,
     # 3: real-time intake and alerting (events received, alert states).
     """
