@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from console import cli_audiences, cli_ops, cli_reports
+from console import cli_audiences, cli_events, cli_ops, cli_reports
 from console.render import emit_json, run_text, status_text
 from storage import audit
 from storage import runs as run_store
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_ops.add_parsers(sub, _common)
     cli_reports.add_parsers(sub, _common)
     cli_audiences.add_parsers(sub, _common)
+    cli_events.add_parsers(sub, _common)
 
     p = sub.add_parser("console", help="the operator console (Textual); runs the scheduler")
     _common(p, json_flag=False)

@@ -39,7 +39,25 @@ def status_text(doc: dict[str, Any]) -> str:
     if run:
         lines.append(f"last run: #{run['id']} {run['kind']} {run['status']} at "
                      f"{run['started_at']}" + (f" - {run['message']}" if run.get("message") else ""))
+    if doc.get("intake"):
+        lines += intake_lines(doc["intake"])
     return "\n".join(lines)
+
+
+def intake_lines(intake: dict[str, Any]) -> list[str]:
+    """The status document's `intake` (present with [realtime] enabled)."""
+    at_once = [k for k, how in intake["kinds"].items() if how == "realtime"]
+    events = {k: v for k, v in intake["events_24h"].items() if v}
+    lines = [f"intake: {intake['mode']} ({', '.join(at_once) or 'nothing'} in real time); "
+             f"events in 24 h: " + (", ".join(f"{k} {v}" for k, v in sorted(events.items()))
+                                    if events else "none")
+             + (f"; last at {intake['last_event_at']}" if intake.get("last_event_at") else "")]
+    if intake["queued"] or intake["gated"]:
+        lines.append(f"intake waiting: {intake['queued']} queued, {intake['gated']} gated")
+    if intake["refused_24h"]:
+        lines.append(f"webhooks refused in 24 h: {intake['refused_24h']} (last at "
+                     f"{intake['last_refused_at']}: {intake['last_refused_why']})")
+    return lines
 
 
 def run_text(report: dict[str, Any]) -> str:

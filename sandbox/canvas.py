@@ -1,4 +1,4 @@
-"""A Canvas-speaking LMS on loopback, for tests and the demo (docs/canvas.md §7.1, §7.2).
+"""A Canvas-speaking LMS on loopback, for tests and the demo (docs/canvas.md §7.1-§7.4).
 
 It serves the calls the Canvas target makes:
 
@@ -10,6 +10,15 @@ It serves the calls the Canvas target makes:
     GET    /api/v1/users/:id | sis_user_id:...              one user
     PUT    /api/v1/users/:id                                names, email, suspend event
     GET    /api/v1/users/:id/logins                         a user's logins, paged
+    GET    /api/v1/accounts/:account_id/group_categories    group categories, paged
+    POST   /api/v1/accounts/:account_id/group_categories    create one (name unique)
+    GET    /api/v1/group_categories/:id/groups              its groups, paged
+    POST   /api/v1/group_categories/:id/groups              create a group
+    GET    /api/v1/groups/:id                               one group
+    GET    /api/v1/groups/:id/memberships                   memberships, paged
+    POST   /api/v1/groups/:id/memberships                   add user_id (idempotent)
+    DELETE /api/v1/groups/:id/users/:user_id                remove a member
+    DELETE /api/v1/groups/:id/memberships/:membership_id    remove a membership
 
 with Canvas's habits: a bearer token (401 for a wrong one; a second, read-only token
 gets permission 403s on writes), 10 per page unless per_page asks for more (capped at
@@ -245,6 +254,12 @@ class CanvasApp:
             login = re.fullmatch(r"/logins/(\d+)", rest)
             if login and method == "PUT":
                 return 200, {}, self.data.update_login(int(login[1]), form)
+            if rest == "/group_categories" and method == "GET":
+                return self._page(self.data.categories(), path, params, host)
+            if rest == "/group_categories" and method == "POST":
+                return 200, {}, self.data.create_category(form)
+        if path.startswith(("/api/v1/group_categories/", "/api/v1/groups/")):
+            return self._group_route(method, path, params, form, host)
         match = re.fullmatch(r"/api/v1/users/([^/]+)(/logins)?", path)
         if match:
             user_id = self.data.find_user(unquote(match.group(1)))
@@ -254,6 +269,33 @@ class CanvasApp:
                 return 200, {}, self.data.user_json(user_id)
             if not match.group(2) and method == "PUT":
                 return 200, {}, self.data.update_user(user_id, form)
+        raise _Refusal(404, _message(f"No route matches {method} {path}"))
+
+    def _group_route(self, method: str, path: str, params: dict[str, str],
+                     form: dict[str, str], host: str) -> tuple[int, dict[str, str], Any]:
+        """Group categories, groups and memberships (§7.4)."""
+        match = re.fullmatch(r"/api/v1/group_categories/(\d+)/groups", path)
+        if match and method == "GET":
+            return self._page(self.data.groups_in(int(match[1])), path, params, host)
+        if match and method == "POST":
+            return 200, {}, self.data.create_group(int(match[1]), form)
+        match = re.fullmatch(r"/api/v1/groups/(\d+)(?:/(memberships|users)(?:/([^/]+))?)?",
+                             path)
+        if match is None:
+            raise _Refusal(404, _message(f"No route matches {method} {path}"))
+        group_id, part, item = int(match[1]), match[2], match[3]
+        if part is None and method == "GET":
+            return 200, {}, self.data.group(group_id)
+        if part == "memberships" and item is None and method == "GET":
+            state = params.get("filter_states[]")
+            return self._page(self.data.memberships_of(group_id, [state] if state else None),
+                              path, params, host)
+        if part == "memberships" and item is None and method == "POST":
+            return 200, {}, self.data.add_membership(group_id, form)
+        if part == "memberships" and item and item.isdigit() and method == "DELETE":
+            return 200, {}, self.data.remove_membership(group_id, int(item))
+        if part == "users" and item and method == "DELETE":
+            return 200, {}, self.data.remove_member(group_id, unquote(item))
         raise _Refusal(404, _message(f"No route matches {method} {path}"))
 
     def _page(self, items: list[Any], path: str, params: dict[str, str],

@@ -1,4 +1,5 @@
-"""The Canvas sandbox's data: users, their logins, and Canvas's validation rules.
+"""The Canvas sandbox's data: users, their logins, account groups (in group categories)
+and their memberships, and Canvas's validation rules.
 
 Users and logins (pseudonyms) are separate records, as in Canvas: a user has names and
 an email, a login has the login id (``unique_id``), the SIS and integration ids and a
@@ -53,6 +54,11 @@ class CanvasData:
         self._users: dict[int, dict[str, Any]] = {}
         self._logins: dict[int, dict[str, Any]] = {}
         self._next_user, self._next_login = 101, 5001
+        # Account-level group categories, their groups and the groups' memberships (§7.4).
+        self._categories: dict[int, dict[str, Any]] = {}
+        self._groups: dict[int, dict[str, Any]] = {}
+        self._memberships: dict[int, dict[str, Any]] = {}
+        self._next_category, self._next_group, self._next_membership = 31, 701, 9001
 
     # -- reading -----------------------------------------------------------------------
 
@@ -242,6 +248,117 @@ class CanvasData:
                 login["workflow_state"] = "deleted"
             return view
 
+    # -- groups (§7.4) -----------------------------------------------------------------
+
+    def categories(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for _i, c in sorted(self._categories.items())]
+
+    def create_category(self, params: dict[str, str]) -> dict[str, Any]:
+        """POST /accounts/:id/group_categories: names are unique within the account."""
+        with self._lock:
+            name = params.get("name", "").strip()
+            if not name:
+                raise _field_error(400, None, "name", "blank", "can't be blank")
+            if any(c["name"] == name for c in self._categories.values()):
+                raise _field_error(400, None, "name", "taken", "Name is already in use")
+            category_id, self._next_category = self._next_category, self._next_category + 1
+            self._categories[category_id] = {
+                "id": category_id, "name": name, "role": None, "self_signup": None,
+                "group_limit": None, "context_type": "Account",
+                "account_id": self.account["id"]}
+            return dict(self._categories[category_id])
+
+    def _group_view(self, group: dict[str, Any]) -> dict[str, Any]:
+        count = sum(1 for m in self._memberships.values()
+                    if m["group_id"] == group["id"] and m["workflow_state"] == "accepted")
+        return {**group, "members_count": count}
+
+    def group(self, group_id: int) -> dict[str, Any]:
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None or group["workflow_state"] == "deleted":
+                raise NotFound(str(group_id))
+            return self._group_view(group)
+
+    def groups_in(self, category_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            if category_id not in self._categories:
+                raise NotFound(str(category_id))
+            return [self._group_view(g) for _i, g in sorted(self._groups.items())
+                    if g["group_category_id"] == category_id
+                    and g["workflow_state"] != "deleted"]
+
+    def create_group(self, category_id: int, params: dict[str, str]) -> dict[str, Any]:
+        """POST /group_categories/:id/groups (names need not be unique, as in Canvas)."""
+        with self._lock:
+            if category_id not in self._categories:
+                raise NotFound(str(category_id))
+            name = params.get("name", "").strip()
+            if not name:
+                raise _field_error(400, None, "name", "blank", "can't be blank")
+            if len(name) > MAX_NAME:
+                raise _field_error(400, None, "name", "too_long",
+                                   f"is too long (maximum is {MAX_NAME} characters)")
+            group_id, self._next_group = self._next_group, self._next_group + 1
+            self._groups[group_id] = {
+                "id": group_id, "name": name, "description": params.get("description") or None,
+                "is_public": False, "join_level": params.get("join_level") or "invitation_only",
+                "group_category_id": category_id, "context_type": "Account",
+                "account_id": self.account["id"], "sis_group_id": None,
+                "workflow_state": "available"}
+            return self._group_view(self._groups[group_id])
+
+    def memberships_of(self, group_id: int, states: list[str] | None = None
+                       ) -> list[dict[str, Any]]:
+        with self._lock:
+            self.group(group_id)
+            return [dict(m) for _i, m in sorted(self._memberships.items())
+                    if m["group_id"] == group_id and m["workflow_state"] != "deleted"
+                    and (not states or m["workflow_state"] in states)]
+
+    def _membership_of(self, group_id: int, user_id: int) -> dict[str, Any] | None:
+        return next((m for m in self._memberships.values() if m["group_id"] == group_id
+                     and m["user_id"] == user_id and m["workflow_state"] != "deleted"), None)
+
+    def add_membership(self, group_id: int, params: dict[str, str]) -> dict[str, Any]:
+        """POST /groups/:id/memberships with user_id; an existing member's membership is
+        answered again (an administrator's addition is accepted at once)."""
+        with self._lock:
+            self.group(group_id)
+            user_id = self.find_user(params.get("user_id", "").strip())
+            existing = self._membership_of(group_id, user_id)
+            if existing is not None:
+                return dict(existing)
+            membership_id = self._next_membership
+            self._next_membership += 1
+            self._memberships[membership_id] = {
+                "id": membership_id, "group_id": group_id, "user_id": user_id,
+                "workflow_state": "accepted", "moderator": False}
+            return dict(self._memberships[membership_id])
+
+    def remove_member(self, group_id: int, user_ref: str) -> dict[str, Any]:
+        """DELETE /groups/:id/users/:user_id; NotFound when not a member."""
+        with self._lock:
+            self.group(group_id)
+            membership = (self._membership_of(group_id, int(user_ref))
+                          if user_ref.isdigit() else None)
+            if membership is None:
+                raise NotFound(user_ref)
+            membership["workflow_state"] = "deleted"
+            return {}
+
+    def remove_membership(self, group_id: int, membership_id: int) -> dict[str, Any]:
+        """DELETE /groups/:id/memberships/:membership_id."""
+        with self._lock:
+            self.group(group_id)
+            membership = self._memberships.get(membership_id)
+            if membership is None or membership["group_id"] != group_id \
+                    or membership["workflow_state"] == "deleted":
+                raise NotFound(str(membership_id))
+            membership["workflow_state"] = "deleted"
+            return {}
+
     # -- for tests and seeding ---------------------------------------------------------
 
     def add(self, name: str, unique_id: str, *, sis_user_id: str | None = None,
@@ -260,3 +377,22 @@ class CanvasData:
         with self._lock:
             logins = self._live_logins(user_id)
             return logins[0]["workflow_state"] if logins else None
+
+    def group_members(self, name: str, category: str | None = None) -> set[str]:
+        """The SIS ids (else Canvas ids) of the accepted members of every live group named
+        ``name`` (in ``category`` when given), for tests to read back."""
+        with self._lock:
+            wanted = {g["id"] for g in self._groups.values() if g["name"] == name
+                      and g["workflow_state"] != "deleted"
+                      and (category is None
+                           or self._categories[g["group_category_id"]]["name"] == category)}
+            out = set()
+            for m in self._memberships.values():
+                if m["group_id"] in wanted and m["workflow_state"] == "accepted":
+                    sis = self.user_json(m["user_id"])["sis_user_id"]
+                    out.add(sis or str(m["user_id"]))
+            return out
+
+    def delete_group(self, group_id: int) -> None:
+        with self._lock:
+            self._groups[group_id]["workflow_state"] = "deleted"

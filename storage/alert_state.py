@@ -1,7 +1,9 @@
-"""Alert conditions: each one's current state and the state last announced (migration 3).
+"""Alert conditions: each one's current state and the state last announced (migration 3),
+and per channel (migration 6).
 
 Keeping "announced" apart from "current" is what makes one notice per change: a notice
-that could not be delivered stays owed and is sent on the next check.
+that could not be delivered stays owed and is sent on the next check, to the channels
+that did not take it only.
 """
 
 from __future__ import annotations
@@ -34,3 +36,23 @@ def mark_notified(store: Store, now: datetime, key: str, state: bool,
                          "last_error = NULL WHERE key = ?", (int(state), ts(now), key))
         else:
             conn.execute("UPDATE alert_state SET last_error = ? WHERE key = ?", (error, key))
+
+
+def deliveries(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each (alert, channel)'s last announced state (migration 6)."""
+    return {(r["key"], r["channel"]): r for r in store.rows("SELECT * FROM alert_deliveries")}
+
+
+def mark_channel(store: Store, now: datetime, key: str, channel: str, notified: bool | None,
+                 error: str | None) -> None:
+    """Record one channel's delivery: ``notified`` is the state it has now announced (the
+    previous one when this delivery failed, so that what it is owed stays owed)."""
+    with store.tx() as conn:
+        conn.execute(
+            "INSERT INTO alert_deliveries(key, channel, notified, notified_at, last_error) "
+            "VALUES (?,?,?,?,?) ON CONFLICT(key, channel) DO UPDATE SET "
+            "notified = excluded.notified, last_error = excluded.last_error, "
+            "notified_at = CASE WHEN excluded.last_error IS NULL THEN excluded.notified_at "
+            "ELSE notified_at END",
+            (key, channel, None if notified is None else int(notified),
+             ts(now) if error is None else None, error))

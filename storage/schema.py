@@ -321,6 +321,31 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
         BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
     """,
+    # 6: webhook refusals (status reports them from any process) and alert delivery per
+    # channel (a notice one channel took and another did not is re-sent only to the other).
+    """
+    -- Refused requests, counted per minute, source and answer: a flood of forged
+    -- requests adds at most one row a minute, not one row a request.
+    CREATE TABLE webhook_refusals (
+        minute   TEXT NOT NULL,          -- UTC, truncated to the minute
+        source   TEXT NOT NULL,          -- bamboohr | event
+        status   INTEGER NOT NULL,       -- the HTTP answer (400, 401, 409, ...)
+        refused  INTEGER NOT NULL,
+        last_at  TEXT NOT NULL,
+        last_why TEXT NOT NULL,
+        PRIMARY KEY (minute, source, status)
+    ) WITHOUT ROWID;
+
+    -- The state each channel last took a notice for, per alert condition.
+    CREATE TABLE alert_deliveries (
+        key         TEXT NOT NULL,       -- the alert condition (alert_state.key)
+        channel     TEXT NOT NULL,       -- the channel's identity (type and a digest)
+        notified    INTEGER,             -- the state last announced here (NULL: never)
+        notified_at TEXT,
+        last_error  TEXT,
+        PRIMARY KEY (key, channel)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -4,7 +4,9 @@ Conditions come from the status document (the same figures `rostersync status` a
 metrics show): the job quarantined, operations held for approval, terminations past
 their SLA, a source gone stale. Each condition's state and the state last announced are
 stored (storage.alert_state), so a restart neither repeats nor loses a notice, and a
-notice that could not be delivered is owed until a later check delivers it.
+notice that could not be delivered is owed until a later check delivers it. Delivery is
+remembered per channel: when one channel took a notice and another did not, only the
+other is sent it again.
 
 Channels: a JSON webhook (Slack-compatible: the body has "text") and a command that
 gets the notice as JSON on stdin.
@@ -12,11 +14,13 @@ gets the notice as JSON on stdin.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -61,6 +65,36 @@ def notice(key: str, active: bool, detail: str, status: dict[str, Any]) -> dict[
             "status": status["status"], "at": status["generated_at"]}
 
 
+@dataclass(frozen=True)
+class Channel:
+    """A configured channel, its identity in the database and, for a webhook, its URL."""
+
+    id: str
+    config: WebhookChannel | CommandChannel
+    url: str | None = None
+
+
+def channel_ids(targets: list[str]) -> list[str]:
+    """Stable identities for channels from what they send to (a URL, an argv): the type
+    and a digest, never the URL itself (a Slack URL is a secret). A repeated target gets
+    a suffix so that each channel keeps its own delivery state (pure)."""
+    seen: dict[str, int] = {}
+    out = []
+    for target in targets:
+        kind, _, what = target.partition(" ")
+        base = f"{kind}:{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return out
+
+
+def owed(announced: int | None, active: bool) -> bool:
+    """Whether a channel that last announced ``announced`` is owed a notice (pure)."""
+    if announced is None:
+        return active  # never fired here: nothing to recover from
+    return bool(announced) != active
+
+
 class Alerter:
     def __init__(self, store: Store, config: Config, clock: Clock | None = None,
                  log: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -70,12 +104,22 @@ class Alerter:
         self.log = log or (lambda _record: None)
         self._lock = threading.Lock()  # the periodic check and a post-run check may meet
         # URLs that are secrets are read now, so a missing variable is a config error.
-        self._urls = [secret_from_env(c.url_env, "alerts.channels.url_env") if c.url_env
-                      else c.url for c in config.alerts.channels
-                      if isinstance(c, WebhookChannel)]
+        targets, urls = [], []
+        for c in config.alerts.channels:
+            if isinstance(c, WebhookChannel):
+                url = secret_from_env(c.url_env, "alerts.channels.url_env") if c.url_env \
+                    else c.url
+                targets.append(f"webhook {url}")
+                urls.append(url)
+            else:
+                targets.append(f"command {json.dumps(c.command)}")
+                urls.append(None)
+        self.channels = [Channel(cid, c, url) for cid, c, url in
+                         zip(channel_ids(targets), config.alerts.channels, urls, strict=True)]
 
     def check(self) -> list[dict[str, Any]]:
-        """Record each condition's state and deliver the notices owed; returns them."""
+        """Record each condition's state and deliver the notices owed, each only to the
+        channels that have not taken it; returns the notices at least one channel took."""
         with self._lock:
             now = self.clock.now()
             status = build_status(self.store, self.config, now)
@@ -83,48 +127,52 @@ class Alerter:
             for key, (active, detail) in conditions(
                     status, self.config.alerts.stale_from).items():
                 alert_store.set_state(self.store, now, key, active, detail)
+            delivered = alert_store.deliveries(self.store)
             for key, row in alert_store.all_states(self.store).items():
                 active = bool(row["active"])
-                announced = row["notified"]
-                if announced is None and not active:
-                    continue  # never fired: nothing to recover from
-                if announced is not None and bool(announced) == active:
+                # A channel with no row of its own stands where the alert as a whole does
+                # (databases from before per-channel state, channels added since).
+                announced = {ch.id: delivered[(key, ch.id)]["notified"]
+                             if (key, ch.id) in delivered else row["notified"]
+                             for ch in self.channels}
+                due = [ch for ch in self.channels if owed(announced[ch.id], active)]
+                if not due:
                     continue
                 doc = notice(key, active, row["detail"], status)
-                error = self.deliver(doc)
-                alert_store.mark_notified(self.store, now, key, active, error)
+                body = json.dumps(doc, sort_keys=True).encode()
+                results = {ch.id: self.send(ch, body, doc) for ch in due}
+                for cid, error in results.items():
+                    alert_store.mark_channel(self.store, now, key, cid,
+                                             active if error is None else announced[cid], error)
+                errors = [e for e in results.values() if e is not None]
+                alert_store.mark_notified(self.store, now, key, active,
+                                          errors[0] if errors else None)
                 self.log({"event": "alert", "alert": key, "state": doc["state"],
-                          "delivered": error is None, "error": error})
-                if error is None:
+                          "delivered": not errors, "error": errors[0] if errors else None,
+                          "channels": {cid: e or "ok" for cid, e in results.items()}})
+                if len(errors) < len(results):
                     sent.append(doc)
             return sent
 
-    def deliver(self, doc: dict[str, Any]) -> str | None:
-        """Send to every channel; None when all took it, else the first failure."""
-        body = json.dumps(doc, sort_keys=True).encode()
-        errors = []
-        webhooks = iter(self._urls)
-        for channel in self.config.alerts.channels:
-            try:
-                if isinstance(channel, WebhookChannel):
-                    url = next(webhooks)
-                    answer = httpx.post(url, content=body, timeout=channel.timeout_seconds,
-                                        headers={"Content-Type": "application/json"})
-                    if answer.status_code >= 300:
-                        # The URL may be a secret (Slack): never put it in a message.
-                        errors.append(f"webhook channel answered HTTP {answer.status_code}")
-                elif isinstance(channel, CommandChannel):
-                    done = subprocess.run(channel.command, input=body, capture_output=True,
-                                          timeout=channel.timeout_seconds, check=False,
-                                          env=_env(doc))
-                    if done.returncode:
-                        errors.append(f"command {channel.command[0]} exited with "
-                                      f"{done.returncode}")
-            except httpx.HTTPError as exc:
-                errors.append(f"webhook channel: {type(exc).__name__}")
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                errors.append(f"command {channel.command[0]}: {exc}")
-        return errors[0] if errors else None
+    def send(self, channel: Channel, body: bytes, doc: dict[str, Any]) -> str | None:
+        """Deliver to one channel; None when it took the notice, else why not."""
+        c = channel.config
+        try:
+            if isinstance(c, WebhookChannel):
+                answer = httpx.post(channel.url, content=body, timeout=c.timeout_seconds,
+                                    headers={"Content-Type": "application/json"})
+                if answer.status_code >= 300:
+                    # The URL may be a secret (Slack): never put it in a message.
+                    return f"webhook channel answered HTTP {answer.status_code}"
+                return None
+            done = subprocess.run(c.command, input=body, capture_output=True,
+                                  timeout=c.timeout_seconds, check=False, env=_env(doc))
+            return f"command {c.command[0]} exited with {done.returncode}" \
+                if done.returncode else None
+        except httpx.HTTPError as exc:
+            return f"webhook channel: {type(exc).__name__}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"command {c.command[0]}: {exc}"
 
 
 def _env(doc: dict[str, Any]) -> dict[str, str]:

@@ -229,6 +229,10 @@ class GuardsConfig(_Strict):
     retry_max_seconds: float = Field(3600.0, ge=0)
     inline_retry_max_seconds: float = Field(5.0, ge=0)
     lease_seconds: float = Field(120.0, gt=0)
+    # Audience removals in one run beyond max(min, percent of the audience's size) are
+    # held; an [[audiences]] table's mass_removal_min / _percent override these.
+    audience_mass_removal_min: int = Field(10, ge=0)
+    audience_mass_removal_percent: float = Field(10.0, ge=0, le=100)
 
 
 class ScheduleConfig(_Strict):

@@ -1,15 +1,15 @@
 """The [[audiences]] config: LMS groups and cohorts defined by rules on HR fields.
 
-Each ``[[audiences]]`` table is one LMS audience (a SCIM Group, a Moodle cohort): who
-belongs is decided by its rules, parsed here at load time so that a typo is one sentence
-naming the audience, the rule and the column, never a surprise during a run. See
-docs/audiences.md.
+Each ``[[audiences]]`` table is one LMS audience (a SCIM Group, a Moodle cohort, a
+Canvas group): who belongs is decided by its rules, parsed here at load time so that a
+typo is one sentence naming the audience, the rule and the column, never a surprise
+during a run. See docs/audiences.md.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -31,8 +31,8 @@ class AudienceConfig(Strict):
     # One rule, or several: a person belongs when any of them holds (explain names which).
     rule: str | None = None
     rules: list[str] = Field(default_factory=list)
-    # The audience in the LMS: SCIM Group displayName, Moodle cohort idnumber.
-    # Default: the id.
+    # The audience in the LMS: SCIM Group displayName, Moodle cohort idnumber, Canvas
+    # group name (in the category lms.groups.category). Default: the id.
     lms_group: str | None = None
     # Create the group/cohort when the LMS does not have it yet.
     create_missing: bool = True
@@ -43,8 +43,13 @@ class AudienceConfig(Strict):
     known_values: dict[str, list[str]] = Field(default_factory=dict)
     # Membership mass-change guard: more removals from this audience in one run than
     # max(mass_removal_min, mass_removal_percent of its size) are held for approval.
-    mass_removal_min: int = Field(10, ge=0)
-    mass_removal_percent: float = Field(10.0, ge=0, le=100)
+    # Unset: [guards] audience_mass_removal_min / audience_mass_removal_percent.
+    mass_removal_min: int | None = Field(None, ge=0)
+    mass_removal_percent: float | None = Field(None, ge=0, le=100)
+    # Members of the LMS group no person is linked to (a hand-made account, a leaver's
+    # unlinked account): always `member_extra` drift; "remove" also plans their removal,
+    # through the same mass-change guard.
+    stray_members: Literal["report", "remove"] = "report"
 
     @field_validator("id")
     @classmethod
@@ -91,9 +96,17 @@ class AudienceConfig(Strict):
     def compiled(self, attributes: frozenset[str] | None = None) -> list[Rule]:
         return [parse_rule(t, attributes) for t in self.rule_texts]
 
+    def removal_limits(self, guards: Any) -> tuple[int, float]:
+        """(minimum, percent) of the mass-change guard: this audience's own settings,
+        else the [guards] defaults."""
+        minimum = self.mass_removal_min
+        percent = self.mass_removal_percent
+        return (guards.audience_mass_removal_min if minimum is None else minimum,
+                guards.audience_mass_removal_percent if percent is None else percent)
+
 
 # LMS types whose connector can hold audiences.
-SUPPORTED_TARGETS = ("scim", "moodle")
+SUPPORTED_TARGETS = ("scim", "moodle", "canvas")
 
 
 def check_audiences(config: Config) -> None:

@@ -21,6 +21,7 @@ from storage import runs as run_store
 from storage.db import Store
 from sync import pull as pull_mod
 from sync.audiences.lms import guard_removals, read_memberships
+from sync.audiences.strays import is_stray, plan_strays
 from sync.clock import Clock
 from sync.config import Config, ConfigError
 from sync.connectors.base import ConnectorError, FeedError, HrisSource, LmsTarget
@@ -297,6 +298,7 @@ class Engine:
         fresh_keys = set(changed_keys)
         missing = (set(pull.vanished) | still_missing) - fresh_keys
         keys = set(changed_keys) | missing | people_store.keys_needing_evaluation(store, now)
+        keys = {k for k in keys if not is_stray(k)}  # members no person is linked to: below
         if lms_listed:
             keys |= {r[0] for r in store.conn.execute(
                 "SELECT external_key FROM accounts WHERE active = 1 AND external_key IS NOT "
@@ -323,7 +325,8 @@ class Engine:
             people_store.write_snapshot_index(conn, snapshot_id, pull.known,
                                               pull.previous_id, changes)
 
-        return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish)
+        return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish,
+                                        strays=lms_listed)
 
     def _plan_records(self, run_id: int, records: list[Parsed], dry_run: bool) -> PlanSummary:
         fresh = {p.key: p for p in records}
@@ -337,7 +340,8 @@ class Engine:
                             missing: set[str] | frozenset[str], dry_run: bool,
                             finish: Callable[[Any], None] | None, *,
                             only_kinds: frozenset[str] | None = None,
-                            earlier_deactivations: int | None = None) -> PlanSummary:
+                            earlier_deactivations: int | None = None,
+                            strays: bool = False) -> PlanSummary:
         """Evaluate in batches, each committed on its own so that no write transaction
         outlasts a batch (the lease renewal and operator actions get their turn).
 
@@ -351,6 +355,7 @@ class Engine:
         g = self.config.guards
         total = PlanSummary(plan=[] if dry_run else None)
         held_back: list[NewOp] = []
+        linking: set[str] = set()  # accounts linked this run: no audience's strays
         for start in range(0, len(keys), BATCH):
             batch = keys[start:start + BATCH]
             changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
@@ -364,6 +369,7 @@ class Engine:
             # Audience removals wait too, for the membership mass-change guard below.
             held_back += [op for op in ops if op.kind == OpKind.member_remove]
             ops = [op for op in ops if op.kind != OpKind.member_remove]
+            linking |= {op.lms_id for op in ops if op.kind == OpKind.link and op.lms_id}
             if not dry_run:
                 with self.store.tx() as conn:
                     write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
@@ -376,6 +382,13 @@ class Engine:
         if earlier_deactivations is not None and not tripped:
             hold_in_window(held_back, earlier_deactivations, active, g.mass_deactivation_min,
                            g.mass_deactivation_percent, self.config.realtime.mass_window_minutes)
+        if strays:  # after a full listing: members no person is linked to
+            stray = plan_strays(self.store, self.config, now, linking)
+            held_back += stray.new_ops
+            total.add_batch(stray)
+            if not dry_run:
+                with self.store.tx() as conn:
+                    write_changes(conn, stray, now, run_id, g.retry_max_attempts, [])
         guard_removals(self.store, self.config, held_back)
         total.add_ops(held_back, now)
         if not dry_run:

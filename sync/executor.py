@@ -23,7 +23,8 @@ from storage import memberships as membership_store
 from storage import ops as op_store
 from storage import people as people_store
 from storage import runs as run_store
-from storage.db import Store
+from storage.db import Store, ts
+from sync.audiences.ordering import Wait, check_removal
 from sync.clock import Clock
 from sync.config import Config
 from sync.connectors.base import ConnectorError, LmsTarget
@@ -138,6 +139,11 @@ class Executor:
     # -- one operation -------------------------------------------------------------------
 
     async def _apply(self, op: dict[str, Any]) -> None:
+        if op["kind"] == OpKind.member_remove:
+            wait = check_removal(self.store, self.config, op, self.clock.now())
+            if wait is not None:
+                self._wait(op, wait)
+                return
         attempt = op["attempts"]
         while True:
             attempt += 1
@@ -230,6 +236,21 @@ class Executor:
             return delay
         self.result.counts[status] += 1
         return None
+
+    def _wait(self, op: dict[str, Any], wait: Wait) -> None:
+        """Put off (or hold) a compliance removal whose person is not yet in the new
+        audience (not an attempt: nothing was sent)."""
+        status = "waiting" if wait.until is not None else "held"
+        with self.store.tx() as conn:
+            if wait.until is not None:
+                op_store.set_status(conn, self.clock.now(), [op["id"]], "pending",
+                                    next_attempt_at=ts(wait.until), last_error=wait.reason)
+            else:
+                op_store.set_status(conn, self.clock.now(), [op["id"]], "held",
+                                    hold_reason=wait.reason)
+        self.result.counts[status] += 1
+        self.on_event(OpFinished(self.run_id, op["id"], op["employee_id"], op["kind"],
+                                 status, wait.reason))
 
     def _stop(self, reason: str) -> None:
         if not self._stop_reason:

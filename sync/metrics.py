@@ -114,6 +114,11 @@ def families(status: dict[str, Any], durations: dict[str, float],
         g = _gauge("webhooks_refused", "Webhook requests refused since this process started")
         g.add_metric([], refused)
         out.append(g)
+    if status.get("intake") is not None:
+        g = _gauge("webhooks_refused_24h", "Webhook requests refused in the last 24 h, by "
+                                           "any process (status: intake.refused_24h)")
+        g.add_metric([], status["intake"]["refused_24h"])
+        out.append(g)
     if alerts is not None:
         g = _gauge("alert_active", "1 while an alert condition holds", ["alert"])
         for key, active in sorted(alerts.items()):
@@ -130,7 +135,11 @@ class StatusCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         status = build_status(self.store, self.config, self.clock.now())
-        events = event_store.summary(self.store, self.clock.now())
+        intake = status.get("intake")
+        # With [realtime] on, the event figures are the status document's own.
+        events = ({"last_24h": intake["events_24h"], "queued": intake["queued"],
+                   "gated": intake["gated"]} if intake is not None
+                  else event_store.summary(self.store, self.clock.now()))
         alerts = {r["key"]: bool(r["active"]) for r in self.store.rows(
             "SELECT key, active FROM alert_state")}
         yield from families(status, run_durations(self.store), events,

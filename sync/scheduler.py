@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,6 +32,14 @@ from sync.metrics import MetricsService
 from sync.realtime.service import RealtimeService
 
 
+def quiet_apscheduler() -> None:
+    """APScheduler warns on stderr at every overlap ("maximum number of running instances
+    reached") and every missed run time, which litters `serve`'s JSON lines and the
+    console's screen; SyncScheduler reports both (and job errors) as its own records, so
+    only APScheduler's errors get through."""
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
 class SyncScheduler:
     def __init__(self, engine: Engine, config: Config,
                  log: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -33,7 +48,10 @@ class SyncScheduler:
         self.log = log or (lambda _record: None)
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task] = set()
+        quiet_apscheduler()
         self.scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR
+                                    | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         s = config.schedule
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
         if engine.source.supports_delta():
@@ -67,6 +85,19 @@ class SyncScheduler:
                 self.realtime.routes["/metrics"] = self.metrics.handle
         self.alerter = (Alerter(engine.store, config, engine.clock, log=self.log)
                         if config.alerts.channels else None)
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        """APScheduler's skips and job failures, as our own log records."""
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.log({"event": "skipped", "job": event.job_id,
+                      "why": "its previous run is still going"})
+        elif event.code == EVENT_JOB_MISSED:
+            self.log({"event": "skipped", "job": event.job_id,
+                      "why": f"missed its time ({event.scheduled_run_time})"})
+        else:
+            exc = getattr(event, "exception", None)
+            self.log({"event": "job_error", "job": event.job_id,
+                      "error": f"{type(exc).__name__}: {exc}"})
 
     @property
     def lock(self) -> asyncio.Lock:

@@ -5,15 +5,17 @@ Exit codes follow the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage import drift as drift_store
+from storage import intake as intake_store
 from storage import ops as op_store
 from storage import runs as run_store
 from storage.db import Store, parse_ts
 from storage.queries import termination_figures
 from sync.config import Config
+from sync.config_realtime import ALL_KINDS
 from sync.models import DriftKind, OpStatus
 
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -21,6 +23,38 @@ LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
 
 # Drift kinds that need a person (HR, L&D or IT) rather than the next run.
 _ATTENTION = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed)
+
+# A refused webhook request keeps the status at WARNING this long: a sender with a wrong
+# or rotated secret keeps it there; one stray probe fades within the hour.
+REFUSED_WARNING_MINUTES = 60
+# Outcomes every intake document lists, zero included (run statuses appear when seen).
+EVENT_OUTCOMES = ("queued", "synced", "coalesced", "gated", "batched", "ignored")
+
+
+def intake_figures(store: Store, config: Config, now: datetime) -> dict[str, Any]:
+    """Real-time intake: how each operation kind is applied, the events of the last
+    24 h by outcome, what waits, and the webhook requests the listener refused."""
+    rt = config.realtime
+    at_once = rt.event_kinds()
+    day = now - timedelta(hours=24)
+    events = dict.fromkeys(EVENT_OUTCOMES, 0)
+    events.update(intake_store.outcomes_since(store, day))
+    refused_day = intake_store.refusals_since(store, day)
+    recent = now - timedelta(minutes=REFUSED_WARNING_MINUTES)
+    return {
+        "mode": rt.mode,
+        "kinds": {k: "realtime" if k in at_once else "batch" for k in sorted(ALL_KINDS)},
+        "events_24h": events,
+        "events_24h_total": sum(events.values()),
+        "last_event_at": intake_store.last_received_at(store),
+        **intake_store.waiting(store),
+        "refused_24h": refused_day["count"],
+        "refused_recent": intake_store.refusals_since(store, recent)["count"]
+        if refused_day["count"] else 0,
+        "refused_recent_minutes": REFUSED_WARNING_MINUTES,
+        "last_refused_at": refused_day["last_at"],
+        "last_refused_why": refused_day["last_why"],
+    }
 
 
 def _staleness(source: dict[str, Any] | None, now: datetime, warn_h: float,
@@ -94,7 +128,15 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     if attention:
         raise_to(WARNING, "drift needing attention: " +
                  ", ".join(f"{n} {k}" for k, n in attention.items()))
-    return {
+    intake = intake_figures(store, config, now) if config.realtime.enabled else None
+    if intake and intake["gated"]:
+        raise_to(WARNING, f"{intake['gated']} HR event(s) wait behind the rejected HRIS "
+                          "feed (gated)")
+    if intake and intake["refused_recent"]:
+        raise_to(WARNING, f"the webhook listener refused {intake['refused_recent']} "
+                          f"request(s) in the last {REFUSED_WARNING_MINUTES} minutes "
+                          f"(last: {intake['last_refused_why']})")
+    doc = {
         "status": LEVEL_NAMES[level],
         "exit_code": level,
         "generated_at": now.isoformat(),
@@ -108,6 +150,9 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
         "last_run": last,
         "last_feed": last_feed,
     }
+    if intake is not None:  # only with [realtime] enabled: older documents are unchanged
+        doc["intake"] = intake
+    return doc
 
 
 def format_age(seconds: float | None) -> str:

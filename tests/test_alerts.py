@@ -12,30 +12,57 @@ import pytest
 
 from console.cli import main
 from storage.db import Store
-from sync.alerts import Alerter, conditions
+from sync.alerts import Alerter, channel_ids, conditions, owed
 from sync.config import load_config
 
 
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records what it takes; ``answer`` is the
+    HTTP status it replies with (a 5xx: the notice was not taken)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []  # notices taken (answered 2xx)
+        self.refused: list[dict] = []   # notices answered with an error
+        self.answer = 200
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                doc = json.loads(self.rfile.read(length))
+                (owner.received if owner.answer < 300 else owner.refused).append(doc)
+                self.send_response(owner.answer)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture
-def receiver():
-    received: list[dict] = []
+def receivers():
+    made: list[Receiver] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers["Content-Length"])
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
+    def make() -> Receiver:
+        made.append(Receiver())
+        return made[-1]
 
-        def log_message(self, *args):
-            pass
+    yield make
+    for r in made:
+        r.close()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
+
+@pytest.fixture
+def receiver(receivers):
+    r = receivers()
+    return r.url, r.received
 
 
 def test_a_quarantine_gives_one_alert_and_one_recovery(workspace, receiver, tmp_path,
@@ -96,3 +123,60 @@ def test_conditions_follow_the_status_document():
     assert got == {"quarantine": False, "held": True, "sla": True, "stale:hris": False,
                    "stale:lms": False}
     assert conditions(status, "warning")["stale:hris"][0] is True
+
+
+def test_a_notice_one_channel_missed_is_resent_to_that_channel_only(workspace, receivers,
+                                                                    monkeypatch, capsys):
+    slack, pager = receivers(), receivers()
+    pager.answer = 503  # down when the job is quarantined
+    with workspace.config_path.open("a") as f:
+        for r in (slack, pager):
+            f.write(f'\n[[alerts.channels]]\ntype = "webhook"\nurl = "{r.url}"\n')
+    config = load_config(workspace.config_path)
+    store = Store(config.database.path)
+    records: list[dict] = []
+    alerter = Alerter(store, config, log=records.append)
+
+    monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", "revoked")
+    assert main(workspace.args("sync")) == 5
+    assert [d["alert"] for d in alerter.check()] == ["quarantine"]  # one channel took it
+    assert [d["alert"] for d in slack.received] == ["quarantine"]
+    assert [d["alert"] for d in pager.refused] == ["quarantine"] and pager.received == []
+    assert records[-1]["delivered"] is False
+    assert sorted(records[-1]["channels"].values()) == ["ok", "webhook channel answered HTTP 503"]
+    row = store.rows("SELECT * FROM alert_state WHERE key = 'quarantine'")[0]
+    assert row["notified"] is None and "503" in row["last_error"]
+
+    alerter.check()  # still down: owed to the pager alone
+    assert len(slack.received) == 1 and len(pager.refused) == 2
+
+    pager.answer = 200
+    # A new process (a restart) remembers who took what.
+    assert [d["alert"] for d in Alerter(store, config).check()] == ["quarantine"]
+    assert len(slack.received) == 1, "the channel that took the notice got it twice"
+    assert [(d["alert"], d["state"]) for d in pager.received] == [("quarantine", "firing")]
+    assert Alerter(store, config).check() == []
+    row = store.rows("SELECT * FROM alert_state WHERE key = 'quarantine'")[0]
+    assert row["notified"] == 1 and row["last_error"] is None
+
+    # The recovery: the pager fails this time, and is owed the recovery only.
+    pager.answer = 500
+    monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", workspace.token)
+    assert main(workspace.args("resume")) == 0
+    assert [d["state"] for d in alerter.check()] == ["resolved"]
+    pager.answer = 200
+    alerter.check()
+    capsys.readouterr()
+    assert [d["state"] for d in slack.received] == ["firing", "resolved"]
+    assert [d["state"] for d in pager.received] == ["firing", "resolved"]
+    assert slack.url not in json.dumps(store.rows("SELECT * FROM alert_deliveries"))
+
+
+def test_channel_ids_are_stable_digests_and_owed_follows_the_announced_state():
+    ids = channel_ids(["webhook https://hooks.example/T0/B0/secret", "command [\"notify\"]",
+                       "webhook https://hooks.example/T0/B0/secret"])
+    assert ids[0].startswith("webhook:") and "secret" not in ids[0]
+    assert ids[2] == ids[0] + "#2" and ids[1].startswith("command:")
+    assert channel_ids(["webhook https://a"]) == channel_ids(["webhook https://a"])
+    assert owed(None, True) and not owed(None, False)
+    assert owed(1, False) and owed(0, True) and not owed(1, True) and not owed(0, False)

@@ -84,10 +84,30 @@ def test_config_errors_are_one_sentence_naming_the_audience():
                {"id": "a", "rule": "hire_date within 4 days", "lms_group": "other"})
     with pytest.raises(ConfigError, match="has no rule"):
         config({"id": "a"})
-    with pytest.raises(ConfigError, match="cannot hold them yet"):
-        config_from_dict({**BASE, "lms": {"type": "canvas", "base_url": "http://x",
-                                          "account_id": "1"},
-                          "audiences": [{"id": "a", "rule": "hire_date within 3 days"}]})
+    with pytest.raises(ConfigError, match="stray_members"):
+        config({"id": "a", "rule": "hire_date within 3 days", "stray_members": "delete"})
+    # Canvas holds audiences as account groups now.
+    canvas = config_from_dict({**BASE, "lms": {"type": "canvas", "base_url": "http://x",
+                                               "account_id": "1"},
+                               "audiences": [{"id": "a", "rule": "hire_date within 3 days"}]})
+    assert canvas.lms.groups.category == "rostersync audiences"
+
+
+def test_mass_removal_limits_default_to_guards_and_audiences_override_them():
+    cfg = config_from_dict({**BASE, "guards": {"audience_mass_removal_min": 3,
+                                               "audience_mass_removal_percent": 50.0},
+                            "audiences": [
+                                {"id": "a", "rule": "hire_date within 3 days"},
+                                {"id": "b", "rule": "hire_date within 4 days",
+                                 "mass_removal_min": 1},
+                                {"id": "c", "rule": "hire_date within 5 days",
+                                 "mass_removal_percent": 0.0}]})
+    limits = {a.id: (a.mass_removal_min, a.mass_removal_percent)
+              for a in compile_audiences(cfg).audiences}
+    assert limits == {"a": (3, 50.0), "b": (1, 50.0), "c": (3, 0.0)}
+    plain = compile_audiences(config({"id": "a", "rule": "hire_date within 3 days"}))
+    assert (plain.audiences[0].mass_removal_min, plain.audiences[0].mass_removal_percent) \
+        == (10, 10.0)
 
 
 def test_fingerprint_changes_with_the_rules_and_not_without_audiences():
@@ -128,3 +148,43 @@ def test_mass_removal_guard_holds_one_audience_and_not_the_other():
     assert len(reasons) == 1 and "31 removals from audience 'big'" in reasons[0]
     assert {op.status for op in ops[:31]} == {OpStatus.held}
     assert ops[31].status == OpStatus.pending
+
+
+def test_a_compliance_removal_waits_for_the_addition_it_follows():
+    from types import SimpleNamespace
+
+    from sync.audiences.ordering import removal_wait
+
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    sales = SimpleNamespace(id="sales", compliance=True)
+    retrying = {"status": "failed", "next_attempt_at": "2026-06-01T12:05:00.000000Z",
+                "last_error": "503 busy"}
+    wait = removal_wait(sales, {"finance": retrying}, "E1", now, 60)
+    assert wait is not None and wait.until == datetime(2026, 6, 1, 12, 5, tzinfo=UTC)
+    assert wait.reason.startswith("waits until the addition is retried")
+    assert "'finance' (addition failed: 503 busy)" in wait.reason and "neither" in wait.reason
+    # An addition that will not land by itself: held, released when it lands.
+    dead = {"status": "dead", "next_attempt_at": None, "last_error": "400 refused"}
+    wait = removal_wait(sales, {"finance": dead, "legal": None}, "E1", now, 60)
+    assert wait.until is None and wait.reason.startswith("waits for an addition:")
+    assert "'legal' (no addition planned)" in wait.reason and "approve" in wait.reason
+    # One still retrying: wait for it (rechecked after recheck_seconds without a time).
+    wait = removal_wait(sales, {"finance": {**retrying, "next_attempt_at": None},
+                                "legal": dead}, "E1", now, 60)
+    assert wait.until == datetime(2026, 6, 1, 12, 1, tzinfo=UTC)
+    # Nothing missing, or a non-compliance audience: the removal goes ahead.
+    assert removal_wait(sales, {}, "E1", now, 60) is None
+    club = SimpleNamespace(id="club", compliance=False)
+    assert removal_wait(club, {"finance": dead}, "E1", now, 60) is None
+
+
+def test_stray_members_are_reported_and_removed_only_where_configured():
+    from sync.audiences.strays import stray_decision
+
+    audiences = compile_audiences(config(
+        {"id": "a", "rule": 'department == "Sales"', "stray_members": "remove"},
+        {"id": "b", "rule": 'department == "Finance"'}))
+    detail, intents = stray_decision("77", {"a", "b", "gone"}, audiences)
+    assert detail["audiences"] == ["a", "b"] and detail["removing"] == ["a"]
+    assert [(i.kind, i.payload, i.lms_id) for i in intents] == [
+        (OpKind.member_remove, {"audience": "a"}, "77")]

@@ -245,7 +245,7 @@ def test_network_errors_and_timeouts_are_feed_errors(hris, clock):
     config = BambooHRSourceConfig(base_url=hris.base_url, api_key_env=KEY_ENV,
                                   timeout_seconds=0.1)
     with pytest.raises(FeedError, match="ReadTimeout"):
-        list(BambooHRSource(config).scan_full())
+        list(BambooHRSource(config, sleep=lambda _s: None).scan_full())
     dead = BambooHRSourceConfig(base_url="http://127.0.0.1:9", api_key_env=KEY_ENV)
     with pytest.raises(FeedError, match="ConnectError"):
         list(BambooHRSource(dead).scan_full())

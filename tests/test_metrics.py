@@ -117,3 +117,80 @@ def test_the_scheduler_serves_webhooks_and_metrics_on_one_listener(workspace, mo
     health, text, unsigned = asyncio.run(scenario())
     assert health == 200 and unsigned == 401
     assert "rostersync_webhooks_refused 1.0" in text
+
+
+def test_overlapping_runs_are_reported_as_json_lines_not_apscheduler_warnings(
+        tmp_path, monkeypatch, caplog):
+    """A full run still reading the LMS when its next time comes: APScheduler skips the
+    second instance. The skip (and a job's exception) reach our log; APScheduler's
+    warning does not reach stderr."""
+    import threading
+    from datetime import UTC, datetime
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sync.engine import Engine
+    from sync.scheduler import SyncScheduler
+    from tests.support import TOKEN_ENV, World, write_config
+
+    arrived, release = threading.Event(), threading.Event()
+
+    class SlowLms(BaseHTTPRequestHandler):  # holds the run until the test lets it go
+        def do_GET(self):
+            arrived.set()
+            release.wait(10)
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowLms)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    csv_path = World.generate(20).write(tmp_path / "employees.csv")
+    config = load_config(write_config(tmp_path, f"http://127.0.0.1:{server.server_address[1]}",
+                                      csv_path))
+    monkeypatch.setenv(TOKEN_ENV, "token")
+    records: list[dict] = []
+
+    async def scenario():
+        seen = asyncio.Event()
+
+        def log(record: dict) -> None:
+            records.append(record)
+            if record["event"] in ("skipped", "job_error"):
+                seen.set()
+
+        async def broken() -> None:
+            raise RuntimeError("a bug in a job")
+
+        sched = SyncScheduler(Engine(config), config, log=log)
+        sched.start()
+        try:
+            sched.scheduler.modify_job("full", next_run_time=datetime.now(UTC))
+            assert await asyncio.to_thread(arrived.wait, 10), "the full run never read the LMS"
+            sched.scheduler.modify_job("full", next_run_time=datetime.now(UTC))
+            await asyncio.wait_for(seen.wait(), 10)
+            seen.clear()
+            sched.scheduler.add_job(broken, "date", run_date=datetime.now(UTC), id="broken")
+            await asyncio.wait_for(seen.wait(), 10)
+        finally:
+            release.set()
+            await sched.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    reported = [r for r in records if r["event"] in ("skipped", "job_error")]
+    assert reported[0] == {"event": "skipped", "job": "full",
+                           "why": "its previous run is still going"}
+    assert {"event": "job_error", "job": "broken",
+            "error": "RuntimeError: a bug in a job"} in reported
+    from_apscheduler = [(r.levelname, r.getMessage()) for r in caplog.records
+                        if r.name.startswith("apscheduler")]
+    assert not [m for level, m in from_apscheduler if level == "WARNING"], from_apscheduler
+    # Errors still get through (below ERROR is quiet, not everything).
+    assert any(level == "ERROR" and "broken" in m for level, m in from_apscheduler)

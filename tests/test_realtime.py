@@ -14,6 +14,7 @@ import pytest
 
 from sandbox.bamboohr import BambooSandbox, generate
 from storage import events as event_store
+from storage import intake as intake_store
 from storage import ops as op_store
 from storage import suppressions
 from storage.db import Store
@@ -160,6 +161,11 @@ def test_forged_unsigned_stale_and_replayed_requests_are_refused(world):
     assert HOOK_KEY not in json.dumps([a.json() for a in answers.values()])
     assert refused == 5
     assert [e["employee_id"] for e in event_store.queued(world.engine.store)] == ["6"]
+    # Stored too, for `rostersync status` in another process: 4 unauthorised, 1 replay.
+    stored = world.engine.store.rows("SELECT status, sum(refused) AS n FROM webhook_refusals "
+                                     "GROUP BY status ORDER BY status")
+    assert [(r["status"], r["n"]) for r in stored] == [(401, 4), (409, 1)]
+    assert intake_store.refusals_since(world.engine.store, world.clock.now())["count"] == 5
 
 
 def test_a_burst_for_one_person_makes_one_operation(world):

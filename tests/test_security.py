@@ -5,18 +5,22 @@ append-only and tamper-evident, and `rostersync audit verify` proves it."""
 from __future__ import annotations
 
 import asyncio
+import html
 import os
+import re
 import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
+from console.app import ConsoleApp
 from console.cli import main
 from sandbox.faults import FaultPlan
 from sandbox.scim_server import ScimSandbox
 from sandbox.successfactors import SuccessFactorsSandbox
 from sandbox.successfactors_data import organisation
+from storage.db import Store
 from sync.config import load_config
 from sync.connectors.canvas_config import CanvasTargetConfig
 from sync.connectors.moodle_config import MoodleTargetConfig
@@ -24,18 +28,76 @@ from sync.connectors.scim import ScimTarget
 from sync.connectors.successfactors import SuccessFactorsSource
 from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 from sync.connectors.workday_config import WorkdaySourceConfig
+from sync.engine import Engine
 from sync.models import Account
+from tests.console_harness import SIZE, settle
+from tests.console_harness import TOKEN as HARNESS_TOKEN
 from tests.reliability import figures
+from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, set_token_env, write_config
 
 pytestmark = pytest.mark.reliability
 
 PLANTED = "PLANTED-secret-7d41c9e0b2"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+# Every fixed secret the tests and the screenshot harness use: none may be on a screen.
+KNOWN_SECRETS = (PLANTED, SCIM_TOKEN, HARNESS_TOKEN)
+# What a credential on screen would look like: a bearer or basic header with its value,
+# or a run of 24+ token characters mixing cases and digits (secrets.token_urlsafe), or
+# 32+ hex digits (secrets.token_hex). Environment variable NAMES are upper case only.
+CREDENTIAL_SHAPES = (
+    re.compile(r"(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
+    re.compile(r"(?i)authorization\s*:"),
+    re.compile(r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[A-Z])"
+               r"(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{24,}(?![A-Za-z0-9_-])"),
+    re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32,}(?![0-9a-fA-F])"),
+)
 
 
 def _everything_written(folder: Path) -> bytes:
     """Every byte rostersync left in its folder: database, WAL, config, exports."""
     return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def _screen_text(svg: str) -> str:
+    """The characters a Textual SVG screenshot shows, in order (spaces as spaces)."""
+    return html.unescape("".join(re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S))
+                         ).replace("\xa0", " ")
+
+
+async def _render_console(config_path: Path, out: Path) -> list[Path]:
+    """The console over the database the planted-secret runs left, each view saved as
+    an SVG: home (with the quarantine banner), drift, ops, runs, audit, held, the run
+    whose operations failed and a person whose operation failed."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = load_config(config_path)
+    store = Store(config.database.path)
+    person = store.scalar("SELECT employee_id FROM ops WHERE status IN ('failed', 'dead') "
+                          "ORDER BY id LIMIT 1")
+    # The run whose operations failed: its error groups quote what the LMS answered.
+    run_id = store.scalar("SELECT min(id) FROM runs WHERE status = 'partial'")
+    assert person and run_id, "the runs left no failed operation to look at"
+    app = ConsoleApp(config, store, engine=Engine(config, store), run_scheduler=False,
+                     live=False, actor="operator")
+    shots: list[Path] = []
+    async with app.run_test(size=SIZE) as pilot:
+        async def shoot(name: str) -> None:
+            await settle(pilot)
+            app.save_screenshot(f"{name}.svg", path=str(out))
+            shots.append(out / f"{name}.svg")
+
+        await shoot("dashboard")
+        for key, name in (("2", "drift"), ("3", "ops"), ("5", "runs"), ("6", "audit"),
+                          ("7", "held")):
+            await pilot.press(key)
+            await shoot(name)
+        app.open_run(run_id)
+        await shoot("run")
+        await pilot.press("1")
+        app.open_person(person)
+        await shoot("person")
+    store.close()
+    return shots
 
 
 def test_a_planted_secret_appears_in_no_output_log_file_or_message(tmp_path, capsys, caplog):
@@ -66,6 +128,33 @@ def test_a_planted_secret_appears_in_no_output_log_file_or_message(tmp_path, cap
     for path in tmp_path.glob("rostersync.db*"):
         assert PLANTED.encode() not in path.read_bytes(), path
     figures.add("security: places searched for the planted secret", 6)
+
+    # The console, with the LMS token set to the planted secret, over that database.
+    set_token_env(PLANTED)
+    shots = asyncio.run(_render_console(Path(config), tmp_path / "screens"))
+    screens = {p.stem: _screen_text(p.read_text(encoding="utf-8")) for p in shots}
+    assert "QUARANTINED" in screens["dashboard"] and "401" in screens["dashboard"]
+    assert "sync" in screens["audit"] and "partial" in screens["run"]
+    for name, shown in screens.items():
+        raw = (tmp_path / "screens" / f"{name}.svg").read_text(encoding="utf-8")
+        assert PLANTED not in raw and PLANTED not in shown, name
+        figures.add("security: console screenshots searched (planted)")
+    assert PLANTED.encode() not in _everything_written(tmp_path)
+
+
+def test_the_committed_screenshots_show_no_credential():
+    shots = sorted(SCREENSHOTS.iterdir())
+    assert any(p.suffix == ".svg" for p in shots), f"no screenshots in {SCREENSHOTS}"
+    for path in shots:
+        data = path.read_bytes()
+        for secret in KNOWN_SECRETS:
+            assert secret.encode() not in data, (path.name, secret)
+        if path.suffix == ".svg":
+            shown = _screen_text(data.decode("utf-8"))
+            for shape in CREDENTIAL_SHAPES:
+                found = shape.search(shown)
+                assert found is None, f"{path.name} shows {found.group(0)!r}"
+        figures.add("security: committed screenshots searched")
 
 
 def test_tls_verification_is_on_unless_one_endpoint_turns_it_off(tmp_path):

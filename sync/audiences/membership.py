@@ -28,6 +28,7 @@ class Audience:
     compliance: bool
     mass_removal_min: int
     mass_removal_percent: float
+    stray_members: str = "report"  # "report" | "remove"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def compile_audiences(config) -> AudienceSet:
         rules = tuple(parse_rule(t, attributes) for t in a.rule_texts)
         fields = frozenset().union(*(r.fields for r in rules))
         audiences.append(Audience(a.id, a.title, a.group, rules, fields, a.compliance,
-                                  a.mass_removal_min, a.mass_removal_percent))
+                                  *a.removal_limits(config.guards), a.stray_members))
         for r in rules:
             for name, values in r.literals().items():
                 literals.setdefault(name, set()).update(values)

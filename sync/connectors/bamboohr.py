@@ -16,7 +16,6 @@ canonical fields and resolves the manager reference (see ``_manager``).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import random
 import time
@@ -29,10 +28,11 @@ import httpx
 
 from sync.config import BambooHRSourceConfig, secret_from_env
 from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
+from sync.connectors.http_retry import RetryPolicy, read_with_retries
 from sync.models import digest_of
 
 NO_DATE = "0000-00-00"  # how BambooHR may spell an empty date, besides null (§1.4)
-MAX_ATTEMPTS = 4  # per call, when throttled
+MAX_ATTEMPTS = 4  # per call, when throttled or cut off
 MAX_WAIT_SECONDS = 60.0  # the longest Retry-After honoured; beyond it the pull fails
 BACKOFF_BASE_SECONDS = 1.0
 
@@ -51,8 +51,8 @@ class BambooHRSource(HrisSource):
         self._sleep = sleep
         self._now = now
         self._jitter = jitter
-        self._max_attempts = max_attempts
-        self._max_wait = max_wait_seconds
+        self._retry = RetryPolicy(frozenset({429, 503}), max_attempts, max_wait_seconds,
+                                  BACKOFF_BASE_SECONDS)
         # All fields the calls ask for: the configured ones, the attributes, and the
         # second manager/status fields used as fallbacks.
         wanted = [*config.fields, *config.attributes.values(), *config.FALLBACKS.values()]
@@ -211,58 +211,39 @@ class BambooHRSource(HrisSource):
 
     def _call(self, method: str, path: str, endpoint: str, *, content: bytes | None = None,
               missing_ok: bool = False) -> Any:
-        """One API call, retried while throttled; FeedError when it cannot succeed."""
+        """One API call, retried while throttled or cut off; FeedError when it cannot
+        succeed."""
         url = self.config.base_url + path
         # Exactly "application/json": any variant is parsed as XML -> 400 (§1.2 B).
         headers = {"Content-Type": "application/json"} if content is not None else None
         what = f"BambooHR {method} {endpoint}"
-        for attempt in range(1, self._max_attempts + 1):
+        # Every call here reads (the custom report is a POST, but only a query), so a
+        # reset or a timeout is tried again like a throttle (sync/connectors/http_retry.py).
+        answer = read_with_retries(
+            lambda: self._http().request(method, url, content=content, headers=headers),
+            self._retry, what=what, sleep=self._sleep, now=self._now, jitter=self._jitter,
+            tls_setting="hris.verify_tls")
+        response = answer.response
+        status = response.status_code
+        if status == 200:
             try:
-                response = self._http().request(method, url, content=content, headers=headers)
-            except httpx.HTTPError as exc:
-                raise FeedError(f"{what}: {type(exc).__name__}: {exc}") from None
-            status = response.status_code
-            if status == 200:
-                try:
-                    return response.json()
-                except ValueError:
-                    raise FeedError(f"{what}: the answer is not JSON") from None
-            if status == 404 and missing_ok:
-                return None
-            detail = _error_message(response)
-            if status in (503, 429):
-                # 503 is BambooHR's documented throttle; 429 officially means the
-                # employee limit, but some integrators see it as a throttle (§1.6).
-                wait = self._wait(response, attempt)
-                if attempt < self._max_attempts and wait <= self._max_wait:
-                    self._sleep(wait)
-                    continue
-                why = (f"asked to wait {wait:g}s, more than {self._max_wait:g}s"
-                       if wait > self._max_wait else f"still throttled after {attempt} tries")
-                raise FeedError(f"{what}: {status} ({detail or 'throttled'}); {why}")
-            if status in (401, 403):
-                verdict = "unauthorised" if status == 401 else "forbidden"
-                raise FeedError(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
-                                "check the API key in the environment variable named by "
-                                f"hris.api_key_env ({self.config.api_key_env})")
-            raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def _wait(self, response: httpx.Response, attempt: int) -> float:
-        """Retry-After in seconds (or as an HTTP date); else exponential backoff with
-        jitter, since Retry-After may be missing (§0, point 2)."""
-        value = response.headers.get("Retry-After", "").strip()
-        if value:
-            try:
-                return max(0.0, float(value))
+                return response.json()
             except ValueError:
-                pass
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, (when - self._now()).total_seconds())
-            except (TypeError, ValueError):
-                pass  # unreadable: back off as if it were missing
-        return BACKOFF_BASE_SECONDS * 2 ** (attempt - 1) * (0.5 + self._jitter() / 2)
+                raise FeedError(f"{what}: the answer is not JSON") from None
+        if status == 404 and missing_ok:
+            return None
+        detail = _error_message(response)
+        if status in self._retry.statuses:
+            # 503 is BambooHR's documented throttle; 429 officially means the employee
+            # limit, but some integrators see it as a throttle (§1.6): both were retried.
+            why = answer.gave_up_because(self._retry, "still throttled")
+            raise FeedError(f"{what}: {status} ({detail or 'throttled'}); {why}")
+        if status in (401, 403):
+            verdict = "unauthorised" if status == 401 else "forbidden"
+            raise FeedError(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
+                            "check the API key in the environment variable named by "
+                            f"hris.api_key_env ({self.config.api_key_env})")
+        raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
 
 
 def _error_message(response: httpx.Response) -> str:

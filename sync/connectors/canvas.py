@@ -1,4 +1,5 @@
-"""Canvas LMS as a target (docs/canvas.md §7.1, §7.2), over its REST API with async httpx.
+"""Canvas LMS as a target (docs/canvas.md §7.1, §7.2, §7.4), over its REST API with async
+httpx; audiences are account groups (sync.connectors.canvas_groups).
 
 A rostersync account is a Canvas user plus the login (pseudonym) holding the user's SIS
 id: the user carries the names and email, the login the login id (``user_name``), the
@@ -27,6 +28,7 @@ import httpx
 from sync.config import secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
 from sync.connectors.canvas_config import CanvasTargetConfig
+from sync.connectors.canvas_groups import CanvasGroups
 from sync.connectors.canvas_wire import (
     LOGIN_FIELDS,
     USER_FIELDS,
@@ -93,6 +95,7 @@ class CanvasTarget(LmsTarget):
                                 max_keepalive_connections=config.concurrency))
         self._pause = 0.0  # seconds the next request waits for the bucket to drain
         self._login_reads = asyncio.Semaphore(config.concurrency)
+        self._groups = CanvasGroups(self)
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -421,6 +424,17 @@ class CanvasTarget(LmsTarget):
         if canvas_id(gone.get("id")) != lms_id:
             raise ConnectorError(f"Canvas {what}: the answer names user "
                                  f"{_q(canvas_id(gone.get('id')))}", ErrorClass.conflict)
+
+    # -- audiences: account groups in one category (sync.connectors.canvas_groups) -------
+
+    async def audience_members(self, audience: Any) -> set[str]:
+        return await self._groups.members(audience)
+
+    async def add_to_audience(self, audience: Any, lms_id: str) -> None:
+        await self._groups.add(audience, lms_id)
+
+    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
+        await self._groups.remove(audience, lms_id)
 
     # -- doctor --------------------------------------------------------------------------
 

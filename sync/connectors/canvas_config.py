@@ -14,6 +14,21 @@ from pydantic import Field, field_validator
 from sync.config_base import Strict, http_url
 
 
+class CanvasGroupsConfig(Strict):
+    """[lms.groups]: audiences as account-level groups (docs/canvas.md §7.4, inferred)."""
+
+    # The account's group category holding every audience's group; created (with the
+    # first group) when an audience allows create_missing.
+    category: str = Field("rostersync audiences", min_length=1)
+    # Membership workflow_states that count as "in the group" (invited / requested do not).
+    member_states: list[str] = Field(default_factory=lambda: ["accepted"], min_length=1)
+    # How a member leaves: DELETE /groups/:id/users/:user_id ("user") or
+    # DELETE /groups/:id/memberships/:membership_id ("membership").
+    remove_by: Literal["user", "membership"] = "user"
+    # join_level of the groups rostersync creates: nobody joins one on their own.
+    join_level: str = "invitation_only"
+
+
 class CanvasTargetConfig(Strict):
     type: Literal["canvas"] = "canvas"
     # The instance root, e.g. https://acme.instructure.com (without /api/v1).
@@ -62,6 +77,9 @@ class CanvasTargetConfig(Strict):
     # at leak_units_per_second (Canvas: high-water 700, outflow 10 units/s; 0 disables).
     low_water_remaining: float = Field(50.0, ge=0)
     leak_units_per_second: float = Field(10.0, gt=0)
+
+    # -- audiences (§7.4) ----------------------------------------------------------------
+    groups: CanvasGroupsConfig = Field(default_factory=CanvasGroupsConfig)
 
     @field_validator("base_url")
     @classmethod

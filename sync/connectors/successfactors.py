@@ -28,6 +28,7 @@ import httpx
 
 from sync.config import secret_from_env
 from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
+from sync.connectors.http_retry import RetryPolicy, read_with_retries
 from sync.connectors.odata import (
     OPEN_END,
     PagingError,
@@ -37,7 +38,6 @@ from sync.connectors.odata import (
     follow_pages,
     query_string,
     results_of,
-    retry_after_seconds,
     string_literal,
 )
 from sync.connectors.successfactors_config import (
@@ -70,6 +70,8 @@ class SuccessFactorsSource(HrisSource):
         self._sleep = sleep
         self._now = now
         self._jitter = jitter
+        self._retry = RetryPolicy(frozenset({429, 503}), config.retry_max_attempts,
+                                  config.retry_max_wait_seconds, config.retry_backoff_seconds)
         self._entity_url = config.base_url + ENTITY
         self._select, self._expand = config.select_and_expand()
         self._person_by_user: dict[str, str] = {}  # userId -> personIdExternal
@@ -264,41 +266,25 @@ class SuccessFactorsSource(HrisSource):
         return self._client
 
     def _get(self, url: str) -> bytes:
-        """One GET, retried while throttled (429, 503); FeedError when it cannot succeed."""
+        """One GET, retried while throttled (429, 503) or cut off; FeedError when it
+        cannot succeed."""
         what = f"SuccessFactors GET {ENTITY}"
-        attempts = self.config.retry_max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._http().get(url)
-            except httpx.HTTPError as exc:
-                raise FeedError(f"{what}: {type(exc).__name__}: {exc}") from None
-            status = response.status_code
-            if status == 200:
-                return response.content
-            code, message = error_detail(response.content)
-            detail = " ".join(p for p in (code, message and f"- {message}") if p)
-            if status in (429, 503):
-                wait = self._wait(response, attempt)
-                limit = self.config.retry_max_wait_seconds
-                if attempt < attempts and wait <= limit:
-                    self._sleep(wait)
-                    continue
-                why = (f"asked to wait {wait:g}s, more than {limit:g}s" if wait > limit
-                       else f"still refused after {attempt} tries")
-                raise FeedError(f"{what}: HTTP {status} ({detail or 'throttled'}); {why}")
-            if status in (401, 403):
-                names = (f"hris.username and hris.password_env ({self.config.password_env})"
-                         if self.config.auth == "basic"
-                         else f"hris.token_env ({self.config.token_env})")
-                raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); "
-                                f"check the credentials named by {names}")
-            raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def _wait(self, response: httpx.Response, attempt: int) -> float:
-        """Retry-After when given; else exponential backoff with jitter (§0 point 2)."""
-        given = retry_after_seconds(response.headers.get("Retry-After"), self._now())
-        if given is not None:
-            return given
-        base = self.config.retry_backoff_seconds
-        return base * 2 ** (attempt - 1) * (0.5 + self._jitter() / 2)
+        answer = read_with_retries(lambda: self._http().get(url), self._retry, what=what,
+                                   sleep=self._sleep, now=self._now, jitter=self._jitter,
+                                   tls_setting="hris.verify_tls")
+        response = answer.response
+        status = response.status_code
+        if status == 200:
+            return response.content
+        code, message = error_detail(response.content)
+        detail = " ".join(p for p in (code, message and f"- {message}") if p)
+        if status in self._retry.statuses:
+            why = answer.gave_up_because(self._retry, "still refused")
+            raise FeedError(f"{what}: HTTP {status} ({detail or 'throttled'}); {why}")
+        if status in (401, 403):
+            names = (f"hris.username and hris.password_env ({self.config.password_env})"
+                     if self.config.auth == "basic"
+                     else f"hris.token_env ({self.config.token_env})")
+            raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); "
+                            f"check the credentials named by {names}")
+        raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))

@@ -16,7 +16,6 @@ manager reference (see ``_manager``).
 
 from __future__ import annotations
 
-import email.utils
 import html
 import json
 import os
@@ -31,6 +30,7 @@ import httpx
 
 from sync.config import ConfigError
 from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
+from sync.connectors.http_retry import RetryPolicy, read_with_retries
 from sync.connectors.workday_config import WorkdaySourceConfig
 from sync.models import digest_of
 
@@ -52,6 +52,8 @@ class WorkdaySource(HrisSource):
         self._sleep = sleep
         self._now = now
         self._jitter = jitter
+        self._retry = RetryPolicy(frozenset(config.retry_statuses), config.max_attempts,
+                                  config.max_wait_seconds, config.backoff_base_seconds)
         self._key_alias = config.columns["employee_id"]
         self._number_alias = config.columns.get("employee_number")
         # Rows are digested together with the settings that interpret them, so that a
@@ -244,34 +246,26 @@ class WorkdaySource(HrisSource):
         return self._client
 
     def _get(self, prompts: dict[str, str], where: str) -> httpx.Response:
-        """One report call, retried while throttled or failing transiently."""
+        """One report call, retried while throttled, failing transiently or cut off."""
         config = self.config
         what = f"Workday GET {where}"
-        for attempt in range(1, config.max_attempts + 1):
-            try:
-                response = self._http().get(config.report_url,
-                                            params={"format": "json", **prompts})
-            except httpx.HTTPError as exc:
-                raise FeedError(f"{what}: {type(exc).__name__}: {exc}") from None
-            status = response.status_code
-            if status == 200:
-                return response
-            detail = error_text(response.content)
-            if status in config.retry_statuses:
-                wait = self._wait(response, attempt)
-                if attempt < config.max_attempts and wait <= config.max_wait_seconds:
-                    self._sleep(wait)
-                    continue
-                why = (f"asked to wait {wait:g}s, more than {config.max_wait_seconds:g}s "
-                       "(hris.max_wait_seconds)"
-                       if wait > config.max_wait_seconds else f"still failing after {attempt} tries")
-                raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); {why}")
-            if status in (401, 403):
-                verdict = "unauthorised" if status == 401 else "forbidden"
-                raise FeedError(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
-                                f"check {self._credentials()}")
-            raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        answer = read_with_retries(
+            lambda: self._http().get(config.report_url, params={"format": "json", **prompts}),
+            self._retry, what=what, sleep=self._sleep, now=self._now, jitter=self._jitter,
+            tls_setting="hris.verify_tls")
+        response = answer.response
+        status = response.status_code
+        if status == 200:
+            return response
+        detail = error_text(response.content)
+        if status in self._retry.statuses:
+            why = answer.gave_up_because(self._retry, "still failing", "hris.max_wait_seconds")
+            raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); {why}")
+        if status in (401, 403):
+            verdict = "unauthorised" if status == 401 else "forbidden"
+            raise FeedError(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
+                            f"check {self._credentials()}")
+        raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
 
     def _credentials(self) -> str:
         config = self.config
@@ -280,23 +274,6 @@ class WorkdaySource(HrisSource):
                     f"variable named by hris.password_env ({config.password_env})")
         return (f"the token in the environment variable named by hris.token_env "
                 f"({config.token_env}); it may have expired")
-
-    def _wait(self, response: httpx.Response, attempt: int) -> float:
-        """Retry-After in seconds or as an HTTP date; else exponential backoff with
-        jitter, since Workday documents no throttle signal (§0)."""
-        value = response.headers.get("Retry-After", "").strip()
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                pass
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, (when - self._now()).total_seconds())
-            except (TypeError, ValueError):
-                pass  # unreadable: back off as if it were missing
-        base = self.config.backoff_base_seconds
-        return base * 2 ** (attempt - 1) * (0.5 + self._jitter() / 2)
 
 
 # -- pure helpers -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from storage import events as event_store
+from storage import intake as intake_store
 from sync.config import Config, secret_from_env
 from sync.config_realtime import split_host_port
 from sync.engine import Engine
@@ -87,6 +88,8 @@ class RealtimeService:
             try:
                 await asyncio.to_thread(event_store.prune, self.engine.store,
                                         self.engine.clock.now() - keep)
+                await asyncio.to_thread(intake_store.prune_refusals, self.engine.store,
+                                        self.engine.clock.now() - keep)
             except Exception as exc:  # the database is busy or gone: try next tick
                 self.log({"event": "job_error", "job": "realtime-prune", "error": str(exc)})
 
@@ -117,22 +120,27 @@ class RealtimeService:
             signature = verify(key, request.body, request.headers, now, skew)
             events = parse(request.body)
         except signatures.SignatureError as exc:
-            return self._refuse(401, source, str(exc))
+            return await self._refuse(401, source, str(exc))
         except intake.IntakeError as exc:
-            return self._refuse(400, source, str(exc))
+            return await self._refuse(400, source, str(exc))
         rows = [(e.employee_id, e.action, "queued" if e.actionable else "ignored", e.detail)
                 for e in events]
         try:
             await asyncio.to_thread(event_store.record_delivery, self.engine.store, now,
                                     source, signatures.signature_hash(signature), rows)
         except event_store.Replayed as exc:
-            return self._refuse(409, source, str(exc))
+            return await self._refuse(409, source, str(exc))
         queued = sum(1 for r in rows if r[2] == "queued")
         if queued:
             self.dispatcher.wake()
         return _json(202, {"accepted": len(rows), "queued": queued})
 
-    def _refuse(self, status: int, source: str, why: str) -> Response:
+    async def _refuse(self, status: int, source: str, why: str) -> Response:
         self.refused += 1
         self.log({"event": "webhook_refused", "source": source, "status": status, "why": why})
+        try:  # stored, so that `rostersync status` in another process can tell
+            await asyncio.to_thread(intake_store.record_refusal, self.engine.store,
+                                    self.engine.clock.now(), source, status, why)
+        except Exception as exc:  # a busy database must not turn a refusal into a 500
+            self.log({"event": "job_error", "job": "webhook-refusal", "error": str(exc)})
         return _json(status, {"error": why})

@@ -2,11 +2,11 @@
 
 Each (connector, fault) pair ends in one of two correct states, decided in advance:
 - recovers: a passing fault (one 429 with Retry-After, one 503 without, a slow answer
-  within the timeout) is retried and the full feed arrives;
+  within the timeout, one connection reset) is retried and the full feed arrives;
 - explained: a lasting fault (a 5xx storm, a body cut short or not JSON at all, a slow
-  answer past the timeout, an expired token) or a connection reset is one FeedError
-  naming the endpoint, and the secret appears nowhere in it.
-Retry waits go to an injected sleep; no test waits for a Retry-After.
+  answer past the timeout, an expired token, connections reset again and again) is one
+  FeedError naming the endpoint, and the secret appears nowhere in it.
+Retry waits go to an injected sleep; no test waits for a Retry-After or a backoff.
 
 The engine-level test shows what an operator sees: a failing HRIS pull rejects the run
 with the reason, changes nothing in the LMS, and the next run after recovery is clean.
@@ -49,12 +49,10 @@ SECRET = "planted-hris-secret-5f2c"  # the credential every connector is given h
 SECRET_ENV = "ROSTERSYNC_REL_HRIS_SECRET"
 JSON = {"Content-Type": "application/json"}
 
-RECOVERS = {"429-retry-after", "503-no-retry-after", "slow-within-timeout"}
+# A read is safe to repeat: one reset (or one read timeout) costs a backoff, not the pull.
+RECOVERS = {"429-retry-after", "503-no-retry-after", "slow-within-timeout", "reset-once"}
 EXPLAINED = {"5xx-storm", "truncated-body", "malformed-body", "slow-past-timeout",
-             "expired-token", "reset-storm",
-             # A reset is not retried inside one pull: the pull fails whole, the run is
-             # rejected with the reason, and the next scheduled run reads again.
-             "reset-once"}
+             "expired-token", "reset-storm"}
 FAULTS = sorted(RECOVERS | EXPLAINED)
 
 
@@ -215,6 +213,12 @@ def test_every_hris_fault_ends_recovered_or_explained(connector, fault):
             figures.add("faults: HRIS (connector, fault) pairs recovered")
         if fault == "429-retry-after":
             assert 2.0 in slept, slept  # Retry-After honoured, through the injected sleep
+        if fault == "reset-once":
+            assert rig.proxy.resets == 1 and len(slept) == 1, slept  # one backoff, no more
+        if fault in ("reset-storm", "slow-past-timeout"):
+            # Cut off every time: tried to the limit, each wait the jittered backoff.
+            assert len(slept) == 3 and slept == sorted(slept), slept
+            assert "still failing after 4 tries" in message, message
         # Bounded: a lasting fault never retries forever.
         assert len(slept) <= 8, slept
 
