@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 # Reused, not copied: a uvicorn.Server that reports when its startup has finished.
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
 
 ERROR_HEADER = "X-BambooHR-Error-Message"
 LEGACY_ERROR_HEADER = "X-BambooHR-Error-Messsage"  # the historical typo (§1.7)
@@ -361,7 +361,7 @@ async def _send(send: Any, status: int, headers: dict[str, str], body: bytes) ->
     await send({"type": "http.response.body", "body": body})
 
 
-class BambooSandbox(LoopbackSandbox):
+class BambooSandbox(AppSandbox):
     """A BambooHR tenant on 127.0.0.1 in a background thread; a context manager.
 
     ``clock`` stamps lastChanged and decides what "future-dated" means (default: now).
@@ -390,19 +390,6 @@ class BambooSandbox(LoopbackSandbox):
     def delete(self, emp_id: str) -> None:
         self.store.delete(emp_id)
 
-    @property
-    def fault(self) -> Fault | None:
-        return self.app.fault
-
-    @fault.setter
-    def fault(self, value: Fault | None) -> None:
-        self.app.fault = value
-
-    @property
-    def requests(self) -> list[tuple[str, str, str]]:
-        """Every request seen so far as (method, path, raw query string)."""
-        return self.app.requests
-
     def add_webhook(self, url: str, private_key: str, **options: Any) -> Any:
         """Send signed webhooks for every change to ``url`` (docs/bamboohr.md §1.8)."""
         from sandbox.bamboohr_webhooks import WebhookSender
@@ -428,11 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     hris = BambooSandbox(api_key=args.api_key, company=args.company, port=args.port)
     for employee in generate(args.people):
         hris.put(employee)
-    try:
-        hris.start()
-    except RuntimeError as exc:
-        parser.exit(1, f"{exc}\n")
-    serve_in_foreground(hris, hris.base_url)
+    run_from_command_line(hris, parser, lambda hris: hris.base_url)
 
 
 if __name__ == "__main__":

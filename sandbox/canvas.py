@@ -50,7 +50,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
 from sandbox.canvas_data import CanvasData, Invalid, NotFound
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
 
 RATE_LIMITED_BODY = b"403 Forbidden (Rate Limit Exceeded)\n"
 HIGH_WATER = 700.0  # units (§7.1)
@@ -362,7 +362,7 @@ async def _send_truncated(send: Any, fault: Truncated) -> None:
     cycle.disconnected = True  # so uvicorn does not log an unfinished response
 
 
-class CanvasSandbox(LoopbackSandbox):
+class CanvasSandbox(AppSandbox):
     """A Canvas instance on 127.0.0.1 in a background thread; a context manager.
 
     ``clock`` (seconds) drives the rate-limit bucket; ``request_cost`` is what each
@@ -386,19 +386,6 @@ class CanvasSandbox(LoopbackSandbox):
     def account_id(self) -> str:
         return str(self.data.account["id"])
 
-    @property
-    def fault(self) -> Fault | None:
-        return self.app.fault
-
-    @fault.setter
-    def fault(self, value: Fault | None) -> None:
-        self.app.fault = value
-
-    @property
-    def requests(self) -> list[tuple[str, str, str]]:
-        """Every request seen so far as (method, path, raw query string)."""
-        return self.app.requests
-
     def start(self) -> CanvasSandbox:
         host, port = self._server.start()
         self.base_url = f"http://{host}:{port}"
@@ -412,11 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--read-only-token", help="a token that may read but not write")
     args = parser.parse_args(argv)
     lms = CanvasSandbox(token=args.token, port=args.port, read_only_token=args.read_only_token)
-    try:
-        lms.start()
-    except RuntimeError as exc:
-        parser.exit(1, f"{exc}\n")
-    serve_in_foreground(lms, f"{lms.base_url} (account_id = {lms.account_id})")
+    run_from_command_line(lms, parser, lambda lms: f"{lms.base_url} (account_id = {lms.account_id})")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sandbox.moodle_data import MoodleSite, WsError, decode_form
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
 
 ENDPOINT = "/webservice/rest/server.php"
 Reply = tuple[int, dict[str, str], bytes]
@@ -260,11 +260,7 @@ def main(argv: list[str] | None = None) -> None:
                         profile_fields=tuple(args.profile_field))
     for idnumber in args.cohort:
         lms.add_cohort(idnumber)
-    try:
-        lms.start()
-    except RuntimeError as exc:
-        parser.exit(1, f"{exc}\n")
-    serve_in_foreground(lms, lms.base_url)
+    run_from_command_line(lms, parser, lambda lms: lms.base_url)
 
 
 if __name__ == "__main__":

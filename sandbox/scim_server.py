@@ -27,7 +27,7 @@ from scim2_server.memory import AsyncInMemoryStorage
 from scim2_server.requests import ScimRequest
 from scim2_server.utils import load_default_provider
 
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
 
 # A fault injector: (method, path) -> (status, headers, body) to answer instead of the
 # SCIM server, a number of seconds to delay it, "reset-before" / "reset-after" to reset
@@ -188,11 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=None, help="require this static bearer token")
     args = parser.parse_args(argv)
     lms = ScimSandbox(token=args.token, port=args.port)
-    try:
-        lms.start()
-    except RuntimeError as exc:
-        parser.exit(1, f"{exc}\n")
-    serve_in_foreground(lms, lms.base_url)
+    run_from_command_line(lms, parser, lambda lms: lms.base_url)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,37 @@ class LoopbackSandbox:
         self.stop()
 
 
+class AppSandbox(LoopbackSandbox):
+    """A sandbox whose ASGI ``app`` takes a ``fault`` hook (tests and the demo inject error
+    shapes through it) and records the ``requests`` it saw."""
+
+    app: Any
+
+    @property
+    def fault(self) -> Any:
+        return self.app.fault
+
+    @fault.setter
+    def fault(self, value: Any) -> None:
+        self.app.fault = value
+
+    @property
+    def requests(self) -> list[Any]:
+        """Every request seen so far, in the form the app records."""
+        return self.app.requests
+
+
+def run_from_command_line(sandbox: LoopbackSandbox, parser: Any,
+                          announce: Any) -> None:
+    """`python -m sandbox.X` after its arguments are parsed: start (a failure is one line
+    and exit 1), print ``announce(sandbox)``, serve until Ctrl+C or SIGTERM."""
+    try:
+        sandbox.start()
+    except RuntimeError as exc:
+        parser.exit(1, f"{exc}\n")
+    serve_in_foreground(sandbox, announce(sandbox))
+
+
 def serve_in_foreground(sandbox: LoopbackSandbox, announce: str) -> None:
     """`python -m sandbox.X`: print where it listens, run until Ctrl+C or SIGTERM."""
     import signal

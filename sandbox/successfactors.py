@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
 from sandbox.successfactors_data import (
     OPEN_END,
     ODataRefusal,
@@ -250,7 +250,7 @@ async def _send(send: Any, status: int, headers: dict[str, str], body: bytes) ->
     await send({"type": "http.response.body", "body": body})
 
 
-class SuccessFactorsSandbox(LoopbackSandbox):
+class SuccessFactorsSandbox(AppSandbox):
     """A SuccessFactors tenant on 127.0.0.1 in a background thread; a context manager.
 
     ``clock`` stamps lastModifiedDateTime and decides which segments are current.
@@ -270,19 +270,6 @@ class SuccessFactorsSandbox(LoopbackSandbox):
 
     def put(self, record: dict[str, Any]) -> None:
         self.store.put(record)
-
-    @property
-    def fault(self) -> Fault | None:
-        return self.app.fault
-
-    @fault.setter
-    def fault(self, value: Fault | None) -> None:
-        self.app.fault = value
-
-    @property
-    def requests(self) -> list[tuple[str, str, str]]:
-        """Every request seen so far as (method, path, raw query string)."""
-        return self.app.requests
 
     def start(self) -> SuccessFactorsSandbox:
         host, port = self._server.start()
@@ -305,11 +292,7 @@ def main(argv: list[str] | None = None) -> None:
                                  password=args.password, token=args.token, port=args.port)
     for record in organisation(args.people):
         hris.put(record)
-    try:
-        hris.start()
-    except RuntimeError as exc:
-        parser.exit(1, f"{exc}\n")
-    serve_in_foreground(hris, f"{hris.base_url}/odata/v2")
+    run_from_command_line(hris, parser, lambda hris: f"{hris.base_url}/odata/v2")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from html import escape
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, serve_in_foreground
+from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
 from sandbox.workday_data import Booleans, WorkerStore, generate, row_as_of
 
 REPORT_PREFIX = "/ccx/service/customreport2"
@@ -276,11 +276,7 @@ def main(argv: list[str] | None = None) -> None:
                           port=args.port, booleans=args.booleans)
     for worker in generate(args.people):
         hris.put(worker)
-    try:
-        hris.start()
-    except RuntimeError as exc:
-        parser.exit(1, f"{exc}\n")
-    serve_in_foreground(hris, f"{hris.report_url}?format=json")
+    run_from_command_line(hris, parser, lambda hris: f"{hris.report_url}?format=json")
 
 
 if __name__ == "__main__":

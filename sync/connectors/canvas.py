@@ -44,11 +44,11 @@ from sync.connectors.canvas_wire import (
     name_params,
     next_page,
     remaining_units,
-    retry_after_seconds,
     same,
     split_changes,
     user_params,
 )
+from sync.connectors.http_retry import retry_after_seconds
 from sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)

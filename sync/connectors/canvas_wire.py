@@ -242,15 +242,6 @@ def same(field: str, wanted: Any, got: Any) -> bool:
     return wanted == got
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as delta-seconds. Canvas documents none (§7.1); a proxy in front of
-    it may send one, and then it is honoured. An HTTP-date is treated as absent."""
-    try:
-        return max(0.0, float((value or "").strip()))
-    except ValueError:
-        return None
-
-
 def remaining_units(value: str | None) -> float | None:
     """X-Rate-Limit-Remaining (a float; present only when throttling applies, §7.1)."""
     try:

@@ -23,7 +23,7 @@ import email.utils
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 
@@ -61,8 +61,10 @@ class Answer:
         return f"{still} after {self.attempts} tries"
 
 
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as delay-seconds or an HTTP date; None when missing or unreadable."""
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in seconds from
+    ``now`` (default: the current time); None when missing or unreadable. Every connector
+    reads it here."""
     value = (value or "").strip()
     if not value:
         return None
@@ -71,8 +73,9 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, (email.utils.parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    except (TypeError, ValueError, IndexError):
         return None  # unreadable: back off as if it were missing
 
 

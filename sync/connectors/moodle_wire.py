@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync.connectors.base import ConnectorError
+from sync.connectors.http_retry import retry_after_seconds
 from sync.connectors.moodle_config import (
     HOMELESS_FIELDS,
     PROFILE_PREFIX,
@@ -158,14 +159,6 @@ def one_line(text: str, redact: Callable[[str], str], limit: int = 160) -> str:
     """Server text fit for a message: redacted first (a cut could leave part of the
     token), then on one line and short."""
     return " ".join(redact(text).split())[:limit] or "an empty body"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as delta-seconds; Moodle itself sends none (a proxy might)."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _auth_hint(token_env: str | None) -> str:

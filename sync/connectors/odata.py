@@ -6,7 +6,6 @@ the next page's address, or one sentence saying what is wrong with the answer.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -181,21 +180,6 @@ class PagingError(ODataFormatError):
     def __init__(self, url: str, message: str) -> None:
         super().__init__(message)
         self.url, self.message = url, message
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as delay-seconds or an HTTP date; None when missing or unreadable."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (email.utils.parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def error_detail(body: bytes) -> tuple[str | None, str | None]:

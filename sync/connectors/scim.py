@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +21,7 @@ from scim2_models import Context, Error, ServiceProviderConfig
 
 from sync.config import ScimTargetConfig, secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
+from sync.connectors.http_retry import retry_after_seconds
 from sync.connectors.scim_payload import (
     TOLERANT,
     account_from_resource,
@@ -67,17 +66,7 @@ def classify(status: int, scim_type: str | None) -> ErrorClass:
 
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3), in seconds."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
+    return retry_after_seconds(value)
 
 
 class ScimTarget(LmsTarget):
