@@ -85,11 +85,11 @@ class ConsoleApp(App):
         self.post_message(messages.from_event(event))
 
     def _scheduler_log(self, record: dict[str, Any]) -> None:
-        # A job skipped because another is running is routine (a retry sweep meeting a
-        # full run); a skip for another reason (the lease) or a job error is news.
+        # A job skipped because a run is still going is routine (a retry sweep meeting a
+        # full run); a skip for another reason (the lease, a missed time) or a job error
+        # is news.
         if record.get("event") == "job_error" or (
-                record.get("event") == "skipped"
-                and record.get("why") != "another job is running"):
+                record.get("event") == "skipped" and not record.get("routine")):
             self.post_message(messages.SchedulerNotice(record))
 
     def on_run_started(self, message: messages.RunStarted) -> None:

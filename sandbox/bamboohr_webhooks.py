@@ -8,7 +8,7 @@ events carry empty ``changedFields`` and ``fields``. Changes queued while a post
 flight go out together in the next one, as a sender with a rate limit batches them.
 
 Posts leave from a worker thread, so a test or the HR-life generator never waits on
-the receiver. ``delivered`` and ``failures`` count what happened.
+the receiver. ``delivered``, ``events_delivered`` and ``failures`` count what happened.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class WebhookSender:
                                            "employmentHistoryStatus"]
         self.timeout = timeout
         self.delivered = 0
+        self.events_delivered = 0  # entries in the posts the receiver accepted
         self.failures: list[str] = []
         self.sent_at: dict[str, float] = {}  # employee id -> Unix time of its last post
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -132,6 +133,7 @@ class WebhookSender:
             self.failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
             return
         self.delivered += 1
+        self.events_delivered += len(batch)
         now = self.clock().timestamp()
         for entry in batch:
             self.sent_at[str(entry["id"])] = now

@@ -5,6 +5,11 @@ generated organisation into a sandbox HRIS and a config into a folder, and keeps
 going (sandbox.hr_life): every few seconds a hire, a transfer, a termination, bad data,
 a truncated export, an LMS that throttles or refuses the token. The engine's scheduler
 syncs it all, in the console (console/demo_app.py) or headless with a JSON summary.
+
+The config shows the whole product: audiences (SCIM Groups by department group, for
+managers, for the first 30 days), real-time intake in hybrid mode fed by the BambooHR
+sandbox's signed webhooks, a Prometheus endpoint, and alerts written to a file in the
+demo's folder by a command channel (sandbox.alert_file).
 """
 
 from __future__ import annotations
@@ -14,23 +19,29 @@ import asyncio
 import json
 import os
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from sandbox.alert_file import read_notices
 from sandbox.bamboohr import BambooSandbox
+from sandbox.bamboohr_webhooks import WebhookSender
 from sandbox.faults import FaultPlan
 from sandbox.hr_life import HrLife
 from sandbox.publish import BambooPublisher
 from sandbox.scim_server import ScimSandbox
 from sandbox.world import DEPARTMENTS, World
 from storage import drift as drift_store
+from storage import events as event_store
 from storage import ops as op_store
 from storage.db import Store
+from sync.audiences.explain import overview
 from sync.clock import Clock
 from sync.config import Config, load_config
 from sync.engine import Engine
@@ -39,12 +50,17 @@ from sync.status import build_status
 
 TOKEN_ENV = "ROSTERSYNC_DEMO_LMS_TOKEN"
 HRIS_KEY_ENV = "ROSTERSYNC_DEMO_HRIS_KEY"
+WEBHOOK_KEY_ENV = "ROSTERSYNC_DEMO_WEBHOOK_KEY"
+ALERTS_FILE = "alerts.jsonl"
 PEOPLE = 2000
-TICK_SECONDS = 3.0
+TICK_SECONDS = 2.5
 
 
-def _config_text(hris_url: str, lms_url: str) -> str:
+def _config_text(hris_url: str, lms_url: str, alerts_path: Path) -> str:
     departments = "\n".join(f'"{d}" = "{d}"' for d in DEPARTMENTS)
+    # A JSON array of strings is a TOML array: paths with any character stay intact.
+    alert_command = json.dumps([sys.executable, "-m", "sandbox.alert_file",
+                                str(alerts_path)])
     return f"""# Written by `rostersync demo`: the sandbox world's config. The sandboxes stop with
 # the demo; the database stays:  rostersync status --config THIS_FILE
 [database]
@@ -97,6 +113,52 @@ hris_stale_warning_hours = 0.02   # a minute without a good pull is worth a warn
 hris_stale_critical_hours = 0.05
 lms_stale_warning_hours = 0.02
 lms_stale_critical_hours = 0.05
+
+# Audiences: SCIM Groups whose members follow rules over HR fields (docs/audiences.md).
+# "department" is in mapping.strict and read by rules, so a department nobody mapped
+# (HR's "Growth") is unmapped drift and leaves those people's audiences as they are.
+[[audiences]]
+id = "sales-enablement"
+name = "Sales enablement"
+rule = 'department == "Sales"'
+
+[[audiences]]
+id = "finance-controls"
+name = "Finance controls"
+rule = 'department == "Finance"'
+compliance = true
+
+[[audiences]]
+id = "people-managers"
+name = "People managers"
+rule = 'job_title in ["Manager", "Director"]'
+compliance = true
+
+[[audiences]]
+id = "onboarding"
+name = "Onboarding (first 30 days)"
+rule = "hire_date within 30 days"
+
+# Real-time intake: the BambooHR sandbox sends signed webhooks here; hires and
+# terminations act at once, profile changes wait for the scheduled runs.
+[realtime]
+enabled = true
+listen = "127.0.0.1:0"            # any free port; the demo prints it
+mode = "hybrid"
+bamboohr_secret_env = "{WEBHOOK_KEY_ENV}"
+buffer_seconds = 1                # a burst of leavers arrives as one real-time run
+mass_window_minutes = 0.25        # the demo's clock runs fast
+
+[metrics]
+enabled = true
+listen = "127.0.0.1:0"            # GET /metrics; the demo prints the port
+
+[alerts]
+check_every_seconds = 5
+
+[[alerts.channels]]
+type = "command"                  # each notice appended to alerts.jsonl in this folder
+command = {alert_command}
 """
 
 
@@ -114,6 +176,17 @@ def _seed_lms(base_url: str, token: str) -> None:
             client.post(f"{base_url}/Users", json={"schemas": schema, **user}).raise_for_status()
 
 
+def shape_org(world: World, today: date) -> None:
+    """Titles and start dates the audiences read: whoever has reports is a Manager (a
+    Director when their reports manage too), and a few people started this month."""
+    managers = {row["Manager ID"] for row in world.rows.values() if row["Manager ID"]}
+    directors = {world.rows[m]["Manager ID"] for m in managers if world.rows[m]["Manager ID"]}
+    for key in managers:
+        world.rows[key]["Job Title"] = "Director" if key in directors else "Manager"
+    for n, key in enumerate(list(world.rows)[12::50]):
+        world.rows[key]["Hire Date"] = (today - timedelta(days=n % 28)).isoformat()
+
+
 class DemoWorld:
     """The sandbox LMS, the HR export and HR life, in one folder."""
 
@@ -121,32 +194,70 @@ class DemoWorld:
         self.folder = folder
         self.token = secrets.token_urlsafe(24)
         self.hris_key = secrets.token_hex(16)
+        self.webhook_key = secrets.token_hex(16)
         self.faults = FaultPlan()
         self.lms = ScimSandbox(token=self.token, fault=self.faults)
         self.hris = BambooSandbox(api_key=self.hris_key)
         world = World.generate(people)
         for i in range(5, people, 20):  # contractors are out of scope
             world.rows[f"E{i:05d}"]["Worker Type"] = "Contractor"
+        shape_org(world, date.today())
         self.world = world
         self.config_path = folder / "rostersync.toml"
-        self.life = HrLife(world, BambooPublisher(self.hris), self.faults, mass_termination=60)
+        self.alerts_path = folder / ALERTS_FILE
+        # Seven ticks of a truncated export: longer than the 15 s between full runs.
+        self.life = HrLife(world, BambooPublisher(self.hris), self.faults, mass_termination=60,
+                           truncated_ticks=7)
         self.events: list[dict[str, Any]] = []
+        self.webhooks: WebhookSender | None = None
+        self.endpoints: dict[str, str] = {}
 
     def start(self) -> Config:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.lms.start()
         self.hris.start()
         self.life.publish()
-        self.config_path.write_text(_config_text(self.hris.base_url, self.lms.base_url),
-                                    encoding="utf-8")
+        self.config_path.write_text(
+            _config_text(self.hris.base_url, self.lms.base_url, self.alerts_path),
+            encoding="utf-8")
         os.chmod(self.config_path, 0o600)
         _seed_lms(self.lms.base_url, self.token)
         # This process only; never written anywhere.
         os.environ[TOKEN_ENV] = self.token
         os.environ[HRIS_KEY_ENV] = self.hris_key
+        os.environ[WEBHOOK_KEY_ENV] = self.webhook_key
         return load_config(self.config_path)
 
+    def connect(self, scheduler: SyncScheduler) -> dict[str, str]:
+        """Once the scheduler listens: note its addresses and let BambooHR send webhooks
+        for every HR change from now on (the organisation itself was loaded before)."""
+        if scheduler.metrics is not None and scheduler.metrics.listener is not None:
+            self.endpoints["metrics"] = scheduler.metrics.listener.url + "/metrics"
+        if scheduler.realtime is not None:
+            if "/metrics" in scheduler.realtime.routes:  # metrics share the listener
+                self.endpoints["metrics"] = scheduler.realtime.listener.url + "/metrics"
+            self.send_webhooks_to(scheduler.realtime.listener.url)
+        self.endpoints["alerts"] = str(self.alerts_path)
+        return self.endpoints
+
+    def send_webhooks_to(self, listener_url: str) -> None:
+        url = listener_url + "/webhooks/bamboohr"
+        self.endpoints["webhooks"] = url
+        self.webhooks = WebhookSender(url, self.webhook_key, clock=self.hris.store.clock)
+        self.hris.store.listeners.append(self._hr_changed)
+        self.webhooks.start()
+
+    def _hr_changed(self, action: str, before: dict[str, Any] | None,
+                    after: dict[str, Any] | None) -> None:
+        emp_id = (after or before or {}).get("id")
+        if action in ("Inserted", "Deleted") and emp_id in self.life.withheld:
+            return  # rows a truncated export left out: the export's fault, not an HR change
+        if self.webhooks is not None:
+            self.webhooks.on_change(action, before, after)
+
     def stop(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.lms.stop()
         self.hris.stop()
 
@@ -156,21 +267,62 @@ class DemoWorld:
         return what
 
 
+def _history(store: Store) -> dict[str, Any]:
+    """What the demo has shown so far, resolved or not: the status document counts only
+    what is open now, while a minute of HR life raises and resolves much of it."""
+    def count(sql: str) -> int:
+        return int(store.scalar(sql) or 0)
+
+    return {
+        "failed_attempts": count("SELECT count(*) FROM op_attempts WHERE outcome = 'error'"),
+        "ops_held": count("SELECT count(*) FROM ops WHERE hold_reason IS NOT NULL"),
+        "feeds_rejected": count("SELECT count(*) FROM snapshots WHERE accepted = 0"),
+        "drift_opened": dict(store.conn.execute(
+            "SELECT kind, count(*) FROM drift GROUP BY kind ORDER BY kind")),
+    }
+
+
 def summary(store: Store, config: Config, world: DemoWorld) -> dict[str, Any]:
-    status = build_status(store, config, Clock().now())
+    now = Clock().now()
+    status = build_status(store, config, now)
     runs = dict(store.conn.execute("SELECT status, count(*) FROM runs GROUP BY status"))
     return {
         "folder": str(world.folder),
+        "endpoints": world.endpoints,
         "runs": runs,
         "ops": op_store.counts_by_status(store),
         "drift": drift_store.counts_by_kind(store),
         "held": status["ops"]["held"],
         "quarantines": runs.get("quarantined", 0),
         "job": status["job"],
+        # Members each audience has in the LMS, as `rostersync audiences list` says.
+        "audiences": {a["id"]: a["size"] for a in overview(store, config)},
+        # HR events the webhook listener received (24 h), by what became of them.
+        "events_received": event_store.summary(store, now)["last_24h"],
+        "alerts_sent": [{"alert": n.get("alert"), "state": n.get("state"), "at": n.get("at")}
+                        for n in read_notices(world.alerts_path)],
+        "seen": _history(store),
         "hr_events": world.events,
         "lms_faults_served": world.faults.faults_served,
         "status": status,
     }
+
+
+async def _settle(world: DemoWorld, scheduler: SyncScheduler,
+                  log: Callable[[str], None]) -> None:
+    """Before the summary: every HR change sent has been received and acted on, and the
+    alerts owed have been sent, so the summary reads a settled database."""
+    if world.webhooks is not None:
+        await asyncio.to_thread(world.webhooks.flush)
+    realtime = scheduler.realtime
+    if realtime is not None:
+        try:
+            await realtime.dispatcher.drain()
+        except Exception as exc:  # said, not raised: the summary still tells the story
+            log(f"the last HR events were not synced: {type(exc).__name__}: {exc}")
+        async with scheduler.lock:
+            realtime.close()  # nothing runs while the lock is ours: stop between runs
+    await scheduler.check_alerts()
 
 
 async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: float,
@@ -179,6 +331,9 @@ async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: 
     scheduler = SyncScheduler(engine, config, log=lambda r: log(json.dumps(r, default=str)))
     scheduler.start()
     try:
+        await scheduler.ready()
+        for name, where in world.connect(scheduler).items():
+            log(f"{name}: {where}")
         report = await scheduler.run_now("full")
         if report is not None:
             log(f"first sync: run {report.run_id} {report.status}")
@@ -187,6 +342,7 @@ async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: 
             await asyncio.sleep(min(tick_seconds, max(0.0, deadline - time.monotonic())))
             if time.monotonic() < deadline:
                 log(await asyncio.to_thread(world.tick))
+        await _settle(world, scheduler, log)
     finally:
         # Let a job that is running finish, so the summary reads a settled database.
         await scheduler.stop()
@@ -220,7 +376,9 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         world.stop()
     if not args.json:
-        print(f"\nThe demo's files are in {folder} (database, config, HR export).\n"
+        where = "".join(f"\n  {name}: {url}" for name, url in world.endpoints.items())
+        print(f"\nThe demo's files are in {folder} (database, config, alerts).{where}\n"
               f"Explore them: rostersync status --config {world.config_path}\n"
+              f"              rostersync audiences list --config {world.config_path}\n"
               f"              rostersync console --read-only --config {world.config_path}")
     return 0

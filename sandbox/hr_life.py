@@ -1,11 +1,15 @@
 """HR life for the demo world: one scripted event per tick, over and over.
 
-Hires (some future-dated), transfers, manager changes, leaves and returns, terminations
-(some future-dated, some across time zones), rehires, a renamed department with no
-mapping yet, a record with a bad email, a burst of terminations big enough to trip the
+Hires (some future-dated), transfers, promotions, manager changes, leaves and returns,
+terminations (some future-dated, some across time zones), rehires, a renamed department
+with no mapping yet, a record with a bad email, a burst of terminations big enough to trip the
 mass-deactivation hold, an export that arrives truncated, a period when the LMS
 throttles, connections reset mid-answer, an outage, and a revoked token: everything the
 console exists to show.
+
+The order puts every kind of trouble inside the first minute at the demo's pace (a tick
+every 2.5 s): the revoked token comes near the end, with hires right after it that meet
+the LMS refusing the token (a quarantine), and the bad e-mail is fixed only after that.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ class HrLife:
     def __init__(self, world: World, publisher: Publisher, faults: FaultPlan,
                  today: Callable[[], date] = date.today, seed: int = 7,
                  mass_termination: int = 30, truncated_ticks: int = 4,
-                 revoked_ticks: int = 7) -> None:
+                 revoked_ticks: int = 7, fault_seconds: float = 1.0) -> None:
         self.world = world
+        # Scales how long the LMS's faults last (a throttle of 15 s, an outage of 20 s):
+        # a test walks the story in seconds and shortens them to match.
+        self.fault_seconds = fault_seconds
         self.publisher = publisher
         self.truncated_ticks = truncated_ticks
         self.revoked_ticks = revoked_ticks
@@ -39,13 +46,16 @@ class HrLife:
         self.terminated: list[str] = []
         self.bad_email: tuple[str, str] | None = None
         self.truncated_left = 0  # ticks the export stays truncated
+        # Rows a truncated export has left out at some point: their vanishing and coming
+        # back is the export's doing, not HR's (the demo sends no webhooks for it).
+        self.withheld: set[str] = set()
         self.script: list[Callable[[], str]] = [
-            self.hires, self.transfer, self.leave, self.termination,
-            self.future_termination, self.give_bad_email, self.return_from_leave,
-            self.renamed_department, self.rehire, self.throttle, self.fix_bad_email,
-            self.mass_terminations, self.truncated_export, self.manager_change,
-            self.slow_lms, self.taken_user_name, self.lost_answers, self.outage,
-            self.revoke_token,
+            self.hires, self.transfer, self.termination, self.throttle,
+            self.give_bad_email, self.renamed_department, self.mass_terminations,
+            self.promotion, self.taken_user_name, self.outage, self.leave,
+            self.truncated_export, self.future_termination, self.rehire,
+            self.manager_change, self.lost_answers, self.revoke_token, self.hires,
+            self.slow_lms, self.return_from_leave, self.fix_bad_email,
         ]
 
     # -- driving -----------------------------------------------------------------------
@@ -68,7 +78,9 @@ class HrLife:
         if self.truncated_left:
             # Long enough for a scheduled full run to meet it, whatever the timing.
             self.truncated_left -= 1
-            rows = rows[: int(len(rows) * 0.4)]
+            kept = int(len(rows) * 0.4)
+            self.withheld.update(row["Employee ID"] for row in rows[kept:])
+            rows = rows[:kept]
         self.publisher.publish(rows)
 
     # -- helpers ---------------------------------------------------------------------
@@ -101,6 +113,12 @@ class HrLife:
         row["Department"] = self.rng.choice([d for d in DEPARTMENTS if d != row["Department"]])
         row["Manager ID"] = self.rng.choice(self._pick(3))
         return f"{key} transferred to {row['Department']}"
+
+    def promotion(self) -> str:
+        key = self.rng.choice([k for k in self._active()
+                               if self.world.rows[k]["Job Title"] != "Manager"])
+        self.world.rows[key]["Job Title"] = "Manager"
+        return f"{key} promoted to Manager"
 
     def manager_change(self) -> str:
         key, manager = self._pick(2)
@@ -172,12 +190,14 @@ class HrLife:
         return "the HR export arrives truncated (40% of its rows) for a while"
 
     def throttle(self) -> str:
-        self.faults.throttle(15)
-        return "the LMS throttles for 15 s (429 with Retry-After)"
+        seconds = 15 * self.fault_seconds
+        self.faults.throttle(seconds)
+        return f"the LMS throttles for {seconds:g} s (429 with Retry-After)"
 
     def slow_lms(self) -> str:
-        self.faults.slow(2.0, for_seconds=20)
-        return "the LMS answers slowly (2 s a request) for 20 s"
+        delay, seconds = 2.0 * self.fault_seconds, 20 * self.fault_seconds
+        self.faults.slow(delay, for_seconds=seconds)
+        return f"the LMS answers slowly ({delay:g} s a request) for {seconds:g} s"
 
     def taken_user_name(self) -> str:
         key = employee_id(self.next_id)
@@ -198,8 +218,9 @@ class HrLife:
                 "next two creates (the accounts exist: retries must find them, not make twins)")
 
     def outage(self) -> str:
-        self.faults.outage(20)
-        return "the LMS is down for 20 s (503)"
+        seconds = 20 * self.fault_seconds
+        self.faults.outage(seconds)
+        return f"the LMS is down for {seconds:g} s (503)"
 
     def revoke_token(self) -> str:
         self.faults.revoke_token(True)

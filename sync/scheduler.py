@@ -89,7 +89,7 @@ class SyncScheduler:
     def _on_job_event(self, event: JobEvent) -> None:
         """APScheduler's skips and job failures, as our own log records."""
         if event.code == EVENT_JOB_MAX_INSTANCES:
-            self.log({"event": "skipped", "job": event.job_id,
+            self.log({"event": "skipped", "job": event.job_id, "routine": True,
                       "why": "its previous run is still going"})
         elif event.code == EVENT_JOB_MISSED:
             self.log({"event": "skipped", "job": event.job_id,
@@ -199,7 +199,8 @@ class SyncScheduler:
         # (a steady trickle of events must never starve the nightly reconcile).
         realtime_busy = self.realtime is not None and self.realtime.dispatcher.busy
         if self._lock.locked() and not realtime_busy:
-            self.log({"event": "skipped", "job": kind, "why": "another job is running"})
+            self.log({"event": "skipped", "job": kind, "routine": True,
+                      "why": "another job is running"})
             return None
         try:
             return await self._run_locked(kind)

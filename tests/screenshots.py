@@ -4,8 +4,9 @@
 
 The demo's organisation lives through its story (hires, leavers, a burst of terminations,
 a renamed department, a broken e-mail, a login the LMS says is taken, answers lost to
-connection resets, a revoked token), synced by the real engine into the sandbox LMS; the
-console then opens on that database and each view is saved. The snapshot tests use the
+connection resets, a revoked token), synced by the real engine into the sandbox LMS and
+its audiences, with hires and terminations arriving as signed BambooHR webhooks at the
+real-time intake; the console then opens on that database and each view is saved. The snapshot tests use the
 smaller, frozen-clock harness (tests/console_harness.py) instead: they must be
 byte-stable, these must look like a real day.
 """
@@ -21,31 +22,51 @@ from pathlib import Path
 from console.app import ConsoleApp
 from sandbox.demo import DemoWorld
 from storage.db import Store
+from sync.alerts import Alerter
 from sync.config import Config
 from sync.engine import Engine
+from sync.realtime.service import RealtimeService
 from tests.console_harness import SIZE, settle
 
 Steps = Callable[..., Awaitable[None]]
 
 
 def live_a_day(world: DemoWorld, config: Config, store: Store) -> None:
-    """The story, in an order that leaves every kind of trouble on screen at the end."""
+    asyncio.run(_live_a_day(world, config, store))
+
+
+async def _live_a_day(world: DemoWorld, config: Config, store: Store) -> None:
+    """The story, in an order that leaves every kind of trouble on screen at the end.
+    The webhook listener runs without its dispatcher: each act's events are synced by
+    an explicit drain, so the pictures do not depend on timing."""
     engine = Engine(config, store)
     life = world.life
-    asyncio.run(engine.sync("full"))
-    for event in (life.hires, life.transfer, life.leave, life.termination,
-                  life.future_termination, life.renamed_department, life.manager_change):
-        world.events.append({"event": event()})
-    life.publish()
-    asyncio.run(engine.sync("delta"))
-    for event in (life.rehire, life.give_bad_email, life.mass_terminations,
-                  life.taken_user_name, life.lost_answers):
-        world.events.append({"event": event()})
-    life.publish()
-    asyncio.run(engine.sync("full"))
-    world.events.append({"event": life.revoke_token()})
-    asyncio.run(engine.sync("full"))  # refused: the job is quarantined
-    world.events.append({"event": life.restore_token()})
+    intake = RealtimeService(engine, config)
+    await intake.listener.start()
+    world.send_webhooks_to(intake.listener.url)
+
+    async def act(*events) -> None:
+        for event in events:
+            world.events.append({"event": event()})
+        await asyncio.to_thread(life.publish)
+        await asyncio.to_thread(world.webhooks.flush)  # every change is received...
+        await intake.dispatcher.drain()                # ...and synced in real time
+
+    try:
+        await engine.sync("full")
+        await act(life.hires, life.transfer, life.leave, life.termination,
+                  life.future_termination, life.renamed_department, life.manager_change,
+                  life.promotion)
+        await engine.sync("delta")
+        await act(life.rehire, life.give_bad_email, life.mass_terminations,
+                  life.taken_user_name, life.lost_answers)
+        await engine.sync("full")
+        world.events.append({"event": life.revoke_token()})
+        await engine.sync("full")  # refused: the job is quarantined
+        world.events.append({"event": life.restore_token()})
+        await asyncio.to_thread(Alerter(store, config).check)  # alerts.jsonl, alert state
+    finally:
+        await intake.stop()
 
 
 def _keys(*keys: str) -> Steps:
@@ -82,6 +103,14 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
     invalid = store.scalar("SELECT subject FROM drift WHERE kind = 'invalid' "
                            "AND resolved_at IS NULL ORDER BY id LIMIT 1")
     run_id = store.scalar("SELECT max(id) FROM runs WHERE status != 'quarantined'")
+    # Someone in several audiences, one of them for compliance, whose department nobody
+    # mapped: the Audiences panel shows memberships, rules and what is left alone.
+    grouped = store.scalar(
+        "SELECT m.employee_id FROM audience_members m JOIN drift d "
+        "ON d.subject = m.employee_id AND d.kind = 'unmapped' AND d.resolved_at IS NULL "
+        "GROUP BY m.employee_id ORDER BY count(*) DESC, m.employee_id LIMIT 1") \
+        or store.scalar("SELECT employee_id FROM audience_members WHERE audience_id = "
+                        "'people-managers' ORDER BY employee_id LIMIT 1")
     return {
         "dashboard": (False, _keys()),
         "drift": (False, _keys("2")),
@@ -97,6 +126,9 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
         "run": (False, _call(lambda app: app.open_run(run_id))),
         "suppress_form": (False, _suppress_form(failed)),
         "help": (False, _keys("question_mark")),
+        "audiences": (False, _keys("9")),
+        "reports": (False, _keys("8")),
+        "person_audiences": (False, _call(lambda app: app.open_person(grouped))),
         "read_only_dashboard": (True, _keys()),
     }
 

@@ -185,7 +185,7 @@ def test_overlapping_runs_are_reported_as_json_lines_not_apscheduler_warnings(
         server.shutdown()
         server.server_close()
     reported = [r for r in records if r["event"] in ("skipped", "job_error")]
-    assert reported[0] == {"event": "skipped", "job": "full",
+    assert reported[0] == {"event": "skipped", "job": "full", "routine": True,
                            "why": "its previous run is still going"}
     assert {"event": "job_error", "job": "broken",
             "error": "RuntimeError: a bug in a job"} in reported

@@ -20,11 +20,14 @@ def intake_text(mode: str, events: dict[str, Any]) -> str:
     last = events["last_received_at"]
     when = f", last {last[5:16].replace('T', ' ')}" if last else ""
     detail = f" ({', '.join(parts)})" if parts else ""
-    return f"mode: {mode} · events 24h: {total}{detail}{when}"
+    # Two lines: in a third of the screen the mode alone fills one.
+    return f"mode: {mode}\nevents 24h: {total}{detail}{when}"
 
 
 class IntakeLine(Label):
     """Hidden unless real-time intake is configured, so batch-only setups see no change."""
+
+    DEFAULT_CSS = "IntakeLine { width: 100%; }"  # wrap within the panel, never clip
 
     def show(self, enabled: bool, mode: str, events: dict[str, Any] | None) -> None:
         self.display = enabled

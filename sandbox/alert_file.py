@@ -1,0 +1,44 @@
+"""The demo's alert channel: a command that appends each notice to a file.
+
+    python -m sandbox.alert_file PATH      (the notice as JSON on stdin)
+
+rostersync runs it for every alert notice ([[alerts.channels]] type = "command"), so the
+demo's quarantines and held batches can be read in PATH, one JSON document a line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def read_notices(path: Path) -> list[dict[str, Any]]:
+    """Every notice the channel has written so far, oldest first."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m sandbox.alert_file PATH  (the notice as JSON on stdin)",
+              file=sys.stderr)
+        return 2
+    try:
+        notice = json.loads(sys.stdin.read())
+    except ValueError:
+        print("sandbox.alert_file: stdin is not a JSON notice", file=sys.stderr)
+        return 1
+    # One line per notice, appended in one write, so a reader never sees half of one.
+    with open(args[0], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(notice, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
