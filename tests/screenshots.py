@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from console.app import ConsoleApp
+from console.cli import main as cli_main
 from sandbox.demo import DemoWorld
 from storage.db import Store
 from sync.alerts import Alerter
@@ -65,8 +68,26 @@ async def _live_a_day(world: DemoWorld, config: Config, store: Store) -> None:
         await engine.sync("full")  # refused: the job is quarantined
         world.events.append({"event": life.restore_token()})
         await asyncio.to_thread(Alerter(store, config).check)  # alerts.jsonl, alert state
+        await asyncio.to_thread(_an_operator_at_work, world, store)
     finally:
         await intake.stop()
+
+
+def _an_operator_at_work(world: DemoWorld, store: Store) -> None:
+    """What an on-call operator does with that day, through the command line, so the
+    audit log and the suppressions on screen are true too."""
+    leaver = store.scalar("SELECT subject FROM drift WHERE kind = 'pending_termination' "
+                          "AND resolved_at IS NULL ORDER BY id LIMIT 1")
+    conflict = store.scalar("SELECT employee_id FROM ops WHERE status IN ('failed', 'dead') "
+                            "ORDER BY id LIMIT 1")
+    config = ["--config", str(world.config_path)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli_main(["ops", "suppress", "--employee", leaver, "--reason",
+                  "legal hold: litigation, keep the account", "--until", "30d", *config])
+        cli_main(["ops", "suppress", "--employee", conflict, "--reason",
+                  "login taken by a legacy account; IT is merging them", "--until", "2d",
+                  *config])
+        cli_main(["audit", "verify", *config])
 
 
 def _keys(*keys: str) -> Steps:
