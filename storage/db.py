@@ -45,7 +45,11 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-AUTOCHECKPOINT_PAGES = 65536
+# SQLite's own checkpoints (in the commit that crosses the threshold) keep the WAL small;
+# a bulk write lifts the threshold for its connection (bulk_writes) and leaves the copying
+# to checkpoint_in_background, after the run.
+AUTOCHECKPOINT_PAGES = 8192
+BULK_AUTOCHECKPOINT_PAGES = 65536
 
 
 class Store:
@@ -74,8 +78,6 @@ class Store:
         conn.execute("PRAGMA temp_store=MEMORY")
         # 16 MiB a connection: each thread has its own, the OS page cache is behind them.
         conn.execute("PRAGMA cache_size=-16384")
-        # Checkpoints happen between runs (checkpoint_in_background); this bound only
-        # keeps a huge first sync from growing the WAL past 256 MiB.
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         return sqlite_utils.Database(conn)
 
@@ -120,6 +122,18 @@ class Store:
             raise
         else:
             conn.execute("COMMIT")
+
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """This thread's writes skip checkpoints up to 256 MiB of WAL (a reconcile's plan
+        writes tens of thousands of scattered rows; copying them back mid-run doubles the
+        cost), and the caller checkpoints after (checkpoint_in_background)."""
+        conn = self.conn
+        conn.execute(f"PRAGMA wal_autocheckpoint={BULK_AUTOCHECKPOINT_PAGES}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
 
     def checkpoint_in_background(self) -> threading.Thread | None:
         """Copy the WAL into the database file on a thread of its own, off the path of

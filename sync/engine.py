@@ -41,6 +41,7 @@ from sync.lms_read import read_all, read_one
 from sync.models import ErrorClass, OpKind
 from sync.plan import NewOp, apply_mass_hold
 from sync.realtime.modes import hold_in_window, keep_kinds
+from sync.threads import in_thread
 
 BATCH = 5000
 
@@ -78,19 +79,6 @@ class RunReport:
         return {"run_id": self.run_id, "kind": self.kind, "status": self.status,
                 "dry_run": self.dry_run, "exit_code": self.exit_code, "counts": self.counts,
                 "message": self.message, "reasons": self.reasons, "plan": self.plan}
-
-
-async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """asyncio.to_thread that never orphans its thread: a cancel waits for the thread to
-    finish before it propagates, so the run's lease and bookkeeping outlive its writes."""
-    work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        while not work.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([work])
-        raise
 
 
 class Engine:
@@ -169,7 +157,8 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewer
             if not dry_run:
-                lease_store.release(self.store, self.holder)
+                # Bookkeeping writes too stay off the loop: a commit may run a checkpoint.
+                await in_thread(self._release_lease)
                 self.store.checkpoint_in_background()
         self.on_event(RunFinished(run_id, report.status, report.counts, report.message))
         return report
@@ -207,9 +196,20 @@ class Engine:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {},
                                  f"internal error: {type(exc).__name__}: {exc}")
             raise
-        run_store.finish_run(self.store, run_id, self.clock.now(), report.status, report.counts,
-                             report.message or ("; ".join(report.reasons) or None))
+        await in_thread(self._finish_run, run_id, report)
         return report
+
+    def _finish_run(self, run_id: int, report: RunReport) -> None:
+        # The checkpoint the run's writes are due goes to checkpoint_in_background, after
+        # the lease is released, not into this commit.
+        with self.store.bulk_writes():
+            run_store.finish_run(self.store, run_id, self.clock.now(), report.status,
+                                 report.counts,
+                                 report.message or ("; ".join(report.reasons) or None))
+
+    def _release_lease(self) -> None:
+        with self.store.bulk_writes():
+            lease_store.release(self.store, self.holder)
 
     async def _renew_lease(self, ttl: float) -> None:
         while True:
@@ -336,6 +336,18 @@ class Engine:
             frozenset(), dry_run, None)
 
     def _evaluate_and_write(self, run_id: int, keys: list[str],
+                            fresh_for: Callable[[list[str]], dict[str, Parsed]],
+                            missing: set[str] | frozenset[str], dry_run: bool,
+                            finish: Callable[[Any], None] | None, *,
+                            only_kinds: frozenset[str] | None = None,
+                            earlier_deactivations: int | None = None,
+                            strays: bool = False) -> PlanSummary:
+        with self.store.bulk_writes():
+            return self._evaluate_and_write_batches(
+                run_id, keys, fresh_for, missing, dry_run, finish, only_kinds=only_kinds,
+                earlier_deactivations=earlier_deactivations, strays=strays)
+
+    def _evaluate_and_write_batches(self, run_id: int, keys: list[str],
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
                             missing: set[str] | frozenset[str], dry_run: bool,
                             finish: Callable[[Any], None] | None, *,
