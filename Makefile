@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.delta --people 1000000 --changes 1000
 	$(PY) -m bench.apply --ops 5000 --concurrency 8
 	$(PY) -m bench.console
+	$(PY) -m bench.latency --people 2000 --terminations 200
 
 screenshots: $(VENV)/.installed
 	$(PY) -m tests.screenshots --out screenshots
