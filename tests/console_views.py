@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from tests.console_harness import settle
 
 
-def _keys(*keys: str) -> Callable[..., Awaitable[None]]:
+def press_keys(*keys: str) -> Callable[..., Awaitable[None]]:
     async def run(pilot) -> None:
         await settle(pilot)
         for key in keys:
@@ -18,7 +18,7 @@ def _keys(*keys: str) -> Callable[..., Awaitable[None]]:
     return run
 
 
-def _call(fn: Callable[..., None], *args) -> Callable[..., Awaitable[None]]:
+def call_app(fn: Callable[..., None], *args) -> Callable[..., Awaitable[None]]:
     async def run(pilot) -> None:
         await settle(pilot)
         fn(pilot.app, *args)
@@ -28,22 +28,22 @@ def _call(fn: Callable[..., None], *args) -> Callable[..., Awaitable[None]]:
 
 
 VIEWS: dict[str, tuple[bool, Callable[..., Awaitable[None]]]] = {
-    "dashboard": (False, _keys()),
-    "drift": (False, _keys("2")),
-    "drift_filtered": (False, _keys("2", "slash", *"invalid")),
-    "ops": (False, _keys("3")),
-    "terminations": (False, _keys("4")),
-    "runs": (False, _keys("5")),
-    "audit": (False, _keys("6")),
-    "held": (False, _keys("7")),
-    "person": (False, _call(lambda app, e: app.open_person(e), "E00005")),
-    "person_invalid": (False, _call(lambda app, e: app.open_person(e), "E00007")),
-    "run": (False, _call(lambda app, r: app.open_run(r), 2)),
-    "confirm": (False, _keys("7", "a")),
-    "suppress_form": (False, _call(lambda app, e: (app.open_person(e),), "E00010")),
-    "help": (False, _keys("question_mark")),
-    "read_only_dashboard": (True, _keys()),
-    "read_only_help": (True, _keys("question_mark")),
+    "dashboard": (False, press_keys()),
+    "drift": (False, press_keys("2")),
+    "drift_filtered": (False, press_keys("2", "slash", *"invalid")),
+    "ops": (False, press_keys("3")),
+    "terminations": (False, press_keys("4")),
+    "runs": (False, press_keys("5")),
+    "audit": (False, press_keys("6")),
+    "held": (False, press_keys("7")),
+    "person": (False, call_app(lambda app, e: app.open_person(e), "E00005")),
+    "person_invalid": (False, call_app(lambda app, e: app.open_person(e), "E00007")),
+    "run": (False, call_app(lambda app, r: app.open_run(r), 2)),
+    "confirm": (False, press_keys("7", "a")),
+    "suppress_form": (False, call_app(lambda app, e: (app.open_person(e),), "E00010")),
+    "help": (False, press_keys("question_mark")),
+    "read_only_dashboard": (True, press_keys()),
+    "read_only_help": (True, press_keys("question_mark")),
 }
 
 

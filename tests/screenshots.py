@@ -29,7 +29,8 @@ from sync.alerts import Alerter
 from sync.config import Config
 from sync.engine import Engine
 from sync.realtime.service import RealtimeService
-from tests.console_harness import SIZE, settle
+from tests.console_harness import SIZE
+from tests.console_views import call_app, press_keys
 
 Steps = Callable[..., Awaitable[None]]
 
@@ -90,29 +91,10 @@ def _an_operator_at_work(world: DemoWorld, store: Store) -> None:
         cli_main(["audit", "verify", *config])
 
 
-def _keys(*keys: str) -> Steps:
-    async def run(pilot) -> None:
-        await settle(pilot)
-        for key in keys:
-            await pilot.press(key)
-            await settle(pilot)
-
-    return run
-
-
-def _call(fn: Callable[[ConsoleApp], None]) -> Steps:
-    async def run(pilot) -> None:
-        await settle(pilot)
-        fn(pilot.app)
-        await settle(pilot)
-
-    return run
-
-
 def _suppress_form(employee_id: str) -> Steps:
     async def run(pilot) -> None:
-        await _call(lambda app: app.open_person(employee_id))(pilot)
-        await _keys("s", *"legal hold")(pilot)
+        await call_app(lambda app: app.open_person(employee_id))(pilot)
+        await press_keys("s", *"legal hold")(pilot)
 
     return run
 
@@ -133,24 +115,24 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
         or store.scalar("SELECT employee_id FROM audience_members WHERE audience_id = "
                         "'people-managers' ORDER BY employee_id LIMIT 1")
     return {
-        "dashboard": (False, _keys()),
-        "drift": (False, _keys("2")),
-        "drift_filtered": (False, _keys("2", "slash", *"unmapped")),
-        "ops": (False, _keys("3")),
-        "terminations": (False, _keys("4")),
-        "runs": (False, _keys("5")),
-        "audit": (False, _keys("6")),
-        "held": (False, _keys("7")),
-        "confirm": (False, _keys("7", "a")),
-        "person": (False, _call(lambda app: app.open_person(failed))),
-        "person_invalid": (False, _call(lambda app: app.open_person(invalid))),
-        "run": (False, _call(lambda app: app.open_run(run_id))),
+        "dashboard": (False, press_keys()),
+        "drift": (False, press_keys("2")),
+        "drift_filtered": (False, press_keys("2", "slash", *"unmapped")),
+        "ops": (False, press_keys("3")),
+        "terminations": (False, press_keys("4")),
+        "runs": (False, press_keys("5")),
+        "audit": (False, press_keys("6")),
+        "held": (False, press_keys("7")),
+        "confirm": (False, press_keys("7", "a")),
+        "person": (False, call_app(lambda app: app.open_person(failed))),
+        "person_invalid": (False, call_app(lambda app: app.open_person(invalid))),
+        "run": (False, call_app(lambda app: app.open_run(run_id))),
         "suppress_form": (False, _suppress_form(failed)),
-        "help": (False, _keys("question_mark")),
-        "audiences": (False, _keys("9")),
-        "reports": (False, _keys("8")),
-        "person_audiences": (False, _call(lambda app: app.open_person(grouped))),
-        "read_only_dashboard": (True, _keys()),
+        "help": (False, press_keys("question_mark")),
+        "audiences": (False, press_keys("9")),
+        "reports": (False, press_keys("8")),
+        "person_audiences": (False, call_app(lambda app: app.open_person(grouped))),
+        "read_only_dashboard": (True, press_keys()),
     }
 
 
