@@ -51,7 +51,10 @@ deactivate_by = "active_false"    # or "delete" for targets that cannot deactiva
 user_name = "email"               # email | employee_id | employee_number
 lowercase_user_name = true
 default_timezone = "UTC"
-strict = ["department"]           # unknown values become `unmapped` drift, never guesses
+# Unknown values of these fields become `unmapped` drift, never guesses. The person's
+# account is still created and kept up to date; only that field is left alone in the LMS
+# until a value mapping (or HR's fix) exists.
+strict = ["department"]
 
 [mapping.status_values]           # HR status (any case) -> active | leave | pre_hire | terminated
 "Active" = "active"
