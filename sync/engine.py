@@ -9,7 +9,6 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,47 +40,22 @@ from sync.lms_read import read_all, read_one
 from sync.models import ErrorClass, OpKind
 from sync.plan import NewOp, apply_mass_hold
 from sync.realtime.modes import hold_in_window, keep_kinds
+from sync.realtime.runs import RealtimeRuns
+from sync.run_report import (  # noqa: F401 - the command line imports them from here
+    EXIT_FAILED,
+    EXIT_HELD,
+    EXIT_NOT_APPLIED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    EngineBusy,
+    RunReport,
+)
 from sync.threads import in_thread
 
 BATCH = 5000
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD, EXIT_REJECTED, EXIT_NOT_APPLIED = 0, 1, 2, 3, 4, 5
-
-
-class EngineBusy(Exception):
-    """Another process holds the writer lease."""
-
-
-@dataclass
-class RunReport:
-    run_id: int | None
-    kind: str
-    status: str  # succeeded | partial | held | rejected | quarantined | paused | failed
-    dry_run: bool = False
-    counts: dict[str, Any] = field(default_factory=dict)
-    message: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    plan: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        if self.status == "rejected":
-            return EXIT_REJECTED
-        if self.status in ("quarantined", "paused", "busy"):
-            return EXIT_NOT_APPLIED
-        if self.counts.get("held_new", 0) or self.status == "held":
-            return EXIT_HELD
-        if self.status in ("failed", "partial"):
-            return EXIT_FAILED
-        return EXIT_OK
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "kind": self.kind, "status": self.status,
-                "dry_run": self.dry_run, "exit_code": self.exit_code, "counts": self.counts,
-                "message": self.message, "reasons": self.reasons, "plan": self.plan}
-
-
-class Engine:
+class Engine(RealtimeRuns):
     def __init__(self, config: Config, store: Store | None = None, *,
                  source: HrisSource | None = None,
                  target_factory: Callable[[], LmsTarget] | None = None,
@@ -505,62 +479,3 @@ class Engine:
         if dry_run:
             return report
         return await self._apply(run_id, report, employee_id=employee_id)
-
-    async def _resync_many(self, run_id: int, employee_ids: list[str], kinds: frozenset[str],
-                           earlier_deactivations: int) -> RunReport:
-        report = RunReport(run_id, "realtime", "succeeded")
-        now = self.clock.now()
-        fresh: list[Parsed] = []
-        gone: list[str] = []
-        # A few at a time: the reads are round trips, and a burst's latency is their sum.
-        limit = asyncio.Semaphore(8)
-
-        async def fetch(employee_id: str) -> Any:
-            async with limit:
-                return await in_thread(self.source.fetch_one, employee_id)
-
-        try:
-            records = await asyncio.gather(*map(fetch, employee_ids))
-        except FeedError as exc:
-            # One unreadable record is not a rejected feed: the gate's verdict on the last
-            # full export stands, and the scheduled runs catch up.
-            report.status = "failed"
-            report.message = f"the HRIS could not be read: {exc}"
-            return report
-        for employee_id, record in zip(employee_ids, records, strict=True):
-            if record is None:
-                gone.append(employee_id)
-            else:
-                fresh.append(parse_record(self.source, record, self.config, now.date()))
-        if gone:
-            # Absent people wait for the full pull's vanished-person grace, as in resync.
-            report.reasons.append(f"not in the HRIS: {', '.join(gone[:10])}")
-        async with self.target_factory() as target:
-
-            async def read(parsed: Parsed) -> None:
-                email = parsed.person.email if parsed.person else None
-                async with limit:
-                    await read_one(self.store, target, now, parsed.key, email, email)
-
-            await asyncio.gather(*map(read, fresh))
-        by_key = {p.key: p for p in fresh}
-        changes = await in_thread(
-            self._evaluate_and_write, run_id, sorted(by_key),
-            lambda batch: {k: by_key[k] for k in batch if k in by_key}, frozenset(), False,
-            None, only_kinds=kinds, earlier_deactivations=earlier_deactivations)
-        self._summarise(report, changes, False)
-        report.counts["people"] = len(employee_ids)
-        for parsed in fresh:
-            report.reasons.extend(parsed.problems)
-        due = await in_thread(self._due_for, sorted(by_key), kinds)
-        if not due:
-            if report.counts.get("held_new"):
-                report.status = "held"
-            return report
-        return await self._apply(run_id, report, op_ids=due)
-
-    def _due_for(self, keys: list[str], kinds: frozenset[str]) -> list[int]:
-        now = self.clock.now()
-        return [op["id"] for key in keys for op in op_store.due_ops(self.store, now,
-                                                                  employee_id=key)
-                if op["kind"] in kinds]

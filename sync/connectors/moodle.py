@@ -30,20 +30,18 @@ import httpx
 
 from sync.config import secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
+from sync.connectors.moodle_cohorts import MoodleCohorts, _q
 from sync.connectors.moodle_config import MoodleTargetConfig
 from sync.connectors.moodle_wire import (
     Refused,
     account_from_user,
     check_write_answer,
     clean_username,
-    cohort_idnumber,
-    cohort_note,
     display_name_held,
     encode_params,
     fault_error,
     fault_of,
     http_error,
-    is_managed_cohort,
     one_line,
     refusal,
     user_fields,
@@ -64,11 +62,7 @@ COHORT_FUNCTIONS = ("core_cohort_get_cohorts", "core_cohort_get_cohort_members",
 _TOKEN = re.compile(r"[A-Za-z0-9]+")  # Moodle reads wstoken as PARAM_ALPHANUM
 
 
-def _q(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-class MoodleTarget(LmsTarget):
+class MoodleTarget(MoodleCohorts, LmsTarget):
     name = "moodle"
 
     def __init__(self, config: MoodleTargetConfig, *, client: httpx.AsyncClient | None = None,
@@ -363,169 +357,6 @@ class MoodleTarget(LmsTarget):
         if await self._user(int(lms_id)) is not None:
             raise ConnectorError(f"{label} did not take effect: the user is still there",
                                  ErrorClass.conflict)
-
-    # -- cohorts (§6.4) ----------------------------------------------------------------
-
-    async def _managed_cohorts(self, refresh: bool = False) -> dict[str, int]:
-        cohorts = self.config.cohorts
-        assert cohorts is not None
-        if self._cohort_ids is None or refresh:
-            data = await self._call("core_cohort_get_cohorts", {}, "list of cohorts")
-            if not isinstance(data, list) or not all(
-                    isinstance(c, dict) and str(c.get("id", "")).isdigit() for c in data):
-                raise ConnectorError("Moodle core_cohort_get_cohorts: the answer is not a "
-                                     "list of cohorts with ids", ErrorClass.transient)
-            self._cohort_ids = {str(c["idnumber"]): int(c["id"]) for c in data
-                                if is_managed_cohort(c.get("idnumber"), cohorts)}
-        return self._cohort_ids
-
-    async def _members(self, cohort_ids: list[int]) -> dict[int, set[int]]:
-        if not cohort_ids:
-            return {}
-        data = await self._call("core_cohort_get_cohort_members", {"cohortids": cohort_ids},
-                                f"members of {len(cohort_ids)} cohorts")
-        out: dict[int, set[int]] = {}
-        try:
-            for entry in data:
-                cohort_id = int(entry["cohortid"])
-                if cohort_id not in cohort_ids or not isinstance(entry["userids"], list):
-                    raise ValueError
-                out[cohort_id] = {int(u) for u in entry["userids"]}
-        except (TypeError, KeyError, ValueError):
-            raise ConnectorError("Moodle core_cohort_get_cohort_members: the answer is not "
-                                 "the members of the cohorts asked for",
-                                 ErrorClass.transient) from None
-        return out
-
-    async def _memberships_by_user(self) -> dict[int, set[str]]:
-        """user id -> idnumbers of the managed cohorts the user is in."""
-        cohorts = await self._managed_cohorts(refresh=True)
-        members = await self._members(sorted(cohorts.values()))
-        by_user: dict[int, set[str]] = {}
-        for idnumber, cohort_id in cohorts.items():
-            for user_id in members.get(cohort_id, set()):
-                by_user.setdefault(user_id, set()).add(idnumber)
-        return by_user
-
-    def _note_cohort_drift(self, account: Account, held: set[str]) -> None:
-        """Membership that does not follow the field shows as a difference in that field,
-        so the engine plans the update that puts it right."""
-        config = self.config.cohorts
-        assert config is not None
-        value = getattr(account, config.field)
-        note = cohort_note(value, held, config)
-        if note:
-            setattr(account, config.field, f"{value or ''} [{note}]".strip())
-
-    async def _place_in_cohort(self, user_id: int, value: str | None, label: str) -> None:
-        """Exactly the one managed cohort ``value`` picks, then read back to be sure."""
-        config = self.config.cohorts
-        assert config is not None
-        wanted = cohort_idnumber(value, config)
-        label = f"{label}: cohort {_q(wanted)} for {config.field} {_q(value)}"
-        async with self._cohort_lock:
-            cohorts = await self._managed_cohorts()
-            if wanted and wanted not in cohorts:
-                cohorts = await self._managed_cohorts(refresh=True)
-            if wanted and wanted not in cohorts:
-                if not config.create_missing:
-                    raise ConnectorError(f"{label}: no such cohort in Moodle; create it or "
-                                         "set lms.cohorts.create_missing = true",
-                                         ErrorClass.mapping)
-                cohorts[wanted] = await self._create_cohort(wanted, value or "", label)
-        members = await self._members(sorted(cohorts.values()))
-        held = {i for i, c in cohorts.items() if user_id in members.get(c, set())}
-        if wanted and wanted not in held:
-            data = await self._call("core_cohort_add_cohort_members", {"members": [{
-                "cohorttype": {"type": "id", "value": cohorts[wanted]},
-                "usertype": {"type": "id", "value": user_id}}]}, f"user {user_id}")
-            check_write_answer(data, label, self._redact)
-        stale = sorted(held - {wanted})
-        if stale:
-            data = await self._call("core_cohort_delete_cohort_members", {"members": [
-                {"cohortid": cohorts[i], "userid": user_id} for i in stale]},
-                f"user {user_id}")
-            check_write_answer(data, label, self._redact)
-        if wanted not in held or stale:
-            after = await self._members(sorted(cohorts.values()))
-            now = {i for i, c in cohorts.items() if user_id in after.get(c, set())}
-            if now != ({wanted} if wanted else set()):
-                raise ConnectorError(f"{label} did not take effect: read back, user "
-                                     f"{user_id} is in {sorted(now) or 'no managed cohort'}",
-                                     ErrorClass.conflict)
-
-    async def _create_cohort(self, idnumber: str, value: str, label: str) -> int:
-        config = self.config.cohorts
-        assert config is not None
-        data = await self._call("core_cohort_create_cohorts", {"cohorts": [{
-            "categorytype": {"type": "system", "value": ""},
-            "name": f"{config.field.title()}: {value}", "idnumber": idnumber}]},
-            f"cohort {_q(idnumber)}")
-        if not (isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict)
-                and data[0].get("idnumber") == idnumber
-                and str(data[0].get("id", "")).isdigit()):
-            raise ConnectorError(f"{label}: creating the cohort answered no cohort "
-                                 f"{_q(idnumber)}", ErrorClass.transient)
-        return int(data[0]["id"])
-
-    # -- audiences: cohorts named by idnumber (docs/audiences.md) ------------------------
-    # Separate from lms.cohorts above, which keeps each user in the one cohort of their
-    # department: the config refuses an audience whose cohort lms.cohorts would manage.
-
-    async def _audience_cohort(self, audience: Any, create: bool) -> int | None:
-        idnumber = audience.group
-        data = await self._call("core_cohort_get_cohorts", {}, "list of cohorts")
-        if not isinstance(data, list):
-            raise ConnectorError("Moodle core_cohort_get_cohorts: the answer is not a list "
-                                 "of cohorts", ErrorClass.transient)
-        found = [c for c in data if isinstance(c, dict) and c.get("idnumber") == idnumber
-                 and str(c.get("id", "")).isdigit()]
-        if found:
-            return int(found[0]["id"])
-        if not create:
-            return None
-        label = f"Moodle cohort {_q(idnumber)} (audience {audience.id!r})"
-        if not audience.create_missing:
-            raise ConnectorError(f"{label} does not exist; create it in Moodle or set "
-                                 "create_missing = true", ErrorClass.mapping)
-        data = await self._call("core_cohort_create_cohorts", {"cohorts": [{
-            "categorytype": {"type": "system", "value": ""}, "name": audience.title,
-            "idnumber": idnumber}]}, f"cohort {_q(idnumber)}")
-        if not (isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict)
-                and str(data[0].get("id", "")).isdigit()):
-            raise ConnectorError(f"{label}: creating the cohort answered no cohort",
-                                 ErrorClass.transient)
-        return int(data[0]["id"])
-
-    async def audience_members(self, audience: Any) -> set[str]:
-        cohort_id = await self._audience_cohort(audience, create=False)
-        if cohort_id is None:
-            return set()
-        members = await self._members([cohort_id])
-        return {str(u) for u in members.get(cohort_id, set())}
-
-    async def add_to_audience(self, audience: Any, lms_id: str) -> None:
-        label = f"Moodle core_cohort_add_cohort_members (user {lms_id}, cohort " \
-                f"{_q(audience.group)})"
-        if not lms_id.isdigit():
-            raise ConnectorError(f"{label}: {_q(lms_id)} is not a Moodle user id",
-                                 ErrorClass.not_found)
-        async with self._cohort_lock:  # one creator of a missing cohort
-            cohort_id = await self._audience_cohort(audience, create=True)
-        data = await self._call("core_cohort_add_cohort_members", {"members": [{
-            "cohorttype": {"type": "id", "value": cohort_id},
-            "usertype": {"type": "id", "value": int(lms_id)}}]}, f"user {lms_id}")
-        check_write_answer(data, label, self._redact)
-
-    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
-        label = f"Moodle core_cohort_delete_cohort_members (user {lms_id}, cohort " \
-                f"{_q(audience.group)})"
-        cohort_id = await self._audience_cohort(audience, create=False)
-        if cohort_id is None or not lms_id.isdigit():
-            return  # no such cohort or user: nobody to remove
-        data = await self._call("core_cohort_delete_cohort_members", {"members": [
-            {"cohortid": cohort_id, "userid": int(lms_id)}]}, f"user {lms_id}")
-        check_write_answer(data, label, self._redact)
 
     # -- doctor ------------------------------------------------------------------------
 

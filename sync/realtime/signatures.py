@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 BAMBOOHR_SIGNATURE = "x-bamboohr-signature"
@@ -49,27 +50,37 @@ def _timestamp(value: str | None, now: datetime, max_skew: float) -> None:
 def verify_bamboohr(key: bytes, body: bytes, headers: dict[str, str], now: datetime,
                     max_skew: float) -> str:
     """Check a BambooHR webhook; returns the signature (for replay detection)."""
-    given = headers.get(BAMBOOHR_SIGNATURE, "").strip().lower()
-    if not given:
-        raise SignatureError("the request is not signed (no X-BambooHR-Signature header)")
-    stamp = headers.get(BAMBOOHR_TIMESTAMP, "").strip()
-    _timestamp(stamp, now, max_skew)
-    # compare_digest: the time taken does not tell how much of a forgery was right.
-    if not hmac.compare_digest(given, bamboohr_signature(key, body, stamp)):
-        raise SignatureError("the X-BambooHR-Signature does not match the body and timestamp")
-    return given
+    return _verify(key, body, headers, now, max_skew, BAMBOOHR_SIGNATURE, BAMBOOHR_TIMESTAMP,
+                   bamboohr_signature)
 
 
 def verify_generic(key: bytes, body: bytes, headers: dict[str, str], now: datetime,
                    max_skew: float) -> str:
-    given = headers.get(GENERIC_SIGNATURE, "").strip().lower()
+    """Check a generic signed event; returns the signature (for replay detection)."""
+    return _verify(key, body, headers, now, max_skew, GENERIC_SIGNATURE, GENERIC_TIMESTAMP,
+                   generic_signature)
+
+
+def _verify(key: bytes, body: bytes, headers: dict[str, str], now: datetime, max_skew: float,
+            signature_header: str, timestamp_header: str,
+            sign: Callable[[bytes, bytes, str], str]) -> str:
+    given = headers.get(signature_header, "").strip().lower()
     if not given:
-        raise SignatureError("the request is not signed (no X-Rostersync-Signature header)")
-    stamp = headers.get(GENERIC_TIMESTAMP, "").strip()
+        raise SignatureError(f"the request is not signed (no {_shown(signature_header)} "
+                             "header)")
+    stamp = headers.get(timestamp_header, "").strip()
     _timestamp(stamp, now, max_skew)
-    if not hmac.compare_digest(given, generic_signature(key, body, stamp)):
-        raise SignatureError("the X-Rostersync-Signature does not match the body and timestamp")
+    # compare_digest: the time taken does not tell how much of a forgery was right.
+    if not hmac.compare_digest(given, sign(key, body, stamp)):
+        raise SignatureError(f"the {_shown(signature_header)} does not match the body and "
+                             "timestamp")
     return given
+
+
+def _shown(header: str) -> str:
+    """A header name as people write it (the listener lowercases what it receives)."""
+    return "-".join(part.capitalize() if part != "bamboohr" else "BambooHR"
+                    for part in header.split("-"))
 
 
 def signature_hash(signature: str) -> str:
