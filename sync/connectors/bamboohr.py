@@ -27,8 +27,8 @@ from urllib.parse import quote
 import httpx
 
 from sync.config import BambooHRSourceConfig, secret_from_env
-from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
-from sync.connectors.http_retry import RetryPolicy, read_with_retries
+from sync.connectors.base import FeedError, RawRecord, RecordError
+from sync.connectors.http_retry import HttpSource, RetryPolicy, read_with_retries
 from sync.models import digest_of
 
 NO_DATE = "0000-00-00"  # how BambooHR may spell an empty date, besides null (§1.4)
@@ -37,7 +37,7 @@ MAX_WAIT_SECONDS = 60.0  # the longest Retry-After honoured; beyond it the pull 
 BACKOFF_BASE_SECONDS = 1.0
 
 
-class BambooHRSource(HrisSource):
+class BambooHRSource(HttpSource):
     name = "bamboohr"
 
     def __init__(self, config: BambooHRSourceConfig, *, client: httpx.Client | None = None,
@@ -144,11 +144,6 @@ class BambooHRSource(HrisSource):
     def describe(self) -> str:
         return f"BambooHR {self.config.base_url}"
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     # -- records ---------------------------------------------------------------------
 
     def _record(self, employee: Any) -> RawRecord:
@@ -198,16 +193,14 @@ class BambooHRSource(HrisSource):
             raise FeedError(f"BambooHR POST {endpoint}: the answer has no 'employees' list")
         return employees
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            # Read at connect time; the key is the Basic user name, the password is
-            # anything (conventionally "x") (§1.1). It never appears in messages.
-            key = secret_from_env(self.config.api_key_env, "hris.api_key_env")
-            self._client = httpx.Client(
-                auth=httpx.BasicAuth(key or "", "x"),
-                headers={"Accept": "application/json"},
-                timeout=self.config.timeout_seconds, verify=self.config.verify_tls)
-        return self._client
+    def _open_client(self) -> httpx.Client:
+        # Read at connect time; the key is the Basic user name, the password is
+        # anything (conventionally "x") (§1.1). It never appears in messages.
+        key = secret_from_env(self.config.api_key_env, "hris.api_key_env")
+        return httpx.Client(
+            auth=httpx.BasicAuth(key or "", "x"),
+            headers={"Accept": "application/json"},
+            timeout=self.config.timeout_seconds, verify=self.config.verify_tls)
 
     def _call(self, method: str, path: str, endpoint: str, *, content: bytes | None = None,
               missing_ok: bool = False) -> Any:

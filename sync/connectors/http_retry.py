@@ -27,12 +27,32 @@ from datetime import UTC, datetime
 
 import httpx
 
-from sync.connectors.base import FeedError
+from sync.connectors.base import FeedError, HrisSource
 
 # Failures inside an exchange that a second try can get past (see the module docstring).
 PASSING_TRANSPORT_FAILURES = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ConnectTimeout,
                               httpx.ReadError, httpx.WriteError, httpx.CloseError,
                               httpx.RemoteProtocolError)
+
+
+class HttpSource(HrisSource):
+    """An HRIS source over HTTP: one httpx client, opened on first use (secrets are read
+    at connect time, never before) and released by close()."""
+
+    _client: httpx.Client | None = None
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = self._open_client()
+        return self._client
+
+    def _open_client(self) -> httpx.Client:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 @dataclass(frozen=True, slots=True)

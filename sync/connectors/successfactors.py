@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 
 from sync.config import secret_from_env
-from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
-from sync.connectors.http_retry import RetryPolicy, read_with_retries
+from sync.connectors.base import FeedError, RawRecord, RecordError
+from sync.connectors.http_retry import HttpSource, RetryPolicy, read_with_retries
 from sync.connectors.odata import (
     OPEN_END,
     PagingError,
@@ -57,7 +57,7 @@ ENTITY = "/odata/v2/PerPerson"
 LOOKUP_BATCH = 20  # manager userIds per lookup call (keeps the $filter short)
 
 
-class SuccessFactorsSource(HrisSource):
+class SuccessFactorsSource(HttpSource):
     name = "successfactors"
 
     def __init__(self, config: SuccessFactorsSourceConfig, *,
@@ -159,11 +159,6 @@ class SuccessFactorsSource(HrisSource):
     def describe(self) -> str:
         return f"SuccessFactors {self.config.base_url} ({self.config.company_id})"
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     # -- records and managers ------------------------------------------------------------
 
     def _record(self, row: Any, where: str) -> RawRecord:
@@ -248,22 +243,20 @@ class SuccessFactorsSource(HrisSource):
         except PagingError as exc:
             raise FeedError(f"SuccessFactors GET {exc.url}: {exc.message}") from None
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            # Read at connect time; secrets never appear in messages. The client keeps
-            # the session cookie SuccessFactors sets on the first answer (§3.1).
-            config = self.config
-            headers = {"Accept": "application/json"}
-            auth = None
-            if config.auth == "basic":
-                password = secret_from_env(config.password_env, "hris.password_env")
-                auth = httpx.BasicAuth(f"{config.username}@{config.company_id}", password or "")
-            else:
-                token = secret_from_env(config.token_env, "hris.token_env")
-                headers["Authorization"] = f"Bearer {token}"
-            self._client = httpx.Client(auth=auth, headers=headers,
-                                        timeout=config.timeout_seconds, verify=config.verify_tls)
-        return self._client
+    def _open_client(self) -> httpx.Client:
+        # Read at connect time; secrets never appear in messages. The client keeps
+        # the session cookie SuccessFactors sets on the first answer (§3.1).
+        config = self.config
+        headers = {"Accept": "application/json"}
+        auth = None
+        if config.auth == "basic":
+            password = secret_from_env(config.password_env, "hris.password_env")
+            auth = httpx.BasicAuth(f"{config.username}@{config.company_id}", password or "")
+        else:
+            token = secret_from_env(config.token_env, "hris.token_env")
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(auth=auth, headers=headers, timeout=config.timeout_seconds,
+                            verify=config.verify_tls)
 
     def _get(self, url: str) -> bytes:
         """One GET, retried while throttled (429, 503) or cut off; FeedError when it

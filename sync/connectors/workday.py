@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import random
 import re
 import time
@@ -28,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from sync.config import ConfigError
-from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
-from sync.connectors.http_retry import RetryPolicy, read_with_retries
+from sync.config import secret_from_env
+from sync.connectors.base import FeedError, RawRecord, RecordError
+from sync.connectors.http_retry import HttpSource, RetryPolicy, read_with_retries
 from sync.connectors.workday_config import WorkdaySourceConfig
 from sync.models import digest_of
 
@@ -40,7 +39,7 @@ _ZONED_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})")
 _FAULT_TEXT = re.compile(r"<(?:[\w.-]+:)?(faultstring|Message)\b[^>]*>(.*?)</", re.S)
 
 
-class WorkdaySource(HrisSource):
+class WorkdaySource(HttpSource):
     name = "workday"
 
     def __init__(self, config: WorkdaySourceConfig, *, client: httpx.Client | None = None,
@@ -124,11 +123,6 @@ class WorkdaySource(HrisSource):
 
     def describe(self) -> str:
         return f"Workday report {self.config.report_url}"
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # -- records ---------------------------------------------------------------------
 
@@ -229,21 +223,18 @@ class WorkdaySource(HrisSource):
         query = httpx.QueryParams({"format": "json", **prompts})
         return f"{self.config.report_url}?{query}"
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            config = self.config
-            headers = {"Accept": "application/json"}
-            auth = None
-            if config.auth == "basic":
-                password = _secret(config.password_env, "hris.password_env")
-                auth = httpx.BasicAuth(config.user or "", password)
-            else:
-                headers["Authorization"] = "Bearer " + _secret(config.token_env,
-                                                               "hris.token_env")
-            self._client = httpx.Client(auth=auth, headers=headers,
-                                        timeout=config.timeout_seconds,
-                                        verify=config.verify_tls)
-        return self._client
+    def _open_client(self) -> httpx.Client:
+        config = self.config
+        headers = {"Accept": "application/json"}
+        auth = None
+        if config.auth == "basic":
+            password = secret_from_env(config.password_env, "hris.password_env") or ""
+            auth = httpx.BasicAuth(config.user or "", password)
+        else:
+            token = secret_from_env(config.token_env, "hris.token_env") or ""
+            headers["Authorization"] = "Bearer " + token
+        return httpx.Client(auth=auth, headers=headers, timeout=config.timeout_seconds,
+                            verify=config.verify_tls)
 
     def _get(self, prompts: dict[str, str], where: str) -> httpx.Response:
         """One report call, retried while throttled, failing transiently or cut off."""
@@ -390,12 +381,3 @@ def _scalar(value: Any) -> str | None:
 def _plain_date(value: str) -> str:
     match = _ZONED_DATE.fullmatch(value)
     return match.group(1) if match else value
-
-
-def _secret(name: str | None, key: str) -> str:
-    """A secret named by the config; never logged, never in a message."""
-    value = os.environ.get(name or "")
-    if not value:
-        raise ConfigError(f"{key}: environment variable {name} is not set (the config "
-                          "names the variable; the secret itself never goes in the file)")
-    return value
