@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 from storage.db import Store, ts
@@ -21,9 +23,11 @@ DELTA_REWRITE_SHARE = 0.05
 DELTA_REWRITE_MIN = 10_000
 
 
-def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
-    """employee_id -> digest of the last accepted full snapshot: from the packed index
-    (plus its delta rows) when it describes that snapshot, else from the rows."""
+def snapshot_index(store: Store, snapshot_id: int | None) -> tuple[list[str], list[bytes]]:
+    """The keys of the last accepted full snapshot and their digests, side by side: from
+    the packed index (plus its delta rows) when it describes that snapshot, else from the
+    rows. Lists, not a dict: a million-key dict costs more to build than the whole
+    comparison that uses it (see sync.pull)."""
     head = store.one("SELECT snapshot_id FROM snapshot_index_head WHERE id = 1")
     row = store.one("SELECT keys, digests FROM snapshot_index WHERE id = 1")
     if row is not None and head is not None and snapshot_id is not None \
@@ -31,37 +35,61 @@ def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
         keys = row[0].decode().split("\n") if row[0] else []
         packed = row[1]
         if len(packed) == 8 * len(keys):
-            out = dict(zip(keys, [packed[i:i + 8] for i in range(0, len(packed), 8)],
-                           strict=True))
-            for key, digest in store.conn.execute(
-                    "SELECT employee_id, digest FROM snapshot_index_delta"):
-                if digest is None:
-                    out.pop(key, None)
-                else:
-                    out[key] = digest
-            return out
-    return dict(store.conn.execute("SELECT employee_id, digest FROM snapshot_rows"))
+            digests = [packed[i:i + 8] for i in range(0, len(packed), 8)]
+            delta = dict(store.conn.execute(
+                "SELECT employee_id, digest FROM snapshot_index_delta"))
+            return _with_delta(keys, digests, delta) if delta else (keys, digests)
+    rows = store.conn.execute("SELECT employee_id, digest FROM snapshot_rows").fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def write_snapshot_index(conn: Any, snapshot_id: int, digests: dict[str, bytes],
+def _with_delta(keys: list[str], digests: list[bytes], delta: dict[str, bytes | None]
+                ) -> tuple[list[str], list[bytes]]:
+    """Apply delta rows (a new digest, or None for a key that left) to the packed lists."""
+    gone = False
+    for i in compress(range(len(keys)), map(delta.__contains__, keys)):
+        digest = delta.pop(keys[i])
+        digests[i] = digest  # type: ignore[call-overload]
+        gone = gone or digest is None
+    if gone:
+        kept = list(map(is_not, digests, repeat(None)))
+        keys, digests = list(compress(keys, kept)), list(compress(digests, kept))
+    for key, digest in delta.items():  # keys the blob does not have yet
+        if digest is not None:
+            keys.append(key)
+            digests.append(digest)
+    return keys, digests
+
+
+def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
+    """employee_id -> digest of the last accepted full snapshot."""
+    return dict(zip(*snapshot_index(store, snapshot_id), strict=True))
+
+
+def write_snapshot_index(conn: Any, snapshot_id: int,
+                         full: Callable[[], dict[str, bytes]],
                          previous_id: int | None = None,
                          changes: list[tuple[str, bytes | None]] | None = None) -> None:
-    """Make the index describe snapshot ``snapshot_id``, whose digests are ``digests``.
+    """Make the index describe snapshot ``snapshot_id``, whose digests ``full()`` gives.
 
     When the index describes ``previous_id`` and ``changes`` (key, digest or None for a
     key that left) turn that into this snapshot, only they are written, as delta rows;
-    the blob is rewritten when the deltas grow past a share of the snapshot."""
+    the blob is rewritten (and ``full`` called) when the deltas grow past a share of
+    the snapshot."""
     if changes is not None and previous_id is not None:
         head = conn.execute("SELECT snapshot_id FROM snapshot_index_head WHERE id = 1"
                             ).fetchone()
         pending = conn.execute("SELECT count(*) FROM snapshot_index_delta").fetchone()[0]
-        limit = max(DELTA_REWRITE_MIN, int(len(digests) * DELTA_REWRITE_SHARE))
+        size = conn.execute("SELECT length(digests) / 8 FROM snapshot_index WHERE id = 1"
+                            ).fetchone()
+        limit = max(DELTA_REWRITE_MIN, int((size[0] if size else 0) * DELTA_REWRITE_SHARE))
         if head is not None and head[0] == previous_id and pending + len(changes) <= limit:
             conn.executemany("INSERT OR REPLACE INTO snapshot_index_delta(employee_id, digest) "
                              "VALUES (?, ?)", changes)
             conn.execute("UPDATE snapshot_index_head SET snapshot_id = ? WHERE id = 1",
                          (snapshot_id,))
             return
+    digests = full()
     conn.execute("DELETE FROM snapshot_index_delta")
     text = "\n".join(digests)
     if len(digests) > 1 and text.count("\n") != len(digests) - 1:

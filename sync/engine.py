@@ -36,6 +36,7 @@ from sync.events import (
     ignore,
 )
 from sync.executor import Executor
+from sync.gc_pause import collect_young, gc_paused
 from sync.lms_read import read_all, read_one
 from sync.models import ErrorClass, OpKind
 from sync.plan import NewOp, apply_mass_hold
@@ -296,7 +297,7 @@ class Engine(RealtimeRuns):
                 [], self.config.fingerprint())
             changes = [(key, digest) for key, digest, _mask, _active in snapshot]
             changes += [(key, None) for key in pull.vanished]
-            people_store.write_snapshot_index(conn, snapshot_id, pull.known,
+            people_store.write_snapshot_index(conn, snapshot_id, pull.new_snapshot,
                                               pull.previous_id, changes)
 
         return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish,
@@ -316,7 +317,7 @@ class Engine(RealtimeRuns):
                             only_kinds: frozenset[str] | None = None,
                             earlier_deactivations: int | None = None,
                             strays: bool = False) -> PlanSummary:
-        with self.store.bulk_writes():
+        with self.store.bulk_writes(), gc_paused():
             return self._evaluate_and_write_batches(
                 run_id, keys, fresh_for, missing, dry_run, finish, only_kinds=only_kinds,
                 earlier_deactivations=earlier_deactivations, strays=strays)
@@ -362,6 +363,7 @@ class Engine(RealtimeRuns):
             total.add_batch(changes)
             total.add_ops(ops, now)
             self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
+            collect_young()
         active = account_store.count_active(self.store)
         tripped = apply_mass_hold(held_back, active, g.mass_deactivation_min,
                                   g.mass_deactivation_percent)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import chain, compress, islice
-from operator import is_, ne
+from itertools import compress
+from operator import not_
 
 from storage import people as people_store
 from storage import runs as run_store
@@ -20,6 +20,7 @@ from sync.config import REQUIRED_FIELDS, Config
 from sync.connectors.base import HrisSource, RawRecord
 from sync.evaluate import Parsed, parse_record
 from sync.feedgate import FeedStats, GateLimits, check_feed
+from sync.gc_pause import gc_paused
 
 # Stored as the snapshot digest of an invalid record so that it never matches: an invalid
 # row is re-read every run and its `invalid` drift stays current.
@@ -41,75 +42,100 @@ class FullPull:
     stats: FeedStats = field(default_factory=FeedStats)
     previous: FeedStats | None = None
     reasons: list[str] = field(default_factory=list)
-    known: dict[str, bytes] = field(default_factory=dict)  # the snapshot's digests
-    previous_id: int | None = None  # the snapshot the feed was compared against
+    # The snapshot the feed was compared against: its id, keys and digests side by side.
+    previous_id: int | None = None
+    base_keys: list[str] = field(default_factory=list)
+    base_digests: list[bytes] = field(default_factory=list)
+
+    def new_snapshot(self) -> dict[str, bytes]:
+        """The accepted snapshot's digests, whole (only a rewrite of the index needs it)."""
+        out = dict(zip(self.base_keys, self.base_digests, strict=True))
+        out.update((key, digest) for key, digest, _mask, _active in snapshot_upserts(self))
+        for key in self.vanished:
+            out.pop(key, None)
+        return out
 
 
 def scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     """Stream the feed against the snapshot's digests (blocking: run in a thread)."""
+    with gc_paused():  # a million rows, no reference cycles: see sync/gc_pause.py
+        return _scan(store, source, fingerprint)
+
+
+def _scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     previous = run_store.last_accepted_snapshot(store)
-    known = people_store.snapshot_digests(store, previous["id"] if previous else None)
+    keys, digests = people_store.snapshot_index(store, previous["id"] if previous else None)
     force = previous is None or previous["fingerprint"] != fingerprint
-    pull = FullPull(known=known, previous_id=previous["id"] if previous else None)
+    pull = FullPull(previous_id=previous["id"] if previous else None, base_keys=keys,
+                    base_digests=digests)
     if previous is not None:
         pull.previous = FeedStats(previous["rows"], previous["active"], previous["null_counts"])
-    batches = getattr(source, "scan_full_batches", None)
+    batches = getattr(source, "scan_full_digests", None)
     if batches is not None:
-        rows = _scan_batches(source, batches(), known, force, pull)
+        rows = compare_batches(source, batches(), force, pull)
     else:
-        rows = _scan_records(source.scan_full(), known, force, pull)
+        rows = compare_records(source.scan_full(), force, pull)
     pull.rows = rows
     return pull
 
 
-def _scan_batches(source: HrisSource, batches, known: dict[str, bytes], force: bool,
-                  pull: FullPull) -> int:
-    """The hot loop of a million-row reconcile, kept in C: per chunk, map/compress find
-    the rows whose digest differs from the snapshot; a Python step runs only for them.
+def compare_batches(source: HrisSource, batches, force: bool, pull: FullPull) -> int:
+    """The hot loop of a million-row reconcile, kept in C: per chunk, set operations find
+    the rows whose digest the snapshot does not hold; a Python step runs only for them.
 
-    At a million keys every dict operation is a cache miss, so the loop makes as few as
-    it can. The snapshot dict becomes the new snapshot in place (an update replaces the
-    values of keys it holds, no second million-key dict is built). A key the feed no
-    longer has keeps its old digest *object*, which is how vanished keys are found;
-    duplicates show in the counts, and only then are they looked for one by one.
+    A row's digest covers its whole line, key included, so a row is unchanged exactly
+    when its digest is one of the snapshot's: no lookup by key is needed, no million-key
+    dict is built, and only the rows that changed have their key read at all. Each
+    digest met is struck from the set; what is left are the old versions of changed
+    rows and the rows that vanished, told apart by their keys at the end. A key met
+    twice shows as an unchanged row met twice in a chunk, a fresh row met twice, or a
+    fresh row whose key also came unchanged.
     """
-    old_count = len(known)
-    old_keys = list(known)
-    old_values = list(known.values())
-    known_get = known.get
+    unmatched = set(pull.base_digests)  # old rows not met unchanged (yet)
+    holds = unmatched.__contains__
     to_record = source.to_record  # type: ignore[attr-defined]
     rows = 0
-    chunks: list[list[str]] = []
-    for keys, digests, linenos, raws in batches:
-        n = len(keys)
+    fresh: list[str] = []  # keys of rows the snapshot does not hold: changed or added
+    duplicates: list[str] = []
+    for batch, digests in batches:
+        n = len(digests)
+        hits = list(map(holds, digests))
+        before = len(unmatched)
+        unmatched.difference_update(digests)
+        if before - len(unmatched) != hits.count(True):  # an unchanged line met twice
+            met = Counter(batch.keys_at(list(compress(range(n), hits))))
+            duplicates += [key for key, count in met.items() if count > 1]
+        misses = list(compress(range(n), map(not_, hits)))
         rows += n
-        chunks.append(keys)
-        olds = list(map(known_get, keys))
-        known.update(zip(keys, digests, strict=True))
-        positions = range(n) if force else compress(range(n), map(ne, olds, digests))
-        for i in positions:
-            pull.changed.append(to_record((keys[i], digests[i], linenos[i], raws[i])))
-    # Keys whose value is still the very object loaded from the index were not in the feed.
-    vanished = list(compress(old_keys, map(is_, islice(known.values(), old_count),
-                                             old_values)))
-    del old_keys, old_values
-    distinct = len(known) - len(vanished)
-    if rows != distinct:
-        pull.duplicates = _duplicates(chunks)  # the gate rejects the feed for them
-    for key in vanished:
-        del known[key]
-    pull.vanished = vanished
-    pull.known = known  # now the new snapshot's digests
+        for i, key in zip(misses, batch.keys_at(misses), strict=True):
+            if key is None:  # a blank line: no record
+                rows -= 1
+                continue
+            fresh.append(key)
+            pull.changed.append(to_record((key, digests[i], batch.linenos[i], batch.raws[i])))
+        if force:  # every row is evaluated again, unchanged or not
+            met_rows = list(compress(range(n), hits))
+            for i, key in zip(met_rows, batch.keys_at(met_rows), strict=True):
+                pull.changed.append(to_record((key, digests[i], batch.linenos[i],
+                                               batch.raws[i])))
+    fresh_keys = set(fresh)
+    if len(fresh_keys) != len(fresh):
+        duplicates += [key for key, count in Counter(fresh).items() if count > 1]
+    base_keys, base_digests = pull.base_keys, pull.base_digests
+    left = unmatched.__contains__
+    # An old key whose row was not met unchanged: changed if it came fresh, else gone.
+    pull.vanished = [key for key in compress(base_keys, map(left, base_digests))
+                     if key not in fresh_keys]
+    # A fresh key whose old row was met unchanged came twice.
+    for i in compress(range(len(base_keys)), map(fresh_keys.__contains__, base_keys)):
+        if not left(base_digests[i]):
+            duplicates.append(base_keys[i])
+    pull.duplicates = sorted(set(duplicates))  # the gate rejects the feed for them
     return rows
 
 
-def _duplicates(chunks: list[list[str]]) -> list[str]:
-    """Keys met more than once in the feed (the slow path of a broken feed)."""
-    counts = Counter(chain.from_iterable(chunks))
-    return [key for key, n in counts.items() if n > 1]
-
-
-def _scan_records(records, known: dict[str, bytes], force: bool, pull: FullPull) -> int:
+def compare_records(records, force: bool, pull: FullPull) -> int:
+    known = dict(zip(pull.base_keys, pull.base_digests, strict=True))
     seen: set[str] = set()
     rows = 0
     for record in records:
@@ -127,6 +153,12 @@ def _scan_records(records, known: dict[str, bytes], force: bool, pull: FullPull)
 
 def assess(store: Store, source: HrisSource, config: Config, pull: FullPull, today: date) -> None:
     """Parse the changed records and run the feed gate (blocking)."""
+    with gc_paused():
+        _assess(store, source, config, pull, today)
+
+
+def _assess(store: Store, source: HrisSource, config: Config, pull: FullPull,
+            today: date) -> None:
     keep = len(pull.changed) <= KEEP_PARSED_LIMIT
     parsed: dict[str, Parsed] = {}
     for record in pull.changed:
@@ -152,14 +184,9 @@ def assess(store: Store, source: HrisSource, config: Config, pull: FullPull, tod
 
 
 def snapshot_upserts(pull: FullPull) -> list[tuple[str, bytes, int, int]]:
-    """Rows to write for the accepted snapshot; also moves pull.known to it."""
+    """Rows to write for the accepted snapshot: the changed records, each with its mask."""
     out = []
-    known = pull.known
     for record in pull.changed:
         mask, active, valid = pull.masks[record.key]
-        digest = record.digest if valid else INVALID_DIGEST
-        known[record.key] = digest
-        out.append((record.key, digest, mask, int(active)))
-    for key in pull.vanished:
-        known.pop(key, None)  # a no-op after a batch scan, whose index lacks them already
+        out.append((record.key, record.digest if valid else INVALID_DIGEST, mask, int(active)))
     return out

@@ -47,22 +47,22 @@ def test_snapshot_index_takes_small_deltas_and_rewrites_the_blob_otherwise(tmp_p
     count = "SELECT count(*) FROM snapshot_index_delta"
     base = {f"K{i}": i.to_bytes(8, "little") for i in range(100)}
     with store.tx() as conn:
-        people_store.write_snapshot_index(conn, 1, base)
+        people_store.write_snapshot_index(conn, 1, base.copy)
     after = {**base, "K1": b"\xff" * 8, "K100": b"\x01" * 8}
     del after["K2"]
     with store.tx() as conn:
-        people_store.write_snapshot_index(conn, 2, after, 1, [
+        people_store.write_snapshot_index(conn, 2, after.copy, 1, [
             ("K1", b"\xff" * 8), ("K2", None), ("K100", b"\x01" * 8)])
     assert store.scalar(count) == 3
     # snapshot_rows is empty here: equality proves the blob plus its deltas answered.
     assert people_store.snapshot_digests(store, 2) == after
     # Deltas that do not start from the index's own snapshot are never chained on.
     with store.tx() as conn:
-        people_store.write_snapshot_index(conn, 4, after, 3, [])
+        people_store.write_snapshot_index(conn, 4, after.copy, 3, [])
     assert store.scalar(count) == 0 and people_store.snapshot_digests(store, 4) == after
     big = {f"K{i}": b"\x02" * 8 for i in range(people_store.DELTA_REWRITE_MIN + 1)}
     with store.tx() as conn:
-        people_store.write_snapshot_index(conn, 5, big, 4, list(big.items()))
+        people_store.write_snapshot_index(conn, 5, big.copy, 4, list(big.items()))
     assert store.scalar(count) == 0 and people_store.snapshot_digests(store, 5) == big
 
 

@@ -56,11 +56,24 @@ class _Layout:
 
 @dataclass(slots=True)
 class _Batch:
-    """Parallel sequences for consecutive records of one chunk."""
+    """Parallel sequences for consecutive records of one chunk.
 
-    keys: Sequence[str]
+    A lazy scan leaves ``keys`` None and keeps blank lines as rows: a consumer that
+    compares whole-line digests needs the keys of the few rows that changed only, and
+    asks for them with ``keys_at``.
+    """
+
+    keys: Sequence[str] | None
     linenos: Sequence[int]
     raws: Sequence[bytes]
+    scanner: _ChunkScanner | None = None
+
+    def keys_at(self, positions: Sequence[int]) -> list[str | None]:
+        """The keys of some rows; None for a blank line (which is no record)."""
+        if self.keys is not None:
+            return [self.keys[i] for i in positions]
+        assert self.scanner is not None
+        return self.scanner.keys_of([self.raws[i] for i in positions])
 
 
 class _ChunkScanner:
@@ -72,8 +85,10 @@ class _ChunkScanner:
         codec: str,
         sep: bytes,
         on_header: Callable[[str, bytes, int], _Layout],
+        lazy_keys: bool = False,
     ) -> None:
         self.file_name = file_name
+        self.lazy_keys = lazy_keys
         self.codec = codec
         self.sep = sep
         self.sep_text = sep.decode(codec)
@@ -179,7 +194,33 @@ class _ChunkScanner:
         )
 
     def _single_lines(self, lines: list[bytes], quoted: list[int], first_lineno: int) -> _Batch:
-        """One record per line; ``quoted`` lists the lines that contain quotes.
+        """One record per line; ``quoted`` lists the lines that contain quotes."""
+        linenos: Sequence[int] = range(first_lineno, first_lineno + len(lines))
+        if self.lazy_keys:
+            return _Batch(None, linenos, lines, self)
+        keys = self._keys(lines, quoted)
+        if "" in keys:
+            # Blank (or delimiter-only) lines are skipped; other rows without a key are
+            # kept so validation can report them.
+            keep = [
+                bool(key) or bool(line.strip(self.blank))
+                for key, line in zip(keys, lines, strict=True)
+            ]
+            keys = list(compress(keys, keep))
+            linenos = list(compress(linenos, keep))
+            lines = list(compress(lines, keep))
+        return _Batch(keys, linenos, lines)
+
+    def keys_of(self, lines: list[bytes]) -> list[str | None]:
+        """The keys of some single-line records; None for a blank line."""
+        if not lines:
+            return []
+        keys = self._keys(lines, [i for i, line in enumerate(lines) if b'"' in line])
+        return [key if key or line.strip(self.blank) else None
+                for key, line in zip(keys, lines, strict=True)]
+
+    def _keys(self, lines: list[bytes], quoted: list[int]) -> list[str]:
+        """The key of each line; ``quoted`` lists the lines that contain quotes.
 
         Keys are found in bulk: a split on the delimiter for lines without quotes, and
         for lines with quotes a cheaper check or a regex (the csv module as last resort).
@@ -197,19 +238,7 @@ class _ChunkScanner:
         except UnicodeDecodeError:
             # Some key is undecodable; keep it visible, fields() reports the row.
             keys = [kb.decode(self.codec, "replace") for kb in key_bytes]
-        keys = list(map(str.strip, keys))
-        linenos: Sequence[int] = range(first_lineno, first_lineno + len(lines))
-        if "" in keys:
-            # Blank (or delimiter-only) lines are skipped; other rows without a key are
-            # kept so validation can report them.
-            keep = [
-                bool(key) or bool(line.strip(self.blank))
-                for key, line in zip(keys, lines, strict=True)
-            ]
-            keys = list(compress(keys, keep))
-            linenos = list(compress(linenos, keep))
-            lines = list(compress(lines, keep))
-        return _Batch(keys, linenos, lines)
+        return list(map(str.strip, keys))
 
     def _plain_keys(self, lines: list[bytes]) -> list[bytes]:
         """The key column's bytes for lines without quotes: a split on the delimiter."""

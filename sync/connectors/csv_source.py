@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -80,14 +80,14 @@ class CsvSource(HrisSource):
         # chain + zip keep the per-record step in C: no generator frame resumes per row.
         return chain.from_iterable(map(_tuples, self._batches(self.config.path)))
 
-    def scan_full_batches(self) -> Iterator[tuple[Sequence[str], list[bytes], Sequence[int],
-                                                   Sequence[bytes]]]:
-        """The full export as parallel lists per chunk: keys, digests, line numbers, raw
-        records. Lets a consumer compare a whole chunk with C-level dict and set
-        operations instead of a Python step per row."""
+    def scan_full_digests(self) -> Iterator[tuple[_Batch, list[bytes]]]:
+        """The full export chunk by chunk: each batch of rows with their digests. Lets a
+        consumer compare a whole chunk with C-level set operations instead of a Python
+        step per row. Keys are not extracted: ``batch.keys_at(positions)`` gives those
+        of the rows asked for (None for a blank line, which is no record)."""
         self._last_path = self.config.path
-        for batch in self._batches(self.config.path):
-            yield batch.keys, list(_digests(batch.raws)), batch.linenos, batch.raws
+        for batch in self._batches(self.config.path, lazy_keys=True):
+            yield batch, list(_digests(batch.raws))
 
     def to_record(self, item: RecordTuple) -> RawRecord:
         """The RawRecord for one tuple of scan_full_tuples()."""
@@ -140,7 +140,7 @@ class CsvSource(HrisSource):
 
         return chain.from_iterable(map(records, self._batches(path)))
 
-    def _batches(self, path: Path) -> Iterator[_Batch]:
+    def _batches(self, path: Path, lazy_keys: bool = False) -> Iterator[_Batch]:
         """Stream ``path`` chunk by chunk; the header is read before the first batch."""
         codec, sep = self._codec(), self._sep_byte()
         try:
@@ -149,7 +149,7 @@ class CsvSource(HrisSource):
             raise FeedError(f"{path}: the CSV file does not exist") from None
         except OSError as exc:
             raise FeedError(f"{path}: cannot open the CSV file ({exc.strerror})") from None
-        scanner = _ChunkScanner(path.name, codec, sep, self._header_read)
+        scanner = _ChunkScanner(path.name, codec, sep, self._header_read, lazy_keys)
         with f:
             pending = b""
             first = True
