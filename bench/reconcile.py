@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     config.write_text(config_text(folder, new))
     # Kept so the measured run can be repeated or profiled from the same stored state.
     shutil.copyfile(folder / "bench.db", folder / "seeded.db")
+    # Flush the seeding's and the copy's gigabytes to disk now, so that the kernel's
+    # write-back does not share the two cores with the measured runs.
+    os.sync()
 
     engine = run_child(ENGINE, str(config))
     floor = run_child(FLOOR, str(old), str(new))

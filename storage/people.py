@@ -152,7 +152,8 @@ def keys_needing_evaluation(store: Store, now: datetime) -> set[str]:
 
 def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
     """Write evaluated people; `record` and `desired` stay as they were when None is
-    passed with keep_record (an invalid record keeps the last good state in force)."""
+    passed with keep_record (an invalid record keeps the last good state in force), and
+    `manager_id` changes only where `manager_changed` says so (None never clears it)."""
     conn.executemany(
         """INSERT INTO people(employee_id, status, in_scope, manager_id, record, desired,
                desired_digest,
@@ -166,7 +167,6 @@ def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
            ON CONFLICT(employee_id) DO UPDATE SET
                status = excluded.status,
                in_scope = excluded.in_scope,
-               manager_id = coalesce(excluded.manager_id, people.manager_id),
                record = coalesce(excluded.record, people.record),
                desired = CASE WHEN :keep_record THEN people.desired ELSE excluded.desired END,
                desired_digest = CASE WHEN :keep_record THEN people.desired_digest
@@ -178,6 +178,12 @@ def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
                missing_pulls = excluded.missing_pulls,
                dirty = 0,
                updated_at = excluded.updated_at""", rows)
+    # Not in the SET above: SQLite rewrites an index entry for every column a SET names,
+    # changed or not, and a reconcile's people almost all keep their manager.
+    conn.executemany(
+        "UPDATE people SET manager_id = :manager_id WHERE employee_id = :employee_id "
+        "AND manager_id IS NOT :manager_id",
+        [row for row in rows if row["manager_changed"]])
 
 
 def mark_reports_dirty(conn: Any, manager_id: str) -> None:

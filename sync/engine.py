@@ -36,7 +36,7 @@ from sync.events import (
     ignore,
 )
 from sync.executor import Executor
-from sync.gc_pause import collect_young, gc_paused
+from sync.gc_pause import YoungCollector, gc_paused
 from sync.lms_read import read_all, read_one
 from sync.models import ErrorClass, OpKind
 from sync.plan import NewOp, apply_mass_hold
@@ -265,6 +265,11 @@ class Engine(RealtimeRuns):
 
     def _plan_full(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
                    lms_listed: bool) -> PlanSummary:
+        with gc_paused():  # see sync/gc_pause.py
+            return self._plan_full_paused(run_id, pull, dry_run, lms_listed)
+
+    def _plan_full_paused(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
+                          lms_listed: bool) -> PlanSummary:
         now = self.clock.now()
         store = self.store
         changed_keys = [r.key for r in pull.changed]
@@ -343,6 +348,7 @@ class Engine(RealtimeRuns):
         total = PlanSummary(plan=[] if dry_run else None)
         held_back: list[NewOp] = []
         linking: set[str] = set()  # accounts linked this run: no audience's strays
+        collect_young = YoungCollector()
         for start in range(0, len(keys), BATCH):
             batch = keys[start:start + BATCH]
             changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
@@ -364,7 +370,11 @@ class Engine(RealtimeRuns):
             total.add_ops(ops, now)
             self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
             collect_young()
-        active = account_store.count_active(self.store)
+        # The limit is never below the minimum: under it, no need to count the accounts
+        # (a count over a million of them is a tenth of a reconcile that changed little).
+        stopping = sum(op.kind in (OpKind.deactivate, OpKind.delete) for op in held_back)
+        active = (account_store.count_active(self.store)
+                  if stopping + (earlier_deactivations or 0) > g.mass_deactivation_min else 0)
         tripped = apply_mass_hold(held_back, active, g.mass_deactivation_min,
                                   g.mass_deactivation_percent)
         if earlier_deactivations is not None and not tripped:

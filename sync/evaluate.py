@@ -218,6 +218,8 @@ def _person_row(key: str, parsed: Parsed | None, person: Person | None, subject:
         "status": status,
         "in_scope": int(bool(subject.mapped and subject.mapped.in_scope)),
         "manager_id": person.manager_id if person else None,
+        "manager_changed": bool(person and person.manager_id is not None and (
+            row is None or row["manager_id"] != person.manager_id)),
         "record": parsed.person.model_dump_json() if parsed and parsed.person else None,
         "desired": desired.to_json() if desired else None,
         "desired_digest": desired.content_hash() if desired else None,

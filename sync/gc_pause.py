@@ -4,8 +4,8 @@ A million-row reconcile allocates millions of short-lived containers (chunk list
 records, rows); the cyclic collector then runs hundreds of young and several full
 passes over everything the process holds, about a tenth of the run's time, and finds
 nothing: this work makes no reference cycles. So bulk phases pause the automatic
-collector and call ``collect_young`` at their own pace, which keeps any cycle made
-meanwhile (by another thread, say) from piling up.
+collector, and long ones call a ``YoungCollector`` between batches, which keeps any
+cycle made meanwhile (by another thread, say) from piling up.
 
 The pause is process-wide, so it is counted: overlapping holders (a run and the
 console's queries) resume collection only when the last one leaves.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,7 +41,18 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def collect_young() -> None:
-    """Collect the two young generations: cheap (no pass over long-lived objects) and
-    enough to free cycles made since the last call."""
-    gc.collect(1)
+class YoungCollector:
+    """Collects the two young generations now and then during a long pause: enough to
+    free cycles made meanwhile, with no pass over long-lived objects. Not more often
+    than every ``seconds``: each call walks every object made since the last one that
+    is still alive, which for a short run is all of its work."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self.due = time.monotonic() + seconds
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now >= self.due:
+            gc.collect(1)
+            self.due = now + self.seconds
