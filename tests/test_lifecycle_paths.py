@@ -208,3 +208,28 @@ def test_reports_of_linked_and_disputed_managers_converge_without_churn(
     assert open_drift == {"disputed"}
     again = asyncio.run(engine.sync("full"))
     assert again.counts["planned"] == {}
+
+
+def test_a_new_manager_is_stored_and_synced_and_an_invalid_row_keeps_the_old(
+        tmp_path, scim_server, lms_token):
+    world, csv_path, _config, engine = make(tmp_path, scim_server)
+    asyncio.run(engine.sync("full"))
+
+    def stored_manager(key):
+        return engine.store.scalar("SELECT manager_id FROM people WHERE employee_id = ?",
+                                   (key,))
+
+    old = stored_manager("E00012")
+    assert old and old != "E00004"
+    world.rows["E00012"]["Manager ID"] = "E00004"
+    world.write(csv_path)
+    asyncio.run(engine.sync("full"))
+    lms = users(scim_server, lms_token)
+    assert stored_manager("E00012") == "E00004"
+    assert lms["E00012"][ENT]["manager"]["value"] == lms["E00004"]["id"]
+    # A row that fails validation changes nothing stored: the last good state stays.
+    world.rows["E00012"].update({"Manager ID": "E00005", "Work Email": "not-an-email"})
+    world.write(csv_path)
+    report = asyncio.run(engine.sync("full"))
+    assert report.counts["drift"].get("invalid") == 1
+    assert stored_manager("E00012") == "E00004"
