@@ -64,6 +64,16 @@ def lms_ids_for_keys(store: Store, keys: list[str]) -> dict[str, str]:
     return out
 
 
+def keys_with_accounts(store: Store, keys: list[str]) -> set[str]:
+    """Which of ``keys`` some LMS account carries (from the key index alone)."""
+    out: set[str] = set()
+    for part in chunks(keys):
+        marks = ",".join("?" * len(part))
+        out.update(key for (key,) in store.conn.execute(
+            f"SELECT external_key FROM accounts WHERE external_key IN ({marks})", part))
+    return out
+
+
 def keys_for_lms_ids(store: Store, lms_ids: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in chunks(lms_ids):

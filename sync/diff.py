@@ -83,8 +83,8 @@ def changed_fields(desired: Account, actual: Account, unmanaged: frozenset[str])
     for name in MANAGED_FIELDS:
         if name == "active" or name in unmanaged:
             continue
-        want = getattr(desired, name)
-        if _norm(name, want) != _norm(name, getattr(actual, name)):
+        want, have = getattr(desired, name), getattr(actual, name)
+        if want != have and _norm(name, want) != _norm(name, have):
             out[name] = want
     return out
 

@@ -262,7 +262,7 @@ def _unmanage_unresolvable_managers(store: Store, subjects) -> None:
               if s.mapped and s.mapped.desired and s.mapped.desired.manager_key}
     if not wanted:
         return
-    known = account_store.lms_ids_for_keys(store, sorted(wanted))
+    known = account_store.keys_with_accounts(store, sorted(wanted))
     for s in subjects:
         desired = s.mapped.desired if s.mapped else None
         if desired and desired.manager_key and desired.manager_key not in known:

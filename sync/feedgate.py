@@ -7,6 +7,8 @@ reasons, and the last accepted snapshot stays in force.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sync.config import CANONICAL_FIELDS
@@ -25,6 +27,11 @@ class FeedStats:
             for i, name in enumerate(CANONICAL_FIELDS):
                 if null_mask >> i & 1:
                     self.null_counts[name] = self.null_counts.get(name, 0) + sign
+
+    def add_all(self, rows: Iterable[tuple[int, bool]], sign: int = 1) -> None:
+        """``add`` for many (null mask, active) pairs: few distinct ones, each added once."""
+        for (null_mask, active), count in Counter(rows).items():
+            self.add(null_mask, active, sign * count)
 
     def null_rate(self, name: str) -> float:
         return self.null_counts.get(name, 0) / self.rows if self.rows else 0.0

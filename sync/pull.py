@@ -171,10 +171,9 @@ def _assess(store: Store, source: HrisSource, config: Config, pull: FullPull,
     stats = FeedStats(pull.previous.rows, pull.previous.active,
                       dict(pull.previous.null_counts)) if pull.previous else FeedStats()
     old_keys = [r.key for r in pull.changed] + pull.vanished
-    for mask, active in people_store.snapshot_rows_for(store, old_keys).values():
-        stats.add(mask, bool(active), sign=-1)
-    for mask, active, _valid in pull.masks.values():
-        stats.add(mask, active)
+    stats.add_all(((mask, bool(active)) for mask, active
+                   in people_store.snapshot_rows_for(store, old_keys).values()), sign=-1)
+    stats.add_all((mask, active) for mask, active, _valid in pull.masks.values())
     pull.stats = stats
     checked = tuple(f for f in config.hris.columns if f not in REQUIRED_FIELDS) + REQUIRED_FIELDS
     limits = GateLimits(config.guards.feed_max_drop_percent,
