@@ -21,6 +21,7 @@ from scim2_models import Context, Error, ServiceProviderConfig
 
 from sync.config import ScimTargetConfig, secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
+from sync.connectors.coalesce import GroupChanges
 from sync.connectors.http_retry import retry_after_seconds
 from sync.connectors.scim_payload import (
     TOLERANT,
@@ -78,9 +79,11 @@ class ScimTarget(LmsTarget):
         self.config = config
         self._sleep = sleep
         self._group_ids: dict[str, str] = {}  # audience group displayName -> Group id
-        # One members PATCH at a time per Group: servers that apply a PATCH as read-modify-
-        # write of the whole Group (scim2-server among them) lose concurrent additions.
-        self._group_locks: dict[str, asyncio.Lock] = {}
+        # One members PATCH at a time per Group (servers that apply a PATCH as read-modify-
+        # write of the whole Group, scim2-server among them, lose concurrent additions);
+        # the changes that wait meanwhile go together in the next one.
+        self._member_changes: GroupChanges[tuple[Any, dict[str, Any], str]] = GroupChanges(
+            self._members_patch_now)
         if token is None:
             token = secret_from_env(config.token_env, "lms.token_env")
         headers = {"Accept": SCIM_JSON}
@@ -387,14 +390,17 @@ class ScimTarget(LmsTarget):
                 and isinstance(m.get("value"), str)}
 
     async def _members_patch(self, audience: Any, operation: dict[str, Any], what: str) -> None:
-        async with self._group_locks.setdefault(audience.group, asyncio.Lock()):
-            await self._members_patch_now(audience, operation, what)
+        # One Group's changes go one PATCH at a time, those waiting sent together.
+        await self._member_changes.submit(audience.group, (audience, operation, what))
 
-    async def _members_patch_now(self, audience: Any, operation: dict[str, Any],
-                                 what: str) -> None:
+    async def _members_patch_now(self, group: str,
+                                 changes: list[tuple[Any, dict[str, Any], str]]) -> None:
+        audience = changes[0][0]
+        what = (changes[0][2] if len(changes) == 1 else
+                f"{len(changes)} membership changes of Group {_q(group)}")
         group_id = await self._group_id(audience, create=True)
         body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [operation]}
+                "Operations": [operation for _audience, operation, _what in changes]}
         response = await self._send("PATCH", "/Groups/" + quote(group_id or "", safe=""),
                                     what, body=body)
         if response.status_code == 404:

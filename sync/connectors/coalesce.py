@@ -1,0 +1,84 @@
+"""Membership changes of one LMS group, sent in order and coalesced.
+
+A first sync with audiences adds thousands of members, a handful of groups at a time.
+Changes to one group must not race (a group is one resource, and some LMSs rewrite its
+whole member list per change), so they go one request at a time; those that arrive
+while a request is in flight are sent together in the next one. Each caller still gets
+its own outcome: when a combined request is refused for a reason a retry would not fix
+(one bad member, say), its changes are sent again one by one, so that only the bad one
+fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from sync.connectors.base import ConnectorError
+from sync.models import ErrorClass
+
+Change = TypeVar("Change")
+
+# Failures that say nothing about any one change: the whole request is retried later.
+_SHARED = (ErrorClass.transient, ErrorClass.auth)
+
+
+class GroupChanges(Generic[Change]):
+    """``send(group, changes)`` makes one request for several changes of one group."""
+
+    def __init__(self, send: Callable[[str, list[Change]], Awaitable[None]],
+                 max_batch: int = 100) -> None:
+        self._send = send
+        self._max_batch = max_batch
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, list[tuple[Change, asyncio.Future[None]]]] = {}
+
+    async def submit(self, group: str, change: Change) -> None:
+        """Returns once the change is made; raises the ConnectorError that refused it."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.setdefault(group, [])
+        waiting.append((change, done))
+        async with self._locks.setdefault(group, asyncio.Lock()):
+            # Whoever holds the lock sends for everyone waiting, itself included; a
+            # caller whose change went out with an earlier request finds it done.
+            while not done.done():
+                batch, waiting[:] = waiting[:self._max_batch], waiting[self._max_batch:]
+                await self._send_batch(group, batch)
+        return done.result()
+
+    async def _send_batch(self, group: str,
+                          batch: list[tuple[Change, asyncio.Future[None]]]) -> None:
+        try:
+            try:
+                await self._send(group, [change for change, _ in batch])
+            except ConnectorError as exc:
+                if len(batch) == 1 or exc.error_class in _SHARED:
+                    _settle(batch, exc)
+                    return
+                for change, done in batch:  # find the one that was refused
+                    try:
+                        await self._send(group, [change])
+                    except ConnectorError as one:
+                        done.set_exception(one)
+                    else:
+                        done.set_result(None)
+                return
+            _settle(batch, None)
+        finally:
+            # Cancelled mid-request: the others' changes are in an unknown state, which
+            # is what a lost answer means; they are retried like one.
+            for _change, done in batch:
+                if not done.done():
+                    done.set_exception(ConnectorError(
+                        f"the request for group {group!r} was interrupted"))
+
+
+def _settle(batch: list[tuple[object, asyncio.Future[None]]],
+            error: ConnectorError | None) -> None:
+    for _change, done in batch:
+        if not done.done():
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
