@@ -78,3 +78,20 @@ def test_an_audience_cohort_claimed_by_lms_cohorts_is_refused(lms, tmp_path):
     extra = '[[audiences]]\nid = "x"\nlms_group = "dept-sales"\nrule = \'department == "Sales"\'\n'
     with pytest.raises(ConfigError, match=r"also managed by lms\.cohorts"):
         config_for(lms, tmp_path, extra)
+
+
+def test_the_audience_cohort_is_looked_up_once_not_per_member(lms, tmp_path):
+    world, csv_path, config = config_for(lms, tmp_path)
+    engine = Engine(config, Store(config.database.path), clock=FrozenClock(NOW))
+    asyncio.run(engine.sync("full"))
+    joining = [k for k, r in world.rows.items() if r["Department"] != "Sales"][:10]
+    for key in joining:
+        world.rows[key]["Department"] = "Sales"
+    world.write(csv_path)
+    before = len(lms.function_calls())
+    report = asyncio.run(engine.sync("full"))
+    assert report.counts["planned"]["member_add"] == 10, report.counts
+    calls = lms.function_calls()[before:]
+    assert calls.count("core_cohort_add_cohort_members") >= 10
+    assert calls.count("core_cohort_get_cohorts") < len(joining)  # not one per member
+    assert set(joining) <= lms.cohort_members("aud-sales")

@@ -90,6 +90,7 @@ class MoodleTarget(MoodleCohorts, LmsTarget):
                                 max_keepalive_connections=config.concurrency))
         self._cohort_ids: dict[str, int] | None = None  # managed idnumber -> cohort id
         self._cohort_lock = asyncio.Lock()
+        self._audience_cohort_ids: dict[str, int] = {}  # audience idnumber -> cohort id
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -6,6 +6,8 @@ classified and redacted like every other call."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sync.connectors.base import ConnectorError
@@ -133,6 +135,18 @@ class MoodleCohorts:
     # department: the config refuses an audience whose cohort lms.cohorts would manage.
 
     async def _audience_cohort(self, audience: Any, create: bool) -> int | None:
+        """The audience's cohort id: listed once, then remembered (a first sync adds
+        thousands of members) until a change of its members fails."""
+        idnumber = audience.group
+        known = self._audience_cohort_ids.get(idnumber)
+        if known is not None:
+            return known
+        found_id = await self._find_or_create_cohort(audience, create)
+        if found_id is not None:
+            self._audience_cohort_ids[idnumber] = found_id
+        return found_id
+
+    async def _find_or_create_cohort(self, audience: Any, create: bool) -> int | None:
         idnumber = audience.group
         data = await self._call("core_cohort_get_cohorts", {}, "list of cohorts")
         if not isinstance(data, list):
@@ -172,10 +186,11 @@ class MoodleCohorts:
                                  ErrorClass.not_found)
         async with self._cohort_lock:  # one creator of a missing cohort
             cohort_id = await self._audience_cohort(audience, create=True)
-        data = await self._call("core_cohort_add_cohort_members", {"members": [{
-            "cohorttype": {"type": "id", "value": cohort_id},
-            "usertype": {"type": "id", "value": int(lms_id)}}]}, f"user {lms_id}")
-        check_write_answer(data, label, self._redact)
+        with self._forget_cohort_on_failure(audience):
+            data = await self._call("core_cohort_add_cohort_members", {"members": [{
+                "cohorttype": {"type": "id", "value": cohort_id},
+                "usertype": {"type": "id", "value": int(lms_id)}}]}, f"user {lms_id}")
+            check_write_answer(data, label, self._redact)
 
     async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
         label = f"Moodle core_cohort_delete_cohort_members (user {lms_id}, cohort " \
@@ -183,6 +198,16 @@ class MoodleCohorts:
         cohort_id = await self._audience_cohort(audience, create=False)
         if cohort_id is None or not lms_id.isdigit():
             return  # no such cohort or user: nobody to remove
-        data = await self._call("core_cohort_delete_cohort_members", {"members": [
-            {"cohortid": cohort_id, "userid": int(lms_id)}]}, f"user {lms_id}")
-        check_write_answer(data, label, self._redact)
+        with self._forget_cohort_on_failure(audience):
+            data = await self._call("core_cohort_delete_cohort_members", {"members": [
+                {"cohortid": cohort_id, "userid": int(lms_id)}]}, f"user {lms_id}")
+            check_write_answer(data, label, self._redact)
+
+    @contextmanager
+    def _forget_cohort_on_failure(self, audience: Any) -> Iterator[None]:
+        # The cohort may have been deleted or recreated in Moodle: the retry looks again.
+        try:
+            yield
+        except ConnectorError:
+            self._audience_cohort_ids.pop(audience.group, None)
+            raise
