@@ -52,6 +52,29 @@ AUTOCHECKPOINT_PAGES = 8192
 BULK_AUTOCHECKPOINT_PAGES = 65536
 
 
+# SQLite's default cap on bound parameters per statement (3.32+).
+MAX_VARIABLES = 32766
+
+
+def execute_values(conn: sqlite3.Connection, sql: str, row: str,
+                   rows: list[tuple[Any, ...]], max_rows: int = 500) -> int:
+    """``sql`` (with ``{values}`` where the rows go) as few multi-row statements.
+
+    Unlike executemany, whose every row is a step that lets go of the GIL and waits to
+    take it back, each statement here is one step: a thread that writes them holds the
+    GIL only while binding, so it can run beside a thread busy in Python (the engine
+    evaluates the next batch while the last one is written). Returns the rows changed."""
+    if not rows:
+        return 0
+    per = max(1, min(max_rows, MAX_VARIABLES // max(1, len(rows[0]))))
+    changed = 0
+    for start in range(0, len(rows), per):
+        part = rows[start:start + per]
+        changed += conn.execute(sql.format(values=",".join([row] * len(part))),
+                                [value for r in part for value in r]).rowcount
+    return changed
+
+
 class Store:
     """The database: thread-local connections to one SQLite file, migrated on open."""
 

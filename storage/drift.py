@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
+from storage.db import Store, execute_values, ts
 from storage.people import chunks
 
 # One encoder for every row: json.dumps with options builds a new one per call.
@@ -32,16 +32,17 @@ def write(conn: Any, now: datetime, opened: list[tuple[str, str, str | None, dic
           refreshed: list[tuple[int, str | None, dict]], resolved: list[int]) -> None:
     """opened: (subject, kind, lms_id, detail, owner); refreshed: (id, lms_id, detail)."""
     at = ts(now)
-    conn.executemany(
-        "INSERT INTO drift(subject, kind, lms_id, detail, owner, first_seen_at, last_seen_at) "
-        "VALUES (?,?,?,?,?,?,?)",
-        [(s, k, lms, _json(d), owner, at, at)
-         for s, k, lms, d, owner in opened])
-    conn.executemany(
-        "UPDATE drift SET lms_id = ?, detail = ?, last_seen_at = ? WHERE id = ?",
-        [(lms, _json(d), at, i) for i, lms, d in refreshed])
-    conn.executemany("UPDATE drift SET resolved_at = ? WHERE id = ?",
-                     [(at, i) for i in resolved])
+    execute_values(
+        conn, "INSERT INTO drift(subject, kind, lms_id, detail, owner, first_seen_at, "
+        "last_seen_at) VALUES {values}", "(?,?,?,?,?,?,?)",
+        [(s, k, lms, _json(d), owner, at, at) for s, k, lms, d, owner in opened])
+    execute_values(
+        conn, "UPDATE drift SET lms_id = v.column2, detail = v.column3, last_seen_at = "
+        "v.column4 FROM (VALUES {values}) AS v WHERE drift.id = v.column1",
+        "(?,?,?,?)", [(i, lms, _json(d), at) for i, lms, d in refreshed])
+    execute_values(
+        conn, "UPDATE drift SET resolved_at = v.column2 FROM (VALUES {values}) AS v "
+        "WHERE drift.id = v.column1", "(?,?)", [(i, at) for i in resolved])
 
 
 # The drift an operation's success ends (a leave suspension is a `mismatch` on active).

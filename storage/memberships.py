@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
+from storage.db import Store, execute_values, ts
 from storage.people import chunks
 
 _json = json.JSONEncoder(sort_keys=True, default=str).encode
@@ -69,15 +69,18 @@ def write_people(conn: Any, now: datetime, rows: Iterable[tuple[str, dict, dict,
     if not rows:
         return
     at = ts(now)
-    conn.executemany(
-        "INSERT INTO audience_people(employee_id, desired, frozen, due_at, updated_at) "
-        "VALUES (?,?,?,?,?) ON CONFLICT(employee_id) DO UPDATE SET desired = excluded.desired, "
+    # Multi-row statements, not executemany: this runs on the plan's writer thread
+    # (storage/writer.py).
+    execute_values(
+        conn, "INSERT INTO audience_people(employee_id, desired, frozen, due_at, updated_at) "
+        "VALUES {values} ON CONFLICT(employee_id) DO UPDATE SET desired = excluded.desired, "
         "frozen = excluded.frozen, due_at = excluded.due_at, updated_at = excluded.updated_at",
+        "(?,?,?,?,?)",
         [(key, _json(desired), _json(frozen), ts(due), at) for key, desired, frozen, due in rows])
-    keys = [(r[0],) for r in rows]
-    conn.executemany("DELETE FROM audience_desired WHERE employee_id = ?", keys)
-    conn.executemany("INSERT INTO audience_desired(audience_id, employee_id) VALUES (?,?)",
-                     [(a, key) for key, desired, _f, _d in rows for a in desired])
+    execute_values(conn, "DELETE FROM audience_desired WHERE employee_id IN (VALUES {values})",
+                   "(?)", [(r[0],) for r in rows])
+    execute_values(conn, "INSERT INTO audience_desired(audience_id, employee_id) VALUES {values}",
+                   "(?,?)", [(a, key) for key, desired, _f, _d in rows for a in desired])
 
 
 def placement_of(store: Store, employee_id: str) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
+from storage.db import Store, execute_values, ts
 from storage.people import chunks
 
 OPEN = ("pending", "running", "failed", "held", "suppressed")
@@ -38,11 +38,12 @@ def open_ops_for(store: Store, keys: list[str]) -> dict[str, list[dict[str, Any]
 def insert_ops(conn: Any, now: datetime, run_id: int | None, ops: Iterable[Any],
                max_attempts: int) -> None:
     at = ts(now)
-    conn.executemany(
+    execute_values(
+        conn,
         """INSERT INTO ops(employee_id, lms_id, kind, payload, idem_key, status, reason, depth,
                max_attempts, next_attempt_at, run_id, hold_reason, suppressed_reason,
-               suppressed_until, suppressed_by, created_at, updated_at)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               suppressed_until, suppressed_by, created_at, updated_at) VALUES {values}""",
+        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [(op.employee_id, op.lms_id, str(op.kind),
           op.payload_text or _json(op.payload), op.idem_key,
           str(op.status),
@@ -53,11 +54,19 @@ def insert_ops(conn: Any, now: datetime, run_id: int | None, ops: Iterable[Any],
 
 def set_status(conn: Any, now: datetime, op_ids: Iterable[int], status: str,
                **extra: Any) -> int:
-    sets = ", ".join(f"{name} = ?" for name in extra)
-    sql = f"UPDATE ops SET status = ?, updated_at = ?{', ' + sets if sets else ''} WHERE id = ?"
-    values = list(extra.values())
-    cur = conn.executemany(sql, [(status, ts(now), *values, i) for i in op_ids])
-    return cur.rowcount
+    """Set the status (and ``extra`` columns, named by the caller) of some operations;
+    returns how many there were."""
+    ids = list(op_ids)
+    if not ids:
+        return 0
+    values = [status, ts(now), *extra.values()]
+    sets = ", ".join(f"{name} = ?" for name in ("status", "updated_at", *extra))
+    changed = 0
+    for part in chunks(ids):  # one statement per chunk: see storage.db.execute_values
+        marks = ",".join("?" * len(part))
+        changed += conn.execute(f"UPDATE ops SET {sets} WHERE id IN ({marks})",
+                                [*values, *part]).rowcount
+    return changed
 
 
 def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,

@@ -8,7 +8,7 @@ from itertools import compress, repeat
 from operator import is_not
 from typing import Any
 
-from storage.db import Store, ts
+from storage.db import Store, execute_values, ts
 
 _CHUNK = 500  # parameters per IN (...) query, well under SQLite's limit
 
@@ -152,38 +152,43 @@ def keys_needing_evaluation(store: Store, now: datetime) -> set[str]:
 
 def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
     """Write evaluated people; `record` and `desired` stay as they were when None is
-    passed with keep_record (an invalid record keeps the last good state in force), and
-    `manager_id` changes only where `manager_changed` says so (None never clears it)."""
-    conn.executemany(
-        """INSERT INTO people(employee_id, status, in_scope, manager_id, record, desired,
-               desired_digest,
-               locator, effective_at, first_seen_at, last_seen_at, missing_since,
-               missing_pulls, dirty, updated_at)
-           VALUES (:employee_id, :status, :in_scope, :manager_id, :record, :desired,
-               :desired_digest,
-               :locator, :effective_at, :now, coalesce(:last_seen_at, :now), :missing_since,
-               :missing_pulls,
-               0, :now)
-           ON CONFLICT(employee_id) DO UPDATE SET
-               status = excluded.status,
-               in_scope = excluded.in_scope,
-               record = coalesce(excluded.record, people.record),
-               desired = CASE WHEN :keep_record THEN people.desired ELSE excluded.desired END,
-               desired_digest = CASE WHEN :keep_record THEN people.desired_digest
-                                ELSE excluded.desired_digest END,
-               locator = coalesce(excluded.locator, people.locator),
-               effective_at = excluded.effective_at,
-               last_seen_at = coalesce(:last_seen_at, people.last_seen_at),
-               missing_since = excluded.missing_since,
-               missing_pulls = excluded.missing_pulls,
-               dirty = 0,
-               updated_at = excluded.updated_at""", rows)
+    passed with keep_record (an invalid record keeps the last good state in force),
+    `last_seen_at` when None is passed, and `manager_id` changes only where
+    `manager_changed` says so (None never clears it)."""
+    groups: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
+    for r in rows:
+        now = r["now"]
+        groups.setdefault((bool(r["keep_record"]), r["last_seen_at"] is not None), []).append((
+            r["employee_id"], r["status"], r["in_scope"], r["manager_id"], r["record"],
+            r["desired"], r["desired_digest"], r["locator"], r["effective_at"], now,
+            r["last_seen_at"] or now, r["missing_since"], r["missing_pulls"], now))
+    for (keep, seen), values in groups.items():
+        desired = "people.desired" if keep else "excluded.desired"
+        digest = "people.desired_digest" if keep else "excluded.desired_digest"
+        last_seen = "excluded.last_seen_at" if seen else "people.last_seen_at"
+        execute_values(conn, f"""
+            INSERT INTO people(employee_id, status, in_scope, manager_id, record, desired,
+                desired_digest, locator, effective_at, first_seen_at, last_seen_at,
+                missing_since, missing_pulls, updated_at) VALUES {{values}}
+            ON CONFLICT(employee_id) DO UPDATE SET
+                status = excluded.status,
+                in_scope = excluded.in_scope,
+                record = coalesce(excluded.record, people.record),
+                desired = {desired},
+                desired_digest = {digest},
+                locator = coalesce(excluded.locator, people.locator),
+                effective_at = excluded.effective_at,
+                last_seen_at = {last_seen},
+                missing_since = excluded.missing_since,
+                missing_pulls = excluded.missing_pulls,
+                dirty = 0,
+                updated_at = excluded.updated_at""", "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
     # Not in the SET above: SQLite rewrites an index entry for every column a SET names,
     # changed or not, and a reconcile's people almost all keep their manager.
-    conn.executemany(
-        "UPDATE people SET manager_id = :manager_id WHERE employee_id = :employee_id "
-        "AND manager_id IS NOT :manager_id",
-        [row for row in rows if row["manager_changed"]])
+    execute_values(
+        conn, "UPDATE people SET manager_id = v.column2 FROM (VALUES {values}) AS v "
+        "WHERE people.employee_id = v.column1 AND people.manager_id IS NOT v.column2",
+        "(?,?)", [(r["employee_id"], r["manager_id"]) for r in rows if r["manager_changed"]])
 
 
 def mark_reports_dirty(conn: Any, manager_id: str) -> None:

@@ -10,6 +10,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from storage import accounts as account_store
@@ -18,6 +19,7 @@ from storage import ops as op_store
 from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store
+from storage.writer import BatchWriter
 from sync import pull as pull_mod
 from sync.audiences.lms import guard_removals, read_memberships
 from sync.audiences.strays import is_stray, plan_strays
@@ -54,7 +56,7 @@ from sync.run_report import (  # noqa: F401 - the command line imports them from
 )
 from sync.threads import in_thread
 
-BATCH = 5000
+BATCH = 2000
 
 class Engine(RealtimeRuns):
     def __init__(self, config: Config, store: Store | None = None, *,
@@ -322,20 +324,22 @@ class Engine(RealtimeRuns):
                             only_kinds: frozenset[str] | None = None,
                             earlier_deactivations: int | None = None,
                             strays: bool = False) -> PlanSummary:
-        with self.store.bulk_writes(), gc_paused():
+        with self.store.bulk_writes(), gc_paused(), BatchWriter(self.store) as writer:
             return self._evaluate_and_write_batches(
-                run_id, keys, fresh_for, missing, dry_run, finish, only_kinds=only_kinds,
-                earlier_deactivations=earlier_deactivations, strays=strays)
+                run_id, keys, fresh_for, missing, dry_run, finish, writer,
+                only_kinds=only_kinds, earlier_deactivations=earlier_deactivations,
+                strays=strays)
 
     def _evaluate_and_write_batches(self, run_id: int, keys: list[str],
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
                             missing: set[str] | frozenset[str], dry_run: bool,
-                            finish: Callable[[Any], None] | None, *,
-                            only_kinds: frozenset[str] | None = None,
+                            finish: Callable[[Any], None] | None, writer: BatchWriter,
+                            *, only_kinds: frozenset[str] | None = None,
                             earlier_deactivations: int | None = None,
                             strays: bool = False) -> PlanSummary:
         """Evaluate in batches, each committed on its own so that no write transaction
-        outlasts a batch (the lease renewal and operator actions get their turn).
+        outlasts a batch (the lease renewal and operator actions get their turn). A
+        batch is written on the writer's thread while the next one is evaluated.
 
         A crash between batches loses nothing: planning is idempotent (same intent, same
         key), and the snapshot only moves in the last transaction, so the next run
@@ -364,12 +368,13 @@ class Engine(RealtimeRuns):
             ops = [op for op in ops if op.kind != OpKind.member_remove]
             linking |= {op.lms_id for op in ops if op.kind == OpKind.link and op.lms_id}
             if not dry_run:
-                with self.store.tx() as conn:
-                    write_changes(conn, changes, now, run_id, g.retry_max_attempts, ops)
+                writer.submit(partial(write_changes, changes=changes, now=now, run_id=run_id,
+                                      max_attempts=g.retry_max_attempts, ops=ops))
             total.add_batch(changes)
             total.add_ops(ops, now)
             self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
             collect_young()
+        writer.wait()  # what follows reads and writes after every batch is committed
         # The limit is never below the minimum: under it, no need to count the accounts
         # (a count over a million of them is a tenth of a reconcile that changed little).
         stopping = sum(op.kind in (OpKind.deactivate, OpKind.delete) for op in held_back)
