@@ -294,19 +294,8 @@ class Engine(RealtimeRuns):
             return {k: parse_record(self.source, raw_by_key[k], self.config, today)
                     for k in batch if k in raw_by_key}
 
-        snapshot = pull_mod.snapshot_upserts(pull)
-        stats = pull.stats
-
-        def finish(conn: Any) -> None:
-            people_store.write_snapshot_rows(conn, snapshot, pull.vanished)
-            snapshot_id = run_store.record_snapshot(
-                store, now, run_id, "full", True, stats.rows, stats.active, stats.null_counts,
-                [], self.config.fingerprint())
-            changes = [(key, digest) for key, digest, _mask, _active in snapshot]
-            changes += [(key, None) for key in pull.vanished]
-            people_store.write_snapshot_index(conn, snapshot_id, pull.new_snapshot,
-                                              pull.previous_id, changes)
-
+        finish = partial(pull_mod.accept, store=store, pull=pull, run_id=run_id, now=now,
+                         fingerprint=self.config.fingerprint())
         return self._evaluate_and_write(run_id, sorted(keys), fresh_for, missing, dry_run, finish,
                                         strays=lms_listed)
 

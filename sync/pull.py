@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from itertools import compress
 from operator import not_
+from typing import Any
 
 from storage import people as people_store
 from storage import runs as run_store
@@ -189,3 +190,18 @@ def snapshot_upserts(pull: FullPull) -> list[tuple[str, bytes, int, int]]:
         mask, active, valid = pull.masks[record.key]
         out.append((record.key, record.digest if valid else INVALID_DIGEST, mask, int(active)))
     return out
+
+
+def accept(conn: Any, *, store: Store, pull: FullPull, run_id: int, now: datetime,
+           fingerprint: str) -> None:
+    """Make the pulled feed the accepted snapshot, in the plan's last transaction (so a
+    run that stops before it evaluates the same records again next time)."""
+    snapshot = snapshot_upserts(pull)
+    people_store.write_snapshot_rows(conn, snapshot, pull.vanished)
+    stats = pull.stats
+    snapshot_id = run_store.record_snapshot(store, now, run_id, "full", True, stats.rows,
+                                            stats.active, stats.null_counts, [], fingerprint)
+    changes: list[tuple[str, bytes | None]] = [(key, digest) for key, digest, _m, _a in snapshot]
+    changes += [(key, None) for key in pull.vanished]
+    people_store.write_snapshot_index(conn, snapshot_id, pull.new_snapshot, pull.previous_id,
+                                      changes)
