@@ -22,7 +22,9 @@ from pathlib import Path
 
 from sync.connectors.base import FeedError
 
-CHUNK_BYTES = 8 << 20
+# 1 MiB: a chunk's lists (lines, digests, hits) then stay in the CPU caches while the
+# comparison walks them; 8 MiB chunks made a million-row scan about 4% slower.
+CHUNK_BYTES = 1 << 20
 # No HR record is this long; past it an unbalanced quote is swallowing the file, and
 # failing early keeps memory bounded (the csv module's own field limit is 128 KiB).
 MAX_RECORD_BYTES = 1 << 20

@@ -11,7 +11,7 @@ Measured on 1M rows x 12 columns (116 MB, 1% quoted rows): a bare ``for line in 
 d[line[:line.find(b",")]] = line`` loop takes ~0.5 s; consuming scan_full() ~1.0 s, of
 which ~0.25 s is building the RawRecord objects and their locator strings, so
 scan_full_tuples() (same records as plain tuples) takes ~0.75 s. Peak RSS stays under
-100 MB because only one 8 MiB chunk's records exist at a time.
+100 MB because only one 1 MiB chunk's records exist at a time.
 
 Raw record bytes have the line terminator removed and CRLF normalised to LF, so a feed
 that switches line endings does not change every digest.
