@@ -9,6 +9,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
+
 from storage import lease
 from storage import people as people_store
 from storage import runs as run_store
@@ -22,7 +24,12 @@ from tests.support import World, write_config
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-def test_packed_snapshot_index_matches_the_rows(tmp_path, scim_server, lms_token):
+@pytest.mark.parametrize("rewrite", [False, True], ids=["delta rows", "blob rewritten"])
+def test_packed_snapshot_index_matches_the_rows(tmp_path, scim_server, lms_token, rewrite,
+                                                monkeypatch):
+    if rewrite:  # every accepted snapshot rewrites the blob from the comparison's lists
+        monkeypatch.setattr(people_store, "DELTA_REWRITE_MIN", 0)
+        monkeypatch.setattr(people_store, "DELTA_REWRITE_SHARE", 0.0)
     world = World.generate(60)
     csv_path = world.write(tmp_path / "employees.csv")
     config = load_config(write_config(tmp_path, scim_server.base_url, csv_path))
