@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tomllib
+from urllib.parse import unquote
 
 import pytest
 
@@ -13,6 +14,8 @@ from sandbox.moodle import MoodleSandbox
 from storage.db import Store
 from sync.clock import FrozenClock
 from sync.config import ConfigError, config_from_dict
+from sync.connectors.base import ConnectorError
+from sync.connectors.factory import make_target
 from sync.engine import Engine
 from tests.audience_support import NOW
 from tests.support import World
@@ -95,3 +98,28 @@ def test_the_audience_cohort_is_looked_up_once_not_per_member(lms, tmp_path):
     assert calls.count("core_cohort_add_cohort_members") >= 10
     assert calls.count("core_cohort_get_cohorts") < len(joining)  # not one per member
     assert set(joining) <= lms.cohort_members("aud-sales")
+    # Additions waiting behind a call to the cohort went together in the next one.
+    bodies = [unquote(body) for function, _query, body in lms.calls[before:]
+              if function == "core_cohort_add_cohort_members"]
+    assert any("members[1]" in body for body in bodies)
+
+
+def test_an_unknown_user_fails_alone_among_coalesced_additions(lms, tmp_path):
+    _world, _csv_path, config = config_for(lms, tmp_path)
+    store = Store(config.database.path)
+    asyncio.run(Engine(config, store, clock=FrozenClock(NOW)).sync("full"))
+    linked = dict(store.conn.execute(
+        "SELECT lms_id, external_key FROM accounts WHERE external_key IS NOT NULL"))
+    ids = sorted(linked)[:8]
+    onboarding = next(a for a in config.audiences if a.id == "onboarding")
+
+    async def add_all():
+        async with make_target(config.lms) as target:
+            return await asyncio.gather(
+                *(target.add_to_audience(onboarding, i) for i in [*ids[:4], "99999", *ids[4:]]),
+                return_exceptions=True)
+
+    outcomes = asyncio.run(add_all())
+    assert isinstance(outcomes[4], ConnectorError) and "99999" in str(outcomes[4])
+    assert [o for i, o in enumerate(outcomes) if i != 4] == [None] * 8
+    assert lms.cohort_members("aud-onboarding") == {linked[i] for i in ids}

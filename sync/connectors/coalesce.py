@@ -20,17 +20,22 @@ from sync.models import ErrorClass
 
 Change = TypeVar("Change")
 
-# Failures that say nothing about any one change: the whole request is retried later.
-_SHARED = (ErrorClass.transient, ErrorClass.auth)
+def about_the_request(error: ConnectorError) -> bool:
+    """A failure that says nothing about any one change (an outage, an expired token):
+    the whole request is retried later, not split."""
+    return error.error_class in (ErrorClass.transient, ErrorClass.auth)
 
 
 class GroupChanges(Generic[Change]):
-    """``send(group, changes)`` makes one request for several changes of one group."""
+    """``send(group, changes)`` makes one request for several changes of one group;
+    ``shared`` tells a refusal of the whole request from one caused by some change."""
 
     def __init__(self, send: Callable[[str, list[Change]], Awaitable[None]],
-                 max_batch: int = 100) -> None:
+                 max_batch: int = 100,
+                 shared: Callable[[ConnectorError], bool] = about_the_request) -> None:
         self._send = send
         self._max_batch = max_batch
+        self._shared = shared
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, list[tuple[Change, asyncio.Future[None]]]] = {}
 
@@ -53,7 +58,7 @@ class GroupChanges(Generic[Change]):
             try:
                 await self._send(group, [change for change, _ in batch])
             except ConnectorError as exc:
-                if len(batch) == 1 or exc.error_class in _SHARED:
+                if len(batch) == 1 or self._shared(exc):
                     _settle(batch, exc)
                     return
                 for change, done in batch:  # find the one that was refused

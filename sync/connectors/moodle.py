@@ -30,6 +30,7 @@ import httpx
 
 from sync.config import secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
+from sync.connectors.coalesce import GroupChanges, about_the_request
 from sync.connectors.moodle_cohorts import MoodleCohorts, _q
 from sync.connectors.moodle_config import MoodleTargetConfig
 from sync.connectors.moodle_wire import (
@@ -62,6 +63,10 @@ COHORT_FUNCTIONS = ("core_cohort_get_cohorts", "core_cohort_get_cohort_members",
 _TOKEN = re.compile(r"[A-Za-z0-9]+")  # Moodle reads wstoken as PARAM_ALPHANUM
 
 
+def _about_the_call(error: ConnectorError) -> bool:
+    return error.status != 200 and about_the_request(error)  # 200: warnings (per member)
+
+
 class MoodleTarget(MoodleCohorts, LmsTarget):
     name = "moodle"
 
@@ -91,6 +96,10 @@ class MoodleTarget(MoodleCohorts, LmsTarget):
         self._cohort_ids: dict[str, int] | None = None  # managed idnumber -> cohort id
         self._cohort_lock = asyncio.Lock()
         self._audience_cohort_ids: dict[str, int] = {}  # audience idnumber -> cohort id
+        # A call answered with warnings names the members it refused: split it, whatever
+        # the warning's class, so that no refused member holds the others back.
+        self._audience_adds = GroupChanges(self._add_members, shared=_about_the_call)
+        self._audience_removals = GroupChanges(self._remove_members, shared=_about_the_call)
 
     async def aclose(self) -> None:
         if self._owns_client:

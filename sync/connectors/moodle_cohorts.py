@@ -179,28 +179,40 @@ class MoodleCohorts:
         return {str(u) for u in members.get(cohort_id, set())}
 
     async def add_to_audience(self, audience: Any, lms_id: str) -> None:
-        label = f"Moodle core_cohort_add_cohort_members (user {lms_id}, cohort " \
-                f"{_q(audience.group)})"
         if not lms_id.isdigit():
-            raise ConnectorError(f"{label}: {_q(lms_id)} is not a Moodle user id",
-                                 ErrorClass.not_found)
+            raise ConnectorError(f"Moodle core_cohort_add_cohort_members (user {lms_id}, "
+                                 f"cohort {_q(audience.group)}): {_q(lms_id)} is not a Moodle "
+                                 "user id", ErrorClass.not_found)
+        # Additions to one cohort waiting behind a call go together in the next one.
+        await self._audience_adds.submit(audience.group, (audience, int(lms_id)))
+
+    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
+        if not lms_id.isdigit():
+            return  # no such user: nobody to remove
+        await self._audience_removals.submit(audience.group, (audience, int(lms_id)))
+
+    async def _add_members(self, group: str, changes: list[tuple[Any, int]]) -> None:
+        audience, users = changes[0][0], [user for _audience, user in changes]
+        who = f"user {users[0]}" if len(users) == 1 else f"{len(users)} users"
+        label = f"Moodle core_cohort_add_cohort_members ({who}, cohort {_q(group)})"
         async with self._cohort_lock:  # one creator of a missing cohort
             cohort_id = await self._audience_cohort(audience, create=True)
         with self._forget_cohort_on_failure(audience):
             data = await self._call("core_cohort_add_cohort_members", {"members": [{
                 "cohorttype": {"type": "id", "value": cohort_id},
-                "usertype": {"type": "id", "value": int(lms_id)}}]}, f"user {lms_id}")
+                "usertype": {"type": "id", "value": user}} for user in users]}, who)
             check_write_answer(data, label, self._redact)
 
-    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
-        label = f"Moodle core_cohort_delete_cohort_members (user {lms_id}, cohort " \
-                f"{_q(audience.group)})"
+    async def _remove_members(self, group: str, changes: list[tuple[Any, int]]) -> None:
+        audience, users = changes[0][0], [user for _audience, user in changes]
+        who = f"user {users[0]}" if len(users) == 1 else f"{len(users)} users"
+        label = f"Moodle core_cohort_delete_cohort_members ({who}, cohort {_q(group)})"
         cohort_id = await self._audience_cohort(audience, create=False)
-        if cohort_id is None or not lms_id.isdigit():
-            return  # no such cohort or user: nobody to remove
+        if cohort_id is None:
+            return  # no such cohort: nobody to remove
         with self._forget_cohort_on_failure(audience):
             data = await self._call("core_cohort_delete_cohort_members", {"members": [
-                {"cohortid": cohort_id, "userid": int(lms_id)}]}, f"user {lms_id}")
+                {"cohortid": cohort_id, "userid": user} for user in users]}, who)
             check_write_answer(data, label, self._redact)
 
     @contextmanager
