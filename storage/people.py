@@ -61,11 +61,6 @@ def _with_delta(keys: list[str], digests: list[bytes], delta: dict[str, bytes | 
     return keys, digests
 
 
-def snapshot_digests(store: Store, snapshot_id: int | None) -> dict[str, bytes]:
-    """employee_id -> digest of the last accepted full snapshot."""
-    return dict(zip(*snapshot_index(store, snapshot_id), strict=True))
-
-
 def write_snapshot_index(conn: Any, snapshot_id: int,
                          full: Callable[[], dict[str, bytes]],
                          previous_id: int | None = None,
