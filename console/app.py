@@ -8,6 +8,7 @@ async workers on this loop, serialised with the scheduler's jobs by its lock.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -16,20 +17,21 @@ from typing import Any
 from textual import work
 from textual.app import App
 
-from console import actions, keymap, messages
+from console import keymap, messages, requests
+from console.action_path import ActionContext, ActionRequest, Outcome
 from console.commands import ConsoleCommands
 from console.screens.audiences import AudiencesScreen
 from console.screens.base import DataScreen
+from console.screens.confirm import ConfirmModal
 from console.screens.dashboard import DashboardScreen
 from console.screens.held import HeldScreen
 from console.screens.help import HelpScreen
 from console.screens.lists import AuditList, DriftList, OpsList, RunsList, TerminationsList
-from console.screens.modals import ConfirmModal, SuppressModal
 from console.screens.person import PersonScreen
 from console.screens.reports import ReportsScreen
 from console.screens.run import RunScreen
+from console.screens.suppress_form import SuppressModal
 from storage import audit
-from storage import console_queries as q
 from storage.db import Store
 from sync.clock import Clock
 from sync.config import Config
@@ -171,159 +173,108 @@ class ConsoleApp(App):
     def open_run(self, run_id: int) -> None:
         self.push_screen(RunScreen(run_id))
 
-    # -- dialogs -----------------------------------------------------------------------
+    # -- the one action path (console/action_path.py) ---------------------------------
 
     def _refuse_read_only(self) -> bool:
         if self.read_only:
             self.notify("read-only console: actions are not available", severity="warning")
         return self.read_only
 
-    def confirm_then(self, question: str, count: int, then: Callable[[], Any],
-                     verb: str = "Confirm") -> None:
+    def request(self, req: ActionRequest) -> None:
+        """Every dangerous action comes here, from a key, the palette or a review screen:
+        ask (naming the scope the request fixed), then act on exactly that scope."""
         if self._refuse_read_only():
             return
-        self.push_screen(ConfirmModal(question, count, verb),
-                         lambda ok: then() if ok else None)
+        if req.needs_reason:
+            # The form has room for the question and the breakdowns, not the id list.
+            details = [d for d in req.details if d.startswith("by ")]
+            form = SuppressModal(req.subject, req.count, self.clock.now(), req.verb,
+                                 question=f"{req.question}. Then no change at all reaches "
+                                 "them — terminations included — until the suppression "
+                                 "ends.", details=details)
+            self.push_screen(form,
+                             lambda answer: self._perform(req, *answer) if answer else None)
+        else:
+            self.push_screen(ConfirmModal(req), lambda ok: self._perform(req) if ok else None)
 
-    def suppress_form(self, subject: str, count: int,
-                      then: Callable[[str, datetime | None], Any],
-                      title: str = "Suppress") -> None:
-        if self._refuse_read_only():
-            return
-        self.push_screen(SuppressModal(subject, count, self.clock.now(), title),
-                         lambda result: then(*result) if result else None)
+    def request_from(self, build: Callable[[Store], ActionRequest | str]) -> None:
+        """A request whose scope is read from the database when the dialog opens (in a
+        thread); ``build`` returns a sentence instead when there is nothing to act on."""
+        if not self._refuse_read_only():
+            self._build_request(build)
 
-    # -- actions: database writes in a thread, then (maybe) the engine on this loop ------
+    @work(thread=True, group="action")
+    def _build_request(self, build: Callable[[Store], ActionRequest | str]) -> None:
+        try:
+            req = build(self.store)
+        except Exception as exc:  # a database error is a notification, not a crash
+            return self._failed("reading what the action would touch", exc)
+        if isinstance(req, str):
+            self.call_from_thread(self.notify, req, severity="warning")
+        else:
+            self.call_from_thread(self.request, req)
 
-    def _done(self, text: str, apply_ids: list[int] | None = None) -> None:
-        """Called from the action's thread: thread-safe hand-over to the loop."""
-        self.call_from_thread(self._after_action, text, apply_ids)
+    @work(thread=True, group="action")
+    def _perform(self, req: ActionRequest, reason: str | None = None,
+                 until: datetime | None = None) -> None:
+        ctx = ActionContext(self.store, self.clock.now(), self.actor, reason, until)
+        try:
+            outcome = req.perform(ctx)
+        except Exception as exc:
+            return self._failed(req.verb.lower(), exc)
+        self.call_from_thread(self._after_action, outcome)
 
-    def _after_action(self, text: str, apply_ids: list[int] | None) -> None:
-        self.notify(text, title="done")
+    def _after_action(self, outcome: Outcome) -> None:
+        self.notify(outcome.text, title="done", severity=outcome.severity)
+        if outcome.on_loop is not None:
+            outcome.on_loop()
         self.refresh_screen()
-        if apply_ids:
-            assert self.engine is not None
-            engine = self.engine
-            self.run_engine("apply", lambda: engine.apply_due(trigger="console",
-                                                              op_ids=apply_ids))
+        if outcome.apply_ids and self.engine is not None:
+            engine, ids = self.engine, list(outcome.apply_ids)
+            self.run_engine("apply", lambda: engine.apply_due(trigger="console", op_ids=ids))
+        if outcome.engine is not None:
+            self.run_engine(*outcome.engine)
 
     def _failed(self, what: str, exc: BaseException) -> None:
+        """Called from an action's thread."""
         self.call_from_thread(self.notify, f"{what} failed: {exc}", severity="error",
                               timeout=10)
 
-    @work(thread=True, group="action")
-    def do_retry(self, ids: list[int], target: str | None = None) -> None:
-        try:
-            actions.retry(self.store, self.clock.now(), ids,
-                          self.config.guards.retry_max_attempts, actor=self.actor)
-        except Exception as exc:
-            return self._failed("retry", exc)
-        self._done(f"{len(ids)} operation(s) queued for retry", ids)
+    # -- engine runs and the scheduler, asked for from the palette or a screen ----------
 
-    @work(thread=True, group="action")
-    def do_retry_group(self, run_id: int, error_class: str) -> None:
-        try:
-            ids = q.failed_ids(self.store, run_id, error_class)
-            actions.retry(self.store, self.clock.now(), ids,
-                          self.config.guards.retry_max_attempts, actor=self.actor)
-        except Exception as exc:
-            return self._failed("retry", exc)
-        self._done(f"{len(ids)} {error_class} operation(s) of run {run_id} queued for retry",
-                   ids)
+    def ask_sync(self, kind: str) -> None:
+        self.request(requests.sync_request(self, kind))
 
-    @work(thread=True, group="action")
-    def do_approve(self, ids: list[int], target: str | None = None) -> None:
-        try:
-            actions.approve(self.store, self.clock.now(), ids, self.actor, target=target)
-        except Exception as exc:
-            return self._failed("approve", exc)
-        self._done(f"{len(ids)} operation(s) approved", ids)
+    def ask_resync(self, employee_id: str) -> None:
+        self.request(requests.resync_request(self, employee_id))
 
-    @work(thread=True, group="action")
-    def do_approve_group(self, reason: str, kind: str) -> None:
-        try:
-            ids = q.held_ids(self.store, reason, kind)
-            actions.approve(self.store, self.clock.now(), ids, self.actor)
-        except Exception as exc:
-            return self._failed("approve", exc)
-        self._done(f"{len(ids)} held {kind} operation(s) approved ({reason})", ids)
+    def ask_pause(self) -> None:
+        self.request(requests.pause_request(self, True))
 
-    @work(thread=True, group="action")
-    def do_reject(self, ids: list[int], reason: str, until: datetime | None,
-                  target: str | None = None) -> None:
-        try:
-            people = actions.reject(self.store, self.clock.now(), ids, reason, until,
-                                    self.actor, target=target)
-        except Exception as exc:
-            return self._failed("reject", exc)
-        self._done(f"{len(ids)} operation(s) rejected; {len(people)} people suppressed")
+    def ask_resume(self) -> None:
+        self.request(requests.pause_request(self, False))
 
-    @work(thread=True, group="action")
-    def do_reject_group(self, group: str, kind: str, reason: str,
-                        until: datetime | None) -> None:
-        try:
-            ids = q.held_ids(self.store, group, kind)
-            people = actions.reject(self.store, self.clock.now(), ids, reason, until,
-                                    self.actor)
-        except Exception as exc:
-            return self._failed("reject", exc)
-        self._done(f"{len(ids)} operation(s) rejected; {len(people)} people suppressed")
-
-    @work(thread=True, group="action")
-    def do_suppress(self, employee_id: str, reason: str, until: datetime | None) -> None:
-        try:
-            actions.suppress_people(self.store, self.clock.now(), [employee_id], reason,
-                                    until, self.actor)
-        except Exception as exc:
-            return self._failed("suppress", exc)
-        self._done(f"{employee_id} suppressed: {reason}")
-
-    @work(thread=True, group="action")
-    def do_unsuppress(self, employee_id: str) -> None:
-        try:
-            actions.unsuppress(self.store, self.clock.now(), [employee_id], self.actor)
-        except Exception as exc:
-            return self._failed("unsuppress", exc)
-        self._done(f"{employee_id}: suppression lifted")
-
-    def do_resync(self, employee_id: str) -> None:
+    def start_sync(self, kind: str, source: str = "console") -> None:
+        """A run now, without asking: after a confirmation, or the demo's first load."""
         if self._refuse_read_only() or self.engine is None:
             return
-        audit.record(self.store, self.clock.now(), "resync", employee_id, {"from": "console"},
-                     actor=self.actor)
-        engine = self.engine
-        self.run_engine(f"resync {employee_id}",
-                        lambda: engine.resync(employee_id, trigger="console"))
+        self.run_engine(*requests.sync_run(self, kind, source))
 
-    def do_sync(self, kind: str) -> None:
+    def start_resync(self, employee_id: str) -> None:
         if self._refuse_read_only() or self.engine is None:
             return
-        audit.record(self.store, self.clock.now(), "sync", None,
-                     {"kind": kind, "from": "console"}, actor=self.actor)
-        engine = self.engine
-        self.run_engine(f"{kind} sync", lambda: engine.sync(kind, trigger="console"))
+        self.run_engine(*requests.resync_run(self, employee_id))
 
-    def do_pause(self) -> None:
-        self._set_paused(True)
-
-    def do_resume(self) -> None:
-        self._set_paused(False)
-
-    def _set_paused(self, paused: bool) -> None:
-        if self._refuse_read_only() or self.scheduler is None:
-            return
-        if self.scheduler.scheduler.running:
+    def set_scheduler_paused(self, paused: bool) -> None:
+        """On the loop: APScheduler's asyncio scheduler belongs to it."""
+        if self.scheduler is not None and self.scheduler.scheduler.running:
             (self.scheduler.pause if paused else self.scheduler.resume)()
         self.scheduler_paused = paused
-        actions.set_job_state(self.store, self.clock.now(), "paused" if paused else "active",
-                              "paused from the console" if paused else None, self.actor)
-        self.notify("scheduler and job paused" if paused else "scheduler and job resumed",
-                    title="done")
-        self.refresh_screen()
 
     @work(group="engine")
-    async def run_engine(self, label: str, start: Callable[[], Awaitable[RunReport]]) -> None:
+    async def run_engine(self, label: str, start: Callable[[], Awaitable[RunReport]],
+                         audit_entry: tuple[str, str | None, dict[str, Any]] | None = None
+                         ) -> None:
         """One engine call on this loop, never beside a scheduled job: the engine's lease
         keeps other processes out, but this process's jobs share one lease holder, so the
         scheduler's own lock is what serialises them here."""
@@ -335,6 +286,10 @@ class ConsoleApp(App):
             return
         async with lock:
             try:
+                if audit_entry is not None:  # written once the run is sure to start
+                    action, target, detail = audit_entry
+                    await asyncio.to_thread(audit.record, self.store, self.clock.now(),
+                                            action, target, detail, self.actor)
                 report = await start()
             except EngineBusy as exc:
                 self.notify(str(exc), title=label, severity="error", timeout=10)

@@ -13,23 +13,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from console import cli_audiences, cli_events, cli_ops, cli_reports
+from console import cli_audiences, cli_events, cli_links, cli_ops, cli_reports
+from console.cli_context import CliError, engine_for, load
 from console.render import emit_json, run_text, status_text
 from storage import audit
 from storage import runs as run_store
-from storage.db import Store
 from sync.clock import Clock
-from sync.config import Config, ConfigError, default_config_path, load_config
-from sync.engine import EXIT_NOT_APPLIED, EXIT_USAGE, Engine, EngineBusy
+from sync.config import ConfigError
+from sync.engine import EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
 from sync.status import build_status
-
-
-class CliError(Exception):
-    """An expected failure: message on stderr, exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -70,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_reports.add_parsers(sub, _common)
     cli_audiences.add_parsers(sub, _common)
     cli_events.add_parsers(sub, _common)
+    cli_links.add_parsers(sub, _common, load)
 
     p = sub.add_parser("console", help="the operator console (Textual); runs the scheduler")
     _common(p, json_flag=False)
@@ -110,24 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=Path, default=None, help="folder for the demo's files")
     p.set_defaults(func=cmd_demo)
     return parser
-
-
-# -- context ---------------------------------------------------------------------------
-
-def load(args: argparse.Namespace) -> tuple[Config, Store]:
-    path = args.config or default_config_path()
-    config = load_config(path)
-    if args.db is not None:
-        config.database.path = args.db
-    try:
-        store = Store(config.database.path)
-    except Exception as exc:
-        raise CliError(f"{config.database.path}: cannot open the database ({exc})") from None
-    return config, store
-
-
-def engine_for(config: Config, store: Store) -> Engine:
-    return Engine(config, store)
 
 
 def print_report(args: argparse.Namespace, report) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from console.cli_context import CliError, load
 from console.render import emit_json
 from sync.audiences.explain import explain, overview
 from sync.clock import Clock
@@ -24,8 +25,6 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from console.cli import load
-
     return load(args)
 
 
@@ -47,8 +46,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from console.cli import CliError
-
     config, store = _load(args)
     doc = explain(store, config, args.employee_id, Clock().now())
     if doc is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from console.cli_context import CliError, load
 from console.render import emit_json
 from storage import intake as intake_store
 from sync.clock import Clock
@@ -30,8 +31,6 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
 
 
 def parse_outcomes(values: list[str]) -> list[str]:
-    from console.cli import CliError
-
     wanted = [v.strip() for value in values for v in value.split(",") if v.strip()]
     for value in wanted:
         if value not in OUTCOMES:
@@ -41,8 +40,6 @@ def parse_outcomes(values: list[str]) -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from console.cli import CliError, load
-
     outcomes = parse_outcomes(args.outcome)
     if args.limit < 1:
         raise CliError(f"--limit {args.limit}: expected a positive number")

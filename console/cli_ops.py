@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import datetime
 
 from console import actions, when
+from console.cli_context import CliError, engine_for, load
 from console.render import emit_json, ops_table, run_text
 from storage import audit
 from storage import ops as op_store
@@ -20,8 +22,6 @@ from sync.models import OpStatus
 
 def parse_when(text: str, now: datetime) -> datetime:
     """`--until`: an ISO date/time (UTC unless it says otherwise) or 30m / 12h / 7d / 2w."""
-    from console.cli import CliError
-
     try:
         return when.parse_when(text, now)
     except when.WhenError as exc:
@@ -57,7 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--employee", action="append", default=[], help="suppress a person by id")
     p.add_argument("--reason", required=True)
-    p.add_argument("--until", default=None, help="expiry: ISO date/time or 12h, 7d, 2w")
+    _expiry_arguments(p)
     p.set_defaults(func=cmd_suppress)
 
     p = osub.add_parser("unsuppress", help="lift suppressions for people")
@@ -77,19 +77,40 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--run", type=int)
     p.add_argument("--reason", required=True)
-    p.add_argument("--until", default=None)
+    _expiry_arguments(p)
     p.set_defaults(func=cmd_reject)
 
 
-def _load(args):
-    from console.cli import load
+def _expiry_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--until", default=None, help="expiry: ISO date/time or 12h, 7d, 2w "
+                   "(required, or --no-expiry)")
+    p.add_argument("--no-expiry", action="store_true",
+                   help="suppress until lifted by hand: no change at all for these people, "
+                   "terminations included, until someone runs `ops unsuppress`")
 
-    return load(args)
+
+def _expiry(args, now: datetime) -> datetime | None:
+    """An expiry is required: an indefinite suppression also swallows a later
+    termination, so it must be asked for by name."""
+    if args.until and args.no_expiry:
+        raise CliError("--until and --no-expiry contradict each other; pass one")
+    if args.until:
+        return parse_when(args.until, now)
+    if not args.no_expiry:
+        raise CliError("an expiry is required: pass --until (e.g. 7d or 2026-12-31), or "
+                       "--no-expiry to suppress until lifted by hand")
+    print("warning: no expiry: these people get no change at all, terminations included, "
+          "until someone runs `rostersync ops unsuppress`", file=sys.stderr)
+    return None
+
+
+def _say_skipped(skipped: list[int], state: str) -> None:
+    if skipped:
+        print(f"{len(skipped)} operation(s) no longer {state}, left as they are: "
+              + ", ".join(f"#{i}" for i in skipped), file=sys.stderr)
 
 
 def _ops_or_fail(store, ids: list[int]) -> list[dict]:
-    from console.cli import CliError
-
     found = []
     for op_id in ids:
         op = op_store.get_op(store, op_id)
@@ -100,7 +121,7 @@ def _ops_or_fail(store, ids: list[int]) -> list[dict]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _config, store = _load(args)
+    _config, store = load(args)
     rows = op_store.list_ops(store, status=args.status, employee_id=args.employee,
                              run_id=args.run, limit=args.limit)
     emit_json(rows) if args.json else print(ops_table(rows))
@@ -108,7 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _config, store = _load(args)
+    _config, store = load(args)
     op = _ops_or_fail(store, [args.id])[0]
     if args.json:
         emit_json(op)
@@ -128,8 +149,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _apply_now(args, config, store, op_ids: list[int]) -> int:
-    from console.cli import engine_for
-
     report = asyncio.run(engine_for(config, store).apply_due(trigger="cli", op_ids=op_ids))
     doc = report.as_dict()
     emit_json(doc) if args.json else print(run_text(doc))
@@ -137,9 +156,7 @@ def _apply_now(args, config, store, op_ids: list[int]) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from console.cli import CliError
-
-    config, store = _load(args)
+    config, store = load(args)
     now = Clock().now()
     if args.all_failed:
         ids = [r[0] for r in store.conn.execute(
@@ -152,28 +169,25 @@ def cmd_retry(args: argparse.Namespace) -> int:
                                "operations can be retried")
     else:
         raise CliError("name operation ids or pass --all-failed")
-    actions.retry(store, now, ids, config.guards.retry_max_attempts)
-    if args.defer or not ids:
-        print(f"{len(ids)} operation(s) queued for the next run") if not args.json else \
-            emit_json({"queued": ids})
+    acted = actions.retry(store, now, ids, config.guards.retry_max_attempts,
+                          actor=audit.current_actor())
+    _say_skipped(acted.skipped, "failed or dead")
+    if args.defer or not acted.done:
+        print(f"{len(acted.done)} operation(s) queued for the next run") if not args.json \
+            else emit_json({"queued": acted.done, "skipped": acted.skipped})
         return 0
-    return _apply_now(args, config, store, ids)
-
-
-def _suppress_people(store, now, people: set[str], reason: str, until, actor: str) -> None:
-    actions.suppress_people(store, now, people, reason, until, actor)
+    return _apply_now(args, config, store, acted.done)
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
-    from console.cli import CliError
-
-    _config, store = _load(args)
+    _config, store = load(args)
     now = Clock().now()
-    until = parse_when(args.until, now) if args.until else None
     people = {op["employee_id"] for op in _ops_or_fail(store, args.ids)} | set(args.employee)
     if not people:
         raise CliError("name operation ids or --employee ID")
-    _suppress_people(store, now, people, args.reason, until, audit.current_actor())
+    until = _expiry(args, now)
+    actions.suppress_people(store, now, people, args.reason, until, audit.current_actor(),
+                            op_ids=args.ids or None)
     doc = {"suppressed": sorted(people), "reason": args.reason, "until": ts(until)}
     emit_json(doc) if args.json else print(
         f"suppressed {', '.join(sorted(people))}" + (f" until {ts(until)}" if until else ""))
@@ -181,7 +195,7 @@ def cmd_suppress(args: argparse.Namespace) -> int:
 
 
 def cmd_unsuppress(args: argparse.Namespace) -> int:
-    _config, store = _load(args)
+    _config, store = load(args)
     now = Clock().now()
     actor = audit.current_actor()
     lifted = actions.unsuppress(store, now, args.employee_ids, actor)
@@ -191,8 +205,6 @@ def cmd_unsuppress(args: argparse.Namespace) -> int:
 
 
 def _held_ids(store, args) -> list[int]:
-    from console.cli import CliError
-
     if args.run is not None:
         ids = op_store.ids_with_status(store, "held", run_id=args.run)
         if not ids:
@@ -207,27 +219,30 @@ def _held_ids(store, args) -> list[int]:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    config, store = _load(args)
+    config, store = load(args)
     now = Clock().now()
     actor = audit.current_actor()
     ids = _held_ids(store, args)
-    actions.approve(store, now, ids, actor, run=args.run)
-    if args.defer:
-        emit_json({"approved": ids}) if args.json else print(
-            f"approved {len(ids)} operation(s); they apply on the next run")
+    acted = actions.approve(store, now, ids, actor, run=args.run)
+    _say_skipped(acted.skipped, "held")
+    if args.defer or not acted.done:
+        emit_json({"approved": acted.done, "skipped": acted.skipped}) if args.json else \
+            print(f"approved {len(acted.done)} operation(s); they apply on the next run")
         return 0
-    return _apply_now(args, config, store, ids)
+    return _apply_now(args, config, store, acted.done)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    _config, store = _load(args)
+    _config, store = load(args)
     now = Clock().now()
     actor = audit.current_actor()
     ids = _held_ids(store, args)
-    until = parse_when(args.until, now) if args.until else None
-    _ops_or_fail(store, ids)
+    until = _expiry(args, now)
     # reject() also suppresses their people: else the next run would plan them again.
-    people = actions.reject(store, now, ids, args.reason, until, actor, run=args.run)
-    emit_json({"rejected": ids, "suppressed": sorted(people)}) if args.json else print(
-        f"rejected {len(ids)} operation(s); {len(people)} people suppressed")
+    acted = actions.reject(store, now, ids, args.reason, until, actor, run=args.run)
+    _say_skipped(acted.skipped, "held")
+    emit_json({"rejected": acted.done, "skipped": acted.skipped,
+               "suppressed": acted.people}) if args.json else print(
+        f"rejected {len(acted.done)} operation(s); {len(acted.people)} people suppressed"
+        + (f" until {ts(until)}" if until else " with no expiry"))
     return 0

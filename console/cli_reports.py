@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from console.cli_context import CliError, load
 from console.render import emit_json
 from storage import audit, retention
 from sync.clock import Clock
@@ -48,8 +49,6 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from console.cli import CliError, load
-
     config, store = load(args)
     try:
         period = parse_period(args.since, args.until, Clock().now())
@@ -75,8 +74,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from console.cli import load
-
     config, store = load(args)
     horizons = config.retention.horizons()
     if not horizons:

@@ -1,11 +1,20 @@
-"""The command palette: run a sync now, resync or jump to a person by id, pause or
-resume the scheduler and the job."""
+"""The command palette: go to a view, run a sync now, pause or resume, open or resync a
+person by employee id.
+
+Its dangerous commands take the same path as keys (``app.request``: a dialog naming what
+will happen, then exactly that), and a command that needs an argument is offered only
+when the text typed is one: "Resync person X" appears only when X is an employee id the
+database knows, never for any word.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from storage import people as people_store
 
 
 class ConsoleCommands(Provider):
@@ -22,12 +31,14 @@ class ConsoleCommands(Provider):
         ]
         if not app.read_only:
             out += [
-                ("Sync now: full", "full reconcile now", partial(app.do_sync, "full")),
-                ("Sync now: delta", "changed records only", partial(app.do_sync, "delta")),
-                ("Pause the scheduler and the job", "no runs, no applying",
-                 app.do_pause),
-                ("Resume the scheduler and the job", "runs and applying resume",
-                 app.do_resume),
+                ("Sync now: full", "full reconcile now (asks first)",
+                 partial(app.ask_sync, "full")),
+                ("Sync now: delta", "changed records only (asks first)",
+                 partial(app.ask_sync, "delta")),
+                ("Pause the scheduler and the job", "no runs, no applying (asks first)",
+                 app.ask_pause),
+                ("Resume the scheduler and the job", "runs and applying resume (asks first)",
+                 app.ask_resume),
             ]
         return out
 
@@ -41,11 +52,26 @@ class ConsoleCommands(Provider):
             score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
-        # "E00042": jump to that person, or resync them
-        word = query.strip()
-        if word and " " not in word and word[0].isalnum():
-            yield Hit(0.9, f"Open person {word}", partial(self.app.open_person, word),
-                      help="jump to the person screen")
-            if not self.app.read_only:
-                yield Hit(0.8, f"Resync person {word}", partial(self.app.do_resync, word),
-                          help="resync this person now, through the same guards")
+        # "E00042", "resync E00042", "open e00042": that person, when the id is known.
+        words = query.split()
+        verb = words[0].lower() if len(words) == 2 else ""
+        if len(words) == 2 and not any(v.startswith(verb) for v in ("open", "resync")):
+            return
+        word = words[-1] if words and len(words) <= 2 else ""
+        if not word or not word[0].isalnum():
+            return
+        employee_id = await asyncio.to_thread(people_store.known_id, self.app.store, word)
+        if employee_id is None:
+            return
+        if "resync".startswith(verb) and verb and not self.app.read_only:
+            # The verb was typed: the resync comes first.
+            yield Hit(1.0, f"Resync person {employee_id}",
+                      partial(self.app.ask_resync, employee_id),
+                      help="resync this person now, through the same guards (asks first)")
+            return
+        yield Hit(0.9, f"Open person {employee_id}", partial(self.app.open_person, employee_id),
+                  help="jump to the person screen")
+        if not self.app.read_only:
+            yield Hit(0.8, f"Resync person {employee_id}",
+                      partial(self.app.ask_resync, employee_id),
+                      help="resync this person now, through the same guards (asks first)")

@@ -28,7 +28,7 @@ class DemoConsole(ConsoleApp):
     def on_mount(self) -> None:
         # Textual runs ConsoleApp.on_mount first by itself (handlers follow the MRO).
         self.sub_title = "demo: HR life every few seconds"
-        self.do_sync("full")
+        self.start_sync("full", source="demo")
         self._connect_intake()
 
     def on_run_finished(self, _message: messages.RunFinished) -> None:

@@ -18,7 +18,7 @@ class Key:
     action: str
     label: str        # footer text
     help: str         # help-screen text
-    scope: str        # app | list | person | run | held | dashboard
+    scope: str        # app | list | person | run | held | held_group | dashboard
     dangerous: bool = False
     show: bool = True
     display: str | None = None
@@ -60,16 +60,40 @@ KEYS: tuple[Key, ...] = (
     Key("y", "resync", "Resync", "resync this person now", "person", True),
     Key("a", "approve", "Approve", "approve this person's held operations", "person", True),
     Key("x", "reject", "Reject", "reject this person's held operations", "person", True),
+    # Not in the footer (it is full): the match panel names these keys when it shows.
+    Key("l", "link_match", "Link", "disputed/unlinked match: link this person to the "
+        "candidate LMS account highlighted in the match panel", "person", True, show=False),
+    Key("n", "create_account", "New account", "disputed/unlinked match: create a new LMS "
+        "account instead of any candidate", "person", True, show=False),
+    Key("i", "ignore_match", "Ignore match", "disputed/unlinked match: leave it alone, with "
+        "a reason (no link, no create; the drift stays, marked ignored)", "person", True,
+        show=False),
     # run
     Key("escape", "back", "Back", "back", "run"),
     Key("r", "retry_group", "Retry group", "retry every failure in the selected group", "run",
         True),
     # held batch review
     Key("escape", "back", "Back", "back", "held"),
-    Key("a", "approve_group", "Approve group", "approve every op in the selected group",
-        "held", True),
-    Key("x", "reject_group", "Reject group", "reject every op in the selected group", "held",
-        True),
+    Key("enter", "open_group", "Open", "open the hold: its people, by department and "
+        "location, to select from", "held"),
+    Key("a", "approve_group", "Approve hold", "approve every op of the selected hold (run "
+        "and reason), as the dialog lists them", "held", True),
+    Key("x", "reject_group", "Reject hold", "reject every op of the selected hold and "
+        "suppress its people (reason and expiry)", "held", True),
+    # one hold opened: its people
+    Key("escape", "back", "Back", "back", "held_group"),
+    Key("space", "toggle", "Select", "select or deselect the highlighted person",
+        "held_group"),
+    Key("i", "invert", "Invert", "invert the selection", "held_group"),
+    Key("enter", "open", "Person", "drill into the highlighted person", "held_group"),
+    Key("right_square_bracket", "page(1)", "Next", "next page", "held_group", show=False,
+        display="]"),
+    Key("left_square_bracket", "page(-1)", "Prev", "previous page", "held_group",
+        show=False, display="["),
+    Key("a", "approve_selected", "Approve", "approve the selected people's held ops",
+        "held_group", True),
+    Key("x", "reject_selected", "Reject", "reject the selected people's held ops and "
+        "suppress them (reason and expiry)", "held_group", True),
     # reports
     Key("escape", "back", "Back", "back", "reports"),
     Key("p", "period", "Period", "cycle the period: last 7, 30, 90 days", "reports"),
@@ -81,7 +105,7 @@ KEYS: tuple[Key, ...] = (
 
 DANGEROUS = frozenset(k.action for k in KEYS if k.dangerous) | {
     # palette-only actions, equally dangerous
-    "sync_now", "resync_person", "pause", "resume"}
+    "ask_sync", "ask_resync", "ask_pause", "ask_resume"}
 
 
 def bindings(scope: str) -> list[Binding]:

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+from storage.terminations import describe
 from sync.status import format_age
 
 
@@ -29,6 +30,7 @@ def status_text(doc: dict[str, Any]) -> str:
     t = doc["terminations"]
     lines.append(f"terminations: {t['pending']} pending, {t['overdue']} overdue "
                  f"(SLA {t['sla_minutes']:g} min), {t['scheduled']} scheduled")
+    lines += blocked_lines(t)
     ops = {k: v for k, v in doc["ops"].items() if v and k not in ("succeeded", "superseded")}
     lines.append("open ops: " + (", ".join(f"{k} {v}" for k, v in sorted(ops.items()))
                                  if ops else "none"))
@@ -42,6 +44,24 @@ def status_text(doc: dict[str, Any]) -> str:
     if doc.get("intake"):
         lines += intake_lines(doc["intake"])
     return "\n".join(lines)
+
+
+def blocked_lines(t: dict[str, Any]) -> list[str]:
+    """Each termination a suppression blocks, by name: the suppression is honoured, the
+    leaver keeps access, and the operator reading this must know who decided that."""
+    people = t.get("blocked_by_suppression") or []
+    if not people:
+        return []
+    lines = [f"blocked by a suppression: {t['blocked_by_suppression_count']} termination(s), "
+             f"{t['blocked_by_suppression_overdue']} past the SLA"]
+    for e in people:
+        late = "PAST SLA" if e["overdue"] else "within SLA"
+        lines.append(f"  {e['employee_id']}: {describe(e)}; effective {e['effective_at']}, "
+                     f"pending {age(e['age_seconds'])} ({late})")
+    shown = len(people)
+    if t["blocked_by_suppression_count"] > shown:
+        lines.append(f"  and {t['blocked_by_suppression_count'] - shown} more")
+    return lines
 
 
 def intake_lines(intake: dict[str, Any]) -> list[str]:

@@ -107,5 +107,15 @@ def count_active(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM accounts WHERE active = 1"))
 
 
+def by_lms_ids(store: Store, lms_ids: list[str]) -> dict[str, str]:
+    """lms_id -> Account JSON, for those of ``lms_ids`` the cache holds."""
+    out: dict[str, str] = {}
+    for part in chunks(lms_ids):
+        marks = ",".join("?" * len(part))
+        out.update(store.conn.execute(
+            f"SELECT lms_id, data FROM accounts WHERE lms_id IN ({marks})", part))
+    return out
+
+
 def get_account(store: Store, lms_id: str) -> str | None:
     return store.scalar("SELECT data FROM accounts WHERE lms_id = ?", (lms_id,))

@@ -172,25 +172,6 @@ def failed_ids(store: Store, run_id: int, error_class: str) -> list[int]:
     return [r[0] for r in store.conn.execute(sql, params)]
 
 
-def held_groups(store: Store) -> list[dict[str, Any]]:
-    """Held operations grouped by why they were planned (terminated, vanished, ...)."""
-    return store.rows(
-        "SELECT coalesce(reason, 'unspecified') AS reason, kind, count(*) AS n, "
-        "min(created_at) AS oldest, group_concat(DISTINCT run_id) AS runs, "
-        "min(hold_reason) AS hold_reason FROM ops WHERE status = 'held' "
-        "GROUP BY reason, kind ORDER BY n DESC, reason")
-
-
-def held_ids(store: Store, reason: str, kind: str) -> list[int]:
-    if reason == "unspecified":
-        sql, params = ("SELECT id FROM ops WHERE status = 'held' AND reason IS NULL "
-                       "AND kind = ?", (kind,))
-    else:
-        sql, params = ("SELECT id FROM ops WHERE status = 'held' AND reason = ? AND kind = ?",
-                       (reason, kind))
-    return [r[0] for r in store.conn.execute(sql, params)]
-
-
 def recent_activity(store: Store, limit: int = 8) -> dict[str, list[dict[str, Any]]]:
     runs = store.rows("SELECT id, kind, trigger, status, started_at, finished_at, counts, "
                       "message FROM runs ORDER BY id DESC LIMIT ?", (limit,))

@@ -18,6 +18,8 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.schema import migrate as run_migrations
+
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -85,9 +87,7 @@ class Store:
         if str(self.path) != ":memory:":
             _create_private(self.path)
         if migrate:
-            from storage.schema import migrate as run_migrations
-
-            run_migrations(self)
+            run_migrations(self.conn, self.path)
 
     def _open(self) -> sqlite_utils.Database:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True,

@@ -46,9 +46,11 @@ def write(conn: Any, now: datetime, opened: list[tuple[str, str, str | None, dic
 
 
 # The drift an operation's success ends (a leave suspension is a `mismatch` on active).
+# A person with an account of their own has no match left to decide: a create or link
+# (an operator's decision on a disputed match, say) ends `disputed` and `unlinked` too.
 _RESOLVED_BY = {
-    "create": ("missing",),
-    "link": ("unlinked",),
+    "create": ("missing", "disputed", "unlinked"),
+    "link": ("unlinked", "disputed"),
     "update": ("mismatch",),
     "reactivate": ("reactivation", "mismatch"),
     "deactivate": ("pending_termination", "orphan", "mismatch"),
@@ -67,3 +69,11 @@ def resolve_for_op(conn: Any, now: datetime, subject: str, op_kind: str) -> None
 def counts_by_kind(store: Store) -> dict[str, int]:
     return dict(store.conn.execute(
         "SELECT kind, count(*) FROM drift WHERE resolved_at IS NULL GROUP BY kind"))
+
+
+def ignored_disputes(store: Store) -> int:
+    """Open disputed drift an operator chose to ignore (with a reason, `links ignore`):
+    it stays listed, but it is no longer news for `status`."""
+    return int(store.scalar(
+        "SELECT count(*) FROM drift WHERE resolved_at IS NULL AND kind = 'disputed' "
+        "AND json_extract(detail, '$.ignored') IS NOT NULL") or 0)

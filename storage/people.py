@@ -197,3 +197,15 @@ def dirty_keys(store: Store) -> list[str]:
 
 def mark_dirty(conn: Any, keys: Iterable[str]) -> None:
     conn.executemany("UPDATE people SET dirty = 1 WHERE employee_id = ?", ((k,) for k in keys))
+
+
+def known_id(store: Store, text: str) -> str | None:
+    """The employee id ``text`` names, if the database knows that person: exactly, or
+    typed in the other case (``e00042``). Primary-key lookups only: the palette asks on
+    every keystroke."""
+    for candidate in dict.fromkeys((text, text.upper(), text.lower())):
+        row = store.conn.execute("SELECT employee_id FROM people WHERE employee_id = ?",
+                                 (candidate,)).fetchone()
+        if row is not None:
+            return row[0]
+    return None

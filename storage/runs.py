@@ -18,10 +18,13 @@ def start_run(store: Store, now: datetime, kind: str, trigger: str, dry_run: boo
 
 
 def finish_run(store: Store, run_id: int, now: datetime, status: str,
-               counts: dict[str, Any], message: str | None = None) -> None:
+               counts: dict[str, Any], message: str | None = None,
+               error_class: str | None = None) -> None:
     with store.tx() as conn:
-        conn.execute("UPDATE runs SET status=?, finished_at=?, counts=?, message=? WHERE id=?",
-                     (status, ts(now), json.dumps(counts, sort_keys=True), message, run_id))
+        conn.execute("UPDATE runs SET status=?, finished_at=?, counts=?, message=?, "
+                     "error_class=? WHERE id=?",
+                     (status, ts(now), json.dumps(counts, sort_keys=True), message,
+                      error_class, run_id))
 
 
 def abandon_running(store: Store, now: datetime) -> int:
@@ -60,7 +63,10 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 def source_attempt(store: Store, name: str, now: datetime, description: str,
                    error: str | None = None, success: bool = False,
-                   watermark: str | None = None) -> None:
+                   watermark: str | None = None, error_class: str | None = None) -> None:
+    """Record a read of a source. A failure keeps its class (``source_unreachable``,
+    ``source_auth``, ``feed_rejected``...) and ``failing_since``: the first attempt of
+    the unbroken run of failures of that class, which a success or another class ends."""
     with store.tx() as conn:
         conn.execute(
             "INSERT INTO sources(name, description, last_attempt_at) VALUES (?,?,?) "
@@ -68,10 +74,15 @@ def source_attempt(store: Store, name: str, now: datetime, description: str,
             "last_attempt_at=excluded.last_attempt_at", (name, description, ts(now)))
         if success:
             conn.execute("UPDATE sources SET last_success_at=?, last_error=NULL, "
+                         "error_class=NULL, failing_since=NULL, "
                          "watermark=coalesce(?, watermark) WHERE name=?",
                          (ts(now), watermark, name))
         elif error is not None:
-            conn.execute("UPDATE sources SET last_error=? WHERE name=?", (error, name))
+            # SET reads the row as it was: error_class here is the previous failure's.
+            conn.execute("UPDATE sources SET last_error=?, failing_since=CASE WHEN "
+                         "failing_since IS NOT NULL AND error_class IS ? THEN failing_since "
+                         "ELSE ? END, error_class=? WHERE name=?",
+                         (error, error_class, ts(now), error_class, name))
 
 
 def sources(store: Store) -> dict[str, dict[str, Any]]:

@@ -7,10 +7,7 @@ million people: every such query is an index range scan, never a table scan.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from storage.db import Store
+import sqlite3
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -346,16 +343,44 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key, channel)
     ) WITHOUT ROWID;
     """,
+    # 7: operator decisions on disputed and unlinked matches (storage/match_decisions.py),
+    # and the error class of a failed run and of a source's last failure, so that an HRIS
+    # that cannot be reached is told apart from a feed the gate rejected.
+    """
+    CREATE TABLE match_decisions (
+        id          INTEGER PRIMARY KEY,
+        employee_id TEXT NOT NULL,
+        decision    TEXT NOT NULL,       -- link | create | ignore
+        lms_id      TEXT,                -- link: the account the operator chose
+        reason      TEXT,
+        decided_by  TEXT NOT NULL,
+        decided_at  TEXT NOT NULL,
+        ended_at    TEXT,                -- NULL: in force
+        ended_by    TEXT,
+        ended_how   TEXT,                -- superseded | cleared
+        ended_why   TEXT
+    );
+    CREATE UNIQUE INDEX match_decisions_active ON match_decisions(employee_id)
+        WHERE ended_at IS NULL;
+    CREATE INDEX match_decisions_person ON match_decisions(employee_id, id);
+
+    ALTER TABLE runs ADD COLUMN error_class TEXT;
+    -- The class of the source's current failure and since when failures of that class
+    -- have run unbroken (cleared by a success).
+    ALTER TABLE sources ADD COLUMN error_class TEXT;
+    ALTER TABLE sources ADD COLUMN failing_since TEXT;
+    """,
 ]
 
 
-def migrate(store: Store) -> int:
-    """Bring the database to the newest schema; returns the version."""
-    conn = store.conn
+def migrate(conn: sqlite3.Connection, path: object) -> int:
+    """Bring the database at ``path`` (named in errors) to the newest schema; returns the
+    version. Takes the connection, not the Store, so that storage.db can import this
+    module without this one importing it back."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise RuntimeError(
-            f"{store.path}: database schema version {version} is newer than this "
+            f"{path}: database schema version {version} is newer than this "
             f"rostersync ({len(MIGRATIONS)}); upgrade rostersync")
     for number in range(version, len(MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
@@ -372,8 +397,6 @@ def migrate(store: Store) -> int:
 
 def _statements(script: str) -> list[str]:
     """Split a migration into statements (executescript would commit on its own)."""
-    import sqlite3
-
     out: list[str] = []
     buf = ""
     for line in script.splitlines(keepends=True):

@@ -41,6 +41,25 @@ class Vanished:
     missing_pulls: int
 
 
+@dataclass(frozen=True)
+class MatchChoice:
+    """An operator's decision on this person's disputed or unlinked match (storage/
+    match_decisions.py), as data: ``link`` to ``lms_id``, ``create`` a new account, or
+    ``ignore`` the match (with ``reason``). ``account`` is the chosen account as last read
+    (None when the LMS no longer has it); only ``link`` needs it."""
+
+    decision: str
+    lms_id: str | None = None
+    reason: str | None = None
+    by: str | None = None
+    at: str | None = None
+    account: Account | None = None
+
+    def detail(self) -> dict[str, Any]:
+        return {"decision": self.decision, "lms_id": self.lms_id, "reason": self.reason,
+                "by": self.by, "at": self.at}
+
+
 @dataclass
 class Subject:
     """Everything known about one employee_id for this evaluation."""
@@ -54,6 +73,7 @@ class Subject:
     locator: str | None = None
     vanished: Vanished | None = None
     hr_status: str | None = None
+    choice: MatchChoice | None = None  # the operator's decision on a disputed match
 
 
 @dataclass
@@ -166,11 +186,13 @@ def _absent(subject: Subject, desired: Account, mapped: Mapped, state: Lifecycle
     unlinked = [a for a in subject.candidates if not a.external_key]
     claimed = [a for a in subject.candidates if a.external_key
                and a.external_key != subject.employee_id]
+    choice = subject.choice
+    if choice is not None and (subject.candidates or choice.decision == "link"):
+        _decided(subject, choice, desired, mapped, state, policy, out,
+                 DriftKind.disputed if claimed or len(unlinked) != 1 else DriftKind.unlinked)
+        return
     if claimed or len(unlinked) > 1:
-        out.drift.append(DriftItem(DriftKind.disputed, {
-            "user_name": desired.user_name, "email": desired.email,
-            "candidates": [{"lms_id": a.lms_id, "user_name": a.user_name,
-                            "external_key": a.external_key} for a in subject.candidates]}))
+        out.drift.append(DriftItem(DriftKind.disputed, _disputed(subject, desired)))
         return
     if unlinked:
         account = unlinked[0]
@@ -180,14 +202,78 @@ def _absent(subject: Subject, desired: Account, mapped: Mapped, state: Lifecycle
         out.intents.append(Intent(OpKind.link, {
             "changes": changes, "active": desired.active}, "matched by email", account.lms_id))
         return
+    if _create(desired, state, policy, out, {"account": desired.managed()}, "new in HR"):
+        out.drift.append(DriftItem(DriftKind.missing, {"user_name": desired.user_name}))
+
+
+def _disputed(subject: Subject, desired: Account) -> dict[str, Any]:
+    return {"user_name": desired.user_name, "email": desired.email,
+            "candidates": [{"lms_id": a.lms_id, "user_name": a.user_name,
+                            "external_key": a.external_key} for a in subject.candidates]}
+
+
+def _create(desired: Account, state: Lifecycle, policy: Policy, out: Decision,
+            payload: dict[str, Any], reason: str) -> bool:
+    """Plan a create (and a scheduled termination) unless this person gets no account
+    yet; returns whether it did."""
     if state.state in policy.skip_create_statuses or not desired.active:
-        return
-    out.drift.append(DriftItem(DriftKind.missing, {"user_name": desired.user_name}))
-    out.intents.append(Intent(OpKind.create, {"account": desired.managed()}, "new in HR"))
+        return False
+    out.intents.append(Intent(OpKind.create, payload, reason))
     if state.next_state == Status.terminated and state.next_change_at is not None:
         out.intents.append(Intent(
             OpKind.deactivate, {"effective_at": state.next_change_at.isoformat()},
             "termination scheduled", None, not_before=state.next_change_at))
+    return True
+
+
+def _decided(subject: Subject, choice: MatchChoice, desired: Account, mapped: Mapped,
+             state: Lifecycle, policy: Policy, out: Decision, kind: DriftKind) -> None:
+    """The operator decided this match: the drift stays (kind as found, the decision in
+    its detail) and exactly what was decided is planned. A link whose account is gone, or
+    now another person's, is not followed: the match goes back to ``disputed``, saying
+    why, until the operator decides again."""
+    found = None  # the one unlinked candidate of an unlinked match
+    if kind == DriftKind.disputed:
+        detail = _disputed(subject, desired)
+    else:
+        found = subject.candidates[0].lms_id
+        detail = {"user_name": subject.candidates[0].user_name}
+    detail["decision"] = choice.detail()
+    if choice.decision == "ignore":
+        detail["ignored"] = choice.reason or "no reason given"
+        out.drift.append(DriftItem(kind, detail, found))
+        return
+    if choice.decision == "create":
+        out.drift.append(DriftItem(kind, detail, found))
+        # new_account: the executor must not link an unlinked account with the same
+        # userName instead (the operator chose a new account over the candidates).
+        _create(desired, state, policy, out, {"account": desired.managed(),
+                                              "new_account": True},
+                "new account by operator decision")
+        return
+    account = choice.account
+    stale = None
+    if account is None:
+        stale = f"LMS account {choice.lms_id} no longer exists"
+    elif account.external_key and account.external_key != subject.employee_id:
+        stale = (f"LMS account {choice.lms_id} now belongs to {account.external_key} "
+                 f"(externalId)")
+    if stale is not None:
+        detail = _disputed(subject, desired)
+        detail["decision"] = choice.detail()
+        detail["decision_stale"] = (f"the decision to link to LMS account {choice.lms_id} "
+                                    f"is not followed: {stale}; decide again")
+        out.drift.append(DriftItem(DriftKind.disputed, detail))
+        return
+    assert account is not None
+    changes = changed_fields(desired, account, mapped.unmanaged)
+    detail["changes"] = sorted(changes)
+    out.drift.append(DriftItem(kind, detail, account.lms_id))
+    # The chosen account is in the payload (so in the idempotency key): a decision for
+    # another account supersedes an open link to the first.
+    out.intents.append(Intent(OpKind.link, {
+        "changes": changes, "active": desired.active, "lms_id": account.lms_id},
+        "linked by operator decision", account.lms_id))
 
 
 def _vanished(subject: Subject, now: datetime, policy: Policy, out: Decision) -> None:

@@ -25,7 +25,13 @@ from sync.audiences.lms import guard_removals, read_memberships
 from sync.audiences.strays import is_stray, plan_strays
 from sync.clock import Clock
 from sync.config import Config, ConfigError
-from sync.connectors.base import ConnectorError, FeedError, HrisSource, LmsTarget
+from sync.connectors.base import (
+    ConnectorError,
+    FeedError,
+    HrisSource,
+    LmsTarget,
+    SourceUnavailable,
+)
 from sync.connectors.factory import make_source, make_target
 from sync.evaluate import Parsed, PlanSummary, evaluate, parse_record, write_changes
 from sync.events import (
@@ -57,6 +63,7 @@ from sync.run_report import (  # noqa: F401 - the command line imports them from
 from sync.threads import in_thread
 
 BATCH = 2000
+FEED_REJECTED = "feed_rejected"  # the error class of a feed that was read and refused
 
 class Engine(RealtimeRuns):
     def __init__(self, config: Config, store: Store | None = None, *,
@@ -143,14 +150,20 @@ class Engine(RealtimeRuns):
     async def _run_body(self, run_id: int, kind: str, dry_run: bool, body) -> RunReport:
         try:
             report = await body(run_id)
+        except SourceUnavailable as exc:
+            # Nothing was read, so nothing is known about the feed: no snapshot is
+            # recorded (the gate's verdict on the last feed stands, the last good snapshot
+            # stays in force) and the run fails with the source's own error class.
+            report = self._source_failed(run_id, kind, dry_run, exc)
         except FeedError as exc:
-            # An unusable export (missing file or column, bad encoding) is rejected whole,
-            # like a feed the gate refuses: the last accepted snapshot stays in force.
+            # An unusable export (missing column, bad encoding, truncated answer) is
+            # rejected whole, like a feed the gate refuses: the last accepted snapshot
+            # stays in force.
             now = self.clock.now()
             report = RunReport(run_id, kind, "rejected", dry_run, reasons=[str(exc)],
-                               message=f"feed rejected: {exc}")
+                               message=f"feed rejected: {exc}", error_class=FEED_REJECTED)
             run_store.source_attempt(self.store, "hris", now, self.source.describe(),
-                                     error=str(exc))
+                                     error=str(exc), error_class=FEED_REJECTED)
             run_store.record_snapshot(self.store, now, run_id, kind, False, 0, 0, {},
                                       [str(exc)], self.config.fingerprint())
         except ConnectorError as exc:
@@ -176,13 +189,25 @@ class Engine(RealtimeRuns):
         await in_thread(self._finish_run, run_id, report)
         return report
 
+    def _source_failed(self, run_id: int, kind: str, dry_run: bool,
+                       exc: SourceUnavailable) -> RunReport:
+        what = ("HRIS refused our credentials" if exc.error_class == SourceUnavailable.AUTH
+                else "HRIS unreachable")
+        message = f"{what}: {exc}"
+        run_store.source_attempt(self.store, "hris", self.clock.now(), self.source.describe(),
+                                 error=str(exc), error_class=exc.error_class)
+        return RunReport(run_id, kind, "failed", dry_run, error_class=exc.error_class,
+                         message=message + " (nothing changed; the last accepted snapshot "
+                                           "stays in force)")
+
     def _finish_run(self, run_id: int, report: RunReport) -> None:
         # The checkpoint the run's writes are due goes to checkpoint_in_background, after
         # the lease is released, not into this commit.
         with self.store.bulk_writes():
             run_store.finish_run(self.store, run_id, self.clock.now(), report.status,
                                  report.counts,
-                                 report.message or ("; ".join(report.reasons) or None))
+                                 report.message or ("; ".join(report.reasons) or None),
+                                 report.error_class)
 
     def _release_lease(self) -> None:
         with self.store.bulk_writes():
@@ -246,8 +271,10 @@ class Engine(RealtimeRuns):
                                   stats.active, stats.null_counts, pull.reasons,
                                   self.config.fingerprint())
         message = "feed rejected: " + "; ".join(pull.reasons)
-        run_store.source_attempt(self.store, "hris", now, self.source.describe(), error=message)
+        run_store.source_attempt(self.store, "hris", now, self.source.describe(), error=message,
+                                 error_class=FEED_REJECTED)
         report.status = "rejected"
+        report.error_class = FEED_REJECTED
         report.reasons = pull.reasons
         report.message = message + " (the last accepted snapshot stays in force)"
         self.on_event(FeedRejected(run_id, pull.reasons))

@@ -14,6 +14,7 @@ from typing import Any
 
 from storage import accounts as account_store
 from storage import drift as drift_store
+from storage import match_decisions as match_store
 from storage import memberships as membership_store
 from storage import ops as op_store
 from storage import people as people_store
@@ -22,7 +23,16 @@ from storage.db import Store, parse_ts, ts
 from sync.audiences.batch import AudienceBatch
 from sync.config import Config
 from sync.connectors.base import HrisSource, RawRecord, RecordError
-from sync.diff import Decision, DriftItem, Intent, Policy, Subject, Vanished, decide
+from sync.diff import (
+    Decision,
+    DriftItem,
+    Intent,
+    MatchChoice,
+    Policy,
+    Subject,
+    Vanished,
+    decide,
+)
 from sync.lifecycle import lifecycle
 from sync.mapping import map_person
 from sync.models import DRIFT_OWNER, Account, DriftKind, OpKind, OpStatus, Person, Status
@@ -183,6 +193,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
 
     audiences = AudienceBatch(store, config, now, persons)
     _attach_candidates(store, need_candidates)
+    _attach_choices(store, need_candidates)
     _unmanage_unresolvable_managers(store, subjects.values())
 
     for key in keys:
@@ -252,6 +263,23 @@ def _attach_candidates(store: Store, subjects: list[Subject]) -> None:
                         + by_name.get(desired.user_name.lower(), [])):
             seen[account.lms_id] = account
         subject.candidates = list(seen.values())
+
+
+def _attach_choices(store: Store, subjects: list[Subject]) -> None:
+    """The operators' decisions on these people's matches, with the account a link
+    decision names as last read (None: the LMS no longer has it)."""
+    if not subjects:
+        return
+    decided = match_store.active_for(store, [s.employee_id for s in subjects])
+    if not decided:
+        return
+    chosen = account_store.by_lms_ids(
+        store, [d.lms_id for d in decided.values() if d.decision == "link" and d.lms_id])
+    for subject in subjects:
+        d = decided.get(subject.employee_id)
+        if d is not None:
+            subject.choice = MatchChoice(d.decision, d.lms_id, d.reason, d.decided_by,
+                                         d.decided_at, _account(chosen.get(d.lms_id or "")))
 
 
 def _unmanage_unresolvable_managers(store: Store, subjects) -> None:

@@ -276,7 +276,8 @@ class Executor:
         if kind == OpKind.create:
             desired = account_from_payload(payload["account"])
             desired.external_key = key
-            return await self._create(key, desired, op["attempt"])
+            return await self._create(key, desired, op["attempt"],
+                                      link_unlinked=not payload.get("new_account"))
         if kind in MEMBER_OP_KINDS:
             return await self._membership(op, kind, key)
         lms_id = op.get("lms_id") or self._lms_id_of(key)
@@ -341,12 +342,13 @@ class Executor:
             merged["version"] = returned.version
         return account_from_payload(merged)
 
-    async def _create(self, key: str, desired: Account, attempt: int) -> Account:
+    async def _create(self, key: str, desired: Account, attempt: int, *,
+                      link_unlinked: bool = True) -> Account:
         # An earlier attempt may have reached the LMS before the process died (its outcome
         # unrecorded): look the account up by external key first. A first attempt goes
         # straight to POST; a uniqueness conflict then tells us to look.
         if attempt > 1:
-            found = await self._existing(key, desired)
+            found = await self._existing(key, desired, link_unlinked)
             if found is not None:
                 return found
         manager_lms_id = self._lms_id_of(desired.manager_key)
@@ -355,7 +357,7 @@ class Executor:
         except ConnectorError as exc:
             if exc.error_class != ErrorClass.conflict:
                 raise
-            found = await self._existing(key, desired)
+            found = await self._existing(key, desired, link_unlinked)
             if found is None:
                 raise
             return found
@@ -364,10 +366,13 @@ class Executor:
         created.manager_key = desired.manager_key if manager_lms_id else None
         return created
 
-    async def _existing(self, key: str, desired: Account) -> Account | None:
+    async def _existing(self, key: str, desired: Account,
+                        link_unlinked: bool = True) -> Account | None:
         """The account this create would make, if it already exists: ours (same external
         key) or an unlinked one with the same userName, which is linked. A userName held by
-        another employee's account is a conflict for a person to resolve."""
+        another employee's account is a conflict for a person to resolve, and so is an
+        unlinked one when an operator decided on a new account (``link_unlinked`` False):
+        linking it would undo that decision."""
         mine = [a for a in await self.target.find_by_external_key(key) if a.external_key == key]
         if mine:
             found = self._translate(mine[0])
@@ -383,6 +388,14 @@ class Executor:
                     f"{account.lms_id} (externalId {account.external_key})", ErrorClass.conflict)
         if not same_name:
             return None
+        if not link_unlinked:
+            held = same_name[0]
+            raise ConnectorError(
+                f"userName {desired.user_name!r} is already held by LMS account "
+                f"{held.lms_id} (no externalId), and the LMS refuses a second account with "
+                f"it: the operator decided on a new account for {key} rather than linking "
+                f"that one; rename or remove LMS account {held.lms_id}, or decide to link "
+                f"it (`rostersync links link {key} {held.lms_id}`)", ErrorClass.conflict)
         found = self._translate(same_name[0])
         changes = changed_fields(desired, found, self._target_unmanaged)
         changes["external_key"] = key

@@ -32,7 +32,10 @@ async def read_all(store: Store, target: LmsTarget, now: datetime) -> tuple[int,
         for account in pending:
             digest = account.content_hash()
             old = known.get(account.lms_id or "")
-            if old is None or old[0] != digest:
+            # The digest covers the managed fields only: an external key set or cleared
+            # by hand in the LMS (an account claimed by someone else) changes no digest.
+            if old is None or old[0] != digest or (old[1] or None) != (account.external_key
+                                                                      or None):
                 rows.append((account.to_json(), digest))
                 if account.external_key:
                     touched.add(account.external_key)

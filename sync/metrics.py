@@ -77,6 +77,15 @@ def families(status: dict[str, Any], durations: dict[str, float],
         g = _gauge(f"terminations_{key}", doc)
         g.add_metric([], t[key])
         out.append(g)
+    # Not "_count": that suffix belongs to summaries and histograms in Prometheus.
+    for name, key, doc in (
+            ("blocked_by_suppression", "blocked_by_suppression_count",
+             "Pending terminations an operator's suppression blocks"),
+            ("blocked_by_suppression_overdue", "blocked_by_suppression_overdue",
+             "Of the terminations a suppression blocks, those past the SLA")):
+        g = _gauge(f"terminations_{name}", doc)
+        g.add_metric([], t[key])
+        out.append(g)
     g = _gauge("terminations_oldest_pending_age_seconds", "Age of the oldest pending one")
     g.add_metric([], t["oldest_pending_age_seconds"] or 0)
     out.append(g)

@@ -24,6 +24,9 @@ class RunReport:
     message: str | None = None
     reasons: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    # Why a run failed or was rejected, when a source is the reason: source_unreachable,
+    # source_auth (the HRIS could not be read) or feed_rejected (read and refused).
+    error_class: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -40,4 +43,5 @@ class RunReport:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "kind": self.kind, "status": self.status,
                 "dry_run": self.dry_run, "exit_code": self.exit_code, "counts": self.counts,
-                "message": self.message, "reasons": self.reasons, "plan": self.plan}
+                "message": self.message, "reasons": self.reasons, "plan": self.plan,
+                "error_class": self.error_class}

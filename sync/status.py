@@ -12,8 +12,10 @@ from storage import drift as drift_store
 from storage import intake as intake_store
 from storage import ops as op_store
 from storage import runs as run_store
+from storage import source_health
 from storage.db import Store, parse_ts
 from storage.queries import termination_figures
+from storage.terminations import blocked_by_suppression, describe
 from sync.config import Config
 from sync.config_realtime import ALL_KINDS
 from sync.models import DriftKind, OpStatus
@@ -83,6 +85,10 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
                           t.lms_stale_critical_hours),
     }
     terminations = termination_figures(store, now, config.guards.termination_sla_minutes)
+    blocked = blocked_by_suppression(store, now, config.guards.termination_sla_minutes)
+    terminations.update(blocked_by_suppression=blocked["people"],
+                        blocked_by_suppression_count=blocked["count"],
+                        blocked_by_suppression_overdue=blocked["overdue"])
     job = run_store.job_state(store)
     last = run_store.last_run(store)
     snapshot = store.rows("SELECT accepted, reasons, created_at FROM snapshots "
@@ -107,6 +113,10 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     if terminations["overdue"]:
         raise_to(CRITICAL, f"{terminations['overdue']} termination(s) past the "
                            f"{config.guards.termination_sla_minutes:g}-minute SLA")
+    if blocked["count"]:
+        # A suppression is honoured, never silent: the leaver still has access.
+        raise_to(CRITICAL if blocked["overdue"] else WARNING,
+                 blocked_reason(blocked, config.guards.termination_sla_minutes))
     for name, info in staleness.items():
         if info["state"] == "critical":
             raise_to(CRITICAL, f"{name.upper()} data is stale ({format_age(info['age_seconds'])} old)")
@@ -114,6 +124,14 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
             raise_to(WARNING, f"{name.upper()} data is stale ({format_age(info['age_seconds'])} old)")
         elif info["state"] == "never":
             raise_to(WARNING, f"{name.upper()} has never been read successfully")
+    hris_outage = source_health.hris_outage(store)
+    if hris_outage is not None:
+        # Not a verdict on the data: the HRIS could not be read, so the last good
+        # snapshot stays in force while it ages.
+        what = ("refuses our credentials" if hris_outage["error_class"] == source_health.AUTH
+                else "is unreachable")
+        raise_to(CRITICAL, f"the HRIS {what} since {hris_outage['since']}: "
+                           f"{hris_outage['error']}")
     if last_feed and not last_feed["accepted"]:
         raise_to(CRITICAL, "the last HRIS feed was rejected: " + "; ".join(last_feed["reasons"]))
     if ops["dead"] >= t.dead_ops_critical:
@@ -125,6 +143,11 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     if terminations["pending"]:
         raise_to(WARNING, f"{terminations['pending']} termination(s) not yet enforced")
     attention = {str(k): drift[str(k)] for k in _ATTENTION if drift[str(k)]}
+    ignored = drift_store.ignored_disputes(store)
+    if ignored and attention.get(str(DriftKind.disputed)):
+        # An operator looked at these and decided to leave them: not news any more.
+        attention[str(DriftKind.disputed)] -= ignored
+        attention = {k: n for k, n in attention.items() if n}
     if attention:
         raise_to(WARNING, "drift needing attention: " +
                  ", ".join(f"{n} {k}" for k, n in attention.items()))
@@ -149,10 +172,21 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
         "job": {"state": job["state"], "reason": job["reason"], "since": job["since"]},
         "last_run": last,
         "last_feed": last_feed,
+        "sources": {"hris": {"outage": hris_outage}},
     }
     if intake is not None:  # only with [realtime] enabled: older documents are unchanged
         doc["intake"] = intake
     return doc
+
+
+def blocked_reason(blocked: dict[str, Any], sla_minutes: float, named: int = 3) -> str:
+    """The reason "N termination(s) blocked by a suppression", naming the oldest few."""
+    n, late, people = blocked["count"], blocked["overdue"], blocked["people"]
+    text = f"{n} termination(s) blocked by a suppression"
+    if late:
+        text += f", {late} past the {sla_minutes:g}-minute SLA"
+    text += ": " + "; ".join(f"{e['employee_id']} ({describe(e)})" for e in people[:named])
+    return text + (f"; and {n - named} more" if n > named else "")
 
 
 def format_age(seconds: float | None) -> str:

@@ -106,6 +106,8 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
     invalid = store.scalar("SELECT subject FROM drift WHERE kind = 'invalid' "
                            "AND resolved_at IS NULL ORDER BY id LIMIT 1")
     run_id = store.scalar("SELECT max(id) FROM runs WHERE status != 'quarantined'")
+    disputed = store.scalar("SELECT subject FROM drift WHERE kind IN ('disputed', 'unlinked') "
+                            "AND resolved_at IS NULL ORDER BY kind, id LIMIT 1")
     # Someone in several audiences, one of them for compliance, whose department nobody
     # mapped: the Audiences panel shows memberships, rules and what is left alone.
     grouped = store.scalar(
@@ -124,6 +126,8 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
         "audit": (False, press_keys("6")),
         "held": (False, press_keys("7")),
         "confirm": (False, press_keys("7", "a")),
+        "held_group": (False, press_keys("7", "enter", "space", "space")),
+        "confirm_selection": (False, press_keys("7", "enter", "space", "space", "a")),
         "person": (False, call_app(lambda app: app.open_person(failed))),
         "person_invalid": (False, call_app(lambda app: app.open_person(invalid))),
         "run": (False, call_app(lambda app: app.open_run(run_id))),
@@ -133,6 +137,8 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
         "reports": (False, press_keys("8")),
         "person_audiences": (False, call_app(lambda app: app.open_person(grouped))),
         "read_only_dashboard": (True, press_keys()),
+        **({"person_disputed": (False, call_app(lambda app: app.open_person(disputed)))}
+           if disputed else {}),
     }
 
 

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from console.screens.confirm import ConfirmModal
 from console.screens.dashboard import DashboardScreen
 from console.screens.held import HeldScreen
 from console.screens.help import HelpScreen
 from console.screens.lists import DriftList, OpsList
-from console.screens.modals import ConfirmModal, SuppressModal
 from console.screens.person import PersonScreen
 from console.screens.run import RunScreen
+from console.screens.suppress_form import SuppressModal
 from sandbox.scim_server import ScimSandbox
 from storage import lease
 from sync.status import build_status
@@ -186,7 +187,8 @@ async def test_held_batch_review_approves_a_group(app):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, HeldScreen)
-        assert [(g["reason"], g["n"]) for g in screen.data] == [("terminated in HR", 30)]
+        assert [(e["run_id"], e["n"], e["why"]) for e in screen.data] == \
+            [(2, 30, {"terminated in HR": 30})]
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal) and app.screen.count == 30
@@ -235,7 +237,7 @@ async def test_engine_busy_surfaces_as_a_notification(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         lease.acquire(app.store, "serve-on-another-host", app.clock.now(), 600)
-        app.do_sync("full")
+        app.start_sync("full")
         await settle(pilot)
         assert any("holds the writer lease" in n for n in notes(app))
         assert isinstance(app.screen, DashboardScreen)
@@ -244,11 +246,15 @@ async def test_engine_busy_surfaces_as_a_notification(app):
 async def test_pause_and_resume_from_the_palette_actions(app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.do_pause()
+        app.ask_pause()
+        await settle(pilot)
+        await pilot.press("y")
         await settle(pilot)
         assert app.store.scalar("SELECT state FROM job_state") == "paused"
         assert "JOB PAUSED" in str(app.screen.query_one("#banner").render())
-        app.do_resume()
+        app.ask_resume()
+        await settle(pilot)
+        await pilot.press("y")
         await settle(pilot)
         assert app.store.scalar("SELECT state FROM job_state") == "active"
         assert [a for a, _ in audit_actions(app)][-2:] == ["pause", "resume"]

@@ -19,6 +19,10 @@ from storage import events as event_store
 from storage.db import parse_ts
 from sync.status import build_status
 
+# The status reason about blocked terminations: the Health panel shows its own line for
+# it (first, in colour), so the reason is not repeated below.
+BLOCKED = "blocked by a suppression"
+
 
 class DashboardScreen(DataScreen):
     scope = "dashboard"
@@ -67,15 +71,26 @@ class DashboardScreen(DataScreen):
                                                    data.get("events"))
         health = Text()
         health.append(f"{status['status']}\n", style=fmt.STATE_STYLE[status["status"]])
-        for reason in status["reasons"][:6]:
+        t = status["terminations"]
+        blocked = t["blocked_by_suppression_count"]
+        if blocked:
+            # Second line, above the reasons, so it is on screen even at 80x24: a leaver
+            # whose account a suppression keeps active is the one thing not to miss.
+            late = t["blocked_by_suppression_overdue"]
+            health.append(f"• {blocked} termination(s) blocked by a suppression"
+                          + (f", {late} past SLA" if late else "") + "\n",
+                          style="bold red" if late else "yellow")
+        for reason in [r for r in status["reasons"] if BLOCKED not in r][:6]:
             health.append(f"• {fmt.one_line(reason, 70)}\n")
         self.query_one("#health", Static).update(health)
         self._show_staleness()
-        t = status["terminations"]
         terms = Table.grid(padding=(0, 1))
         terms.add_row("pending", str(t["pending"]))
         terms.add_row("past SLA", Text(str(t["overdue"]),
                                         style="bold red" if t["overdue"] else "green"))
+        terms.add_row("blocked", Text(str(blocked), style=(
+            "bold red" if t["blocked_by_suppression_overdue"] else "yellow") if blocked
+            else "dim"))
         terms.add_row("oldest", fmt.age(t["oldest_pending_age_seconds"]))
         terms.add_row("scheduled", str(t["scheduled"]))
         self.query_one("#terminations", Static).update(terms)

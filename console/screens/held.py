@@ -1,5 +1,6 @@
-"""Held batch review: held operations grouped by why they were planned (terminated in
-HR, vanished from the feed, out of scope, ...) with approve or reject per group."""
+"""Held batch review: one row per hold event (a guard tripping in one run, with its
+reason), never merged with another; Enter opens the people in it, and approve or reject
+acts on exactly the operations the dialog names."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from textual.app import ComposeResult
 from textual.widgets import Label
 
 from console import fmt, keymap
+from console.held_requests import event_request
 from console.screens.base import DataScreen
+from console.screens.held_group import HeldGroupScreen
 from console.widgets.paged_table import PagedTable
-from storage import console_queries as q
+from storage import held
 
 
 class HeldScreen(DataScreen):
@@ -19,50 +22,56 @@ class HeldScreen(DataScreen):
     BINDINGS = keymap.bindings("held")
 
     def compose_body(self) -> ComposeResult:
-        yield Label("[b]Held for approval[/b], by reason", id="list-title")
+        yield Label("[b]Held for approval[/b], one row per hold (run and reason); Enter "
+                    "opens its people", id="list-title")
         yield PagedTable(id="groups")
 
     def on_mount(self) -> None:
         self.query_one(PagedTable).focus()
 
     def query_data(self) -> list[dict[str, Any]]:
-        return q.held_groups(self.app.store)
+        return held.hold_events(self.app.store)
 
-    def show_data(self, groups: list[dict[str, Any]]) -> None:
+    def show_data(self, events: list[dict[str, Any]]) -> None:
+        now = self.app.clock.now()
         self.query_one(PagedTable).show_page(
-            ("reason", "kind", "ops", "oldest", "runs", "held because"),
-            [(f"{g['reason']}\x1f{g['kind']}",
-              [g["reason"], g["kind"], g["n"], fmt.age_since(g["oldest"], self.app.clock.now()),
-               g["runs"], fmt.one_line(g["hold_reason"], 50)]) for g in groups])
+            ("run", "ops", "people", "kinds", "planned because", "held", "held because"),
+            [(held.event_key(e["run_id"], e["hold_reason"]),
+              [e["run_id"], e["n"], e["people"], e["kinds"],
+               fmt.one_line(", ".join(f"{k} {v}" for k, v in e["why"].items()), 28),
+               fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], 60)])
+             for e in events])
 
-    def _selected(self) -> tuple[str, str, int] | None:
+    def selected_event(self) -> tuple[int | None, str] | None:
         key = self.query_one(PagedTable).current_key
-        if key is None:
-            return None
-        reason, kind = key.split("\x1f")
-        n = next(g["n"] for g in self.data if g["reason"] == reason and g["kind"] == kind)
-        return reason, kind, n
+        return None if key is None else held.parse_event_key(key)
 
     def why_not(self, action: str) -> str | None:
-        if action in ("approve_group", "reject_group") and not self.data:
+        if action in ("approve_group", "reject_group", "open_group") and not self.data:
             return "nothing is held"
         return None
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def on_data_table_row_selected(self, event: PagedTable.RowSelected) -> None:
+        event.stop()  # the table takes Enter itself
+        self.action_open_group()
+
+    def action_open_group(self) -> None:
+        event = self.selected_event()
+        if event is not None:
+            self.app.push_screen(HeldGroupScreen(*event))
+
     def action_approve_group(self) -> None:
-        picked = self._selected()
-        if picked:
-            reason, kind, n = picked
-            self.app.confirm_then(f"Approve {n} held {kind} operation(s): {reason}?", n,
-                                  lambda: self.app.do_approve_group(reason, kind),
-                                  verb="Approve")
+        self._request("approve")
 
     def action_reject_group(self) -> None:
-        picked = self._selected()
-        if picked:
-            reason, kind, n = picked
-            self.app.suppress_form(f"{n} held {kind} op(s) ({reason})", n,
-                                   lambda why, until: self.app.do_reject_group(
-                                       reason, kind, why, until), title="Reject")
+        self._request("reject")
+
+    def _request(self, verb: str) -> None:
+        event = self.selected_event()
+        if event is not None:
+            # The scope is read when the dialog opens, not when the key was pressed nor
+            # when it is confirmed: what the dialog names is what is acted on.
+            self.app.request_from(lambda store: event_request(store, verb, *event))

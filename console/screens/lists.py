@@ -17,6 +17,8 @@ from console import fmt, keymap
 from console.screens.base import DataScreen
 from console.widgets.paged_table import PagedTable
 from storage import console_queries as q
+from storage import terminations as term_store
+from storage.db import parse_ts
 from sync.models import DriftKind, OpStatus
 
 PAGE_SIZE = 50
@@ -196,18 +198,34 @@ class OpsList(ListScreen):
 
 class TerminationsList(ListScreen):
     list_name, heading = "terminations", "Pending terminations"
-    columns = ("id", "person", "pending for", "past SLA", "deactivation")
+    columns = ("id", "person", "pending for", "SLA", "deactivation")
     sorts = ("first_seen_at", "subject", "id")
 
-    def row(self, r: dict[str, Any]) -> tuple[str, list[Any]]:
-        now = self.app.clock.now()
-        from storage.db import parse_ts
+    def query_data(self) -> q.Page:
+        page = super().query_data()
+        # A suppression keeps the account active on purpose; the row says whose it is,
+        # and its SLA clock keeps running like every other pending termination's.
+        blocked = term_store.blocked_for(self.app.store, [r["subject"] for r in page.rows],
+                                         self.app.clock.now(),
+                                         self.app.config.guards.termination_sla_minutes)
+        for r in page.rows:
+            r["blocked"] = blocked.get(r["subject"])
+        return page
 
-        seconds = (now - parse_ts(r["first_seen_at"])).total_seconds()
-        late = seconds > self.app.config.guards.termination_sla_minutes * 60
-        return str(r["id"]), [r["id"], r["subject"], fmt.age(seconds),
-                              Text("yes", style="bold red") if late else Text("no", style="green"),
-                              r["op_status"]]
+    def row(self, r: dict[str, Any]) -> tuple[str, list[Any]]:
+        seconds = (self.app.clock.now() - parse_ts(r["first_seen_at"])).total_seconds()
+        left = self.app.config.guards.termination_sla_minutes * 60 - seconds
+        sla = (Text(f"over by {fmt.age(-left)}", style="bold red") if left < 0
+               else Text(f"{fmt.age(left)} left", style="green"))
+        e = r.get("blocked")
+        if e:
+            state = Text(f"blocked by a suppression ({e['suppressed_by']}, {e['reason']}, "
+                         f"{term_store.until_text(e)})",
+                         style="bold red" if e["overdue"] else "yellow")
+        else:
+            state = Text(r["op_status"] or "not planned",
+                         style=fmt.STATUS_STYLE.get(r["op_status"] or "", ""))
+        return str(r["id"]), [r["id"], r["subject"], fmt.age(seconds), sla, state]
 
 
 class RunsList(ListScreen):

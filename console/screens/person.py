@@ -3,6 +3,7 @@ attempts, the audit trail, and the actions that apply to them."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from rich.table import Table
@@ -11,9 +12,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from console import fmt, keymap
+from console import actions_links, fmt, keymap, match_requests, requests
 from console.screens.base import DataScreen
+from console.screens.reason_form import ReasonModal
+from console.widgets.match_panel import MatchPanel
 from storage import console_queries as q
+from storage import runs as run_store
 from sync.audiences.explain import explain
 from sync.models import MANAGED_FIELDS
 
@@ -37,6 +41,7 @@ class PersonScreen(DataScreen):
             with Horizontal(id="sides"):
                 yield Static(id="hris", classes="panel")
                 yield Static(id="compare", classes="panel")
+            yield MatchPanel(id="match", classes="panel")
             yield Static(id="problems", classes="panel")
             yield Static(id="audiences", classes="panel")
             yield Static(id="history", classes="panel")
@@ -56,6 +61,11 @@ class PersonScreen(DataScreen):
         if self.app.config.audiences:
             detail["audiences"] = explain(self.app.store, self.app.config, self.employee_id,
                                           self.app.clock.now())
+        detail["match"] = None
+        if any(row["kind"] in ("disputed", "unlinked") for row in detail["drift"]):
+            # Resolved since the drift was read (LinkRefused): no panel.
+            with contextlib.suppress(actions_links.LinkRefused):
+                detail["match"] = actions_links.open_match(self.app.store, self.employee_id)
         return detail
 
     # -- rendering ------------------------------------------------------------------------
@@ -85,6 +95,7 @@ class PersonScreen(DataScreen):
         self.query_one("#hris", Static).update(hris if rec else Text("no valid HR record",
                                                                       style="yellow"))
         self.query_one("#compare", Static).update(self._compare(d["desired"], d["account"]))
+        self.query_one(MatchPanel).show(d.get("match"))
         self.query_one("#problems", Static).update(self._problems(d["drift"]))
         if d.get("audiences"):
             self.query_one("#audiences", Static).update(_audiences(d["audiences"]))
@@ -176,44 +187,76 @@ class PersonScreen(DataScreen):
             return "this person is not suppressed"
         if action == "suppress" and self.data.get("suppression"):
             return "already suppressed; unsuppress first"
+        if action in ("link_match", "create_account", "ignore_match"):
+            return self._why_not_match(action)
+        return None
+
+    def _why_not_match(self, action: str) -> str | None:
+        match = (self.data or {}).get("match")
+        if match is None:
+            return "no disputed or unlinked match to decide for this person"
+        if action != "link_match":
+            return None
+        chosen = self.query_one(MatchPanel).highlighted()
+        if chosen is None:
+            return "no candidate LMS account to link: press n for a new account instead"
+        owner = chosen.get("external_key")
+        if owner and owner != self.employee_id:
+            return (f"LMS account {chosen['lms_id']} belongs to {owner} (its externalId); "
+                    "choose another candidate in the match panel")
         return None
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    # Each request fixes its scope (the ids on screen now) and names it; the app's one
+    # action path asks, then acts on exactly that (console/action_path.py).
+
     def action_retry(self) -> None:
-        ids = self._ops("failed", "dead")
-        self.app.confirm_then(f"Retry {len(ids)} operation(s) for {self.employee_id}?",
-                              len(ids), lambda: self.app.do_retry(ids, self.employee_id),
-                              verb="Retry")
+        self.app.request(requests.retry_request(self.app, self.employee_id,
+                                                self._ops("failed", "dead")))
 
     def action_approve(self) -> None:
-        ids = self._ops("held")
-        self.app.confirm_then(f"Approve {len(ids)} held operation(s) for {self.employee_id}?",
-                              len(ids), lambda: self.app.do_approve(ids, self.employee_id),
-                              verb="Approve")
+        employee_id, ids = self.employee_id, self._ops("held")
+        self.app.request_from(lambda store: requests.approve_request(
+            employee_id, ids, run_store.job_state(store)["state"]))
 
     def action_reject(self) -> None:
-        ids = self._ops("held")
-        self.app.suppress_form(self.employee_id, len(ids),
-                               lambda reason, until: self.app.do_reject(
-                                   ids, reason, until, self.employee_id), title="Reject")
+        self.app.request(requests.reject_request(self.employee_id, self._ops("held")))
 
     def action_suppress(self) -> None:
-        n = len(self._ops("pending", "failed", "held"))
-        self.app.suppress_form(self.employee_id, n,
-                               lambda reason, until: self.app.do_suppress(
-                                   self.employee_id, reason, until))
+        self.app.request(requests.suppress_request(self.employee_id,
+                                                   self._ops("pending", "failed", "held")))
 
     def action_unsuppress(self) -> None:
-        n = len(self._ops("suppressed"))
-        self.app.confirm_then(f"Lift the suppression of {self.employee_id}?", max(n, 1),
-                              lambda: self.app.do_unsuppress(self.employee_id),
-                              verb="Unsuppress")
+        self.app.request(requests.unsuppress_request(self.employee_id,
+                                                     self._ops("suppressed")))
 
     def action_resync(self) -> None:
-        self.app.confirm_then(f"Resync {self.employee_id} now (through the same guards)?", 1,
-                              lambda: self.app.do_resync(self.employee_id), verb="Resync")
+        self.app.ask_resync(self.employee_id)
+
+    # Match decisions: the candidate is the one highlighted in the match panel now.
+
+    def action_link_match(self) -> None:
+        chosen = self.query_one(MatchPanel).highlighted()
+        if self.data and self.data.get("match") and chosen:
+            self.app.request(match_requests.link_request(self.data["match"], chosen))
+
+    def action_create_account(self) -> None:
+        if self.data and self.data.get("match"):
+            self.app.request(match_requests.create_request(self.data["match"]))
+
+    def action_ignore_match(self) -> None:
+        match = (self.data or {}).get("match")
+        if match is None or self.app.read_only:
+            return
+        # The reason first, so that the confirmation can name it.
+        self.app.push_screen(
+            ReasonModal(f"Ignore {self.employee_id}'s {match['kind']} match",
+                        "No run links or creates an account for them until the decision "
+                        "is cleared; the drift stays, marked ignored.", "Continue"),
+            lambda reason: self.app.request(match_requests.ignore_request(match, reason))
+            if reason else None)
 
 
 def _show(value: Any) -> str:

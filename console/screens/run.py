@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from console import fmt, keymap
+from console import fmt, keymap, requests
 from console.screens.base import DataScreen
 from console.widgets.paged_table import PagedTable
 from storage import console_queries as q
@@ -75,7 +75,13 @@ class RunScreen(DataScreen):
         error_class = self.query_one(PagedTable).current_key
         if error_class is None:
             return
-        n = next((r["n"] for r in self.data["failures"] if r["error_class"] == error_class), 0)
-        self.app.confirm_then(
-            f"Retry every {error_class} failure of run {self.run_id}?", n,
-            lambda: self.app.do_retry_group(self.run_id, error_class), verb="Retry")
+        app, run_id = self.app, self.run_id
+        # The ids are read when the dialog opens: a failure that lands after it is not in
+        # the scope the operator confirms.
+        def build(store):
+            ids = q.failed_ids(store, run_id, error_class)
+            if not ids:
+                return f"run {run_id}: no {error_class} failure is left to retry"
+            return requests.retry_group_request(app, run_id, error_class, ids)
+
+        self.app.request_from(build)

@@ -1,11 +1,17 @@
-"""The alert banner: a paused or quarantined job, a held batch or a rejected feed must be
-impossible to miss, on every screen."""
+"""The alert banner: a paused or quarantined job, a held batch, an HRIS that cannot be
+read or a rejected feed must be impossible to miss, on every screen."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from textual.widgets import Static
+
+from console import fmt
+
+# An HRIS that could not be read (storage/source_health.py), by its error class.
+_OUTAGE = {"source_unreachable": "HRIS UNREACHABLE",
+           "source_auth": "HRIS REFUSED OUR CREDENTIALS"}
 
 
 def alerts(status: dict[str, Any]) -> list[str]:
@@ -17,6 +23,13 @@ def alerts(status: dict[str, Any]) -> list[str]:
     held = (status.get("ops") or {}).get("held", 0)
     if held:
         out.append(f"{held} OPERATION(S) HELD FOR APPROVAL (press 7 to review)")
+    outage = status.get("hris_outage")
+    if outage:
+        # Its own line: the source was not read, which says nothing about the feed (the
+        # rejected-feed line below is the gate's verdict on data that was read).
+        title = _OUTAGE.get(outage.get("error_class"), "HRIS UNREADABLE")
+        out.append(f"{title} since {fmt.short_time(outage.get('since'))} UTC: "
+                   f"{outage.get('error') or 'no detail'}")
     feed = status.get("last_feed")
     if feed and not feed.get("accepted"):
         out.append("LAST HRIS FEED REJECTED: " + "; ".join(feed.get("reasons") or []))

@@ -29,8 +29,10 @@ def hold_removals(ops: list[NewOp], audiences: AudienceSet, sizes: dict[str, int
         unmapped = op.payload.get("unmapped")
         if unmapped:
             op.status = OpStatus.held
-            op.hold_reason = (f"unmapped value: {unmapped}; approve to remove "
-                              f"{op.employee_id} from audience {op.payload['audience']!r}")
+            # No employee id in the reason: the held review groups one run's holds by
+            # their reason, and these are one event per value and audience.
+            op.hold_reason = (f"unmapped value: {unmapped}; approve to remove them from "
+                              f"audience {op.payload['audience']!r}")
     by_id = audiences.by_id()
     counts = Counter(op.payload.get("audience") for op in removals
                      if op.status == OpStatus.pending)

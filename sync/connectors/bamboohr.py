@@ -28,7 +28,12 @@ import httpx
 
 from sync.config import BambooHRSourceConfig, secret_from_env
 from sync.connectors.base import FeedError, RawRecord, RecordError
-from sync.connectors.http_retry import HttpSource, RetryPolicy, read_with_retries
+from sync.connectors.http_retry import (
+    HttpSource,
+    RetryPolicy,
+    answer_error,
+    read_with_retries,
+)
 from sync.models import digest_of
 
 NO_DATE = "0000-00-00"  # how BambooHR may spell an empty date, besides null (§1.4)
@@ -230,13 +235,14 @@ class BambooHRSource(HttpSource):
             # 503 is BambooHR's documented throttle; 429 officially means the employee
             # limit, but some integrators see it as a throttle (§1.6): both were retried.
             why = answer.gave_up_because(self._retry, "still throttled")
-            raise FeedError(f"{what}: {status} ({detail or 'throttled'}); {why}")
+            raise answer_error(f"{what}: {status} ({detail or 'throttled'}); {why}", status)
         if status in (401, 403):
             verdict = "unauthorised" if status == 401 else "forbidden"
-            raise FeedError(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
-                            "check the API key in the environment variable named by "
-                            f"hris.api_key_env ({self.config.api_key_env})")
-        raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
+            raise answer_error(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
+                               "check the API key in the environment variable named by "
+                               f"hris.api_key_env ({self.config.api_key_env})", status)
+        raise answer_error(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""),
+                           status)
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -52,6 +52,25 @@ class FeedError(Exception):
     """
 
 
+class SourceUnavailable(FeedError):
+    """The HRIS could not be read at all: it could not be reached (connection refused or
+    reset, unknown host, timeout, a server error or a throttle that outlasted the
+    retries, a missing export file) or it refused our credentials.
+
+    Unlike a rejected feed this says nothing about the data: nothing was read, so the
+    feed gate's verdict on the last feed stands and the run fails (exit 1) with the
+    source's own error class. A FeedError too, so that a caller which only needs "the
+    HRIS could not be read" (doctor, real-time runs) catches both.
+    """
+
+    UNREACHABLE = "source_unreachable"
+    AUTH = "source_auth"
+
+    def __init__(self, message: str, error_class: str = UNREACHABLE) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
 class RecordError(Exception):
     """One record cannot be read; it becomes ``invalid`` drift naming where and what."""
 

@@ -27,7 +27,13 @@ from itertools import chain
 from pathlib import Path
 
 from sync.config import REQUIRED_FIELDS, CsvSourceConfig
-from sync.connectors.base import FeedError, HrisSource, RawRecord, RecordError
+from sync.connectors.base import (
+    FeedError,
+    HrisSource,
+    RawRecord,
+    RecordError,
+    SourceUnavailable,
+)
 from sync.connectors.csv_scan import (
     _BOM,
     CHUNK_BYTES,
@@ -145,10 +151,17 @@ class CsvSource(HrisSource):
         codec, sep = self._codec(), self._sep_byte()
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        # No file (not dropped yet, a mount gone) or no right to read it: the source
+        # could not be read, which says nothing about the feed (SourceUnavailable). A
+        # file that opens but is empty, truncated or malformed is a rejected feed.
         except FileNotFoundError:
-            raise FeedError(f"{path}: the CSV file does not exist") from None
+            raise SourceUnavailable(f"{path}: the CSV file does not exist") from None
+        except PermissionError as exc:
+            raise SourceUnavailable(f"{path}: cannot open the CSV file ({exc.strerror})",
+                                    SourceUnavailable.AUTH) from None
         except OSError as exc:
-            raise FeedError(f"{path}: cannot open the CSV file ({exc.strerror})") from None
+            raise SourceUnavailable(f"{path}: cannot open the CSV file ({exc.strerror})"
+                                    ) from None
         scanner = _ChunkScanner(path.name, codec, sep, self._header_read, lazy_keys)
         with f:
             pending = b""

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from sync.connectors.base import FeedError, HrisSource
+from sync.connectors.base import FeedError, HrisSource, SourceUnavailable
 
 # Failures inside an exchange that a second try can get past (see the module docstring).
 PASSING_TRANSPORT_FAILURES = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ConnectTimeout,
@@ -152,7 +152,7 @@ def read_with_retries(send: Callable[[], httpx.Response], policy: RetryPolicy, *
     """Send one read until it gets an answer that is not a retry status, the tries run
     out, or a Retry-After asks for more than the policy allows; the caller turns the
     answer into records or an error. A transport failure that is not passing, or that
-    outlasts the tries, is a FeedError naming ``what``."""
+    outlasts the tries, is a SourceUnavailable naming ``what``: the HRIS was not read."""
     for attempt in range(1, policy.max_attempts + 1):
         last = attempt == policy.max_attempts
         try:
@@ -161,7 +161,8 @@ def read_with_retries(send: Callable[[], httpx.Response], policy: RetryPolicy, *
             if passing(exc) and not last:
                 sleep(backoff_seconds(policy.backoff_base_seconds, attempt, jitter()))
                 continue
-            raise FeedError(transport_message(what, exc, attempt, tls_setting)) from None
+            raise SourceUnavailable(transport_message(what, exc, attempt, tls_setting)
+                                    ) from None
         if response.status_code not in policy.statuses:
             return Answer(response, attempt, 0.0)
         given = retry_after_seconds(response.headers.get("Retry-After"), now())
@@ -171,3 +172,16 @@ def read_with_retries(send: Callable[[], httpx.Response], policy: RetryPolicy, *
             return Answer(response, attempt, wait)
         sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def answer_error(message: str, status: int) -> FeedError:
+    """The error for an HRIS answer that is not a success, by what it says about the
+    source: 401/403 refused our credentials; a server error (5xx) or a throttle (429)
+    that outlasted the retries means the source could not be read; any other answer
+    (400, 404...) came from a server that is there and read our request, so it is
+    the feed's (or the configuration's) problem, rejected like a broken export."""
+    if status in (401, 403):
+        return SourceUnavailable(message, SourceUnavailable.AUTH)
+    if status >= 500 or status == 429:
+        return SourceUnavailable(message, SourceUnavailable.UNREACHABLE)
+    return FeedError(message)

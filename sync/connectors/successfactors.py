@@ -28,7 +28,12 @@ import httpx
 
 from sync.config import secret_from_env
 from sync.connectors.base import FeedError, RawRecord, RecordError
-from sync.connectors.http_retry import HttpSource, RetryPolicy, read_with_retries
+from sync.connectors.http_retry import (
+    HttpSource,
+    RetryPolicy,
+    answer_error,
+    read_with_retries,
+)
 from sync.connectors.odata import (
     OPEN_END,
     PagingError,
@@ -273,11 +278,13 @@ class SuccessFactorsSource(HttpSource):
         detail = " ".join(p for p in (code, message and f"- {message}") if p)
         if status in self._retry.statuses:
             why = answer.gave_up_because(self._retry, "still refused")
-            raise FeedError(f"{what}: HTTP {status} ({detail or 'throttled'}); {why}")
+            raise answer_error(f"{what}: HTTP {status} ({detail or 'throttled'}); {why}",
+                               status)
         if status in (401, 403):
             names = (f"hris.username and hris.password_env ({self.config.password_env})"
                      if self.config.auth == "basic"
                      else f"hris.token_env ({self.config.token_env})")
-            raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); "
-                            f"check the credentials named by {names}")
-        raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
+            raise answer_error(f"{what}: HTTP {status} ({detail or 'no reason given'}); "
+                               f"check the credentials named by {names}", status)
+        raise answer_error(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""),
+                           status)

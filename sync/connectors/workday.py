@@ -29,7 +29,12 @@ import httpx
 
 from sync.config import secret_from_env
 from sync.connectors.base import FeedError, RawRecord, RecordError
-from sync.connectors.http_retry import HttpSource, RetryPolicy, read_with_retries
+from sync.connectors.http_retry import (
+    HttpSource,
+    RetryPolicy,
+    answer_error,
+    read_with_retries,
+)
 from sync.connectors.workday_config import WorkdaySourceConfig
 from sync.models import digest_of
 
@@ -251,12 +256,14 @@ class WorkdaySource(HttpSource):
         detail = error_text(response.content)
         if status in self._retry.statuses:
             why = answer.gave_up_because(self._retry, "still failing", "hris.max_wait_seconds")
-            raise FeedError(f"{what}: HTTP {status} ({detail or 'no reason given'}); {why}")
+            raise answer_error(f"{what}: HTTP {status} ({detail or 'no reason given'}); {why}",
+                               status)
         if status in (401, 403):
             verdict = "unauthorised" if status == 401 else "forbidden"
-            raise FeedError(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
-                            f"check {self._credentials()}")
-        raise FeedError(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""))
+            raise answer_error(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
+                               f"check {self._credentials()}", status)
+        raise answer_error(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""),
+                           status)
 
     def _credentials(self) -> str:
         config = self.config

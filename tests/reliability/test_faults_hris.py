@@ -223,9 +223,10 @@ def test_every_hris_fault_ends_recovered_or_explained(connector, fault):
         assert len(slept) <= 8, slept
 
 
-def test_a_failing_hris_pull_rejects_the_run_and_the_lms_is_untouched(tmp_path, scim_server):
-    """Engine level, BambooHR into SCIM: a 5xx storm during the pull is a rejected run whose
-    message says why; nothing is planned or applied; after recovery the run is clean."""
+def test_a_failing_hris_pull_fails_the_run_and_the_lms_is_untouched(tmp_path, scim_server):
+    """Engine level, BambooHR into SCIM: a 5xx storm during the pull is a source failure
+    (exit 1, not a rejected feed) whose message says why; nothing is planned or applied;
+    after recovery the run is clean."""
     os.environ[TOKEN_ENV] = SCIM_TOKEN
     with bamboo_rig() as rig:
         config = config_from_dict({
@@ -241,7 +242,8 @@ def test_a_failing_hris_pull_rejects_the_run_and_the_lms_is_untouched(tmp_path, 
                         clock=FrozenClock(NOW))
         rig.answer(lambda: rig.shapes["500"])
         report = asyncio.run(engine.sync("full"))
-        assert report.status == "rejected" and report.exit_code == 4
+        assert (report.status, report.exit_code, report.error_class) == (
+            "failed", 1, "source_unreachable")
         assert "500" in report.message and SECRET not in report.message
         assert lms_users(scim_server.base_url, SCIM_TOKEN) == []
         rig.answer([])

@@ -78,9 +78,9 @@ async def test_serve_writes_the_console_watches_then_takes_over_when_serve_dies(
                 figures.add("concurrency: console watches while serve writes")
 
                 # Its actions say why they cannot run now, and who holds the lease.
-                app.do_sync("full")
+                app.start_sync("full")
                 await settle(pilot)
-                app.do_resync("E00001")
+                app.start_resync("E00001")
                 await settle(pilot)
                 refusals = [n for n in _notes(app) if "holds the writer lease" in n]
                 assert len(refusals) == 2, _notes(app)
@@ -95,7 +95,7 @@ async def test_serve_writes_the_console_watches_then_takes_over_when_serve_dies(
                 lms.on_request = None
 
                 # The stale lease does not stand in the way: the console is the writer now.
-                app.do_sync("full")
+                app.start_sync("full")
                 await settle(pilot)
                 assert any(n.startswith("run ") and " succeeded" in n for n in _notes(app)), \
                     _notes(app)

@@ -1,0 +1,86 @@
+"""The one path of every dangerous action, whether it starts from a key, the command
+palette or a held-group review:
+
+1. the caller builds an ``ActionRequest`` whose scope (the operation ids, the people) is
+   fixed *now*, when the dialog opens, and whose question says exactly what will happen;
+2. the dialog shows that question, the count and the ids (``ConfirmModal``), or asks for
+   a reason and an expiry first (``SuppressModal``);
+3. on confirmation ``perform`` runs in a thread with the fixed scope: it acts on exactly
+   those ids, skips any that changed state meanwhile, and writes the audit entry listing
+   the ids in the same transaction (``console.actions``);
+4. its ``Outcome`` is told to the operator ("58 approved, 2 no longer held") and may hand
+   released operations to the engine, or start an engine run, on the event loop.
+
+Nothing here imports Textual: a request is plain data, so the CLI can reuse the same
+``perform`` functions and tests can read a request without a screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.db import Store
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What ``perform`` gets: its own thread's store, the time, who, and the form's answers."""
+
+    store: Store
+    now: datetime
+    actor: str
+    reason: str | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    text: str                                   # one sentence for the operator
+    apply_ids: tuple[int, ...] = ()             # released ops the engine applies now
+    engine: tuple[str, Callable[[], Awaitable[Any]]] | None = None  # (label, run) to start
+    on_loop: Callable[[], None] | None = None   # e.g. pausing the scheduler
+    severity: str = "information"
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    verb: str                                   # the button: Approve, Reject, Retry, ...
+    question: str                               # exactly what will happen
+    count: int                                  # records the action touches
+    perform: Callable[[ActionContext], Outcome]
+    op_ids: tuple[int, ...] = ()                # the fixed scope, shown in the dialog
+    details: tuple[str, ...] = ()               # breakdown lines (by department, ...)
+    needs_reason: bool = False                  # ask for a reason and an expiry first
+    subject: str = ""                           # what the reason form names
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ids_text(ids: Sequence[int], limit: int = 8) -> str:
+    """'#3, #4, #9' or '#3, #4, … #90 (60 ids)': enough to recognise the scope."""
+    ids = sorted(ids)
+    if not ids:
+        return "no operation"
+    if len(ids) <= limit:
+        return ", ".join(f"#{i}" for i in ids)
+    shown = ", ".join(f"#{i}" for i in ids[:limit - 1])
+    return f"{shown}, … #{ids[-1]} ({len(ids)} ids)"
+
+
+def counted(done: int, skipped: int, verb: str, not_state: str) -> str:
+    """'58 approved, 2 no longer held' — the count done and what was skipped, and why."""
+    text = f"{done} {verb}"
+    if skipped:
+        text += f", {skipped} no longer {not_state} (left as they are)"
+    return text
+
+
+def when_applied(job_state: str) -> str:
+    """What happens to released operations, said truthfully: at once, or when the job
+    that applies them is resumed."""
+    if job_state == "active":
+        return "apply them to the LMS now"
+    return f"apply them when the job is resumed (it is {job_state} now)"

@@ -1,0 +1,362 @@
+"""Operator actions do exactly what the operator confirmed: the scope is fixed when the
+dialog opens, holds are reviewed per hold event, a held group opens to its people, the
+palette asks first, and every action leaves an audit entry naming its ids and target.
+
+The seeded world (tests/console_harness.py): run 2 held the deactivations of E00121..
+E00150 (30 ops, "terminated in HR") under the mass-deactivation guard.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from console.cli import main
+from console.screens.confirm import ConfirmModal
+from console.screens.held import HeldScreen
+from console.screens.held_group import HeldGroupScreen
+from console.screens.person import PersonScreen
+from sandbox.scim_server import ScimSandbox
+from storage import held
+from storage import ops as op_store
+from storage import runs as run_store
+from storage.db import Store
+from sync.models import OpKind, OpStatus
+from sync.plan import NewOp
+from tests.console_harness import ACTOR, SIZE, TOKEN, Seeded, fresh_db, make_app, seed, settle
+from tests.support import write_config
+
+pytestmark = pytest.mark.anyio
+
+MASS_HOLD = "mass deactivation: 30 deactivations in one run exceed the limit of 25"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Iterator[Seeded]:
+    with ScimSandbox(token=TOKEN) as lms:
+        yield seed(tmp_path_factory.mktemp("actions-world"), lms)
+
+
+@pytest.fixture
+def app(seeded, tmp_path):
+    return make_app(seeded, tmp_path)
+
+
+def notes(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+def held_ids(store: Store, run_id: int | None = None) -> list[int]:
+    return op_store.ids_with_status(store, "held", run_id=run_id)
+
+
+def hold_burst(store: Store, now, people: list[str], hold_reason: str,
+               reason: str = "terminated in HR") -> tuple[int, list[int]]:
+    """What a later run that trips a guard leaves behind: a run and its held ops, written
+    through the same storage calls the engine uses."""
+    run_id = run_store.start_run(store, now, "full", "schedule", False)
+    with store.tx() as conn:
+        op_store.insert_ops(conn, now, run_id, [
+            NewOp(employee_id=e, kind=OpKind.deactivate, payload={"active": False},
+                  idem_key=f"{e}:burst:{run_id}", reason=reason, lms_id=None,
+                  not_before=None, status=OpStatus.held, hold_reason=hold_reason)
+            for e in people], 5)
+    run_store.finish_run(store, run_id, now, "held", {"held": len(people)})
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM ops WHERE run_id = ?", (run_id,))]
+    return run_id, ids
+
+
+def last_audit(store: Store, action: str) -> dict:
+    row = store.rows("SELECT target, actor, detail FROM audit WHERE action = ? "
+                     "ORDER BY id DESC LIMIT 1", (action,))[0]
+    row["detail"] = json.loads(row["detail"])
+    return row
+
+
+def first_run_held(app) -> list[int]:
+    return held_ids(app.store, run_id=2)
+
+
+# -- the over-approval ----------------------------------------------------------------
+
+async def test_approve_acts_on_the_ids_the_dialog_named_not_on_a_later_burst(app):
+    """Defect: the dialog said 30; a burst held meanwhile under the same reason and kind
+    was approved with them (60), and two re-planned meanwhile were approved too."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        reviewed = first_run_held(app)
+        assert len(reviewed) == 30
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmModal) and dialog.count == 30
+        assert tuple(reviewed) == dialog.request.op_ids
+
+        # While the dialog is open: the next burst is held, and a run supersedes two.
+        later_run, later = hold_burst(app.store, app.clock.now(),
+                                      [f"E{i:05d}" for i in range(101, 111)],
+                                      MASS_HOLD.replace("30", "10"))
+        with app.store.tx() as conn:
+            op_store.set_status(conn, app.clock.now(), reviewed[:2], "superseded")
+        await pilot.press("y")
+        await settle(pilot)
+
+        assert held_ids(app.store, later_run) == later  # nobody reviewed them
+        statuses = dict(app.store.conn.execute(
+            f"SELECT id, status FROM ops WHERE id IN ({','.join('?' * 30)})", reviewed))
+        assert [statuses[i] for i in reviewed[:2]] == ["superseded", "superseded"]
+        assert {statuses[i] for i in reviewed[2:]} == {"succeeded"}
+        entry = last_audit(app.store, "approve")
+        assert entry["detail"]["ops"] == reviewed[2:] and entry["detail"]["skipped"] == \
+            reviewed[:2]
+        assert entry["actor"] == ACTOR and entry["detail"]["run"] == 2
+        assert len(entry["detail"]["people"]) == 28  # whose ops were acted on, no others
+        assert any("28 approved, 2 no longer held" in n for n in notes(app))
+
+
+async def test_each_hold_event_is_its_own_row_with_its_own_reason(app):
+    """Defect: separate holds (runs 10, 24, 31, ...) were merged into one row showing one
+    of their reasons."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        other = "mass deactivation: 12 deactivations in one run exceed the limit of 10"
+        later_run, later = hold_burst(app.store, app.clock.now(),
+                                      [f"E{i:05d}" for i in range(101, 113)], other)
+        await pilot.press("7")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, HeldScreen)
+        rows = [(e["run_id"], e["n"], e["hold_reason"][:40]) for e in screen.data]
+        assert rows == [(later_run, 12, other[:40]), (2, 30, MASS_HOLD[:40])]
+        # Rejecting the newest hold leaves the older one held, untouched.
+        await pilot.press("x")
+        await settle(pilot)
+        await pilot.press(*"bad export", "enter", *"7d", "enter")
+        await settle(pilot)
+        assert held_ids(app.store, later_run) == []
+        assert len(first_run_held(app)) == 30
+        entry = last_audit(app.store, "reject")
+        assert entry["detail"]["ops"] == later and entry["detail"]["run"] == later_run
+
+
+# -- the held group drill-down ----------------------------------------------------------
+
+async def test_a_held_group_opens_to_its_people_and_approves_only_the_selection(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, HeldGroupScreen) and screen.run_id == 2
+        assert len(screen.data) == 30
+        first = screen.data[0]
+        assert first["employee_id"] == "E00121" and first["department"]
+        assert first["status"] == "terminated" and first["termination_date"] == "2026-11-20"
+        breakdown = text_of(screen.query_one("#breakdown"))
+        assert "by department" in breakdown and "by location" in breakdown
+        top_department, count = held.breakdown(screen.data, "department")[0]
+        assert f"{top_department[:14]}" in breakdown and f" {count}" in breakdown
+
+        await pilot.press("space", "space")  # deselect E00121 and E00122
+        await settle(pilot)
+        kept = [r["id"] for r in screen.data[:2]]
+        assert screen.deselected == set(kept)
+        await pilot.press("a")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmModal) and dialog.count == 28
+        assert any(line.startswith("by department:") for line in dialog.request.details)
+        assert set(dialog.request.op_ids).isdisjoint(kept)
+        await pilot.press("y")
+        await settle(pilot)
+        assert first_run_held(app) == kept
+        entry = last_audit(app.store, "approve")
+        assert len(entry["detail"]["ops"]) == 28
+        assert "E00121" not in entry["detail"]["people"]
+
+
+async def test_deselecting_everyone_leaves_nothing_to_approve(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("i", "a")
+        await settle(pilot)
+        assert isinstance(app.screen, HeldGroupScreen)
+        assert any("nothing selected" in n for n in notes(app))
+        assert len(first_run_held(app)) == 30
+
+
+# -- the palette -----------------------------------------------------------------------
+
+async def _palette_hits(pilot, text: str) -> list[str]:
+    from textual.command import CommandList
+
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await pilot.press(*text)
+    await settle(pilot)
+    options = pilot.app.screen.query_one(CommandList)
+    return [str(options.get_option_at_index(i).prompt).split("\n")[0]
+            for i in range(options.option_count)]
+
+
+async def test_palette_resync_asks_first_and_is_offered_only_for_known_people(app):
+    """Defect: "Resync person" ran at once, and was offered for any word typed."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        runs_before = app.store.scalar("SELECT count(*) FROM runs")
+        hits = await _palette_hits(pilot, "resume")
+        assert not any("Resync person" in h for h in hits)
+        assert any("Resume the scheduler" in h for h in hits)
+        await pilot.press("escape")
+        await settle(pilot)
+
+        hits = await _palette_hits(pilot, "e00010")
+        assert hits == ["Open person E00010", "Resync person E00010"]
+        from textual.command import CommandList
+
+        app.screen.query_one(CommandList).highlighted = 1
+        await pilot.press("enter")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmModal) and "Resync E00010" in dialog.question
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.store.scalar("SELECT count(*) FROM runs") == runs_before
+        assert app.store.scalar("SELECT count(*) FROM audit WHERE action = 'resync'") == 0
+
+
+async def test_palette_takes_a_verb_and_an_id_and_nothing_else(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for typed, expected in (("resync e00010", ["Resync person E00010"]),
+                                ("resync E99999", []), ("delete E00010", []),
+                                ("E00010 E00011", [])):
+            hits = await _palette_hits(pilot, typed)
+            assert [h for h in hits if "person" in h] == expected, typed
+            await pilot.press("escape")
+            await settle(pilot)
+
+
+async def test_palette_pause_and_sync_ask_first(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.ask_pause()
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert app.store.scalar("SELECT state FROM job_state") in (None, "active")
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.store.scalar("SELECT state FROM job_state") == "paused"
+        assert "JOB PAUSED" in str(app.screen.query_one("#banner").render())
+        app.ask_resume()
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.store.scalar("SELECT state FROM job_state") == "active"
+        runs_before = app.store.scalar("SELECT count(*) FROM runs")
+        app.ask_sync("delta")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal) and "delta sync" in app.screen.question
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.store.scalar("SELECT count(*) FROM runs") == runs_before
+
+
+# -- the person screen -----------------------------------------------------------------
+
+async def test_a_retry_from_the_person_screen_is_audited_against_that_person(app):
+    """Defect: the audit entry had no target, so the person's trail said "no operator
+    action yet"."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_person("E00005")
+        await settle(pilot)
+        failed = [op["id"] for op in app.screen.data["ops"] if op["status"] == "failed"]
+        await pilot.press("r", "y")
+        await settle(pilot)
+        entry = last_audit(app.store, "retry")
+        assert entry["target"] == "E00005" and entry["detail"]["ops"] == failed
+        screen = app.screen
+        assert isinstance(screen, PersonScreen)
+        trail = text_of(screen.query_one("#trail"))
+        assert "retry" in trail and "no operator action yet" not in trail
+
+
+# -- the command line ------------------------------------------------------------------
+
+def test_cli_approve_run_releases_only_that_runs_holds(seeded, tmp_path, capsys):
+    db = fresh_db(seeded, tmp_path)
+    args = ["--config", str(write_config(tmp_path, seeded.base_url, seeded.csv_path))]
+    store = Store(db)
+    later_run, later = hold_burst(store, _now(store), [f"E{i:05d}" for i in range(101, 106)],
+                                  MASS_HOLD.replace("30", "5"))
+    assert main(["ops", "approve", "--run", str(later_run), "--defer", "--json", *args]) == 0
+    assert json.loads(capsys.readouterr().out) == {"approved": later, "skipped": []}
+    assert held_ids(store, later_run) == [] and len(held_ids(store, 2)) == 30
+
+
+def test_cli_reject_needs_an_expiry_or_an_explicit_no_expiry(seeded, tmp_path, capsys):
+    db = fresh_db(seeded, tmp_path)
+    args = ["--config", str(write_config(tmp_path, seeded.base_url, seeded.csv_path))]
+    store = Store(db)
+    assert main(["ops", "reject", "--run", "2", "--reason", "bad export", *args]) == 2
+    err = capsys.readouterr().err
+    assert "an expiry is required" in err and err.count("\n") == 1
+    assert len(held_ids(store, 2)) == 30
+    assert main(["ops", "reject", "--run", "2", "--reason", "x", "--until", "7d",
+                 "--no-expiry", *args]) == 2
+    assert main(["ops", "reject", "--run", "2", "--reason", "bad export", "--no-expiry",
+                 *args]) == 0
+    captured = capsys.readouterr()
+    assert "warning: no expiry" in captured.err and "with no expiry" in captured.out
+    assert held_ids(store, 2) == []
+
+
+def text_of(widget) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def _now(store: Store):
+    from storage.db import parse_ts
+
+    return parse_ts(store.scalar("SELECT max(started_at) FROM runs")) + timedelta(hours=1)
+
+
+async def test_an_approval_while_the_job_is_paused_says_when_it_applies(app):
+    from console import actions
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        actions.set_job_state(app.store, app.clock.now(), "paused", "maintenance", ACTOR)
+        app.open_person("E00130")
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmModal)
+        assert "apply them when the job is resumed (it is paused now)" in dialog.question
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.store.scalar("SELECT status FROM ops WHERE employee_id = 'E00130' AND "
+                                "kind = 'deactivate'") == "pending"
