@@ -21,6 +21,7 @@ from storage import runs as run_store
 from storage.db import Store
 from storage.writer import BatchWriter
 from sync import pull as pull_mod
+from sync import run_failures
 from sync.audiences.lms import guard_removals, read_memberships
 from sync.audiences.strays import is_stray, plan_strays
 from sync.clock import Clock
@@ -46,10 +47,11 @@ from sync.events import (
 from sync.executor import Executor
 from sync.gc_pause import YoungCollector, gc_paused
 from sync.lms_read import read_all, read_one
-from sync.models import ErrorClass, OpKind
+from sync.models import OpKind
 from sync.plan import NewOp, apply_mass_hold
 from sync.realtime.modes import hold_in_window, keep_kinds
 from sync.realtime.runs import RealtimeRuns
+from sync.run_failures import FEED_REJECTED
 from sync.run_report import (  # noqa: F401 - the command line imports them from here
     EXIT_FAILED,
     EXIT_HELD,
@@ -63,7 +65,6 @@ from sync.run_report import (  # noqa: F401 - the command line imports them from
 from sync.threads import in_thread
 
 BATCH = 2000
-FEED_REJECTED = "feed_rejected"  # the error class of a feed that was read and refused
 
 class Engine(RealtimeRuns):
     def __init__(self, config: Config, store: Store | None = None, *,
@@ -151,30 +152,11 @@ class Engine(RealtimeRuns):
         try:
             report = await body(run_id)
         except SourceUnavailable as exc:
-            # Nothing was read, so nothing is known about the feed: no snapshot is
-            # recorded (the gate's verdict on the last feed stands, the last good snapshot
-            # stays in force) and the run fails with the source's own error class.
-            report = self._source_failed(run_id, kind, dry_run, exc)
+            report = run_failures.source_failed(self, run_id, kind, dry_run, exc)
         except FeedError as exc:
-            # An unusable export (missing column, bad encoding, truncated answer) is
-            # rejected whole, like a feed the gate refuses: the last accepted snapshot
-            # stays in force.
-            now = self.clock.now()
-            report = RunReport(run_id, kind, "rejected", dry_run, reasons=[str(exc)],
-                               message=f"feed rejected: {exc}", error_class=FEED_REJECTED)
-            run_store.source_attempt(self.store, "hris", now, self.source.describe(),
-                                     error=str(exc), error_class=FEED_REJECTED)
-            run_store.record_snapshot(self.store, now, run_id, kind, False, 0, 0, {},
-                                      [str(exc)], self.config.fingerprint())
+            report = run_failures.feed_unusable(self, run_id, kind, dry_run, exc)
         except ConnectorError as exc:
-            report = RunReport(run_id, kind, "failed", dry_run,
-                               message=f"the LMS could not be read: {exc}")
-            run_store.source_attempt(self.store, "lms", self.clock.now(), self.config.lms.type,
-                                     error=str(exc))
-            if exc.error_class == ErrorClass.auth:
-                run_store.set_job_state(self.store, self.clock.now(), "quarantined",
-                                        report.message, actor="rostersync")
-                report.status = "quarantined"
+            report = run_failures.lms_unreadable(self, run_id, kind, dry_run, exc)
         except ConfigError as exc:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {}, str(exc))
             raise
@@ -188,17 +170,6 @@ class Engine(RealtimeRuns):
             raise
         await in_thread(self._finish_run, run_id, report)
         return report
-
-    def _source_failed(self, run_id: int, kind: str, dry_run: bool,
-                       exc: SourceUnavailable) -> RunReport:
-        what = ("HRIS refused our credentials" if exc.error_class == SourceUnavailable.AUTH
-                else "HRIS unreachable")
-        message = f"{what}: {exc}"
-        run_store.source_attempt(self.store, "hris", self.clock.now(), self.source.describe(),
-                                 error=str(exc), error_class=exc.error_class)
-        return RunReport(run_id, kind, "failed", dry_run, error_class=exc.error_class,
-                         message=message + " (nothing changed; the last accepted snapshot "
-                                           "stays in force)")
 
     def _finish_run(self, run_id: int, report: RunReport) -> None:
         # The checkpoint the run's writes are due goes to checkpoint_in_background, after

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.scim_server import ScimSandbox
+from tests.console_harness import TOKEN, Seeded, make_app, seed
 from tests.scim_fixtures import SCIM_TOKEN, scim_server  # noqa: F401 - a fixture
 from tests.support import World, set_token_env, write_config
 
@@ -39,3 +40,22 @@ def workspace(tmp_path: Path, scim_server: ScimSandbox, lms_token: str):  # noqa
             return [*argv, "--config", str(self.config_path)]
 
     return Workspace()
+
+
+# -- the console's tests: one seeded world per test module (seeding runs the real engine
+# twice against a real SCIM sandbox), and a console over a private copy of it ----------
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # anyio's pytest plugin (anyio comes with httpx) runs them on asyncio
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Iterator[Seeded]:
+    with ScimSandbox(token=TOKEN) as lms:
+        yield seed(tmp_path_factory.mktemp("console-world"), lms)
+
+
+@pytest.fixture
+def app(seeded, tmp_path):
+    return make_app(seeded, tmp_path)

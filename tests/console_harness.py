@@ -132,3 +132,8 @@ async def settle(pilot) -> None:
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def notes(app) -> list[str]:
+    """The texts of the notifications the console has shown."""
+    return [str(n.message) for n in app._notifications]

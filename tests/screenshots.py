@@ -106,8 +106,6 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
     invalid = store.scalar("SELECT subject FROM drift WHERE kind = 'invalid' "
                            "AND resolved_at IS NULL ORDER BY id LIMIT 1")
     run_id = store.scalar("SELECT max(id) FROM runs WHERE status != 'quarantined'")
-    disputed = store.scalar("SELECT subject FROM drift WHERE kind IN ('disputed', 'unlinked') "
-                            "AND resolved_at IS NULL ORDER BY kind, id LIMIT 1")
     # Someone in several audiences, one of them for compliance, whose department nobody
     # mapped: the Audiences panel shows memberships, rules and what is left alone.
     grouped = store.scalar(
@@ -137,8 +135,6 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
         "reports": (False, press_keys("8")),
         "person_audiences": (False, call_app(lambda app: app.open_person(grouped))),
         "read_only_dashboard": (True, press_keys()),
-        **({"person_disputed": (False, call_app(lambda app: app.open_person(disputed)))}
-           if disputed else {}),
     }
 
 

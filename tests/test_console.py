@@ -4,8 +4,6 @@ the workers and the messages they post."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from console.screens.confirm import ConfirmModal
@@ -16,33 +14,16 @@ from console.screens.lists import DriftList, OpsList
 from console.screens.person import PersonScreen
 from console.screens.run import RunScreen
 from console.screens.suppress_form import SuppressModal
-from sandbox.scim_server import ScimSandbox
 from storage import lease
 from sync.status import build_status
-from tests.console_harness import ACTOR, SIZE, TOKEN, Seeded, make_app, seed, settle
+from tests.console_harness import ACTOR, SIZE, make_app, notes, settle
 
 # anyio's pytest plugin (anyio comes with httpx) runs the async tests on asyncio.
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Iterator[Seeded]:
-    with ScimSandbox(token=TOKEN) as lms:
-        yield seed(tmp_path_factory.mktemp("console-world"), lms)
-
-
-@pytest.fixture
-def app(seeded, tmp_path):
-    return make_app(seeded, tmp_path)
-
-
-def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def op_status(app, employee_id: str, kind: str | None = None) -> list[str]:

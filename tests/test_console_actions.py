@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,14 +19,13 @@ from console.screens.confirm import ConfirmModal
 from console.screens.held import HeldScreen
 from console.screens.held_group import HeldGroupScreen
 from console.screens.person import PersonScreen
-from sandbox.scim_server import ScimSandbox
 from storage import held
 from storage import ops as op_store
 from storage import runs as run_store
 from storage.db import Store
 from sync.models import OpKind, OpStatus
 from sync.plan import NewOp
-from tests.console_harness import ACTOR, SIZE, TOKEN, Seeded, fresh_db, make_app, seed, settle
+from tests.console_harness import ACTOR, SIZE, fresh_db, notes, settle
 from tests.support import write_config
 
 pytestmark = pytest.mark.anyio
@@ -35,24 +33,8 @@ pytestmark = pytest.mark.anyio
 MASS_HOLD = "mass deactivation: 30 deactivations in one run exceed the limit of 25"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Iterator[Seeded]:
-    with ScimSandbox(token=TOKEN) as lms:
-        yield seed(tmp_path_factory.mktemp("actions-world"), lms)
-
-
-@pytest.fixture
-def app(seeded, tmp_path):
-    return make_app(seeded, tmp_path)
-
-
-def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def held_ids(store: Store, run_id: int | None = None) -> list[int]:
@@ -360,3 +342,34 @@ async def test_an_approval_while_the_job_is_paused_says_when_it_applies(app):
         await settle(pilot)
         assert app.store.scalar("SELECT status FROM ops WHERE employee_id = 'E00130' AND "
                                 "kind = 'deactivate'") == "pending"
+
+
+# -- a source that cannot be reached ------------------------------------------------------
+
+async def test_an_unreachable_hris_has_its_own_banner_not_a_rejected_feed(seeded, tmp_path):
+    """Defect: "Connection refused" became "LAST HRIS FEED REJECTED" (exit 4)."""
+    import asyncio
+    import random
+
+    from sync.clock import FrozenClock
+    from sync.config import load_config
+    from sync.engine import Engine
+    from tests.console_harness import VIEWED_AT
+
+    db = fresh_db(seeded, tmp_path)
+    config = load_config(write_config(tmp_path, seeded.base_url, tmp_path / "gone.csv"))
+    config.database.path = db
+    engine = Engine(config, Store(db), clock=FrozenClock(VIEWED_AT), rng=random.Random(7))
+    report = await asyncio.to_thread(asyncio.run, engine.sync("full"))
+    assert (report.status, report.exit_code, report.error_class) == \
+        ("failed", 1, "source_unreachable")
+
+    from console.app import ConsoleApp
+
+    app = ConsoleApp(seeded.config_for(db), Store(db), clock=FrozenClock(VIEWED_AT),
+                     engine=None, run_scheduler=False, live=False, actor=ACTOR)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = str(app.screen.query_one("#banner").render())
+        assert "HRIS UNREACHABLE since" in banner and "gone.csv" in banner
+        assert "REJECTED" not in banner

@@ -11,8 +11,6 @@ terminations were first seen, past the 60-minute SLA).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from textual.widgets import Checkbox, Label, Static
 
@@ -20,28 +18,14 @@ from console.screens.dashboard import DashboardScreen
 from console.screens.held import HeldScreen
 from console.screens.lists import TerminationsList
 from console.screens.suppress_form import NEED_EXPIRY, NO_EXPIRY_WARNING, SuppressModal
-from sandbox.scim_server import ScimSandbox
-from tests.console_harness import ACTOR, TOKEN, Seeded, make_app, seed, settle
+from tests.console_harness import ACTOR, settle
 
 pytestmark = pytest.mark.anyio
 SMALL = (80, 24)  # the smallest terminal the console promises to work in
 HELD = 30
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Iterator[Seeded]:
-    with ScimSandbox(token=TOKEN) as lms:
-        yield seed(tmp_path_factory.mktemp("suppression-world"), lms)
-
-
-@pytest.fixture
-def app(seeded, tmp_path):
-    return make_app(seeded, tmp_path)
 
 
 def text_of(widget) -> str:

@@ -1,0 +1,69 @@
+"""How a run that could not read one side ends: each failure has its own status, error
+class and record, so the operator is never told "rejected feed" for a source that could
+not even be reached."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from storage import runs as run_store
+from storage.db import Store
+from sync.clock import Clock
+from sync.config import Config
+from sync.connectors.base import ConnectorError, FeedError, HrisSource, SourceUnavailable
+from sync.models import ErrorClass
+from sync.run_report import RunReport
+
+
+class Engine(Protocol):
+    """What these need of the engine (typed here so this module need not import it)."""
+
+    store: Store
+    clock: Clock
+    source: HrisSource
+    config: Config
+
+FEED_REJECTED = "feed_rejected"  # the error class of a feed that was read and refused
+
+
+def source_failed(engine: Engine, run_id: int, kind: str, dry_run: bool,
+                  exc: SourceUnavailable) -> RunReport:
+    """Nothing was read, so nothing is known about the feed: no snapshot is recorded (the
+    gate's verdict on the last feed stands, the last good snapshot stays in force) and
+    the run fails with the source's own error class."""
+    what = ("HRIS refused our credentials" if exc.error_class == SourceUnavailable.AUTH
+            else "HRIS unreachable")
+    run_store.source_attempt(engine.store, "hris", engine.clock.now(),
+                             engine.source.describe(), error=str(exc),
+                             error_class=exc.error_class)
+    return RunReport(run_id, kind, "failed", dry_run, error_class=exc.error_class,
+                     message=f"{what}: {exc} (nothing changed; the last accepted snapshot "
+                             "stays in force)")
+
+
+def feed_unusable(engine: Engine, run_id: int, kind: str, dry_run: bool,
+                  exc: FeedError) -> RunReport:
+    """An unusable export (missing column, bad encoding, truncated answer) is rejected
+    whole, like a feed the gate refuses: the last accepted snapshot stays in force."""
+    now = engine.clock.now()
+    run_store.source_attempt(engine.store, "hris", now, engine.source.describe(),
+                             error=str(exc), error_class=FEED_REJECTED)
+    run_store.record_snapshot(engine.store, now, run_id, kind, False, 0, 0, {}, [str(exc)],
+                              engine.config.fingerprint())
+    return RunReport(run_id, kind, "rejected", dry_run, reasons=[str(exc)],
+                     message=f"feed rejected: {exc}", error_class=FEED_REJECTED)
+
+
+def lms_unreadable(engine: Engine, run_id: int, kind: str, dry_run: bool,
+                   exc: ConnectorError) -> RunReport:
+    """The LMS could not be listed: the run fails; refused credentials also quarantine
+    the job, since every further call would be refused the same way."""
+    report = RunReport(run_id, kind, "failed", dry_run,
+                       message=f"the LMS could not be read: {exc}")
+    run_store.source_attempt(engine.store, "lms", engine.clock.now(), engine.config.lms.type,
+                             error=str(exc))
+    if exc.error_class == ErrorClass.auth:
+        run_store.set_job_state(engine.store, engine.clock.now(), "quarantined",
+                                report.message, actor="rostersync")
+        report.status = "quarantined"
+    return report
