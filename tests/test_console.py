@@ -222,20 +222,3 @@ async def test_engine_busy_surfaces_as_a_notification(app):
         await settle(pilot)
         assert any("holds the writer lease" in n for n in notes(app))
         assert isinstance(app.screen, DashboardScreen)
-
-
-async def test_pause_and_resume_from_the_palette_actions(app):
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        app.ask_pause()
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
-        assert app.store.scalar("SELECT state FROM job_state") == "paused"
-        assert "JOB PAUSED" in str(app.screen.query_one("#banner").render())
-        app.ask_resume()
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
-        assert app.store.scalar("SELECT state FROM job_state") == "active"
-        assert [a for a, _ in audit_actions(app)][-2:] == ["pause", "resume"]
