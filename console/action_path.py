@@ -18,7 +18,7 @@ Nothing here imports Textual: a request is plain data, so the CLI can reuse the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +37,15 @@ class ActionContext:
     until: datetime | None = None
 
 
+# (label, the run to start, the audit entry written once it starts: action, target, detail)
+EngineRun = tuple[str, Callable[[], Awaitable[Any]], tuple[str, str | None, dict[str, Any]]]
+
+
 @dataclass(frozen=True)
 class Outcome:
     text: str                                   # one sentence for the operator
     apply_ids: tuple[int, ...] = ()             # released ops the engine applies now
-    engine: tuple[str, Callable[[], Awaitable[Any]]] | None = None  # (label, run) to start
+    engine: EngineRun | None = None             # an engine run to start, once confirmed
     on_loop: Callable[[], None] | None = None   # e.g. pausing the scheduler
     severity: str = "information"
 
@@ -54,9 +58,9 @@ class ActionRequest:
     perform: Callable[[ActionContext], Outcome]
     op_ids: tuple[int, ...] = ()                # the fixed scope, shown in the dialog
     details: tuple[str, ...] = ()               # breakdown lines (by department, ...)
+    context: tuple[str, ...] = ()               # why it is asked (held because ...)
     needs_reason: bool = False                  # ask for a reason and an expiry first
     subject: str = ""                           # what the reason form names
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ids_text(ids: Sequence[int], limit: int = 8) -> str:

@@ -96,8 +96,9 @@ def suppress_people(store: Store, now: datetime, people: Iterable[str], reason: 
         for employee_id in done_people:
             suppression_store.add(store, now, employee_id, reason, until, actor)
             open_ids = [r[0] for r in conn.execute(
-                "SELECT id FROM ops WHERE employee_id = ? AND status IN "
-                "('pending','failed','held') ORDER BY id", (employee_id,))]
+                f"SELECT id FROM ops WHERE employee_id = ? AND status IN "
+                f"({','.join('?' * len(SUPPRESSIBLE))}) ORDER BY id",
+                (employee_id, *SUPPRESSIBLE))]
             op_store.set_status(conn, now, open_ids, "suppressed", suppressed_reason=reason,
                                 suppressed_until=ts(until), suppressed_by=actor)
             acted.done.extend(open_ids)

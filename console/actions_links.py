@@ -52,9 +52,7 @@ def create(store: Store, now: datetime, actor: str, employee_id: str) -> str:
     with store.tx() as conn:
         match = open_match(store, employee_id)
         _decide(conn, store, now, actor, employee_id, "create", None, None)
-    wanted = ((match["desired"] or {}).get("user_name") or "").lower()
-    clash = next((c for c in match["candidates"]
-                  if wanted and (c.get("user_name") or "").lower() == wanted), None)
+    clash = username_clash(match)
     note = (f"; LMS account {clash['lms_id']} already has userName {clash['user_name']!r}, "
             "so the LMS may refuse the duplicate: the create then fails with a conflict "
             "naming that account" if clash else "")
@@ -132,6 +130,14 @@ def _match(store: Store, employee_id: str, person: dict[str, Any],
         "candidates": match_store.candidates(store, employee_id, person["desired"], named),
         "decision": decision.as_dict() if decision else None,
     }
+
+
+def username_clash(match: dict[str, Any]) -> dict[str, Any] | None:
+    """The candidate account that already has the userName a new account would take (the
+    LMS may refuse the duplicate), if any."""
+    wanted = ((match.get("desired") or {}).get("user_name") or "").lower()
+    return next((c for c in match["candidates"]
+                 if wanted and (c.get("user_name") or "").lower() == wanted), None)
 
 
 def describe(account: dict[str, Any]) -> str:

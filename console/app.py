@@ -187,11 +187,8 @@ class ConsoleApp(App):
             return
         if req.needs_reason:
             # The form has room for the question and the breakdowns, not the id list.
-            details = [d for d in req.details if d.startswith("by ")]
             form = SuppressModal(req.subject, req.count, self.clock.now(), req.verb,
-                                 question=f"{req.question}. Then no change at all reaches "
-                                 "them — terminations included — until the suppression "
-                                 "ends.", details=details)
+                                 question=req.question, details=req.details)
             self.push_screen(form,
                              lambda answer: self._perform(req, *answer) if answer else None)
         else:

@@ -4,6 +4,7 @@ operation ids they name are the ones held at that moment, and nothing added late
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from typing import Any
 
@@ -13,7 +14,6 @@ from console.action_path import (
     ActionRequest,
     Outcome,
     counted,
-    ids_text,
     when_applied,
 )
 from storage import held
@@ -44,16 +44,11 @@ def selection_request(verb: str, run_id: int | None, hold_reason: str,
                       rows: list[dict[str, Any]], job_state: str = "active") -> ActionRequest:
     ids = tuple(sorted(r["id"] for r in rows))
     people = sorted({r["employee_id"] for r in rows})
-    kinds: dict[str, int] = {}
-    for r in rows:
-        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    kinds = Counter(r["kind"] for r in rows)
     what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    details = (
-        f"held because: {hold_reason}",
-        _breakdown_line("by department", held.breakdown(rows, "department")),
-        _breakdown_line("by location", held.breakdown(rows, "location")),
-        f"operations: {ids_text(ids)}",
-    )
+    context = (f"held because: {hold_reason}",)
+    details = (_breakdown_line("by department", held.breakdown(rows, "department")),
+               _breakdown_line("by location", held.breakdown(rows, "location")))
     audit_detail = {"hold_reason": hold_reason}
     if verb == "approve":
         def approve(ctx: ActionContext) -> Outcome:
@@ -67,7 +62,7 @@ def selection_request(verb: str, run_id: int | None, hold_reason: str,
         return ActionRequest(
             "Approve", f"Approve {len(ids)} held operation(s) of run {run_id} ({what}) for "
             f"{len(people)} people, and {when_applied(job_state)}?", len(ids), approve,
-            op_ids=ids, details=details)
+            op_ids=ids, details=details, context=context)
 
     def reject(ctx: ActionContext) -> Outcome:
         acted = actions.reject(ctx.store, ctx.now, ids, ctx.reason or "", ctx.until,
@@ -80,4 +75,5 @@ def selection_request(verb: str, run_id: int | None, hold_reason: str,
     return ActionRequest(
         "Reject", f"Reject {len(ids)} held operation(s) of run {run_id} ({what}); their "
         f"{len(people)} people are suppressed", len(ids), reject, op_ids=ids, details=details,
+        context=context,
         needs_reason=True, subject=f"{len(people)} people held by run {run_id}")

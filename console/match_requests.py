@@ -35,9 +35,7 @@ def link_request(match: dict[str, Any], candidate: dict[str, Any]) -> ActionRequ
 
 def create_request(match: dict[str, Any]) -> ActionRequest:
     employee_id = match["employee_id"]
-    wanted = ((match.get("desired") or {}).get("user_name") or "").lower()
-    clash = next((c for c in match["candidates"]
-                  if wanted and (c.get("user_name") or "").lower() == wanted), None)
+    clash = actions_links.username_clash(match)
     note = (f" LMS account {clash['lms_id']} already has that userName: the LMS may refuse "
             "the duplicate, and the create then fails with a conflict naming it."
             if clash else "")

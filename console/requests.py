@@ -5,22 +5,20 @@ held_requests): each names exactly what will happen and fixes its scope when bui
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from console import actions
 from console.action_path import (
     ActionContext,
     ActionRequest,
+    EngineRun,
     Outcome,
     counted,
     ids_text,
     when_applied,
 )
 from storage.db import ts
-
-EngineRun = tuple[str, Callable[[], Awaitable[Any]], tuple[str, str | None, dict[str, Any]]]
-
 
 # -- engine runs and the scheduler ---------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from storage import source_health
 from storage.db import Store
 
 
@@ -204,6 +205,7 @@ def banner_figures(store: Store) -> dict[str, Any]:
     return {
         "job": job[0] if job else {"state": "active", "reason": None, "since": None},
         "ops": {"held": int(held or 0)},
+        "hris_outage": source_health.hris_outage(store),
         "last_feed": ({"accepted": bool(feed[0]["accepted"]),
                        "reasons": json.loads(feed[0]["reasons"])} if feed else None),
     }

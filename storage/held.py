@@ -9,10 +9,10 @@ and an operator who approved run 24's leavers has not looked at run 31's.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from storage.db import Store
-from storage.people import chunks
 
 # What the review shows of each held person, read from their last accepted HR record.
 _PERSON_FIELDS = ("first_name", "last_name", "preferred_name", "department", "location",
@@ -29,11 +29,15 @@ def hold_events(store: Store) -> list[dict[str, Any]]:
         "group_concat(DISTINCT kind) AS kinds FROM ops WHERE status = 'held' "
         "GROUP BY run_id, coalesce(hold_reason, ?) ORDER BY run_id DESC, n DESC",
         (UNSPECIFIED, UNSPECIFIED))
+    # Why each change was planned, per event: one grouped read for all the events.
+    why: dict[tuple[int | None, str], dict[str, int]] = {}
+    for run_id, hold_reason, reason, n in store.conn.execute(
+            "SELECT run_id, coalesce(hold_reason, ?), coalesce(reason, 'unspecified'), "
+            "count(*) AS n FROM ops WHERE status = 'held' GROUP BY 1, 2, 3 ORDER BY n DESC",
+            (UNSPECIFIED,)):
+        why.setdefault((run_id, hold_reason), {})[reason] = n
     for row in rows:
-        row["why"] = dict(store.conn.execute(
-            "SELECT coalesce(reason, 'unspecified'), count(*) FROM ops WHERE status = 'held' "
-            "AND run_id IS ? AND coalesce(hold_reason, ?) = ? GROUP BY 1 ORDER BY 2 DESC",
-            (row["run_id"], UNSPECIFIED, row["hold_reason"])).fetchall())
+        row["why"] = why.get((row["run_id"], row["hold_reason"]), {})
     return rows
 
 
@@ -62,24 +66,9 @@ def held_in_event(store: Store, run_id: int | None, hold_reason: str) -> list[di
     return ops
 
 
-def ids_still_held(store: Store, ids: list[int]) -> list[int]:
-    out: list[int] = []
-    for part in chunks(ids):
-        marks = ",".join("?" * len(part))
-        out.extend(r[0] for r in store.conn.execute(
-            f"SELECT id FROM ops WHERE status = 'held' AND id IN ({marks})", part))
-    return sorted(out)
-
-
 def breakdown(people: list[dict[str, Any]], field: str) -> list[tuple[str, int]]:
     """Counts of people by a field, largest first (a missing value counts as '—')."""
-    counts: dict[str, int] = {}
-    seen: set[tuple[str, str]] = set()
-    for row in people:
-        key = (row["employee_id"], field)
-        if key in seen:
-            continue
-        seen.add(key)
-        value = row.get(field) or "—"
-        counts[value] = counts.get(value, 0) + 1
+    # One count per person, whatever number of their ops the rows hold.
+    per_person = {row["employee_id"]: row.get(field) or "—" for row in people}
+    counts = Counter(per_person.values())
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from storage import accounts as account_store
 from storage.db import Store, ts
 from storage.people import chunks
 
@@ -45,9 +46,7 @@ def _decision(row: tuple) -> MatchDecision:
 
 
 def active(store: Store, employee_id: str) -> MatchDecision | None:
-    row = store.conn.execute(f"SELECT {_COLUMNS} FROM match_decisions WHERE employee_id = ? "
-                             "AND ended_at IS NULL", (employee_id,)).fetchone()
-    return _decision(row) if row else None
+    return _active_in(store.conn, employee_id)
 
 
 def active_for(store: Store, keys: list[str]) -> dict[str, MatchDecision]:
@@ -84,11 +83,6 @@ def clear(conn: Any, now: datetime, employee_id: str, actor: str) -> MatchDecisi
     if before is not None:
         _end(conn, now, before.id, actor, "cleared", None)
     return before
-
-
-def history(store: Store, employee_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    return store.rows("SELECT * FROM match_decisions WHERE employee_id = ? "
-                      "ORDER BY id DESC LIMIT ?", (employee_id, limit))
 
 
 def _active_in(conn: Any, employee_id: str) -> MatchDecision | None:
@@ -147,10 +141,7 @@ def candidates(store: Store, employee_id: str, desired: dict[str, Any] | None,
                     f"SELECT lms_id, data FROM accounts WHERE {column} = ? COLLATE NOCASE",
                     (value,)):
                 found[lms_id] = data
-    for lms_id in also or ():
-        data = store.scalar("SELECT data FROM accounts WHERE lms_id = ?", (lms_id,))
-        if data:
-            found[lms_id] = data
+    found.update(account_store.by_lms_ids(store, list(also or ())))
     return [json.loads(found[k]) for k in sorted(found, key=_id_order)]
 
 

@@ -22,7 +22,6 @@ from console import keymap
 from console.messages import DataChanged, Loaded
 from console.widgets.banner import Banner
 from storage import console_queries as q
-from storage import source_health
 
 
 class DataScreen(Screen):
@@ -67,7 +66,6 @@ class DataScreen(Screen):
         try:
             data = self.query_data()
             banner = q.banner_figures(self.app.store)
-            banner["hris_outage"] = source_health.hris_outage(self.app.store)
         except Exception as exc:  # shown as a notification, never a traceback
             self.post_message(Loaded(None, exc))
             return

@@ -26,10 +26,9 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="question")
-            for line in self.request.details:
+            for line in (*self.request.context, *self.request.details):
                 yield Label(line, classes="detail")
-            if self.request.op_ids and not any(
-                    d.startswith("operations:") for d in self.request.details):
+            if self.request.op_ids:
                 yield Label(f"operations: {ids_text(self.request.op_ids)}", classes="detail")
             yield Label(f"This touches {self.count} record(s), exactly these; any that "
                         "changes state before you confirm is skipped and reported. It is "

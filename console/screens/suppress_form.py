@@ -26,6 +26,8 @@ NO_EXPIRY = "no expiry — suppress until lifted by hand"
 NO_EXPIRY_WARNING = ("⚠ no expiry: these people get no change at all — terminations "
                      "included — until someone lifts it")
 NEED_EXPIRY = "an expiry is required (or tick 'no expiry')"
+THEN = ("Then no change at all reaches them — terminations included — until the "
+        "suppression ends.")
 
 
 class SuppressModal(ModalScreen[tuple[str, datetime | None] | None]):
@@ -44,8 +46,7 @@ class SuppressModal(ModalScreen[tuple[str, datetime | None] | None]):
     SuppressModal #error.shown { display: block; }
     """
 
-    def __init__(self, subject: str, count: int, now: datetime,
-                 title: str = "Suppress", question: str | None = None,
+    def __init__(self, subject: str, count: int, now: datetime, title: str, question: str,
                  details: Sequence[str] = ()) -> None:
         super().__init__()
         self.details = tuple(details)
@@ -53,13 +54,12 @@ class SuppressModal(ModalScreen[tuple[str, datetime | None] | None]):
         self.count = count
         self.now = now
         self.verb = title
-        # The caller's exact sentence, when it has one; else said from the verb and count.
-        self.question = question
+        self.question = question  # the request's exact sentence of what happens now
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(f"{self.verb} {self.subject}", classes="question")
-            yield Label(self.question or self._what_it_does(), classes="count")
+            yield Label(f"{self.question}. {THEN}", classes="count")
             for line in self.details:
                 yield Label(line, classes="detail")
             yield Input(placeholder="reason (required, goes to the audit log)", id="reason")
@@ -70,12 +70,6 @@ class SuppressModal(ModalScreen[tuple[str, datetime | None] | None]):
             with Horizontal(classes="buttons"):
                 yield Button(self.verb, variant="error", id="ok")
                 yield Button("Cancel", id="cancel")
-
-    def _what_it_does(self) -> str:
-        first = (f"{self.count} held operation(s) are dropped" if self.verb == "Reject"
-                 else f"{self.count} open operation(s) are set aside")
-        return (f"{first}; then no change at all reaches them — terminations included — "
-                "until the suppression ends.")
 
     def on_mount(self) -> None:
         self._show_effect()
