@@ -25,8 +25,8 @@ from storage import runs as run_store
 from storage.db import Store
 from sync.models import OpKind, OpStatus
 from sync.plan import NewOp
-from tests.console_harness import ACTOR, SIZE, fresh_db, notes, settle
-from tests.support import write_config
+from tests.console_harness import ACTOR, SIZE, TOKEN, fresh_db, notes, settle
+from tests.support import lms_users, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -168,6 +168,12 @@ async def test_a_held_group_opens_to_its_people_and_approves_only_the_selection(
         entry = last_audit(app.store, "approve")
         assert len(entry["detail"]["ops"]) == 28
         assert "E00121" not in entry["detail"]["people"]
+        # In the LMS itself: exactly the confirmed people lost access, the two left out
+        # of the selection still have it.
+        active = {u["externalId"]: u["active"] for u in lms_users(app_lms(app), TOKEN)
+                  if u.get("externalId")}
+        assert [e for e in entry["detail"]["people"] if active[e]] == []
+        assert active["E00121"] and active["E00122"]
 
 
 async def test_deselecting_everyone_leaves_nothing_to_approve(app):
@@ -309,6 +315,10 @@ def test_cli_reject_needs_an_expiry_or_an_explicit_no_expiry(seeded, tmp_path, c
     captured = capsys.readouterr()
     assert "warning: no expiry" in captured.err and "with no expiry" in captured.out
     assert held_ids(store, 2) == []
+
+
+def app_lms(app) -> str:
+    return app.config.lms.base_url
 
 
 def text_of(widget) -> str:
