@@ -64,6 +64,7 @@ class ConsoleApp(App):
         self.actor = actor or audit.current_actor()
         self.job: dict[str, Any] | None = None  # the running job, from engine events
         self.scheduler_paused = False
+        self.banner_expanded = False  # the alert banner: one line with a count, or all
         self.engine: Engine | None = None
         self.scheduler: SyncScheduler | None = None
         if not read_only:
@@ -162,6 +163,15 @@ class ConsoleApp(App):
             self.pop_screen()  # navigation is flat: one level below home, then drill-downs
         if name != "dashboard":
             self.push_screen(LISTS[name]())
+
+    def open_list(self, name: str, *, status: str | None = None, filter_text: str = ""
+                  ) -> None:
+        """A drill-down from a figure: the list behind it, already narrowed."""
+        self.push_screen(LISTS[name](status=status, filter_text=filter_text))
+
+    def action_toggle_banner(self) -> None:
+        self.banner_expanded = not self.banner_expanded
+        self.refresh_screen()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

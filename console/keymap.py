@@ -18,7 +18,7 @@ class Key:
     action: str
     label: str        # footer text
     help: str         # help-screen text
-    scope: str        # app | list | person | run | held | held_group | dashboard
+    scope: str        # app | list | person | run | held | held_group | dashboard | log
     dangerous: bool = False
     show: bool = True
     display: str | None = None
@@ -39,6 +39,10 @@ KEYS: tuple[Key, ...] = (
         "app", show=False),
     Key("9", "go('audiences')", "Audiences", "audiences: rules, sizes, pending membership "
         "changes", "app", show=False),
+    Key("0", "go('log')", "Log", "the live log: engine events, notices and operator "
+        "actions (pause, filter)", "app", show=False),
+    Key("b", "toggle_banner", "Alerts", "show every alert line, or fold them back to one",
+        "app", show=False),
     Key("q", "quit", "Quit", "quit the console", "app"),
     # lists
     Key("slash", "filter", "Filter", "filter as you type (Esc clears it first)", "list",
@@ -51,6 +55,16 @@ KEYS: tuple[Key, ...] = (
     Key("left_square_bracket", "page(-1)", "Prev", "previous page", "list", show=False,
         display="["),
     Key("enter", "open", "Open", "drill into the person or run", "list"),
+    Key("v", "view_row", "View", "the highlighted row in full: every column, unabridged",
+        "list"),
+    Key("c", "copy_id", "Copy id", "copy the highlighted row's id to the clipboard (OSC 52)",
+        "list", show=False),
+    Key("C", "copy_row", "Copy row", "copy the highlighted row, tab-separated", "list",
+        show=False),
+    Key("j", "cursor_down", "Down", "next row", "list", show=False),
+    Key("k", "cursor_up", "Up", "previous row", "list", show=False),
+    Key("g", "first", "Top", "first row of the first page", "list", show=False),
+    Key("G", "last", "Bottom", "last row of the last page", "list", show=False),
     # person
     Key("escape", "back", "Back", "back", "person"),
     Key("r", "retry", "Retry", "retry this person's failed/dead operations", "person", True),
@@ -99,8 +113,19 @@ KEYS: tuple[Key, ...] = (
     Key("p", "period", "Period", "cycle the period: last 7, 30, 90 days", "reports"),
     # audiences
     Key("escape", "back", "Back", "back", "audiences"),
+    # the live log
+    Key("escape", "back", "Back", "clear the filter, else go back", "log"),
+    Key("slash", "filter", "Filter", "filter as you type", "log", display="/"),
+    Key("p", "pause", "Pause", "pause or resume the live tail (entries keep arriving)",
+        "log"),
+    Key("f", "kind", "Kind", "cycle what is shown: all, notices, engine, operator", "log"),
     # dashboard
-    Key("enter", "open_last_run", "Last run", "drill into the last run", "dashboard"),
+    Key("enter", "drill", "Open", "open what the highlighted figure counts (Tab moves "
+        "between panels)", "dashboard"),
+    Key("slash", "search", "Search", "find a person by part of a name, e-mail or id",
+        "dashboard", display="/"),
+    Key("L", "open_last_run", "Last run", "drill into the last run", "dashboard",
+        show=False),
 )
 
 DANGEROUS = frozenset(k.action for k in KEYS if k.dangerous) | {

@@ -14,7 +14,7 @@ from console import keymap
 SCOPE_TITLES = {"app": "Anywhere", "dashboard": "Dashboard", "list": "Lists",
                 "person": "Person", "run": "Run", "held": "Held batch review",
                 "held_group": "One hold: its people",
-                "reports": "Reports", "audiences": "Audiences"}
+                "reports": "Reports", "audiences": "Audiences", "log": "Log"}
 
 
 class HelpScreen(ModalScreen[None]):
