@@ -4,6 +4,9 @@ loop (unless --read-only) and shows the database the engine writes.
 The engine reports through sync.events; ``_engine_event`` wraps each one in a Textual
 message (console/messages.py). Database work runs in thread workers; engine runs run as
 async workers on this loop, serialised with the scheduler's jobs by its lock.
+
+Every notice goes to the notice bar (console/notices.py) and the live log
+(console/live_log.py), never to a toast: a toast covers the data.
 """
 
 from __future__ import annotations
@@ -16,23 +19,36 @@ from typing import Any
 
 from textual import work
 from textual.app import App
+from textual.notifications import SeverityLevel
+from textual.timer import Timer
 
 from console import keymap, messages, requests
 from console.action_path import ActionContext, ActionRequest, Outcome
+from console.app_notices import NoticeRouting
 from console.commands import ConsoleCommands
+from console.engine_digest import EngineDigest
 from console.screens.audiences import AudiencesScreen
 from console.screens.base import DataScreen
 from console.screens.confirm import ConfirmModal
 from console.screens.dashboard import DashboardScreen
 from console.screens.held import HeldScreen
 from console.screens.help import HelpScreen
-from console.screens.lists import AuditList, DriftList, OpsList, RunsList, TerminationsList
+from console.screens.lists import (
+    AuditList,
+    DriftList,
+    OpsList,
+    RunsList,
+    ScheduledList,
+    TerminationsList,
+)
+from console.screens.log import LogScreen
 from console.screens.person import PersonScreen
 from console.screens.reports import ReportsScreen
 from console.screens.run import RunScreen
 from console.screens.suppress_form import SuppressModal
 from storage import audit
 from storage.db import Store
+from sync import events as engine_events
 from sync.clock import Clock
 from sync.config import Config
 from sync.engine import Engine, EngineBusy, RunReport
@@ -41,10 +57,14 @@ from sync.scheduler import SyncScheduler
 
 LISTS = {"drift": DriftList, "ops": OpsList, "terminations": TerminationsList,
          "runs": RunsList, "audit": AuditList, "held": HeldScreen, "reports": ReportsScreen,
-         "audiences": AudiencesScreen}
+         "audiences": AudiencesScreen, "log": LogScreen, "scheduled": ScheduledList}
+# The Job panel redraws at most this often while ops finish: each redraw is a layout of
+# the whole dashboard, and four a second reads as moving.
+JOB_DRAW_SECONDS = 0.25
+AUDIT_POLL_SECONDS = 2.0
 
 
-class ConsoleApp(App):
+class ConsoleApp(NoticeRouting, App):
     CSS_PATH = "app.tcss"
     TITLE = "rostersync"
     BINDINGS = keymap.bindings("app")
@@ -72,6 +92,14 @@ class ConsoleApp(App):
             self.engine.on_event = self._engine_event
             self.scheduler = SyncScheduler(self.engine, config, log=self._scheduler_log)
         self._start_scheduler = run_scheduler and not read_only
+        self.init_notices(live)
+        self.digest = EngineDigest()
+        self._engine_label: str | None = None       # set while run_engine runs a run
+        self._engine_run_id: int | None = None      # the run it started, once known
+        self._run_labels: dict[int, str] = {}       # runs this console started
+        self._run_details: dict[int, str] = {}      # why a run held, rejected, quarantined
+        self._job_drawn_at = 0.0
+        self._job_timer: Timer | None = None
 
     def on_mount(self) -> None:
         # What is loaded by now (modules, schemas, widgets) lives as long as the app: take
@@ -83,6 +111,9 @@ class ConsoleApp(App):
         self.push_screen(DashboardScreen())
         if self._start_scheduler and self.scheduler is not None:
             self.scheduler.start()
+        self._poll_audit_in_thread()  # the recent actions first, so the log opens in order
+        if self.live:
+            self.set_interval(AUDIT_POLL_SECONDS, self._poll_audit_in_thread)
 
     def on_unmount(self) -> None:
         if self.scheduler is not None:
@@ -91,6 +122,19 @@ class ConsoleApp(App):
     # -- engine events (any thread) -> messages (this loop) ------------------------------
 
     def _engine_event(self, event: Event) -> None:
+        at = self.clock.now()
+        for severity, text in self.digest.lines(event, at.timestamp()):
+            self.log_ring.append("engine", text, at, severity)
+        if isinstance(event, engine_events.RunStarted) and self._engine_label is not None:
+            self._run_labels[event.run_id] = self._engine_label
+            self._engine_run_id = event.run_id
+        post = self.digest.count(event)
+        if isinstance(event, engine_events.OpFinished):
+            # One message per op would flood the queue (20,000 in a big apply): the digest
+            # counts, and one OpsApplied stands for every op finished since the last.
+            if post:
+                self.post_message(messages.OpsApplied(event.run_id))
+            return
         self.post_message(messages.from_event(event))
 
     def _scheduler_log(self, record: dict[str, Any]) -> None:
@@ -100,6 +144,10 @@ class ConsoleApp(App):
         if record.get("event") == "job_error" or (
                 record.get("event") == "skipped" and not record.get("routine")):
             self.post_message(messages.SchedulerNotice(record))
+        elif record.get("event") == "skipped":
+            self.log_ring.append("engine", f"{record.get('job')} job skipped: "
+                                 f"{record.get('why') or 'a run is in progress'}",
+                                 self.clock.now())
 
     def on_run_started(self, message: messages.RunStarted) -> None:
         e = message.event
@@ -113,39 +161,75 @@ class ConsoleApp(App):
             self.job.update(phase=e.phase, done=e.done, total=e.total)
             self._show_job()
 
+    def on_ops_applied(self, message: messages.OpsApplied) -> None:
+        done = self.digest.applied(message.run_id)
+        job = self.job
+        if done is None or job is None or job["run_id"] != message.run_id \
+                or job["phase"] != "apply":
+            return
+        job["done"] = min(done, job["total"]) if job["total"] is not None else done
+        self._show_job_soon()
+
     def on_run_finished(self, message: messages.RunFinished) -> None:
+        """The one notice of a run's outcome (a console-started run's too)."""
         e = message.event
         self.job = None
         self._show_job()
-        if e.status in ("failed", "quarantined", "rejected"):
-            self.notify(f"run {e.run_id} {e.status}: {e.message or ''}", severity="error",
-                        timeout=10)
-        elif e.status in ("partial", "held", "paused"):
-            self.notify(f"run {e.run_id} {e.status}" + (f": {e.message}" if e.message else ""),
-                        severity="warning")
+        label = self._run_labels.pop(e.run_id, None)
+        detail = self._run_details.pop(e.run_id, None)
+        if e.status == "succeeded" and label is None:
+            pass  # a scheduled run that went well is routine: the log has it
+        else:
+            severity: SeverityLevel = (
+                "information" if e.status == "succeeded" else
+                "warning" if e.status in ("partial", "held", "paused") else "error")
+            why = e.message or detail
+            # A run this console started answers the operator: it holds the bar a while.
+            self.notify(f"run {e.run_id} {e.status}" + (f": {why}" if why else ""),
+                        title=label or "", severity=severity,
+                        timeout=8 if label is not None else None)
         self.refresh_screen()
+
+    # What held, rejected or quarantined a run is said once, in the run's outcome notice.
 
     def on_ops_held(self, message: messages.OpsHeld) -> None:
         e = message.event
-        self.notify(f"{e.count} operation(s) held: {e.reason}", severity="warning",
-                    timeout=10)
+        self._run_details[e.run_id] = f"{e.count} operation(s) held: {e.reason}"
 
     def on_feed_rejected(self, message: messages.FeedRejected) -> None:
-        self.notify("HRIS feed rejected: " + "; ".join(message.event.reasons),
-                    severity="error", timeout=10)
+        e = message.event
+        self._run_details[e.run_id] = "HRIS feed rejected: " + "; ".join(e.reasons)
 
     def on_quarantined(self, message: messages.Quarantined) -> None:
-        self.notify(f"job quarantined: {message.event.reason}", severity="error", timeout=10)
+        e = message.event
+        if e.run_id is None:
+            self.notify(f"job quarantined: {e.reason}", severity="error")
+        else:
+            self._run_details[e.run_id] = f"job quarantined: {e.reason}"
 
     def on_scheduler_notice(self, message: messages.SchedulerNotice) -> None:
         r = message.record
         self.notify(f"{r.get('job')} job {r['event'].replace('_', ' ')}: "
                     f"{r.get('why') or r.get('error')}",
-                    severity="error" if r["event"] == "job_error" else "warning", timeout=8)
+                    severity="error" if r["event"] == "job_error" else "warning")
 
     def _show_job(self) -> None:
-        if isinstance(self.screen, DashboardScreen) and self.screen.is_mounted:
-            self.screen.show_job()
+        self._job_drawn_at = self.notice_now()
+        stack = self.screen_stack  # empty once the app is closing and a late draw fires
+        if stack and isinstance(stack[-1], DashboardScreen) and stack[-1].is_mounted:
+            stack[-1].show_job()
+
+    def _show_job_soon(self) -> None:
+        """Ops finish hundreds a second: draw the count at most every JOB_DRAW_SECONDS,
+        and once more after the last (a live console; tests draw every change)."""
+        if not self.live or self.notice_now() - self._job_drawn_at >= JOB_DRAW_SECONDS:
+            self._show_job()
+        elif self._job_timer is None:
+            self._job_timer = self.set_timer(JOB_DRAW_SECONDS, self._show_job_late)
+
+    def _show_job_late(self) -> None:
+        self._job_timer = None
+        self._show_job()
 
     def refresh_screen(self) -> None:
         if isinstance(self.screen, DataScreen):
@@ -232,7 +316,8 @@ class ConsoleApp(App):
         self.call_from_thread(self._after_action, outcome)
 
     def _after_action(self, outcome: Outcome) -> None:
-        self.notify(outcome.text, title="done", severity=outcome.severity)
+        # Held on the bar for a while: what the operator just did outranks routine lines.
+        self.notify(outcome.text, title="done", severity=outcome.severity, timeout=8)
         if outcome.on_loop is not None:
             outcome.on_loop()
         self.refresh_screen()
@@ -292,6 +377,7 @@ class ConsoleApp(App):
                         severity="warning")
             return
         async with lock:
+            self._engine_label, self._engine_run_id = label, None
             try:
                 if audit_entry is not None:  # written once the run is sure to start
                     action, target, detail = audit_entry
@@ -304,14 +390,20 @@ class ConsoleApp(App):
             except Exception as exc:  # an engine failure is a notification, not a crash
                 self.notify(f"{type(exc).__name__}: {exc}", title=f"{label} failed",
                             severity="error", timeout=10)
+                if self._engine_run_id is not None:  # no RunFinished will come for it
+                    self._run_labels.pop(self._engine_run_id, None)
+                    self._run_details.pop(self._engine_run_id, None)
+                    self.job = None
+                    self._show_job()
                 return
             finally:
+                self._engine_label = None
                 self.refresh_screen()
-        severity = ("information" if report.status == "succeeded" else
-                    "warning" if report.status in ("partial", "held", "paused") else "error")
-        self.notify(f"run {report.run_id} {report.status}"
-                    + (f": {report.message}" if report.message else ""),
-                    title=label, severity=severity)
+        if self._engine_run_id is None:
+            # No RunStarted was seen for it, so no RunFinished will announce it.
+            self.notify(report.status + (f": {report.message}" if report.message else ""),
+                        title=label, severity="information" if report.status == "succeeded"
+                        else "warning")
 
 
 def run_console(config: Config, store: Store, *, read_only: bool = False) -> int:

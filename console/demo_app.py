@@ -1,5 +1,6 @@
 """The console on the demo world: HR life ticks on a timer and each event is announced,
-so a new user sees what happened in HR and, moments later, what the sync made of it.
+so a new user sees what happened in HR and, moments later, what the sync made of it;
+the demo's on-call operator's actions (a resume, an approval) are announced too.
 Once the scheduler listens, the BambooHR sandbox sends its webhooks to the console's
 real-time intake, and every alert the command channel writes is announced too."""
 
@@ -59,8 +60,10 @@ class DemoConsole(ConsoleApp):
 
     @work(thread=True, exclusive=True, group="hr-life")
     def _hr_tick(self) -> None:
-        what = self.world.tick()
-        self.call_from_thread(self.notify, what, title="in HR", timeout=4)
+        # HR's event, then the demo's on-call operator (their actions are audited under
+        # their name, as an operator's in this console would be).
+        for who, what in self.world.tick(self.store, self.clock.now()):
+            self.call_from_thread(self.notify, what, title=who, timeout=4)
         from sandbox.alert_file import read_notices
 
         notices = read_notices(self.world.alerts_path)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from console import actions
+from console import actions, fmt
 from console.action_path import (
     ActionContext,
     ActionRequest,
@@ -18,7 +19,7 @@ from console.action_path import (
 )
 from storage import held
 from storage import runs as run_store
-from storage.db import Store
+from storage.db import Store, parse_ts, ts
 
 
 def _breakdown_line(title: str, pairs: list[tuple[str, int]], limit: int = 4) -> str:
@@ -27,9 +28,22 @@ def _breakdown_line(title: str, pairs: list[tuple[str, int]], limit: int = 4) ->
     return f"{title}: {shown}" + (f", others {more}" if more else "")
 
 
+def _scheduled_part(rows: list[dict[str, Any]], now: datetime | None) -> str:
+    """Ops that may not apply before a later time (a termination scheduled for its
+    effective time) are said apart: approving them does not make them happen now."""
+    if now is None:
+        return ""
+    later = sorted(t for t in (parse_ts(r.get("not_before")) for r in rows)
+                   if t is not None and t > now)
+    if not later:
+        return ""
+    return (f", except {len(later)} scheduled for their effective time (the first "
+            f"{fmt.short_time(ts(later[0]))})")
+
+
 def event_request(store: Store, verb: str, run_id: int | None, hold_reason: str,
-                  exclude: Collection[int] = (),
-                  only: Collection[int] | None = None) -> ActionRequest | str:
+                  exclude: Collection[int] = (), only: Collection[int] | None = None,
+                  now: datetime | None = None) -> ActionRequest | str:
     """Approve or reject what hold event (run, reason) holds now, less ``exclude`` (the
     people the operator deselected), or just ``only`` when given."""
     rows = [r for r in held.held_in_event(store, run_id, hold_reason)
@@ -37,11 +51,12 @@ def event_request(store: Store, verb: str, run_id: int | None, hold_reason: str,
     if not rows:
         return f"run {run_id}: nothing of this hold is still held"
     return selection_request(verb, run_id, hold_reason, rows,
-                             run_store.job_state(store)["state"])
+                             run_store.job_state(store)["state"], now)
 
 
 def selection_request(verb: str, run_id: int | None, hold_reason: str,
-                      rows: list[dict[str, Any]], job_state: str = "active") -> ActionRequest:
+                      rows: list[dict[str, Any]], job_state: str = "active",
+                      now: datetime | None = None) -> ActionRequest:
     ids = tuple(sorted(r["id"] for r in rows))
     people = sorted({r["employee_id"] for r in rows})
     kinds = Counter(r["kind"] for r in rows)
@@ -61,7 +76,8 @@ def selection_request(verb: str, run_id: int | None, hold_reason: str,
 
         return ActionRequest(
             "Approve", f"Approve {len(ids)} held operation(s) of run {run_id} ({what}) for "
-            f"{len(people)} people, and {when_applied(job_state)}?", len(ids), approve,
+            f"{len(people)} people, and {when_applied(job_state)}"
+            f"{_scheduled_part(rows, now)}?", len(ids), approve,
             op_ids=ids, details=details, context=context)
 
     def reject(ctx: ActionContext) -> Outcome:

@@ -28,7 +28,11 @@ class RunStarted(EngineMessage):
 
 
 class RunProgress(EngineMessage):
-    pass
+    def can_replace(self, message: Message) -> bool:
+        # A newer figure of the same run supersedes a queued one: the evaluate phase
+        # reports every batch, and only the latest is worth drawing.
+        return (isinstance(message, RunProgress)
+                and message.event.run_id == self.event.run_id)
 
 
 class RunFinished(EngineMessage):
@@ -64,6 +68,25 @@ _BY_EVENT: dict[type[events.Event], type[EngineMessage]] = {
 
 def from_event(event: events.Event) -> EngineMessage:
     return _BY_EVENT.get(type(event), EngineMessage)(event)
+
+
+class OpsApplied(Message):
+    """Operations of the running apply have finished: the count is read from the app's
+    tally when this is handled, so one message stands for any number of them."""
+
+    def __init__(self, run_id: int | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OpsApplied) and message.run_id == self.run_id
+
+
+class NoticesChanged(Message):
+    """A notice was raised: the notice bars redraw (once for any number queued)."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, NoticesChanged)
 
 
 class SchedulerNotice(Message):

@@ -3,8 +3,10 @@
 It starts a real SCIM 2.0 LMS (scim2-server) on 127.0.0.1 behind a fault layer, writes a
 generated organisation into a sandbox HRIS and a config into a folder, and keeps HR life
 going (sandbox.hr_life): every few seconds a hire, a transfer, a termination, bad data,
-a truncated export, an LMS that throttles or refuses the token. The engine's scheduler
-syncs it all, in the console (console/demo_app.py) or headless with a JSON summary.
+a truncated export, an LMS that throttles or refuses the token. A scripted on-call
+operator (sandbox.oncall) resumes the job and reviews held leavers, so the story recovers
+and settles into normal HR life. The engine's scheduler syncs it all, in the console
+(console/demo_app.py) or headless with a JSON summary.
 
 The config shows the whole product: audiences (SCIM Groups by department group, for
 managers, for the first 30 days), real-time intake in hybrid mode fed by the BambooHR
@@ -16,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
+import shlex
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,7 @@ from sandbox.bamboohr import BambooSandbox
 from sandbox.bamboohr_webhooks import WebhookSender
 from sandbox.faults import FaultPlan
 from sandbox.hr_life import HrLife
+from sandbox.oncall import DemoOnCall
 from sandbox.publish import BambooPublisher
 from sandbox.scim_server import ScimSandbox
 from sandbox.world import DEPARTMENTS, World
@@ -54,6 +60,9 @@ WEBHOOK_KEY_ENV = "ROSTERSYNC_DEMO_WEBHOOK_KEY"
 ALERTS_FILE = "alerts.jsonl"
 PEOPLE = 2000
 TICK_SECONDS = 2.5
+# Who each line of the story comes from: the console's notices carry it as their title.
+IN_HR = "in HR"
+ON_CALL = "on-call"
 
 
 def _config_text(hris_url: str, lms_url: str, alerts_path: Path) -> str:
@@ -62,7 +71,7 @@ def _config_text(hris_url: str, lms_url: str, alerts_path: Path) -> str:
     alert_command = json.dumps([sys.executable, "-m", "sandbox.alert_file",
                                 str(alerts_path)])
     return f"""# Written by `rostersync demo`: the sandbox world's config. The sandboxes stop with
-# the demo; the database stays:  rostersync status --config THIS_FILE
+# the demo; the database stays:  {rostersync_command()} status --config THIS_FILE
 [database]
 path = "rostersync.db"
 
@@ -192,7 +201,9 @@ class DemoWorld:
 
     def __init__(self, folder: Path, people: int = PEOPLE) -> None:
         self.folder = folder
-        self.token = secrets.token_urlsafe(24)
+        # A token chosen by the user (exported before `make demo`) lets them query the
+        # sandbox LMS themselves, e.g. with curl, to check what the console did there.
+        self.token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(24)
         self.hris_key = secrets.token_hex(16)
         self.webhook_key = secrets.token_hex(16)
         self.faults = FaultPlan()
@@ -209,6 +220,13 @@ class DemoWorld:
         self.life = HrLife(world, BambooPublisher(self.hris), self.faults, mass_termination=60,
                            truncated_ticks=7)
         self.events: list[dict[str, Any]] = []
+        # The demo's on-call operator answers the incidents the story raises; they learn
+        # that IT restored the token the way a person would, from IT (the fault plan).
+        # A held batch waits 36 ticks (90 s) for them: time for the person at the console
+        # to review it first, and to see terminations go past the SLA while it waits.
+        self.on_call = DemoOnCall(lambda: not self.faults.revoked, review_after=36,
+                                  logins_free=lambda: not self.faults.refused_names)
+        self.on_call_log: list[dict[str, Any]] = []
         self.webhooks: WebhookSender | None = None
         self.endpoints: dict[str, str] = {}
 
@@ -261,10 +279,18 @@ class DemoWorld:
         self.lms.stop()
         self.hris.stop()
 
-    def tick(self) -> str:
+    def tick(self, store: Store, now: datetime | None = None) -> list[tuple[str, str]]:
+        """One step of the story: HR's event, then the on-call's look at the job and the
+        held list. Returns (who, what) for each thing that happened."""
+        at = time.strftime("%H:%M:%S")
         what = self.life.tick()
-        self.events.append({"at": time.strftime("%H:%M:%S"), "event": what})
-        return what
+        self.events.append({"at": at, "event": what})
+        said = [(IN_HR, what)]
+        for action in self.on_call.tick(store, now or Clock().now()):
+            self.on_call_log.append({"at": at, "actor": self.on_call.actor,
+                                     "action": action})
+            said.append((ON_CALL, action))
+        return said
 
 
 def _history(store: Store) -> dict[str, Any]:
@@ -303,6 +329,8 @@ def summary(store: Store, config: Config, world: DemoWorld) -> dict[str, Any]:
                         for n in read_notices(world.alerts_path)],
         "seen": _history(store),
         "hr_events": world.events,
+        "on_call": world.on_call_log,
+        "story": {"phase": world.life.phase, "ticks": world.life.ticks},
         "lms_faults_served": world.faults.faults_served,
         "status": status,
     }
@@ -341,7 +369,8 @@ async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: 
         while time.monotonic() < deadline:
             await asyncio.sleep(min(tick_seconds, max(0.0, deadline - time.monotonic())))
             if time.monotonic() < deadline:
-                log(await asyncio.to_thread(world.tick))
+                for who, what in await asyncio.to_thread(world.tick, store):
+                    log(f"{who}: {what}")
         await _settle(world, scheduler, log)
     finally:
         # Let a job that is running finish, so the summary reads a settled database.
@@ -375,10 +404,34 @@ def run_demo(args: argparse.Namespace) -> int:
             run_demo_console(world, config, store)
     finally:
         world.stop()
+        close_compacted(store)
     if not args.json:
         where = "".join(f"\n  {name}: {url}" for name, url in world.endpoints.items())
-        print(f"\nThe demo's files are in {folder} (database, config, alerts).{where}\n"
-              f"Explore them: rostersync status --config {world.config_path}\n"
-              f"              rostersync audiences list --config {world.config_path}\n"
-              f"              rostersync console --read-only --config {world.config_path}")
+        command = rostersync_command()
+        config_arg = shlex.quote(str(world.config_path))
+        print(f"\nThe demo's files are in {folder} (database, config, alerts; remove the "
+              f"folder when done).{where}\n"
+              f"Explore them: {command} status --config {config_arg}\n"
+              f"              {command} audiences list --config {config_arg}\n"
+              f"              {command} console --read-only --config {config_arg}")
     return 0
+
+
+def rostersync_command(argv0: str | None = None, executable: str | None = None) -> str:
+    """How to run rostersync again from any shell. The entry point that is running is
+    on PATH only while its virtualenv is active, so it is named by its absolute path;
+    run some other way (python -m), this Python runs the CLI module."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    entry = Path(argv0) if argv0 else None
+    if entry is not None and entry.name == "rostersync" and entry.is_file():
+        return shlex.quote(str(entry.absolute()))
+    return f"{shlex.quote(executable or sys.executable)} -m console.cli"
+
+
+def close_compacted(store: Store) -> None:
+    """The write-ahead log holds most of a long demo's bytes: fold it into the database
+    so the folder left behind is as small as its data."""
+    # Busy: the folder stays larger, nothing is lost.
+    with contextlib.suppress(sqlite3.Error):
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()

@@ -92,6 +92,11 @@ class FaultPlan:
                 409, "One or more of the attribute values are already in use",
                 "uniqueness")
 
+    def allow_create_of(self, user_name: str) -> None:
+        """The legacy account holding the userName is gone: its create succeeds now."""
+        with self._lock:
+            self.refused_names.pop(user_name.lower(), None)
+
     def refuse_updates_of(self, lms_id: str, detail: str = "value rejected by the LMS") -> None:
         with self._lock:
             self.refused_ids[lms_id] = scim_error(400, detail, "invalidValue")

@@ -1,15 +1,22 @@
-"""HR life for the demo world: one scripted event per tick, over and over.
+"""HR life for the demo world: one scripted event per tick.
 
-Hires (some future-dated), transfers, promotions, manager changes, leaves and returns,
-terminations (some future-dated, some across time zones), rehires, a renamed department
-with no mapping yet, a record with a bad email, a burst of terminations big enough to trip the
-mass-deactivation hold, an export that arrives truncated, a period when the LMS
-throttles, connections reset mid-answer, an outage, and a revoked token: everything the
-console exists to show.
+First an incident pass: hires (some future-dated), transfers, promotions, manager changes,
+leaves and returns, terminations (some future-dated, some across time zones), rehires, a
+renamed department with no mapping yet, a record with a bad email, a burst of
+terminations big enough to trip the mass-deactivation hold, an export that arrives
+truncated, a period when the LMS throttles, connections reset mid-answer, an outage, and
+a revoked token: everything the console exists to show.
 
 The order puts every kind of trouble inside the first minute at the demo's pace (a tick
 every 2.5 s): the revoked token comes near the end, with hires right after it that meet
 the LMS refusing the token (a quarantine), and the bad e-mail is fixed only after that.
+IT restores the token a few ticks later; the demo's on-call (sandbox.oncall) resumes the
+job and reviews the held burst, so the story shows recovery too.
+
+Then normal life: mostly ordinary HR changes, with an incident every ``incident_every``
+ticks (about two minutes at the demo's pace) taken in turn from a short list, each of
+which ends on its own (a throttle, a slow LMS, a short outage, lost answers, a bad e-mail
+that HR fixes later) and, rarely, a revoked token that IT restores.
 """
 
 from __future__ import annotations
@@ -22,12 +29,17 @@ from sandbox.faults import FaultPlan
 from sandbox.publish import Publisher
 from sandbox.world import DEPARTMENTS, World, employee_id
 
+INCIDENT_PASS = "incident pass"
+NORMAL_LIFE = "normal life"
+
 
 class HrLife:
     def __init__(self, world: World, publisher: Publisher, faults: FaultPlan,
                  today: Callable[[], date] = date.today, seed: int = 7,
                  mass_termination: int = 30, truncated_ticks: int = 4,
-                 revoked_ticks: int = 7, fault_seconds: float = 1.0) -> None:
+                 revoked_ticks: int = 7, fault_seconds: float = 1.0,
+                 incident_every: int = 48, bad_email_ticks: int = 12,
+                 taken_login_ticks: int = 40) -> None:
         self.world = world
         # Scales how long the LMS's faults last (a throttle of 15 s, an outage of 20 s):
         # a test walks the story in seconds and shortens them to match.
@@ -35,7 +47,15 @@ class HrLife:
         self.publisher = publisher
         self.truncated_ticks = truncated_ticks
         self.revoked_ticks = revoked_ticks
-        self.revoked_left = 0  # ticks until HR's IT rotates the LMS token back in
+        self.incident_every = incident_every
+        self.bad_email_ticks = bad_email_ticks
+        self.taken_login_ticks = taken_login_ticks
+        self.ticks = 0
+        # Events owed later, as (tick due, event): IT restoring a token, HR fixing an
+        # e-mail. One is due at most per tick; it takes that tick's turn.
+        self.follow_ups: list[tuple[int, Callable[[], str]]] = []
+        self.quiet_ticks = 0  # normal-life ticks since the last incident
+        self.incidents_done = 0
         self.faults = faults
         self.today = today
         self.rng = random.Random(seed)
@@ -57,21 +77,67 @@ class HrLife:
             self.manager_change, self.lost_answers, self.revoke_token, self.hires,
             self.slow_lms, self.return_from_leave, self.fix_bad_email,
         ]
+        # Normal life's incidents, in turn: each ends on its own; the revoked token, the
+        # one that needs the on-call, comes once a round.
+        self.incidents: list[Callable[[], str]] = [
+            self.throttle, self.slow_lms, self.short_outage, self.lost_answers,
+            self.bad_email_for_a_while, self.revoke_token,
+        ]
+        # Normal life's ordinary changes and how often each comes.
+        self.ordinary: list[tuple[Callable[[], str], int]] = [
+            (self.hires, 4), (self.transfer, 3), (self.promotion, 1),
+            (self.manager_change, 2), (self.leave, 1), (self.return_from_leave, 1),
+            (self.termination, 2), (self.future_termination, 1), (self.rehire, 1),
+        ]
 
     # -- driving -----------------------------------------------------------------------
 
+    @property
+    def phase(self) -> str:
+        """"incident pass" until every event of the script has happened and what they owe
+        (the token's restoration) has followed; "normal life" after."""
+        if self.step < len(self.script) or (self.follow_ups and not self.incidents_done):
+            return INCIDENT_PASS
+        return NORMAL_LIFE
+
     def tick(self) -> str:
         """Apply the next event and publish the export; returns what happened."""
-        if self.revoked_left:
-            # Long enough for a full reconcile to meet it, whatever the timing.
-            self.revoked_left -= 1
-            if not self.revoked_left:
-                return self.restore_token()
-        event = self.script[self.step % len(self.script)]
-        self.step += 1
+        self.ticks += 1
+        event = self._follow_up_due()
+        if event is None:
+            if self.step < len(self.script):
+                event = self.script[self.step]
+                self.step += 1
+            else:
+                event = self._normal_day()
         what = event()
         self.publish()
         return what
+
+    def _follow_up_due(self) -> Callable[[], str] | None:
+        for i, (due, event) in enumerate(self.follow_ups):
+            if due <= self.ticks:
+                del self.follow_ups[i]
+                return event
+        return None
+
+    def _later(self, ticks: int, event: Callable[[], str]) -> None:
+        self.follow_ups.append((self.ticks + ticks, event))
+        self.follow_ups.sort(key=lambda item: item[0])
+
+    def _normal_day(self) -> Callable[[], str]:
+        self.quiet_ticks += 1
+        if self.quiet_ticks >= self.incident_every:
+            self.quiet_ticks = 0
+            incident = self.incidents[self.incidents_done % len(self.incidents)]
+            self.incidents_done += 1
+            return incident
+        if not self.on_leave:
+            choices = [(e, w) for e, w in self.ordinary if e != self.return_from_leave]
+        else:
+            choices = self.ordinary
+        events, weights = zip(*choices, strict=True)
+        return self.rng.choices(events, weights=weights)[0]
 
     def publish(self) -> None:
         rows = list(self.world.rows.values())
@@ -203,7 +269,16 @@ class HrLife:
         key = employee_id(self.next_id)
         self.world.rows[key] = World.person(self.next_id)
         self.next_id += 1
-        self.faults.refuse_create_of(self.world.rows[key]["Work Email"])
+        login = self.world.rows[key]["Work Email"]
+        self.faults.refuse_create_of(login)
+
+        def login_freed() -> str:
+            self.faults.allow_create_of(login)
+            return f"IT retired the legacy account that held {key}'s login"
+
+        # Until IT acts, each create goes dead (a conflict is not retried); then a person
+        # (the demo's on-call) retries it.
+        self._later(self.taken_login_ticks, login_freed)
         return f"hired {key}, whose login the LMS says is already taken (409)"
 
     def lost_answers(self) -> str:
@@ -217,6 +292,18 @@ class HrLife:
         return (f"hired {' and '.join(keys)}; the network resets the LMS's answers to the "
                 "next two creates (the accounts exist: retries must find them, not make twins)")
 
+    def short_outage(self) -> str:
+        seconds = 8 * self.fault_seconds
+        self.faults.outage(seconds)
+        return f"the LMS is down for {seconds:g} s (503), then back"
+
+    def bad_email_for_a_while(self) -> str:
+        if self.bad_email is not None:  # one broken e-mail at a time: HR fixes it first
+            return self.fix_bad_email()
+        what = self.give_bad_email()
+        self._later(self.bad_email_ticks, self.fix_bad_email)
+        return what + " (HR will fix it)"
+
     def outage(self) -> str:
         seconds = 20 * self.fault_seconds
         self.faults.outage(seconds)
@@ -224,9 +311,11 @@ class HrLife:
 
     def revoke_token(self) -> str:
         self.faults.revoke_token(True)
-        self.revoked_left = self.revoked_ticks
+        # Long enough for a full reconcile to meet it, whatever the timing.
+        self._later(self.revoked_ticks, self.restore_token)
         return "the LMS token is revoked (401)"
 
     def restore_token(self) -> str:
         self.faults.revoke_token(False)
-        return "the LMS token works again: resume the job to continue"
+        return "IT rotated the LMS token back in: it works again (the job stays " \
+            "quarantined until someone resumes it)"

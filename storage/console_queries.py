@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from storage import source_health
-from storage.db import Store
+from storage import people_search, source_health, trends
+from storage.db import Store, ts
+from storage.queries import SCHEDULED_TERMINATION
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class ListSpec:
     default_sort: str
     default_desc: bool = False
     status_column: str | None = None  # narrowed by the "status" argument of page()
+    # The row's person, qualified by its table: the filter also matches their name and
+    # e-mail (storage/people_search.py).
+    person_column: str | None = None
+    # A condition on the time of the question, bound to page()'s ``now``.
+    now_clause: str | None = None
 
 
 SPECS: dict[str, ListSpec] = {
@@ -35,25 +42,33 @@ SPECS: dict[str, ListSpec] = {
         "SELECT id, subject, kind, owner, first_seen_at, last_seen_at, detail FROM drift",
         ("resolved_at IS NULL",), ("subject", "kind", "owner", "detail"),
         ("first_seen_at", "subject", "kind", "owner", "id"), "first_seen_at",
-        status_column="kind"),
+        status_column="kind", person_column="drift.subject"),
     "ops": ListSpec(
         "ops",
         "SELECT id, employee_id, kind, status, reason, attempts, max_attempts, error_class, "
         "http_status, last_error, hold_reason, next_attempt_at, run_id, updated_at FROM ops",
-        (), ("employee_id", "kind", "reason", "error_class", "last_error"),
+        (), ("status", "kind", "employee_id", "reason", "hold_reason", "error_class",
+             "last_error"),
         ("id", "employee_id", "kind", "status", "attempts", "error_class", "updated_at"),
-        "id", True, status_column="status"),
+        "id", True, status_column="status", person_column="ops.employee_id"),
     "terminations": ListSpec(
         "terminations",
         "SELECT d.id, d.subject, d.first_seen_at, d.detail, "
         "(SELECT o.status FROM ops o WHERE o.employee_id = d.subject AND o.kind = 'deactivate' "
         " ORDER BY o.id DESC LIMIT 1) AS op_status FROM drift d",
-        ("d.resolved_at IS NULL", "d.kind = 'pending_termination'"), ("d.subject",),
-        ("first_seen_at", "subject", "id"), "first_seen_at"),
+        ("d.resolved_at IS NULL", "d.kind = 'pending_termination'"), ("d.subject", "op_status"),
+        ("first_seen_at", "subject", "id"), "first_seen_at", person_column="d.subject"),
+    "scheduled": ListSpec(
+        "scheduled",
+        "SELECT employee_id AS id, employee_id, effective_at, status, "
+        "json_extract(record, '$.termination_date') AS termination_date, "
+        "json_extract(record, '$.timezone') AS timezone FROM people",
+        SCHEDULED_TERMINATION, ("employee_id", "status"), ("effective_at", "employee_id", "id"),
+        "effective_at", person_column="people.employee_id", now_clause="effective_at > ?"),
     "runs": ListSpec(
         "runs",
         "SELECT id, kind, trigger, dry_run, status, started_at, finished_at, counts, message "
-        "FROM runs", (), ("kind", "trigger", "status", "message"),
+        "FROM runs", (), ("kind", "trigger", "status", "error_class", "message"),
         ("id", "kind", "status", "started_at"), "id", True, status_column="status"),
     "audit": ListSpec(
         "audit", "SELECT id, at, actor, action, target, detail FROM audit", (),
@@ -72,9 +87,9 @@ class Page:
 
 def page(store: Store, name: str, *, filter_text: str = "", sort: str | None = None,
          desc: bool | None = None, status: str | None = None, offset: int = 0,
-         limit: int = 50) -> Page:
+         limit: int = 50, now: datetime | None = None) -> Page:
     spec = SPECS[name]
-    where, params = _where(spec, filter_text, status)
+    where, params = _where(spec, filter_text, status, now)
     sort = sort if sort in spec.sort_columns else spec.default_sort
     desc = spec.default_desc if desc is None else desc
     direction = "DESC" if desc else "ASC"
@@ -86,19 +101,31 @@ def page(store: Store, name: str, *, filter_text: str = "", sort: str | None = N
     return Page(rows, int(total or 0), offset, limit)
 
 
-def _where(spec: ListSpec, filter_text: str, status: str | None) -> tuple[str, list[Any]]:
+def _where(spec: ListSpec, filter_text: str, status: str | None,
+           now: datetime | None = None) -> tuple[str, list[Any]]:
     clauses = list(spec.base_where)
     params: list[Any] = []
+    if spec.now_clause:
+        clauses.append(spec.now_clause)
+        params.append(ts(now or datetime.now(UTC)))
     if status and spec.status_column:
         clauses.append(f"{spec.status_column} = ?")
         params.append(status)
-    text = filter_text.strip()
-    if text:
-        # Each word must match some column: "E0004 failed" narrows like k9s does.
-        for word in text.split():
-            like = f"%{word.replace('%', '').replace('_', '')}%"
-            clauses.append("(" + " OR ".join(f"{c} LIKE ?" for c in spec.filter_columns) + ")")
-            params.extend([like] * len(spec.filter_columns))
+    # Each word must match some column: "E0004 failed" narrows like k9s does. Cost: one
+    # pass over the list's rows, a few LIKEs per row (LIKE '%x%' can use no index); the
+    # name match is correlated (one primary-key lookup per row no column matched), never a
+    # join of the list with the people table. Words that cannot name anyone come first, so
+    # the name match runs only on rows they have let through.
+    words = sorted(filter_text.split(), key=people_search.may_name_a_person)
+    for word in words:
+        op = people_search.like(word)
+        terms = [f"{c} {op}" for c in spec.filter_columns]
+        params.extend([people_search.like_pattern(word)] * len(spec.filter_columns))
+        if spec.person_column and people_search.may_name_a_person(word):
+            condition, extra = people_search.person_match(spec.person_column, word)
+            terms.append(condition)
+            params.extend(extra)
+        clauses.append("(" + " OR ".join(terms) + ")")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -145,56 +172,26 @@ def person_detail(store: Store, employee_id: str, limit: int = 30) -> dict[str, 
     }
 
 
-def run_detail(store: Store, run_id: int) -> dict[str, Any] | None:
-    rows = store.rows("SELECT * FROM runs WHERE id = ?", (run_id,))
-    if not rows:
-        return None
-    run = rows[0]
-    run["counts"] = json.loads(run["counts"] or "{}")
-    held = store.rows("SELECT coalesce(hold_reason, 'held') AS why, count(*) AS n FROM ops "
-                      "WHERE run_id = ? AND status = 'held' GROUP BY why ORDER BY n DESC",
-                      (run_id,))
-    # Failures are grouped by run of origin; a retry sweep records its attempts under the
-    # op's own run, which is the one the operator recognises.
-    failures = store.rows(
-        "SELECT coalesce(error_class, 'unknown') AS error_class, count(*) AS n, "
-        "min(last_error) AS sample FROM ops WHERE run_id = ? AND status IN ('failed','dead') "
-        "GROUP BY error_class ORDER BY n DESC", (run_id,))
-    return {"run": run, "held": held, "failures": failures}
-
-
-def failed_ids(store: Store, run_id: int, error_class: str) -> list[int]:
-    if error_class == "unknown":
-        sql, params = ("SELECT id FROM ops WHERE run_id = ? AND status IN ('failed','dead') "
-                       "AND error_class IS NULL", (run_id,))
-    else:
-        sql, params = ("SELECT id FROM ops WHERE run_id = ? AND status IN ('failed','dead') "
-                       "AND error_class = ?", (run_id, error_class))
-    return [r[0] for r in store.conn.execute(sql, params)]
-
-
 def recent_activity(store: Store, limit: int = 8) -> dict[str, list[dict[str, Any]]]:
     runs = store.rows("SELECT id, kind, trigger, status, started_at, finished_at, counts, "
                       "message FROM runs ORDER BY id DESC LIMIT ?", (limit,))
     for run in runs:
         run["counts"] = json.loads(run["counts"] or "{}")
+        if run["status"] == "running":
+            # Its counts are written at the end; its ops say how far it has got (a run
+            # started by another process shows on a read-only console too).
+            run["ops"] = {r["status"]: r["n"] for r in store.rows(
+                "SELECT status, count(*) AS n FROM ops WHERE run_id = ? GROUP BY status",
+                (run["id"],))}
     audit = store.rows("SELECT id, at, actor, action, target FROM audit ORDER BY id DESC "
                        "LIMIT ?", (limit,))
     return {"runs": runs, "audit": audit}
 
 
-def run_series(store: Store, limit: int = 30) -> dict[str, list[int]]:
-    """Drift found and ops failed per run, oldest first, for the dashboard's sparklines."""
-    rows = store.rows("SELECT counts FROM runs WHERE status != 'running' AND dry_run = 0 "
-                      "ORDER BY id DESC LIMIT ?", (limit,))
-    drift, failed = [], []
-    for row in reversed(rows):
-        counts = json.loads(row["counts"] or "{}")
-        d = counts.get("drift") or {}
-        drift.append(sum(d.values()) if isinstance(d, dict) else 0)
-        applied = counts.get("applied") or {}
-        failed.append(int(applied.get("failed", 0)) + int(applied.get("dead", 0)))
-    return {"drift": drift, "failed": failed}
+def run_series(store: Store, limit: int = 30, now: datetime | None = None) -> dict[str, Any]:
+    """The dashboard's trends, oldest first (storage/trends.py): drift found, ops failed
+    and HR data age per run, and the apply rate over the same time."""
+    return trends.run_trends(store, now or datetime.now(UTC), limit)
 
 
 def banner_figures(store: Store) -> dict[str, Any]:

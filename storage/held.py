@@ -52,11 +52,12 @@ def parse_event_key(key: str) -> tuple[int | None, str]:
 
 def held_in_event(store: Store, run_id: int | None, hold_reason: str) -> list[dict[str, Any]]:
     """Every op still held by this event with the person it is for: id, employee_id,
-    kind, why it was planned, and the person's name, department, location, manager, HR
+    kind, why it was planned, when it may apply at the earliest (a scheduled termination:
+    its effective time), and the person's name, department, location, manager, HR
     status and termination date (what the operator judges the hold by)."""
     ops = store.rows(
         "SELECT o.id, o.employee_id, o.kind, coalesce(o.reason, 'unspecified') AS reason, "
-        "p.record FROM ops o LEFT JOIN people p ON p.employee_id = o.employee_id "
+        "o.next_attempt_at AS not_before, p.record FROM ops o LEFT JOIN people p ON p.employee_id = o.employee_id "
         "WHERE o.status = 'held' AND o.run_id IS ? AND coalesce(o.hold_reason, ?) = ? "
         "ORDER BY o.employee_id, o.id", (run_id, UNSPECIFIED, hold_reason))
     for op in ops:

@@ -113,11 +113,13 @@ def begin_attempt(store: Store, now: datetime, op_id: int, attempt: int) -> None
 def finish_attempt(conn: Any, now: datetime, op_id: int, attempt: int, status: str, *,
                    started: datetime, outcome: str, error: str | None = None,
                    error_class: str | None = None, http_status: int | None = None,
-                   next_attempt_at: datetime | None = None, lms_id: str | None = None) -> None:
+                   next_attempt_at: datetime | None = None, lms_id: str | None = None,
+                   run_id: int | None = None) -> None:
     at = ts(now)
     conn.execute("INSERT OR REPLACE INTO op_attempts(op_id, attempt, started_at, finished_at, "
-                 "outcome, error_class, http_status, error) VALUES (?,?,?,?,?,?,?,?)",
-                 (op_id, attempt, ts(started), at, outcome, error_class, http_status, error))
+                 "outcome, error_class, http_status, error, run_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                 (op_id, attempt, ts(started), at, outcome, error_class, http_status, error,
+                  run_id))
     finished = at if status in ("succeeded", "dead") else None
     conn.execute(
         "UPDATE ops SET status = ?, updated_at = ?, last_error = ?, error_class = ?, "

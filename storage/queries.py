@@ -7,6 +7,15 @@ from typing import Any
 
 from storage.db import Store, parse_ts, ts
 
+# A scheduled termination: a future change whose next state is "terminated" (the rehire
+# rule of sync.lifecycle: a hire date after the termination date makes it history), of a
+# person rostersync manages (in scope). Clauses over the people table.
+SCHEDULED_TERMINATION = (
+    "effective_at IS NOT NULL", "in_scope = 1",
+    "json_extract(record, '$.termination_date') IS NOT NULL",
+    "NOT coalesce(json_extract(record, '$.hire_date') > "
+    "json_extract(record, '$.termination_date'), 0)")
+
 
 def termination_figures(store: Store, now: datetime, sla_minutes: float) -> dict[str, Any]:
     """Pending (effective, not yet enforced), overdue (past the SLA) and scheduled ones.
@@ -20,9 +29,11 @@ def termination_figures(store: Store, now: datetime, sla_minutes: float) -> dict
         "SELECT count(*), coalesce(sum(first_seen_at < ?), 0), min(first_seen_at) FROM drift "
         "WHERE resolved_at IS NULL AND kind = 'pending_termination'", (deadline,))
     oldest_age = None if oldest is None else (now - parse_ts(oldest)).total_seconds()
+    # The same people the console's "scheduled" list shows, so the figure and the list
+    # it opens agree (a held or suppressed deactivation is still a scheduled termination).
     scheduled, next_at = store.one(
-        "SELECT count(*), min(next_attempt_at) FROM ops WHERE status = 'pending' "
-        "AND next_attempt_at > ? AND kind = 'deactivate'", (ts(now),))
+        "SELECT count(*), min(effective_at) FROM people WHERE "
+        + " AND ".join(SCHEDULED_TERMINATION) + " AND effective_at > ?", (ts(now),))
     return {"pending": pending, "overdue": overdue, "scheduled": int(scheduled or 0),
             "oldest_pending_age_seconds": None if oldest_age is None else round(oldest_age),
             "next_scheduled_at": next_at, "sla_minutes": sla_minutes}

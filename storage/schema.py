@@ -370,6 +370,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sources ADD COLUMN error_class TEXT;
     ALTER TABLE sources ADD COLUMN failing_since TEXT;
     """,
+    # 8: the run each attempt was made in. An op planned by one run is often tried (and
+    # fails) in a later retry sweep; a run's failures are the attempts made in it. NULL for
+    # attempts recorded before this column: those count for the run that planned the op.
+    """
+    ALTER TABLE op_attempts ADD COLUMN run_id INTEGER;
+    CREATE INDEX op_attempts_run ON op_attempts(run_id) WHERE run_id IS NOT NULL;
+    """,
 ]
 
 

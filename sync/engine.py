@@ -121,17 +121,10 @@ class Engine(RealtimeRuns):
     # -- lease, recovery and run bookkeeping -----------------------------------------
 
     async def _guarded(self, kind: str, trigger: str, dry_run: bool, body) -> RunReport:
-        now = self.clock.now()
         ttl = self.config.guards.lease_seconds
-        if not dry_run:
-            other = lease_store.acquire(self.store, self.holder, now, ttl)
-            if other is not None:
-                raise EngineBusy(
-                    f"another rostersync process ({other.holder}) holds the writer lease "
-                    f"until {other.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing was done")
-            run_store.abandon_running(self.store, now)
-            op_store.recover_running(self.store, now)
-        run_id = run_store.start_run(self.store, now, kind, trigger, dry_run)
+        # Off the loop: recovering a crashed run's ops scans the ops table, tens of
+        # milliseconds at 100,000 ops, which the console would feel as a frozen screen.
+        run_id = await in_thread(self._begin, kind, trigger, dry_run, ttl)
         self.on_event(RunStarted(run_id, kind, trigger, dry_run))
         renewer = None if dry_run else asyncio.create_task(self._renew_lease(ttl))
         try:
@@ -147,6 +140,24 @@ class Engine(RealtimeRuns):
                 self.store.checkpoint_in_background()
         self.on_event(RunFinished(run_id, report.status, report.counts, report.message))
         return report
+
+    async def open_target(self) -> LmsTarget:
+        """The LMS connector, built off the loop: its HTTP client loads the system's CA
+        bundle (20-35 ms), which the console would feel as a frozen screen."""
+        return await in_thread(self.target_factory)
+
+    def _begin(self, kind: str, trigger: str, dry_run: bool, ttl: float) -> int:
+        """Take the lease, recover what a crashed run left, and record the new run."""
+        now = self.clock.now()
+        if not dry_run:
+            other = lease_store.acquire(self.store, self.holder, now, ttl)
+            if other is not None:
+                raise EngineBusy(
+                    f"another rostersync process ({other.holder}) holds the writer lease "
+                    f"until {other.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing was done")
+            run_store.abandon_running(self.store, now)
+            op_store.recover_running(self.store, now)
+        return run_store.start_run(self.store, now, kind, trigger, dry_run)
 
     async def _run_body(self, run_id: int, kind: str, dry_run: bool, body) -> RunReport:
         try:
@@ -218,7 +229,7 @@ class Engine(RealtimeRuns):
 
         if lms_read == "full":
             self.on_event(Progress(run_id, "read_lms", 0))
-            async with self.target_factory() as target:
+            async with await self.open_target() as target:
                 listed, touched = await read_all(self.store, target, now)
                 await read_memberships(self.store, target, self.config, now)
             run_store.source_attempt(self.store, "lms", now, self.config.lms.type, success=True)
@@ -426,7 +437,7 @@ class Engine(RealtimeRuns):
             if not due:
                 break
             self.on_event(Progress(run_id, "apply", 0, len(due)))
-            async with self.target_factory() as target:
+            async with await self.open_target() as target:
                 executor = Executor(self.store, target, self.config, self.clock, run_id,
                                     self.on_event, self.rng)
                 result = await executor.run(due)
@@ -474,7 +485,7 @@ class Engine(RealtimeRuns):
             return report
         parsed = parse_record(self.source, record, self.config, now.date())
         email = parsed.person.email if parsed.person else None
-        async with self.target_factory() as target:
+        async with await self.open_target() as target:
             await read_one(self.store, target, now, employee_id, email, email)
         changes = await in_thread(self._plan_records, run_id, [parsed], dry_run)
         self._summarise(report, changes, dry_run)

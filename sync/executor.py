@@ -188,7 +188,8 @@ class Executor:
                         conn, [(account.to_json(), account.content_hash())], finished)
                 op_store.finish_attempt(conn, finished, op["id"], attempt, "succeeded",
                                         started=started, outcome="ok",
-                                        lms_id=account.lms_id if account else None)
+                                        lms_id=account.lms_id if account else None,
+                                        run_id=self.run_id)
                 drift_store.resolve_for_op(conn, finished, op["employee_id"], op["kind"])
                 if op["kind"] in MEMBER_OP_KINDS:  # the cache follows; re-evaluate the person
                     membership_store.applied(conn, finished, op["payload"]["audience"],
@@ -210,7 +211,8 @@ class Executor:
                 conn, now, op["id"], attempt, status, started=started, outcome="error",
                 error=exc.message,
                 error_class=str(exc.error_class), http_status=exc.status,
-                next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None)
+                next_attempt_at=now + timedelta(seconds=delay) if delay is not None else None,
+                run_id=self.run_id)
             if exc.error_class == ErrorClass.not_found:
                 # The account vanished from the LMS: forget it so the next run re-plans.
                 lms_id = op.get("lms_id")

@@ -136,4 +136,4 @@ async def settle(pilot) -> None:
 
 def notes(app) -> list[str]:
     """The texts of the notifications the console has shown."""
-    return [str(n.message) for n in app._notifications]
+    return app.notices_seen()

@@ -1,5 +1,6 @@
-"""Every console view, as (name, read_only, steps): shared by the snapshot tests and by
-`python -m tests.screenshots` so that screenshots and snapshots are the same pictures."""
+"""Every console view, as (name, read_only, steps), and the terminal size of those not
+taken at the harness's SIZE: shared by the snapshot tests and by `python -m
+tests.screenshots` so that screenshots and snapshots are the same pictures."""
 
 from __future__ import annotations
 
@@ -58,3 +59,10 @@ async def _suppress_form(pilot) -> None:
 
 
 VIEWS["suppress_form"] = (False, _suppress_form)
+
+# The views an operator lives in, also at the smallest terminal the console promises
+# (80x24) and a large one (160x48); every other view is taken at the harness's SIZE.
+SIZES: dict[str, tuple[int, int]] = {
+    f"{name}_{w}x{h}": (w, h) for name in ("dashboard", "ops", "person", "held")
+    for w, h in ((80, 24), (160, 48))}
+VIEWS.update({view: VIEWS[view.rsplit("_", 1)[0]] for view in SIZES})

@@ -99,21 +99,37 @@ def _suppress_form(employee_id: str) -> Steps:
     return run
 
 
+def _subject(store: Store, what: str, *queries: str):
+    """The first answer of these queries: a view opened on nobody would silently show the
+    dashboard instead, so a story that left no such subject is an error."""
+    for query in queries:
+        found = store.scalar(query)
+        if found is not None:
+            return found
+    raise LookupError(f"the demo's day left no {what} to show")
+
+
 def views(store: Store) -> dict[str, tuple[bool, Steps]]:
     """(read_only, steps) per screenshot, pointed at people the story left in trouble."""
-    failed = store.scalar("SELECT employee_id FROM ops WHERE status IN ('failed', 'dead') "
-                          "ORDER BY id LIMIT 1")
-    invalid = store.scalar("SELECT subject FROM drift WHERE kind = 'invalid' "
-                           "AND resolved_at IS NULL ORDER BY id LIMIT 1")
-    run_id = store.scalar("SELECT max(id) FROM runs WHERE status != 'quarantined'")
+    # The person the LMS refused (the taken login). Not "an op that is failed now": the
+    # operator at work has suppressed that person by the time the views are shot.
+    failed = _subject(store, "a person the LMS refused",
+                      "SELECT o.employee_id FROM ops o JOIN op_attempts a ON a.op_id = o.id "
+                      "WHERE a.outcome = 'error' AND a.error_class != 'transient' "
+                      "ORDER BY o.id LIMIT 1")
+    invalid = _subject(store, "a person with invalid data",
+                       "SELECT subject FROM drift WHERE kind = 'invalid' "
+                       "AND resolved_at IS NULL ORDER BY id LIMIT 1")
+    run_id = _subject(store, "a run", "SELECT max(id) FROM runs WHERE status != 'quarantined'")
     # Someone in several audiences, one of them for compliance, whose department nobody
     # mapped: the Audiences panel shows memberships, rules and what is left alone.
-    grouped = store.scalar(
+    grouped = _subject(
+        store, "a person in audiences",
         "SELECT m.employee_id FROM audience_members m JOIN drift d "
         "ON d.subject = m.employee_id AND d.kind = 'unmapped' AND d.resolved_at IS NULL "
-        "GROUP BY m.employee_id ORDER BY count(*) DESC, m.employee_id LIMIT 1") \
-        or store.scalar("SELECT employee_id FROM audience_members WHERE audience_id = "
-                        "'people-managers' ORDER BY employee_id LIMIT 1")
+        "GROUP BY m.employee_id ORDER BY count(*) DESC, m.employee_id LIMIT 1",
+        "SELECT employee_id FROM audience_members WHERE audience_id = "
+        "'people-managers' ORDER BY employee_id LIMIT 1")
     return {
         "dashboard": (False, press_keys()),
         "drift": (False, press_keys("2")),
@@ -135,7 +151,16 @@ def views(store: Store) -> dict[str, tuple[bool, Steps]]:
         "reports": (False, press_keys("8")),
         "person_audiences": (False, call_app(lambda app: app.open_person(grouped))),
         "read_only_dashboard": (True, press_keys()),
+        "dashboard_80x24": (False, press_keys()),
+        "dashboard_200x50": (False, press_keys()),
+        "log": (False, press_keys("0")),
+        "scheduled": (False, call_app(lambda app: app.open_list("scheduled"))),
+        "row_view": (False, press_keys("3", "v")),
     }
+
+
+# Views shot at another size than SIZE: the small terminal and the big one.
+SIZES = {"dashboard_80x24": (80, 24), "dashboard_200x50": (200, 50)}
 
 
 async def _shoot(config: Config, store: Store, out: Path, name: str, read_only: bool,
@@ -143,7 +168,7 @@ async def _shoot(config: Config, store: Store, out: Path, name: str, read_only: 
     engine = None if read_only else Engine(config, store)
     app = ConsoleApp(config, store, read_only=read_only, engine=engine, run_scheduler=False,
                      live=False, actor="operator")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZES.get(name, SIZE)) as pilot:
         await steps(pilot)
         app.save_screenshot(f"{name}.svg", path=str(out))
 

@@ -354,6 +354,35 @@ async def test_an_approval_while_the_job_is_paused_says_when_it_applies(app):
                                 "kind = 'deactivate'") == "pending"
 
 
+async def test_an_approval_names_the_operations_that_wait_for_their_effective_time(app):
+    """Approving a hold that holds a scheduled termination does not make it happen now:
+    the dialog says so (an op due exactly now is not 'later')."""
+    from datetime import timedelta
+
+    from storage.db import ts
+
+    now = app.clock.now()
+    ids = [r[0] for r in app.store.conn.execute(
+        "SELECT id FROM ops WHERE status = 'held' ORDER BY id LIMIT 3")]
+    with app.store.tx() as conn:
+        conn.execute("UPDATE ops SET next_attempt_at = ? WHERE id = ?", (ts(now), ids[0]))
+        conn.execute("UPDATE ops SET next_attempt_at = ? WHERE id = ?",
+                     (ts(now + timedelta(seconds=1)), ids[1]))
+        conn.execute("UPDATE ops SET next_attempt_at = ? WHERE id = ?",
+                     (ts(now + timedelta(days=1)), ids[2]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmModal)
+        first = (now + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+        assert (f"now, except 2 scheduled for their effective time (the first {first})?"
+                in dialog.question), dialog.question
+
+
 # -- a source that cannot be reached ------------------------------------------------------
 
 async def test_an_unreachable_hris_has_its_own_banner_not_a_rejected_feed(seeded, tmp_path):

@@ -136,5 +136,4 @@ async def test_match_keys_say_why_for_a_person_without_a_match(world):
         await pilot.press("l")
         await settle(pilot)
         assert isinstance(app.screen, PersonScreen)
-        assert any("no disputed or unlinked match" in str(n.message)
-                   for n in app._notifications)
+        assert any("no disputed or unlinked match" in n for n in app.notices_seen())

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.scim_server import ScimSandbox
 from tests.console_harness import SIZE, TOKEN, Seeded, make_app, seed
-from tests.console_views import VIEWS
+from tests.console_views import SIZES, VIEWS
 
 
 @pytest.fixture(scope="module")
@@ -22,4 +22,4 @@ def seeded(tmp_path_factory) -> Iterator[Seeded]:
 def test_view(view, seeded, tmp_path, snap_compare):
     read_only, steps = VIEWS[view]
     app = make_app(seeded, tmp_path, read_only=read_only)
-    assert snap_compare(app, terminal_size=SIZE, run_before=steps)
+    assert snap_compare(app, terminal_size=SIZES.get(view, SIZE), run_before=steps)

@@ -86,7 +86,7 @@ def test_connection_refused_fails_the_run_without_rejecting_the_feed(
     assert outage["error_class"] == "source_unreachable"
     assert outage["since"] == "2026-11-26T09:00:00.000000Z"
     [line] = banner(engine.store)
-    assert line.startswith("HRIS UNREACHABLE since 11-26 09:00:00 UTC: BambooHR POST")
+    assert line.startswith("HRIS UNREACHABLE since 2026-11-26 09:00:00 UTC: BambooHR POST")
     assert "REJECTED" not in line
 
     # Still down an hour later: the outage keeps its start.
@@ -115,7 +115,7 @@ def test_server_errors_and_refused_credentials_keep_the_last_good_snapshot(
         assert "503 (Maintenance); still throttled after 4 tries" in down.message
         assert snapshots(engine.store) == good
         assert run_store.last_accepted_snapshot(engine.store)["id"] == 1
-        assert banner(engine.store)[0].startswith("HRIS UNREACHABLE since 11-26 09:16:00")
+        assert banner(engine.store)[0].startswith("HRIS UNREACHABLE since 2026-11-26 09:16:00 UTC")
 
         hris.fault = None
         os.environ[KEY_ENV] = "a-rotated-key"  # read when a source opens its client
@@ -129,7 +129,7 @@ def test_server_errors_and_refused_credentials_keep_the_last_good_snapshot(
         assert "a-rotated-key" not in refused.message
         assert snapshots(engine.store) == good
         [line] = banner(engine.store)
-        assert line.startswith("HRIS REFUSED OUR CREDENTIALS since 11-26 09:31:00 UTC")
+        assert line.startswith("HRIS REFUSED OUR CREDENTIALS since 2026-11-26 09:31:00 UTC")
 
         os.environ[KEY_ENV] = KEY
         engine = bamboo_engine(hris.base_url, scim_server.base_url, tmp_path, clock)

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header
 from console import keymap
 from console.messages import DataChanged, Loaded
 from console.widgets.banner import Banner
+from console.widgets.notice_bar import NoticeBar
 from storage import console_queries as q
 
 
@@ -41,6 +42,7 @@ class DataScreen(Screen):
         yield Header()
         yield Banner(id="banner")
         yield from self.compose_body()
+        yield NoticeBar(id="notice-bar")
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
@@ -79,7 +81,9 @@ class DataScreen(Screen):
                         timeout=8)
         else:
             banner, self.data = message.data
-            self.query_one(Banner).show_status(banner, self.app.scheduler_paused)
+            self.query_one(Banner).show_status(banner, self.app.scheduler_paused,
+                                               read_only=self.app.read_only,
+                                               expanded=self.app.banner_expanded)
             self.show_data(self.data)
         if self._again:
             self._again = False

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Label
+from textual.widgets import Label, Static
 
 from console import fmt, keymap
 from console.held_requests import event_request
@@ -25,8 +26,10 @@ class HeldScreen(DataScreen):
         yield Label("[b]Held for approval[/b], one row per hold (run and reason); Enter "
                     "opens its people", id="list-title")
         yield PagedTable(id="groups")
+        yield Static(id="held-reason", classes="panel")
 
     def on_mount(self) -> None:
+        self.query_one("#held-reason").border_title = "Held because"
         self.query_one(PagedTable).focus()
 
     def query_data(self) -> list[dict[str, Any]]:
@@ -41,6 +44,23 @@ class HeldScreen(DataScreen):
                fmt.one_line(", ".join(f"{k} {v}" for k, v in e["why"].items()), 28),
                fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], 60)])
              for e in events])
+        self._show_reason()
+
+    def on_data_table_row_highlighted(self, event: PagedTable.RowHighlighted) -> None:
+        self._show_reason()
+
+    def _show_reason(self) -> None:
+        # The table cuts the reason to its column; the highlighted hold's whole reason,
+        # and every reason its changes were planned for, are readable here.
+        chosen = self.selected_event()
+        event = next((e for e in self.data or []
+                      if chosen == (e["run_id"], e["hold_reason"])), None)
+        panel = self.query_one("#held-reason", Static)
+        panel.display = event is not None
+        if event is not None:
+            why = ", ".join(f"{k} {v}" for k, v in event["why"].items())
+            panel.update(Text.assemble((event["hold_reason"], "bold"), "\n",
+                                       ("planned because: ", "dim"), why))
 
     def selected_event(self) -> tuple[int | None, str] | None:
         key = self.query_one(PagedTable).current_key
@@ -74,4 +94,5 @@ class HeldScreen(DataScreen):
         if event is not None:
             # The scope is read when the dialog opens, not when the key was pressed nor
             # when it is confirmed: what the dialog names is what is acted on.
-            self.app.request_from(lambda store: event_request(store, verb, *event))
+            now = self.app.clock.now()
+            self.app.request_from(lambda store: event_request(store, verb, *event, now=now))

@@ -42,12 +42,17 @@ class HeldGroupScreen(DataScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Label(id="list-title")
+        yield Static(id="held-reason", classes="panel")
         with Horizontal(id="held-group"):
             yield PagedTable(id="people")
             yield Static(id="breakdown", classes="panel")
 
     def on_mount(self) -> None:
         self.query_one("#breakdown").border_title = "Selected people"
+        # The whole reason, wrapped: it names the guard and its limit, which decide.
+        reason = self.query_one("#held-reason", Static)
+        reason.border_title = "Held because"
+        reason.update(Text(self.hold_reason))
         self.query_one(PagedTable).focus()
 
     def query_data(self) -> list[dict[str, Any]]:
@@ -69,8 +74,8 @@ class HeldGroupScreen(DataScreen):
         people = len({r["employee_id"] for r in chosen})
         page = rows[self.page_offset:self.page_offset + PAGE_SIZE]
         self.query_one("#list-title", Label).update(
-            f"[b]Run {self.run_id}[/b] held {len(rows)} operation(s): "
-            f"{fmt.one_line(self.hold_reason, 70)}  ·  selected {len(chosen)} op(s), "
+            f"[b]Run {self.run_id}[/b] held {len(rows)} operation(s)  ·  "
+            f"selected {len(chosen)} op(s), "
             f"{people} people  ·  rows {self.page_offset + 1 if page else 0}-"
             f"{self.page_offset + len(page)}")
         self.query_one(PagedTable).show_page(COLUMNS, [(str(r["id"]), self._cells(r))
@@ -137,9 +142,9 @@ class HeldGroupScreen(DataScreen):
 
     def _request(self, verb: str) -> None:
         only = frozenset(r["id"] for r in self.selected_rows())
-        run_id, reason = self.run_id, self.hold_reason
+        run_id, reason, now = self.run_id, self.hold_reason, self.app.clock.now()
         self.app.request_from(lambda store: event_request(store, verb, run_id, reason,
-                                                          only=only))
+                                                          only=only, now=now))
 
 
 def _breakdown(rows: list[dict[str, Any]], limit: int = 6) -> Group | Text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -17,6 +18,19 @@ SCOPE_TITLES = {"app": "Anywhere", "dashboard": "Dashboard", "list": "Lists",
                 "reports": "Reports", "audiences": "Audiences", "log": "Log"}
 
 
+def ordered_sections(rows: list[tuple[str, str, str]], here: str | None
+                     ) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(scope, title, [(key, what)]) with the current screen's keys first ("This screen:
+    Person"), then the keys that work anywhere, then every other screen's."""
+    by_scope: dict[str, list[tuple[str, str]]] = {}
+    for scope, key, text in rows:
+        by_scope.setdefault(scope, []).append((key, text))
+    order = [s for s in (here, "app") if s in by_scope]
+    order += [s for s in by_scope if s not in order]
+    return [(s, f"This screen: {SCOPE_TITLES.get(s, s)}" if s == here and s != "app"
+             else SCOPE_TITLES.get(s, s), by_scope[s]) for s in order]
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
@@ -25,17 +39,25 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("where", style="dim")
         table.add_column("key", style="bold cyan")
         table.add_column("what")
-        last = None
-        for scope, key, text in keymap.help_rows(self.app.read_only):
-            table.add_row(SCOPE_TITLES[scope] if scope != last else "", key, text)
-            last = scope
-        table.add_row("Anywhere", "ctrl+p", "command palette: sync now, resync, jump to a "
-                      "person, pause/resume")
+        here = self.current_scope()
+        for scope, title, rows in ordered_sections(keymap.help_rows(self.app.read_only), here):
+            for i, (key, text) in enumerate(rows):
+                table.add_row(Text(title, style="bold") if i == 0 else "", key, text)
+            if scope == "app":
+                table.add_row("", "ctrl+p", "command palette: sync now, resync, jump to a "
+                              "person, pause/resume")
         note = ("\nread-only: actions that change data are not available"
                 if self.app.read_only else "")
         with VerticalScroll(classes="dialog help"):
             yield Static(table)
             yield Static(note)
+
+    def current_scope(self) -> str | None:
+        """The scope of the screen under this one (the one help was asked from)."""
+        for screen in reversed(self.app.screen_stack):
+            if screen is not self and hasattr(screen, "scope"):
+                return screen.scope
+        return None
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -4,6 +4,7 @@ attempts, the audit trail, and the actions that apply to them."""
 from __future__ import annotations
 
 import contextlib
+from datetime import date
 from typing import Any
 
 from rich.table import Table
@@ -19,6 +20,7 @@ from console.widgets.match_panel import MatchPanel
 from storage import console_queries as q
 from storage import runs as run_store
 from sync.audiences.explain import explain
+from sync.lifecycle import termination_instant
 from sync.models import MANAGED_FIELDS
 
 # Person fields worth showing, in the order HR people think of them.
@@ -71,16 +73,19 @@ class PersonScreen(DataScreen):
     # -- rendering ------------------------------------------------------------------------
 
     def show_data(self, d: dict[str, Any]) -> None:
-        who = Text()
-        who.append(f"{self.employee_id}", style="bold")
         rec = d["record"] or {}
-        if rec:
-            who.append(f"  {rec.get('first_name', '')} {rec.get('last_name', '')}")
+        name = " ".join(x for x in (rec.get("first_name"), rec.get("last_name")) if x)
         if d["person"]:
-            who.append(f"  status {d['person']['status']}"
-                       f"{'' if d['person']['in_scope'] else ' (out of scope)'}")
+            p = d["person"]
+            where = fmt.spans(f"status {p['status']}",
+                              None if p["in_scope"] else ("(out of scope)", "yellow"))
         else:
-            who.append("  not in the HRIS feed", style="yellow")
+            where = Text("not in the HRIS feed", style="yellow")
+        who = fmt.spans((self.employee_id, "bold"), name, "·", where)
+        when = termination_line(d["person"], rec, self.app.config.guards.termination_cutoff)
+        if when:
+            who.append("\n")
+            who.append(when, style="bold")
         if d["suppression"]:
             s = d["suppression"]
             who.append(f"\nSUPPRESSED by {s['created_by']}: {s['reason']}"
@@ -102,8 +107,10 @@ class PersonScreen(DataScreen):
         self.query_one("#history", Static).update(self._history(d["ops"]))
         trail = Text()
         for a in d["audit"]:
-            trail.append(f"{fmt.short_time(a['at'])} {a['actor']} {a['action']} "
-                         f"{fmt.one_line(a['detail'], 60)}\n")
+            trail.append_text(fmt.spans((fmt.short_time(a["at"]), "dim"), a["actor"],
+                                        (a["action"], "bold"), fmt.detail_summary(a["detail"],
+                                                                                   400)))
+            trail.append("\n")
         self.query_one("#trail", Static).update(trail or Text("no operator action yet",
                                                               style="dim"))
 
@@ -131,25 +138,15 @@ class PersonScreen(DataScreen):
     def _problems(drift: list[dict[str, Any]]) -> Text:
         out = Text()
         for row in drift:
-            out.append(f"{row['kind']}", style="bold yellow")
-            out.append(f" (owner {row['owner'] or '-'}, since {fmt.short_time(row['first_seen_at'])})")
-            for problem in row["detail"].get("problems", []):
+            out.append_text(fmt.spans(
+                (row["kind"], "bold yellow"),
+                f"(owner {row['owner'] or '-'}, since {fmt.short_time(row['first_seen_at'])})"))
+            detail = dict(row["detail"])
+            for problem in detail.pop("problems", None) or []:
                 out.append(f"\n  • {problem}", style="red")
-            detail = row["detail"]
-            if detail.get("fields"):
-                fields = detail["fields"]
-                shown = (", ".join(f"{k}={v!r}" for k, v in fields.items())
-                         if isinstance(fields, dict) else ", ".join(fields))
-                out.append(f"\n  fields: {shown}")
-            for candidate in detail.get("candidates", []):
-                # A disputed match: the operator decides which account is this person's.
-                out.append(f"\n  candidate LMS account {candidate.get('lms_id')}: "
-                           f"userName {candidate.get('user_name')!r}, externalId "
-                           f"{candidate.get('external_key') or 'none'}")
-            if detail.get("reason"):
-                out.append(f"\n  reason: {detail['reason']}"
-                           + (f" since {detail['missing_since']}" if detail.get("missing_since")
-                              else ""))
+            # Every other detail as "key: value" lines, wrapped by the panel, never cut.
+            for line in fmt.detail_lines(detail):
+                out.append(f"\n  {line}")
             out.append("\n")
         return out or Text("in step: no open drift", style="green")
 
@@ -157,17 +154,21 @@ class PersonScreen(DataScreen):
     def _history(ops: list[dict[str, Any]]) -> Text:
         out = Text()
         for op in ops:
-            out.append(f"#{op['id']} {op['kind']} ")
-            out.append(op["status"], style=fmt.STATUS_STYLE.get(op["status"], ""))
-            out.append(f" {op['attempts']}/{op['max_attempts']} tries"
-                       f"{' · ' + op['reason'] if op['reason'] else ''}"
-                       f"{' · held: ' + op['hold_reason'] if op['hold_reason'] else ''}\n")
+            out.append_text(fmt.spans(
+                f"#{op['id']} {op['kind']}",
+                (op["status"], fmt.STATUS_STYLE.get(op["status"], "")),
+                f"{op['attempts']}/{op['max_attempts']} tries",
+                f"· {op['reason']}" if op["reason"] else None,
+                f"· held: {op['hold_reason']}" if op["hold_reason"] else None))
+            out.append("\n")
             for a in op["attempt_log"]:
-                out.append(f"    try {a['attempt']} {fmt.short_time(a['started_at'])} "
-                           f"{a['outcome'] or 'running'}", style="dim")
-                if a["error"]:
-                    out.append(f" [{a['error_class']} {a['http_status'] or ''}] "
-                               f"{fmt.one_line(a['error'], 60)}", style="red")
+                out.append_text(fmt.spans(
+                    (f"    try {a['attempt']}", "dim"), (fmt.short_time(a["started_at"]), "dim"),
+                    (a["outcome"] or "running", "dim"),
+                    (f"[{a['error_class']} {a['http_status'] or ''}]".replace(" ]", "]"),
+                     "red") if a["error"] else None,
+                    # The whole error: the panel wraps it, the operator needs all of it.
+                    (" ".join(a["error"].split()), "red") if a["error"] else None))
                 out.append("\n")
         return out or Text("no operations", style="dim")
 
@@ -259,6 +260,23 @@ class PersonScreen(DataScreen):
             if reason else None)
 
 
+def termination_line(person: dict[str, Any] | None, rec: dict[str, Any], cutoff: str
+                     ) -> str | None:
+    """When this person's access ends (or starts), in their own zone with UTC beside it:
+    HR gives a date, the person lives in a zone, the operator reads UTC."""
+    zone = rec.get("timezone")
+    scheduled = (person or {}).get("effective_at")
+    term = rec.get("termination_date")
+    if scheduled:
+        what = "termination scheduled" if term else "starts"
+        return f"{what}: {fmt.zoned_time(scheduled, zone)}"
+    if term and (person or {}).get("status") == "terminated":
+        with contextlib.suppress(ValueError):
+            moment = termination_instant(date.fromisoformat(term), zone or "UTC", cutoff)
+            return f"terminated, effective {fmt.zoned_time(moment.isoformat(), zone)}"
+    return None
+
+
 def _show(value: Any) -> str:
     if value is None or value == "":
         return "—"
@@ -275,8 +293,8 @@ def _audiences(doc: dict[str, Any]) -> Table | Text:
         why = a["rule"] or a["left_alone"] or ""
         pending = f" [{a['pending']['kind']} {a['pending']['status']}]" if a["pending"] else ""
         grid.add_row(Text(a["id"], style="bold"), Text(mark, style=style),
-                     Text(fmt.one_line(why, 60) + pending, style="dim"))
+                     Text(" ".join(str(why).split()) + pending, style="dim"))
     for field, value in doc["unmapped"].items():
         grid.add_row(Text("unmapped", style="yellow"), Text(field),
-                     Text(f"{value!r} matches no audience rule (L&D)", style="yellow"))
+                     Text(f'"{value}" matches no audience rule (L&D)', style="yellow"))
     return grid

@@ -6,8 +6,13 @@ from typing import Any
 
 from textual.widgets import Label
 
+from console import fmt
+
 # Outcomes worth a word on the line, in the order they are shown.
-SHOWN = ("synced", "coalesced", "queued", "gated", "batched", "held", "failed", "ignored")
+# An event's status is the outcome of the run that took it ("quarantined": the run was
+# refused, and the next full reconcile carries the change instead).
+SHOWN = ("synced", "coalesced", "queued", "gated", "batched", "held", "partial", "failed",
+         "quarantined", "rejected", "paused", "ignored")
 
 
 def intake_text(mode: str, events: dict[str, Any]) -> str:
@@ -18,7 +23,7 @@ def intake_text(mode: str, events: dict[str, Any]) -> str:
     if others:
         parts.append(f"{others} other")
     last = events["last_received_at"]
-    when = f", last {last[5:16].replace('T', ' ')}" if last else ""
+    when = f", last {fmt.compact_time(last)}" if last else ""
     detail = f" ({', '.join(parts)})" if parts else ""
     # Two lines: in a third of the screen the mode alone fills one.
     return f"mode: {mode}\nevents 24h: {total}{detail}{when}"

@@ -2,8 +2,9 @@
 
 Rows are addressed by key (as Dolphie's process list does): when a refresh brings the
 same keys in the same order, cells are updated in place, so the cursor and the scroll
-position do not move. When the page changed shape, the table is rebuilt inside one
-batch update and the cursor returns to the row it was on (by key), else to its index.
+position do not move. When the page changed shape (its rows, its columns, or a header's
+label, which carries the sort indicator), the table is rebuilt inside one batch update
+and the cursor returns to the row it was on (by key), else to its index.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from textual.widgets.data_table import RowDoesNotExist
 class PagedTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._columns_shown: tuple[str, ...] = ()
+        self._columns_shown: tuple[tuple[str, str], ...] = ()
         self._keys: list[str] = []
 
     @property
@@ -28,15 +29,21 @@ class PagedTable(DataTable):
             return None
         return self._keys[self.cursor_row]
 
-    def show_page(self, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]]
-                  ) -> None:
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def show_page(self, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]],
+                  labels: Sequence[str] | None = None) -> None:
+        """``columns`` are the keys; ``labels`` (default: the keys) what the headers say."""
         keys = [key for key, _cells in rows]
+        shape = tuple(zip(columns, labels or columns, strict=True))
         with self.app.batch_update():
-            if tuple(columns) != self._columns_shown:
+            if shape != self._columns_shown:
                 self.clear(columns=True)
-                for name in columns:
-                    self.add_column(name, key=name)
-                self._columns_shown = tuple(columns)
+                for name, label in shape:
+                    self.add_column(label, key=name)
+                self._columns_shown = shape
                 self._keys = []
             if keys == self._keys:
                 for key, cells in rows:

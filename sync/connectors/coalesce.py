@@ -44,12 +44,20 @@ class GroupChanges(Generic[Change]):
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.setdefault(group, [])
         waiting.append((change, done))
-        async with self._locks.setdefault(group, asyncio.Lock()):
-            # Whoever holds the lock sends for everyone waiting, itself included; a
-            # caller whose change went out with an earlier request finds it done.
-            while not done.done():
-                batch, waiting[:] = waiting[:self._max_batch], waiting[self._max_batch:]
-                await self._send_batch(group, batch)
+        try:
+            async with self._locks.setdefault(group, asyncio.Lock()):
+                # Whoever holds the lock sends for everyone waiting, itself included; a
+                # caller whose change went out with an earlier request finds it done.
+                while not done.done():
+                    batch, waiting[:] = waiting[:self._max_batch], waiting[self._max_batch:]
+                    await self._send_batch(group, batch)
+        except BaseException:
+            # The caller is gone (a run cancelled at shutdown): its change is not sent on
+            # its behalf, and whatever outcome another sender sets for it is nobody's to
+            # read, so it must not be reported as an exception never retrieved.
+            waiting[:] = [entry for entry in waiting if entry[1] is not done]
+            done.add_done_callback(_outcome_read)
+            raise
         return done.result()
 
     async def _send_batch(self, group: str,
@@ -77,6 +85,11 @@ class GroupChanges(Generic[Change]):
                 if not done.done():
                     done.set_exception(ConnectorError(
                         f"the request for group {group!r} was interrupted"))
+
+
+def _outcome_read(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def _settle(batch: list[tuple[object, asyncio.Future[None]]],

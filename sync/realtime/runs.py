@@ -48,7 +48,7 @@ class RealtimeRuns:
         if gone:
             # Absent people wait for the full pull's vanished-person grace, as in resync.
             report.reasons.append(f"not in the HRIS: {', '.join(gone[:10])}")
-        async with self.target_factory() as target:
+        async with await self.open_target() as target:
 
             async def read(parsed: Parsed) -> None:
                 email = parsed.person.email if parsed.person else None

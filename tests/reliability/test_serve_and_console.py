@@ -41,7 +41,7 @@ def anyio_backend() -> str:
 
 
 def _notes(app: ConsoleApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return app.notices_seen()
 
 
 def _runs(app: ConsoleApp) -> list[tuple[str, str]]:
@@ -97,7 +97,8 @@ async def test_serve_writes_the_console_watches_then_takes_over_when_serve_dies(
                 # The stale lease does not stand in the way: the console is the writer now.
                 app.start_sync("full")
                 await settle(pilot)
-                assert any(n.startswith("run ") and " succeeded" in n for n in _notes(app)), \
+                assert any(n.startswith("full sync: run ") and " succeeded" in n
+                           for n in _notes(app)), \
                     _notes(app)
                 statuses = _runs(app)
                 assert statuses[-1] == ("console", "succeeded"), statuses
