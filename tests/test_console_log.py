@@ -16,7 +16,7 @@ from console import actions
 from console.cli import main
 from console.engine_digest import EngineDigest
 from console.live_log import LogRing, audit_text, select, stamp
-from console.screens.log import EntryHighlighter, LogScreen, entry_line
+from console.screens.log import _TEXT, EntryHighlighter, LogScreen, entry_line, entry_lines
 from storage.db import Store
 from sync import events
 from tests.console_harness import VIEWED_AT, settle
@@ -123,7 +123,7 @@ def test_a_phase_is_a_line_when_it_changes_not_for_every_batch():
 # -- the log screen -------------------------------------------------------------------------
 
 async def test_key_0_opens_the_log_with_notices_engine_events_and_operator_actions(app):
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 30)) as pilot:  # one row per entry at this width
         await settle(pilot)
         app._engine_event(events.RunStarted(77, "full", "schedule", False))
         app._engine_event(events.Quarantined(77, "the LMS refused our credentials"))
@@ -231,3 +231,31 @@ def test_a_drawn_row_is_styled_by_its_columns():
     EntryHighlighter().highlight(text)
     styles = {(span.start, span.end, str(span.style)) for span in text.spans}
     assert styles == {(0, 23, "dim"), (25, 34, "cyan"), (34, len(text), "bold red")}
+
+
+@pytest.mark.parametrize(("spare", "rows"), [(0, 1), (-1, 2)])
+def test_an_entry_wraps_only_past_the_width(spare, rows):
+    from console.live_log import LogEntry
+
+    entry = LogEntry(1, VIEWED_AT, "engine", "error", ("the LMS refused our credentials " * 3).strip())
+    width = len(entry_line(entry)) + spare  # exactly as wide as the line; one cell less
+    lines = entry_lines(entry, width)
+    assert len(lines) == rows and all(len(line) <= width for line in lines)
+    assert " ".join(" ".join(line[_TEXT:].split()) for line in lines) \
+        == "\u2716 " + " ".join(entry.text.split())
+    assert entry_lines(entry, 0) == [entry_line(entry)]  # no width known yet: one row
+
+
+async def test_at_80x24_a_long_entry_is_read_whole_without_scrolling(app):
+    reason = ("SCIM search by externalId E01776 failed: 401: the bearer token was revoked "
+              "(check the token in $ROSTERSYNC_LMS_TOKEN)")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app._engine_event(events.Quarantined(None, reason))
+        await settle(pilot)
+        await pilot.press("0")
+        await settle(pilot)
+        rows = app.screen.query_one(Log).lines
+        width = app.screen.query_one(Log).scrollable_content_region.width
+        assert all(len(row) <= width for row in rows)
+        assert reason in " ".join(" ".join(row.split()) for row in rows)

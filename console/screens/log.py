@@ -5,11 +5,13 @@ It draws from the app's ring (console/live_log.py), never per event: on a half-s
 timer (live consoles) and whenever the filter, the kind or the pause changes. Only entries
 newer than the last drawn one are written, so a quiet log costs nothing. The view is
 Textual's Log, which styles only the rows on screen: redrawing a thousand lines on each
-keystroke of the filter stays cheap. Long lines scroll sideways rather than being cut.
+keystroke of the filter stays cheap. Long entries wrap under their text (the width is the
+view's; a resize redraws), so nothing is cut and nothing needs scrolling sideways.
 """
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from rich.highlighter import Highlighter
@@ -35,6 +37,20 @@ def entry_line(entry: LogEntry) -> str:
     """Columns at fixed places, so that the highlighter can style them by position."""
     return (f"{stamp(entry.at)}  {entry.kind:<8} {MARK.get(entry.severity, '')}"
             f"{entry.text}")
+
+
+MIN_WRAP = 20  # narrower than this, a wrapped entry is harder to read than a long line
+
+
+def entry_lines(entry: LogEntry, width: int) -> list[str]:
+    """The entry in rows of at most ``width`` cells, continuations indented under its
+    text (0 or too narrow: one row)."""
+    line = entry_line(entry)
+    room = width - _TEXT
+    if width <= 0 or room < MIN_WRAP or len(line) <= width:
+        return [line]
+    first, *rest = textwrap.wrap(line[_TEXT:], room, break_on_hyphens=False)
+    return [line[:_TEXT] + first, *(" " * _TEXT + more for more in rest)]
 
 
 class EntryHighlighter(Highlighter):
@@ -102,7 +118,7 @@ class LogScreen(DataScreen):
         if self.paused:
             entries = [e for e in entries if e.seq <= self._paused_seq]
         shown = select(entries, self.kind, self.filter_text)[-SHOWN:]
-        view.write_lines([entry_line(e) for e in shown])
+        view.write_lines(self._rows(shown))
         self._shown = len(shown)
         self._show_title(total)
 
@@ -118,9 +134,16 @@ class LogScreen(DataScreen):
         if not self.paused:
             view = self.query_one(Log)
             matching = select(new, self.kind, self.filter_text)[-SHOWN:]
-            view.write_lines([entry_line(e) for e in matching])
+            view.write_lines(self._rows(matching))
             self._shown = min(SHOWN, self._shown + len(matching))
         self._show_title(len(ring))
+
+    def _rows(self, entries: list[LogEntry]) -> list[str]:
+        width = self.query_one(Log).scrollable_content_region.width
+        return [row for e in entries for row in entry_lines(e, width)]
+
+    def on_resize(self) -> None:
+        self.redraw()  # the rows wrap to the width
 
     def waiting(self) -> int:
         """Entries that arrived since the pause and that the filter and kind would show."""
