@@ -41,6 +41,25 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         return _report(args, checks)
     if args.db is not None:
         config.database.path = args.db
+    g = config.guards
+    holds = (f"deactivations above max({g.mass_deactivation_min}, "
+             f"{g.mass_deactivation_percent:g}% of active accounts) "
+             + (f"within {g.mass_window_minutes:g} minutes (every run counted together)"
+                if g.mass_window_minutes else "in one run")
+             + f"; login/email changes above max({g.mass_identity_change_min}, "
+             f"{g.mass_identity_change_percent:g}%) in one run")
+    if g.mass_window_minutes:
+        add("mass-change holds", True, f"held for approval: {holds}")
+    else:
+        add("mass-change holds", False, f"held for approval: {holds}; with "
+            "guards.mass_window_minutes = 0 back-to-back runs can bleed past the hold",
+            "warning")
+    # Already checked at load (zone, cron, formats); shown so the operator sees what runs.
+    sched = config.schedule
+    when = (f"every {sched.full_every_minutes:g} minutes" if sched.full_every_minutes
+            else f"at cron {sched.full_cron!r}")
+    add("schedule", True, f"full reconcile {when} ({sched.timezone}); dates read as "
+        + ", ".join(config.hris.date_formats))
 
     for file in (path, config.database.path):
         problem = _perm_problem(Path(file))

@@ -190,6 +190,8 @@ class BambooApp:
         self.fault = fault
         self.legacy_error_header = legacy_error_header
         self.requests: list[tuple[str, str, str]] = []  # (method, path, raw query)
+        # The tenant's fields; a test removes one to play a field HR deleted or renamed.
+        self.known_fields: set[str] = set(KNOWN_FIELDS)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -302,7 +304,7 @@ class BambooApp:
             people = [p for p in people if (p.get("lastChanged") is None and with_null)
                       or (p.get("lastChanged") and
                           datetime.fromisoformat(p["lastChanged"]) >= after)]
-        shown = [f for f in dict.fromkeys(fields) if f in KNOWN_FIELDS]
+        shown = [f for f in dict.fromkeys(fields) if f in self.known_fields]
         return {
             "title": request.get("title", "Report"),
             "fields": [{"id": f, "type": "text", "name": f} for f in shown],
@@ -339,7 +341,8 @@ class BambooApp:
         fields = [f.strip() for f in params.get("fields", "").split(",") if f.strip()]
         if len(fields) > MAX_FIELDS:
             raise _Refusal(400, f"At most {MAX_FIELDS} fields per request")
-        return self._view(employee, [f for f in fields if f in KNOWN_FIELDS], only_current)
+        return self._view(employee, [f for f in fields if f in self.known_fields],
+                          only_current)
 
     def _view(self, employee: dict[str, Any], fields: list[str],
               only_current: bool) -> dict[str, Any]:
@@ -389,6 +392,11 @@ class BambooSandbox(AppSandbox):
 
     def delete(self, emp_id: str) -> None:
         self.store.delete(emp_id)
+
+    def forget_field(self, field: str) -> None:
+        """The tenant no longer knows ``field`` (renamed or deleted by HR): reports leave
+        it out silently, as BambooHR does with any unknown field (§1.2 B)."""
+        self.app.known_fields.discard(field)
 
     def add_webhook(self, url: str, private_key: str, **options: Any) -> Any:
         """Send signed webhooks for every change to ``url`` (docs/bamboohr.md §1.8)."""

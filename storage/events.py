@@ -86,15 +86,6 @@ def summary(store: Store, now: datetime) -> dict[str, Any]:
             "queued": by_status.get("queued", 0), "gated": by_status.get("gated", 0)}
 
 
-def realtime_deactivations_since(store: Store, since: datetime) -> int:
-    """Deactivations planned by real-time runs since a moment (the windowed mass check)."""
-    return int(store.scalar(
-        "SELECT count(*) FROM ops WHERE kind IN ('deactivate', 'delete') "
-        "AND status NOT IN ('superseded', 'suppressed') AND created_at >= ? "
-        "AND run_id IN (SELECT id FROM runs WHERE kind = 'realtime' AND started_at >= ?)",
-        (ts(since), ts(since))) or 0)
-
-
 def prune(store: Store, before: datetime) -> int:
     """Forget deliveries (and their finished events) older than the retention."""
     with store.tx() as conn:

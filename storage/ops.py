@@ -170,3 +170,19 @@ def ids_with_status(store: Store, status: str, *, run_id: int | None = None) -> 
                                                   (status,))]
     return [r[0] for r in store.conn.execute(
         "SELECT id FROM ops WHERE status = ? AND run_id = ?", (status, run_id))]
+
+
+def deactivations_since(store: Store, since: datetime, *, other_than_run: int | None = None
+                        ) -> int:
+    """Deactivations (and deletes) that any run other than ``other_than_run`` planned since
+    a moment and that went ahead: the sliding window of the mass-deactivation hold.
+
+    Held, rejected (suppressed) and superseded ones never reached the LMS; ones an operator
+    approved were vetted as a hold already. The partial index ops_terminations answers it.
+    """
+    return int(store.scalar(
+        "SELECT count(*) FROM ops INDEXED BY ops_terminations "
+        "WHERE kind IN ('deactivate', 'delete') AND created_at >= ? "
+        "AND status NOT IN ('held', 'suppressed', 'superseded') AND approved_by IS NULL "
+        "AND coalesce(run_id, -1) != ?",
+        (ts(since), -1 if other_than_run is None else other_than_run)) or 0)

@@ -209,3 +209,34 @@ def known_id(store: Store, text: str) -> str | None:
         if row is not None:
             return row[0]
     return None
+
+
+# What the feed-conflict checks read of a person: the login and e-mail they want (lower
+# case), their manager and whether they are in the feed and want an account.
+_FACTS = ("employee_id, lower(json_extract(desired, '$.user_name')), "
+          "lower(json_extract(desired, '$.email')), manager_id, status, in_scope, "
+          "missing_since, desired IS NOT NULL")
+_HOLDER_EXPR = {"user_name": "lower(json_extract(desired, '$.user_name'))",
+                "email": "lower(json_extract(desired, '$.email'))"}
+
+
+def facts_for(store: Store, keys: list[str]) -> list[tuple[Any, ...]]:
+    """The feed-conflict facts of these people (primary-key lookups)."""
+    out: list[tuple[Any, ...]] = []
+    for part in chunks(keys):
+        marks = ",".join("?" * len(part))
+        out += store.conn.execute(
+            f"SELECT {_FACTS} FROM people WHERE employee_id IN ({marks})", part).fetchall()
+    return out
+
+
+def holders_of(store: Store, field: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """The feed-conflict facts of everyone whose desired ``field`` (user_name or email)
+    is one of ``values`` (lower case), through the expression index on that field."""
+    expr = _HOLDER_EXPR[field]
+    out: list[tuple[Any, ...]] = []
+    for part in chunks(values):
+        marks = ",".join("?" * len(part))
+        out += store.conn.execute(
+            f"SELECT {_FACTS} FROM people WHERE {expr} IN ({marks})", part).fetchall()
+    return out

@@ -99,18 +99,20 @@ def last_accepted_snapshot(store: Store) -> dict[str, Any] | None:
     row = rows[0]
     row["null_counts"] = json.loads(row["null_counts"])
     row["reasons"] = json.loads(row["reasons"])
+    row["columns"] = None if row.get("columns") is None else json.loads(row["columns"])
     return row
 
 
 def record_snapshot(store: Store, now: datetime, run_id: int, mode: str, accepted: bool,
                     rows: int, active: int, null_counts: dict[str, int], reasons: list[str],
-                    fingerprint: str) -> int:
+                    fingerprint: str, columns: list[str] | None = None) -> int:
     with store.tx() as conn:
         cur = conn.execute(
             "INSERT INTO snapshots(run_id, created_at, mode, accepted, rows, active, "
-            "null_counts, reasons, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
+            "null_counts, reasons, fingerprint, columns) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (run_id, ts(now), mode, int(accepted), rows, active,
-             json.dumps(null_counts, sort_keys=True), json.dumps(reasons), fingerprint))
+             json.dumps(null_counts, sort_keys=True), json.dumps(reasons), fingerprint,
+             None if columns is None else json.dumps(columns)))
         return int(cur.lastrowid)
 
 

@@ -377,6 +377,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE op_attempts ADD COLUMN run_id INTEGER;
     CREATE INDEX op_attempts_run ON op_attempts(run_id) WHERE run_id IS NOT NULL;
     """,
+    # 9: who in the feed holds a login or e-mail (sync.feed_conflicts): the uniqueness
+    # check looks up the values of the people it evaluates, never scans everyone.
+    """
+    CREATE INDEX people_user_name ON people(lower(json_extract(desired, '$.user_name')));
+    CREATE INDEX people_email ON people(lower(json_extract(desired, '$.email')));
+    """,
+    # 10: the source columns each feed offered (a JSON list; NULL when the source cannot
+    # tell): a column that appears or disappears between accepted feeds is reported.
+    """
+    ALTER TABLE snapshots ADD COLUMN columns TEXT;
+    """,
 ]
 
 

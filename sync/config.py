@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -21,6 +22,7 @@ from pydantic import (
 from sync.config_audiences import AudienceConfig, audiences_fingerprint, check_audiences
 from sync.config_base import Strict as _Strict
 from sync.config_base import http_url
+from sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
 from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
 from sync.config_reports import RetentionConfig
 from sync.connectors.canvas_config import CanvasTargetConfig
@@ -51,6 +53,9 @@ class CsvSourceConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=lambda: {f: f for f in REQUIRED_FIELDS})
     # Extra CSV columns kept on Person.attributes (usable by the scope filter).
     attributes: dict[str, str] = Field(default_factory=dict)
+    # Configured headers the export may lack (read as empty). Any other configured header
+    # missing from the file rejects the feed (sync/schema_check.py).
+    optional_columns: list[str] = Field(default_factory=list)
     date_formats: list[str] = ["%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y"]
 
     @field_validator("columns")
@@ -63,6 +68,14 @@ class CsvSourceConfig(_Strict):
         if "employee_id" not in value:
             raise ValueError("must map employee_id (the HRIS key) to a column")
         return value
+
+    @field_validator("optional_columns")
+    @classmethod
+    def _optional_configured(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        columns = info.data.get("columns") or {}
+        named = {*columns.values(), *(info.data.get("attributes") or {}).values()}
+        required = {columns[f] for f in REQUIRED_FIELDS if f in columns}
+        return _check_optional(value, named, required, "hris.columns or hris.attributes")
 
     @field_validator("delimiter")
     @classmethod
@@ -99,6 +112,9 @@ class BambooHRSourceConfig(_Strict):
         *BambooHRSourceConfig.COLUMNS.values(), *BambooHRSourceConfig.FALLBACKS.values()])
     # Extra BambooHR fields kept on Person.attributes (usable by the scope filter).
     attributes: dict[str, str] = Field(default_factory=dict)
+    # Requested field ids the report may leave out (read as empty). Any other requested
+    # field missing from the report's field list rejects the feed (sync/schema_check.py).
+    optional_columns: list[str] = Field(default_factory=list)
     date_formats: list[str] = ["%Y-%m-%d"]
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
@@ -115,12 +131,30 @@ class BambooHRSourceConfig(_Strict):
             raise ValueError("must include 'id' (the immutable employee ID, the HRIS key)")
         return value
 
+    @field_validator("optional_columns")
+    @classmethod
+    def _optional_requested(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        named = {*(info.data.get("fields") or ()), *(info.data.get("attributes") or {}).values()}
+        return _check_optional(value, named, {"id"}, "hris.fields or hris.attributes")
+
     @property
     def columns(self) -> dict[str, str]:
         """Canonical fields this config reads (what the feed gate checks for nulls)."""
         asked = set(self.fields)
         return {c: f for c, f in self.COLUMNS.items()
                 if f in asked or self.FALLBACKS.get(f) in asked}
+
+
+def _check_optional(value: list[str], named: set[str], required: set[str],
+                    where: str) -> list[str]:
+    """``optional_columns`` may only relax columns the config reads, never a required one
+    (without it no record can be read at all)."""
+    for column in value:
+        if column not in named:
+            raise ValueError(f"{column!r} is not a column named in {where}")
+        if column in required:
+            raise ValueError(f"{column!r} holds a required field and cannot be optional")
+    return value
 
 
 HrisConfig = Annotated[
@@ -191,6 +225,16 @@ class MappingConfig(_Strict):
     # Fields whose values must appear in `values` (else `unmapped` drift, never a guess).
     strict: list[str] = Field(default_factory=list)
     default_timezone: str = "UTC"
+    # Longest value accepted for a name (first, last, preferred) and for any other field;
+    # a longer one is `invalid` drift and nothing is sent for that person.
+    max_name_length: int = Field(256, ge=1)
+    max_field_length: int = Field(1024, ge=1)
+
+    # A bad default would make every row without a zone of its own invalid.
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
 
     @field_validator("status_values")
     @classmethod
@@ -216,6 +260,14 @@ class GuardsConfig(_Strict):
     feed_max_null_rate_increase: float = Field(0.10, ge=0, le=1)
     mass_deactivation_min: int = Field(25, ge=0)
     mass_deactivation_percent: float = Field(2.0, ge=0, le=100)
+    # Deactivations every run (batch, resync, real-time) planned within this sliding window
+    # count together against that limit, so runs of just under it cannot bleed past it.
+    # 0: each run is counted alone.
+    mass_window_minutes: float = Field(60.0, ge=0)
+    # Login or email changes in one run beyond max(min, percent of active accounts) are
+    # held for approval: a spliced export or a broken email column rewrites identities.
+    mass_identity_change_min: int = Field(25, ge=0)
+    mass_identity_change_percent: float = Field(5.0, ge=0, le=100)
     vanished_grace_hours: float = Field(24.0, ge=0)
     vanished_grace_pulls: int = Field(0, ge=0)  # 0: time alone decides
     termination_cutoff: Literal["start_of_day", "end_of_day"] = "end_of_day"
@@ -242,6 +294,17 @@ class ScheduleConfig(_Strict):
     full_every_minutes: float | None = Field(None, gt=0)
     retry_every_minutes: float = Field(5.0, gt=0)
     timezone: str = "UTC"
+
+    # Checked here, not first at `serve`, so that `doctor` and every command see it.
+    @field_validator("full_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
 
 
 class ThresholdsConfig(_Strict):
@@ -282,8 +345,32 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _one_mass_window(self) -> Config:
+        # [realtime] mass_window_minutes came first, for real-time runs alone; it still
+        # sets the one window every run shares, unless [guards] sets it too.
+        old, new = self.realtime.model_fields_set, self.guards.model_fields_set
+        if "mass_window_minutes" in old:
+            if "mass_window_minutes" not in new:
+                self.guards.mass_window_minutes = self.realtime.mass_window_minutes
+            elif self.guards.mass_window_minutes != self.realtime.mass_window_minutes:
+                raise ValueError(
+                    f"realtime.mass_window_minutes ({self.realtime.mass_window_minutes:g}) "
+                    f"and guards.mass_window_minutes ({self.guards.mass_window_minutes:g}) "
+                    "disagree; set only guards.mass_window_minutes (one window for every run)")
+        return self
+
+    @model_validator(mode="after")
     def _audiences_fit(self) -> Config:
         check_audiences(self)  # ids, custom fields, a target that holds them
+        return self
+
+    @model_validator(mode="after")
+    def _date_formats_read_dates(self) -> Config:
+        # One bad entry would make every dated row invalid; every source type has the key.
+        try:
+            check_date_formats(self.hris.date_formats)
+        except ValueError as exc:
+            raise ValueError(f"key 'hris.date_formats': {exc}") from None
         return self
 
     def fingerprint(self) -> str:
@@ -317,7 +404,11 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a config file; relative paths resolve against its folder."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the config file is not UTF-8 text "
+                          f"({undecodable(data, exc)}); save it as UTF-8") from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found (run `rostersync init` to write "
                           "a commented sample)") from None

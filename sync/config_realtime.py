@@ -52,8 +52,8 @@ class RealtimeConfig(Strict):
     generic_secret_env: str | None = None
     # A signed request older (or newer) than this is refused as a possible replay.
     max_skew_seconds: float = Field(300.0, gt=0, le=86400)
-    # Real-time deactivations within this window count together against the
-    # mass-deactivation limit (guards.mass_deactivation_*), as if they were one run.
+    # Older name of guards.mass_window_minutes (one window for every kind of run): when
+    # set here and not there, it sets that window (sync.config.Config._one_mass_window).
     mass_window_minutes: float = Field(60.0, ge=0)
     # Received events are kept this long (the console's list, replay detection).
     keep_events_days: float = Field(7.0, gt=0)

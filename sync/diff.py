@@ -153,7 +153,8 @@ def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
             actual.lms_id if actual else None))
 
     if actual is None:
-        _absent(subject, desired, mapped, state, policy, out)
+        if mapped.blocked is None:  # a login another person claims: the conflict says so
+            _absent(subject, desired, mapped, state, policy, out)
         return out
 
     changes = changed_fields(desired, actual, mapped.unmanaged)

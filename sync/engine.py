@@ -9,7 +9,7 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,14 @@ from sync.connectors.base import (
     SourceUnavailable,
 )
 from sync.connectors.factory import make_source, make_target
-from sync.evaluate import Parsed, PlanSummary, evaluate, parse_record, write_changes
+from sync.evaluate import (
+    Parsed,
+    PlanSummary,
+    evaluate,
+    feed_issues,
+    parse_record,
+    write_changes,
+)
 from sync.events import (
     EventCallback,
     FeedRejected,
@@ -48,8 +55,8 @@ from sync.executor import Executor
 from sync.gc_pause import YoungCollector, gc_paused
 from sync.lms_read import read_all, read_one
 from sync.models import OpKind
-from sync.plan import NewOp, apply_mass_hold
-from sync.realtime.modes import hold_in_window, keep_kinds
+from sync.plan import NewOp, apply_identity_hold, apply_mass_hold, identity_changes
+from sync.realtime.modes import keep_kinds
 from sync.realtime.runs import RealtimeRuns
 from sync.run_failures import FEED_REJECTED
 from sync.run_report import (  # noqa: F401 - the command line imports them from here
@@ -101,16 +108,13 @@ class Engine(RealtimeRuns):
                                    lambda run_id: self._resync(run_id, employee_id, dry_run))
 
     async def resync_many(self, employee_ids: list[str], *, kinds: frozenset[str],
-                          earlier_deactivations: int = 0,
                           trigger: str = "event") -> RunReport:
         """Real-time events: these people, now, through the same guards as a resync
-        (suppressions, holds, the job state), planning and applying only ``kinds``.
-        ``earlier_deactivations`` counts those real-time runs planned within the window
-        of the mass-deactivation check (sync.realtime.modes.hold_in_window)."""
+        (suppressions, holds, the job state), planning and applying only ``kinds``. Their
+        deactivations count in the mass-deactivation window with every other run's."""
         return await self._guarded(
             "realtime", trigger, False,
-            lambda run_id: self._resync_many(run_id, employee_ids, kinds,
-                                             earlier_deactivations))
+            lambda run_id: self._resync_many(run_id, employee_ids, kinds))
 
     async def apply_due(self, *, trigger: str = "schedule",
                         op_ids: list[int] | None = None) -> RunReport:
@@ -216,7 +220,7 @@ class Engine(RealtimeRuns):
             await in_thread(pull_mod.assess, self.store, self.source, self.config,
                                     pull, now.date())
             report.counts.update(rows=pull.rows, changed=len(pull.changed),
-                                 vanished=len(pull.vanished))
+                                 vanished=len(pull.vanished), **pull.column_changes)
             self.on_event(Progress(run_id, "gate", pull.rows, pull.rows))
             if pull.reasons:
                 return self._reject(run_id, report, pull)
@@ -320,20 +324,17 @@ class Engine(RealtimeRuns):
                             missing: set[str] | frozenset[str], dry_run: bool,
                             finish: Callable[[Any], None] | None, *,
                             only_kinds: frozenset[str] | None = None,
-                            earlier_deactivations: int | None = None,
                             strays: bool = False) -> PlanSummary:
         with self.store.bulk_writes(), gc_paused(), BatchWriter(self.store) as writer:
             return self._evaluate_and_write_batches(
                 run_id, keys, fresh_for, missing, dry_run, finish, writer,
-                only_kinds=only_kinds, earlier_deactivations=earlier_deactivations,
-                strays=strays)
+                only_kinds=only_kinds, strays=strays)
 
     def _evaluate_and_write_batches(self, run_id: int, keys: list[str],
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
                             missing: set[str] | frozenset[str], dry_run: bool,
                             finish: Callable[[Any], None] | None, writer: BatchWriter,
                             *, only_kinds: frozenset[str] | None = None,
-                            earlier_deactivations: int | None = None,
                             strays: bool = False) -> PlanSummary:
         """Evaluate in batches, each committed on its own so that no write transaction
         outlasts a batch (the lease renewal and operator actions get their turn). A
@@ -342,8 +343,9 @@ class Engine(RealtimeRuns):
         A crash between batches loses nothing: planning is idempotent (same intent, same
         key), and the snapshot only moves in the last transaction, so the next run
         evaluates the same records again. Deactivations wait for that last transaction,
-        where the run's mass-deactivation check sees all of them. A dry run writes
-        nothing at all.
+        where the run's mass-deactivation check sees all of them (with those of other runs
+        in its window); login and email changes wait likewise for the mass identity-change
+        check. A dry run writes nothing at all.
         """
         now = self.clock.now()
         g = self.config.guards
@@ -351,19 +353,29 @@ class Engine(RealtimeRuns):
         held_back: list[NewOp] = []
         linking: set[str] = set()  # accounts linked this run: no audience's strays
         collect_young = YoungCollector()
+        # Conflicts inside the feed need the run's records all at once (a shared login
+        # spans batches); the people they involve are evaluated too, so each side gets
+        # its drift. Past the parsed-records limit the stored values stand in.
+        issues = feed_issues(self.store, self.config, now, keys,
+                             fresh_for(keys) if len(keys) <= pull_mod.KEEP_PARSED_LIMIT
+                             else {}, missing)
+        keys = sorted(set(keys) | issues.keys())
         for start in range(0, len(keys), BATCH):
             batch = keys[start:start + BATCH]
             changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
-                               missing=missing)
+                               missing=missing, issues=issues)
             if only_kinds is not None:  # a real-time run: the mode's kinds only
                 open_kinds = {op["id"]: op["kind"] for ops in
                               op_store.open_ops_for(self.store, batch).values() for op in ops}
                 keep_kinds(changes, only_kinds, open_kinds)
             ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
             held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
-            # Audience removals wait too, for the membership mass-change guard below.
-            held_back += [op for op in ops if op.kind == OpKind.member_remove]
-            ops = [op for op in ops if op.kind != OpKind.member_remove]
+            # Audience removals wait too, for the membership mass-change guard below, and
+            # login/email changes, for the mass identity-change guard.
+            waits = [op.kind == OpKind.member_remove or bool(identity_changes(op))
+                     for op in ops]
+            held_back += [op for op, wait in zip(ops, waits, strict=True) if wait]
+            ops = [op for op, wait in zip(ops, waits, strict=True) if not wait]
             linking |= {op.lms_id for op in ops if op.kind == OpKind.link and op.lms_id}
             if not dry_run:
                 writer.submit(partial(write_changes, changes=changes, now=now, run_id=run_id,
@@ -376,13 +388,19 @@ class Engine(RealtimeRuns):
         # The limit is never below the minimum: under it, no need to count the accounts
         # (a count over a million of them is a tenth of a reconcile that changed little).
         stopping = sum(op.kind in (OpKind.deactivate, OpKind.delete) for op in held_back)
+        renaming = sum(bool(identity_changes(op)) for op in held_back)
+        window = g.mass_window_minutes
+        # Every run's deactivations in the sliding window count with this run's.
+        earlier = (op_store.deactivations_since(self.store, now - timedelta(minutes=window),
+                                                other_than_run=run_id)
+                   if stopping and window else 0)
         active = (account_store.count_active(self.store)
-                  if stopping + (earlier_deactivations or 0) > g.mass_deactivation_min else 0)
-        tripped = apply_mass_hold(held_back, active, g.mass_deactivation_min,
-                                  g.mass_deactivation_percent)
-        if earlier_deactivations is not None and not tripped:
-            hold_in_window(held_back, earlier_deactivations, active, g.mass_deactivation_min,
-                           g.mass_deactivation_percent, self.config.realtime.mass_window_minutes)
+                  if stopping + earlier > g.mass_deactivation_min
+                  or renaming > g.mass_identity_change_min else 0)
+        apply_mass_hold(held_back, active, g.mass_deactivation_min,
+                        g.mass_deactivation_percent, earlier=earlier, window_minutes=window)
+        apply_identity_hold(held_back, active, g.mass_identity_change_min,
+                            g.mass_identity_change_percent)
         if strays:  # after a full listing: members no person is linked to
             stray = plan_strays(self.store, self.config, now, linking)
             held_back += stray.new_ops

@@ -33,8 +33,9 @@ from sync.diff import (
     Vanished,
     decide,
 )
+from sync.feed_conflicts import Facts, Issues, describe_cycle, find_conflicts, manager_issues
 from sync.lifecycle import lifecycle
-from sync.mapping import map_person
+from sync.mapping import in_scope, login_of, map_person
 from sync.models import DRIFT_OWNER, Account, DriftKind, OpKind, OpStatus, Person, Status
 from sync.plan import NewOp, OpenOp, Suppression, apply_suppression, reconcile
 from sync.validate import null_mask, to_person
@@ -137,10 +138,11 @@ def _account(text: str | None) -> Account | None:
 
 
 def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
-             fresh: dict[str, Parsed], *, missing: set[str] | frozenset[str] = frozenset()
-             ) -> ChangeSet:
+             fresh: dict[str, Parsed], *, missing: set[str] | frozenset[str] = frozenset(),
+             issues: Issues | None = None) -> ChangeSet:
     """Decide and plan for ``keys``. ``fresh`` holds the records read in this run;
-    ``missing`` the keys a full pull just found absent from the feed."""
+    ``missing`` the keys a full pull just found absent from the feed; ``issues`` the
+    conflicts inside the feed found for the run (feed_issues)."""
     out = ChangeSet()
     if not keys:
         return out
@@ -195,6 +197,8 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
     _attach_candidates(store, need_candidates)
     _attach_choices(store, need_candidates)
     _unmanage_unresolvable_managers(store, subjects.values())
+    if issues is not None:
+        _leave_conflicting_fields(subjects.values(), issues)
 
     for key in keys:
         subject = subjects[key]
@@ -202,6 +206,8 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
             decision = _unknown_key(subject, config)
         else:
             decision = decide(subject, now, policy)
+            if issues is not None:
+                decision.drift += _issue_drift(key, issues, subject)
             audiences.extend(decision, subject, persons[key])
             row = person_rows[key]
             if row["missing_since"] and not (subject.actual and subject.actual.active):
@@ -295,6 +301,133 @@ def _unmanage_unresolvable_managers(store: Store, subjects) -> None:
         desired = s.mapped.desired if s.mapped else None
         if desired and desired.manager_key and desired.manager_key not in known:
             s.mapped.unmanaged = s.mapped.unmanaged | {"manager_key"}
+
+
+def _facts(person: Person, config: Config, now: datetime) -> Facts:
+    state = lifecycle(person, now, config.guards.termination_cutoff).state
+    login = login_of(person, config)
+    return Facts(login.lower() if login else None,
+                 person.email.lower() if person.email else None, person.manager_id,
+                 state != Status.terminated and in_scope(person, config)[0])
+
+
+_CLAIMING = frozenset(("active", "leave", "pre_hire"))
+
+
+def _stored_facts(row: tuple[Any, ...]) -> tuple[str, Facts, bool]:
+    """(key, facts, in the feed) from a storage.people facts row."""
+    key, user_name, email, manager, status, scoped, missing_since, has_desired = row
+    in_feed = missing_since is None and status != "vanished"
+    claims = bool(in_feed and scoped and has_desired and status in _CLAIMING)
+    return key, Facts(user_name, email, manager, claims), in_feed
+
+
+def feed_issues(store: Store, config: Config, now: datetime, keys: list[str],
+                fresh: dict[str, Parsed], missing: set[str] | frozenset[str] = frozenset()
+                ) -> Issues:
+    """The conflicts inside the feed that concern ``keys``: shared logins and e-mails,
+    unknown managers and manager cycles, each naming everyone involved (people outside
+    ``keys`` included: the engine evaluates them too, so every side gets its drift).
+
+    Set operations over what is in hand: ``fresh`` (this run's records, which win over
+    what the database holds) and indexed lookups of the values and managers ``keys``
+    name; never a scan of everyone."""
+    facts: dict[str, Facts] = {}
+    in_feed: dict[str, bool] = {}
+    for key, parsed in fresh.items():
+        if parsed.person is not None:
+            facts[key] = _facts(parsed.person, config, now)
+            in_feed[key] = True
+    stale = {k for k in fresh if k not in facts}  # invalid now: the stored record stands
+
+    def take(rows: list[tuple[Any, ...]]) -> None:
+        for row in rows:
+            key, f, here = _stored_facts(row)
+            if key in facts and key not in stale:
+                continue
+            if key in missing:
+                f, here = Facts(f.user_name, f.email, f.manager_id, False), False
+            facts[key], in_feed[key] = f, here
+            stale.discard(key)
+
+    take(people_store.facts_for(store, [k for k in keys if k not in facts or k in stale]))
+    subjects = [k for k in keys if k in facts]
+    # Everyone else holding one of these values: the index finds them; this run's
+    # records are searched by value in memory (their stored values may be stale).
+    for name in ("user_name", "email"):
+        wanted = sorted({v for k in subjects if facts[k].claims
+                         for v in [facts[k].value(name)] if v})
+        if wanted:
+            take(people_store.holders_of(store, name, wanted))
+    conflicts = find_conflicts({k: f for k, f in facts.items()})
+    mine = set(subjects)
+    related = {k for k, fields in conflicts.items()
+               if k in mine or any(mine.intersection(o) for _v, o in fields.values())}
+    conflicts = {k: v for k, v in conflicts.items() if k in related}
+
+    # Managers: load up the chains level by level (one primary-key query per level).
+    wanted_managers = {f.manager_id for k in subjects for f in [facts[k]] if f.manager_id}
+    for _ in range(64):
+        wanted_managers -= facts.keys()
+        if not wanted_managers:
+            break
+        take(people_store.facts_for(store, sorted(wanted_managers)))
+        wanted_managers = {facts[m].manager_id for m in wanted_managers
+                           if m in facts and facts[m].manager_id}
+    unknown, cycles = manager_issues(
+        subjects, lambda k: facts[k].manager_id if k in facts else None,
+        lambda k: in_feed.get(k, False), lambda k: facts[k].claims)
+    return Issues(conflicts, unknown, {k: v for k, v in cycles.items() if facts[k].claims})
+
+
+def _leave_conflicting_fields(subjects, issues: Issues) -> None:
+    """Nothing is written for a field in conflict: it is left unmanaged, and no account
+    is created for someone whose login or e-mail another person also claims."""
+    for s in subjects:
+        mapped = s.mapped
+        if mapped is None or mapped.desired is None:
+            continue
+        key = s.employee_id
+        fields = set(issues.conflicts.get(key, ()))
+        if key in issues.unknown_manager or key in issues.cycles:
+            fields.add("manager_key")
+        if not fields:
+            continue
+        mapped.unmanaged = mapped.unmanaged | fields
+        if "manager_key" in fields and s.actual is None:
+            # A create carries the whole account: it is made without the broken link.
+            mapped.desired.manager_key = None
+        if key in issues.conflicts:
+            shared = ", ".join(sorted(issues.conflicts[key]))
+            mapped.blocked = f"{shared} also held by another person in the HR feed"
+
+
+def _issue_drift(key: str, issues: Issues, subject: Subject) -> list[DriftItem]:
+    lms_id = subject.actual.lms_id if subject.actual else None
+    out: list[DriftItem] = []
+    shared = issues.conflicts.get(key)
+    if shared:
+        others = sorted({o for _v, found in shared.values() for o in found})
+        out.append(DriftItem(DriftKind.conflict, {
+            "fields": {name: {"value": value, "with": list(found)}
+                       for name, (value, found) in sorted(shared.items())},
+            "with": others,
+            "reason": f"{', '.join(sorted(shared))} also held by {', '.join(others)} "
+                      "in the HR feed; nothing is written for it until HR fixes the data"},
+            lms_id))
+    if key in issues.unknown_manager:
+        manager = issues.unknown_manager[key]
+        out.append(DriftItem(DriftKind.manager_unknown, {
+            "manager_id": manager, "chain": [key, manager],
+            "reason": f"manager {manager} is not in the HR feed; the LMS manager is left "
+                      "as it is"}, lms_id))
+    if key in issues.cycles:
+        loop = issues.cycles[key]
+        out.append(DriftItem(DriftKind.manager_cycle, {
+            "chain": list(loop), "cycle": describe_cycle(loop),
+            "reason": f"the manager chain loops: {describe_cycle(loop)}; the LMS manager "
+                      "is left as it is"}, lms_id))
+    return out
 
 
 def _unknown_key(subject: Subject, config: Config) -> Decision:

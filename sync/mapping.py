@@ -30,6 +30,9 @@ class Mapped:
     # Fields left unmanaged for this person (unmapped values): not compared, not written.
     unmanaged: frozenset[str] = frozenset()
     scope_reason: str | None = None
+    # Why no account may be created for this person now (a login another person in the
+    # feed also claims): the create would only be refused by the LMS.
+    blocked: str | None = None
 
 
 def _value_of(person: Person, name: str) -> str | None:
@@ -69,6 +72,15 @@ def _map_value(config: Config, name: str, value: str | None,
 _SOURCE_FIELD = {"department": "department", "title": "job_title"}
 
 
+def login_of(person: Person, config: Config) -> str:
+    """The LMS login (userName) the person's record yields."""
+    source = config.mapping.user_name
+    user_name = (person.email if source == "email" else
+                 person.employee_number if source == "employee_number" else
+                 person.employee_id) or person.employee_id
+    return user_name.lower() if config.mapping.lowercase_user_name else user_name
+
+
 def map_person(person: Person, state: Lifecycle, config: Config) -> Mapped:
     ok, reason = in_scope(person, config)
     if not ok:
@@ -82,12 +94,7 @@ def map_person(person: Person, state: Lifecycle, config: Config) -> Mapped:
         mapped_values[account_field] = value
         if not managed:
             unmanaged.add(account_field)
-    source = config.mapping.user_name
-    user_name = (person.email if source == "email" else
-                 person.employee_number if source == "employee_number" else
-                 person.employee_id) or person.employee_id
-    if config.mapping.lowercase_user_name:
-        user_name = user_name.lower()
+    user_name = login_of(person, config)
     active = state.state == Status.active or (
         state.state == Status.leave and config.guards.leave_policy == "keep")
     given = person.preferred_name or person.first_name

@@ -36,6 +36,10 @@ class DriftKind(StrEnum):
     unmapped = "unmapped"
     member_missing = "member_missing"  # an audience's rule holds, the LMS lacks the member
     member_extra = "member_extra"  # in an LMS audience whose rule no longer holds
+    # Conflicts inside the HR feed (sync.feed_conflicts): nothing is written for the field.
+    conflict = "conflict"  # a login or e-mail another person in the feed also holds
+    manager_unknown = "manager_unknown"  # the manager id names nobody in the feed
+    manager_cycle = "manager_cycle"  # the manager chain loops back to the person
 
 
 class OpKind(StrEnum):
@@ -92,6 +96,9 @@ DRIFT_OWNER: dict[str, str] = {
     DriftKind.unmapped: "L&D",
     DriftKind.disputed: "IT",
     DriftKind.orphan: "IT",
+    DriftKind.conflict: "HR",
+    DriftKind.manager_unknown: "HR",
+    DriftKind.manager_cycle: "HR",
 }
 
 

@@ -101,34 +101,84 @@ def apply_suppression(op: NewOp, suppression: Suppression | None, now: datetime)
 
 
 def mass_deactivation_limit(active_accounts: int, minimum: int, percent: float) -> int:
+    """max(minimum, percent of the active accounts): the limit of every mass-change hold."""
     return max(minimum, int(active_accounts * percent / 100.0))
 
 
 def apply_mass_hold(new_ops: list[NewOp], active_accounts: int, minimum: int,
-                    percent: float) -> str | None:
-    """Hold every new deactivation of the run when there are more than the limit.
+                    percent: float, *, earlier: int = 0,
+                    window_minutes: float = 0.0) -> str | None:
+    """Hold every new deactivation of the run when, with the ``earlier`` ones other runs
+    planned within the sliding window, there are more than the limit.
 
-    Returns the hold reason when the hold tripped. The rest of the run proceeds.
+    A slow bleed (runs of just under the limit, back to back) is the same bad-data risk as
+    one run with all of them, so batch, resync and real-time runs count together; the run
+    that crosses the limit is held. Returns the hold reason when the hold tripped. The rest
+    of the run proceeds.
     """
     deactivations = [op for op in new_ops if op.kind in (OpKind.deactivate, OpKind.delete)
                      and op.status == OpStatus.pending]
     limit = mass_deactivation_limit(active_accounts, minimum, percent)
-    if len(deactivations) <= limit:
+    total = earlier + len(deactivations)
+    if not deactivations or total <= limit:
         return None
-    reason = (f"mass deactivation: {len(deactivations)} deactivations in one run exceed "
-              f"the limit of {limit} (max({minimum}, {percent:g}% of {active_accounts} "
-              "active accounts))")
+    basis = f"max({minimum}, {percent:g}% of {active_accounts} active accounts)"
+    if earlier:
+        reason = (f"mass deactivation: {total} deactivations within {window_minutes:g} "
+                  f"minutes exceed the limit of {limit} ({earlier} earlier in the window, "
+                  f"{len(deactivations)} in this run; {basis})")
+    else:
+        reason = (f"mass deactivation: {total} deactivations in one run exceed the limit of "
+                  f"{limit} ({basis})")
     for op in deactivations:
         op.status = OpStatus.held
         op.hold_reason = reason
     return reason
 
 
-def manager_depths(creates: dict[str, str | None], has_account: set[str]) -> dict[str, int]:
+# The fields that are an account's identity in the LMS: its login and where mail goes.
+IDENTITY_FIELDS = ("user_name", "email")
+
+
+def identity_changes(op: NewOp) -> tuple[str, ...]:
+    """The identity fields an update (or a reactivation's updates) would rewrite."""
+    if op.kind not in (OpKind.update, OpKind.reactivate):
+        return ()
+    changes = op.payload.get("changes") or {}
+    return tuple(name for name in IDENTITY_FIELDS if name in changes)
+
+
+def apply_identity_hold(new_ops: list[NewOp], active_accounts: int, minimum: int,
+                        percent: float) -> str | None:
+    """Hold every new login or email change of the run when more accounts than the limit
+    would get one: an export spliced from two versions, or a broken email column, rewrites
+    identities wholesale, and a wrong login locks people out. Other changes proceed.
+
+    Returns the hold reason when the hold tripped.
+    """
+    renaming = [op for op in new_ops if op.status == OpStatus.pending and identity_changes(op)]
+    limit = mass_deactivation_limit(active_accounts, minimum, percent)
+    if len(renaming) <= limit:
+        return None
+    logins = sum("user_name" in identity_changes(op) for op in renaming)
+    emails = sum("email" in identity_changes(op) for op in renaming)
+    reason = (f"mass identity change: {len(renaming)} logins/emails in one run exceed the "
+              f"limit of {limit} ({logins} logins, {emails} emails; max({minimum}, "
+              f"{percent:g}% of {active_accounts} active accounts))")
+    for op in renaming:
+        op.status = OpStatus.held
+        op.hold_reason = reason
+    return reason
+
+
+def manager_depths(creates: dict[str, str | None], has_account: set[str],
+                   loops: set[str] | None = None) -> dict[str, int]:
     """Depth of each person to be created in the manager tree of this plan's creates.
 
     ``creates`` maps employee_id -> manager_id. A manager that already has an account (or
-    is not being created) is depth 0 territory; cycles are cut rather than followed.
+    is not being created) is depth 0 territory; cycles are cut rather than followed, and
+    the people found on one are added to ``loops`` when given (the manager_cycle drift
+    names them; this only has to terminate).
     """
     depths: dict[str, int] = {}
     for start in creates:
@@ -140,6 +190,8 @@ def manager_depths(creates: dict[str, str | None], has_account: set[str]) -> dic
             chain.append(node)
             manager = creates[node]
             node = manager if manager not in has_account else None
+        if loops is not None and node is not None and node in seen:
+            loops.update(chain[chain.index(node):])
         base = depths.get(node, -1) if node is not None and node in depths else -1
         for person in reversed(chain):
             base += 1

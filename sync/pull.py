@@ -22,6 +22,7 @@ from sync.connectors.base import HrisSource, RawRecord
 from sync.evaluate import Parsed, parse_record
 from sync.feedgate import FeedStats, GateLimits, check_feed
 from sync.gc_pause import gc_paused
+from sync.schema_check import column_changes
 
 # Stored as the snapshot digest of an invalid record so that it never matches: an invalid
 # row is re-read every run and its `invalid` drift stays current.
@@ -47,6 +48,10 @@ class FullPull:
     previous_id: int | None = None
     base_keys: list[str] = field(default_factory=list)
     base_digests: list[bytes] = field(default_factory=list)
+    # The source's columns this time (None: not knowable) and what changed among them
+    # since the last accepted feed (sync.schema_check.column_changes).
+    columns: list[str] | None = None
+    column_changes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def new_snapshot(self) -> dict[str, bytes]:
         """The accepted snapshot's digests, whole (only a rewrite of the index needs it)."""
@@ -77,6 +82,10 @@ def _scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     else:
         rows = compare_records(source.scan_full(), force, pull)
     pull.rows = rows
+    # Known once the scan has read the export.
+    pull.columns = getattr(source, "source_columns", lambda: None)()
+    pull.column_changes = column_changes(previous.get("columns") if previous else None,
+                                         pull.columns)
     return pull
 
 
@@ -200,7 +209,8 @@ def accept(conn: Any, *, store: Store, pull: FullPull, run_id: int, now: datetim
     people_store.write_snapshot_rows(conn, snapshot, pull.vanished)
     stats = pull.stats
     snapshot_id = run_store.record_snapshot(store, now, run_id, "full", True, stats.rows,
-                                            stats.active, stats.null_counts, [], fingerprint)
+                                            stats.active, stats.null_counts, [], fingerprint,
+                                            columns=pull.columns)
     changes: list[tuple[str, bytes | None]] = [(key, digest) for key, digest, _m, _a in snapshot]
     changes += [(key, None) for key in pull.vanished]
     people_store.write_snapshot_index(conn, snapshot_id, pull.new_snapshot, pull.previous_id,

@@ -16,6 +16,10 @@ delimiter = ","
 # Tried in order; put the one your export uses first. %m/%d/%Y and %d/%m/%Y are
 # ambiguous, so never list both.
 date_formats = ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y"]
+# Every header named below must be in the export, or the feed is rejected (exit 4) naming
+# the column: a renamed column would otherwise read as empty for everyone. List here the
+# headers the export may lack (they then read as empty); never a required one.
+optional_columns = []             # e.g. ["Time Zone", "Preferred Name"]
 
 [hris.columns]                    # canonical field = "CSV header"
 employee_id = "Employee ID"       # required: the immutable HR key
@@ -50,7 +54,11 @@ deactivate_by = "active_false"    # or "delete" for targets that cannot deactiva
 [mapping]
 user_name = "email"               # email | employee_id | employee_number
 lowercase_user_name = true
-default_timezone = "UTC"
+default_timezone = "UTC"           # IANA name, checked when the config is loaded
+# A longer value, or one holding a control character (NUL, ESC, ...) or a bidirectional
+# override, is `invalid` drift naming the field, and nothing is sent for that person.
+max_name_length = 256             # first, last and preferred name
+max_field_length = 1024           # every other field
 # Unknown values of these fields become `unmapped` drift, never guesses. The person's
 # account is still created and kept up to date; only that field is left alone in the LMS
 # until a value mapping (or HR's fix) exists.
@@ -77,6 +85,10 @@ feed_max_active_drop_percent = 30 # ... or whose active people drop more than th
 feed_max_null_rate_increase = 0.10
 mass_deactivation_min = 25        # hold deactivations above max(this, percent of active)
 mass_deactivation_percent = 2
+mass_window_minutes = 60          # ... counted over every run (batch, resync, real-time)
+                                  # in this sliding window; 0 counts each run alone
+mass_identity_change_min = 25     # hold login/email changes in one run above
+mass_identity_change_percent = 5  # max(this min, this percent of active accounts)
 vanished_grace_hours = 24         # someone missing from the feed waits this long
 vanished_grace_pulls = 0          # and, if > 0, this many consecutive full pulls
 termination_cutoff = "end_of_day" # access ends when the day after the last day begins
@@ -93,7 +105,7 @@ retry_max_seconds = 3600
 delta_every_minutes = 15
 full_cron = "0 2 * * *"           # crontab fields: minute hour day month weekday
 retry_every_minutes = 5
-timezone = "UTC"
+timezone = "UTC"                  # IANA name; the cron runs in this zone
 
 [thresholds]
 hris_stale_warning_hours = 26
@@ -110,7 +122,6 @@ buffer_seconds = 0                # hold events this long so bursts coalesce
 # bamboohr_secret_env = "ROSTERSYNC_BAMBOOHR_WEBHOOK_KEY"  # the webhook's privateKey
 # generic_secret_env = "ROSTERSYNC_EVENT_KEY"              # key of the generic signed event
 max_skew_seconds = 300            # older (or newer) signed requests are refused
-mass_window_minutes = 60          # real-time deactivations in this window count together
 
 [metrics]                         # Prometheus: GET /metrics, and/or a textfile
 enabled = false

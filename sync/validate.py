@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,6 +32,16 @@ _TEXT_FIELDS = (
 _ATTRIBUTE_PREFIX = "attributes."
 # HRIS exports write "no date" as a zero date rather than leaving the cell empty.
 _NO_DATE = "0000-00-00"
+# Fields held to mapping.max_name_length; every other one to mapping.max_field_length.
+_NAME_FIELDS = frozenset({"first_name", "last_name", "preferred_name"})
+# Characters no LMS should receive: C0 controls (NUL cuts strings short in C code, ESC
+# drives terminals), DEL and C1 controls, and the bidirectional embeddings, overrides and
+# isolates, which make a name display as something other than what it is.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_NAMES = {0x00: "NUL", 0x1B: "ESC", 0x7F: "DEL", 0x09: "TAB", 0x0A: "LINE FEED",
+                  0x0D: "CARRIAGE RETURN"}
+# A problem quotes at most this much of a value: a 1 MiB field must not fill the drift.
+_QUOTE_CHARS = 60
 
 # local@domain.tld: a dot-atom local part, then two or more domain labels whose last (the
 # TLD) starts with a letter. Letters may be non-ASCII (internationalised addresses); the
@@ -51,7 +62,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.locator + (f" field {self.field}" if self.field else "")
-        shown = "" if self.value is None else f" (value {self.value!r})"
+        shown = "" if self.value is None else f" (value {_quote(self.value)})"
         return f"{where}: {self.message}{shown}"
 
 
@@ -69,8 +80,13 @@ def to_person(
         name: (raw.strip() or None) if (raw := fields.get(name)) else None
         for name in CANONICAL_FIELDS
     }
+    unsafe = _unsafe_fields(values, fields, config, problem)
+    # An unsafe value is reported once, as such, not again as a bad email or date.
+    for name in unsafe:
+        if name in values:
+            values[name] = None
     for name in ("employee_id", "first_name", "last_name"):
-        if values[name] is None:
+        if values[name] is None and name not in unsafe:
             problem(name, None, "required but empty")
     employee_id = values["employee_id"]
     if employee_id is not None and any(map(str.isspace, employee_id)):
@@ -83,7 +99,7 @@ def to_person(
         else:
             problem("email", email, "not a valid email address")
 
-    status = _status(fields, config, problem)
+    status = None if "status" in unsafe else _status(fields, config, problem)
     dates: dict[str, date | None] = {}
     for name in ("hire_date", "termination_date"):
         raw = values[name]
@@ -141,6 +157,47 @@ def to_person(
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         return [Problem(locator, field, None, err["msg"])]
+
+
+def _unsafe_fields(
+    values: dict[str, str | None],
+    fields: dict[str, str | None],
+    config: Config,
+    problem: Callable[[str, str | None, str], None],
+) -> set[str]:
+    """Fields whose value is too long or holds a character no LMS should receive."""
+    checked = [(name, value) for name, value in values.items() if value is not None]
+    checked += [(name, value) for name, raw in fields.items()
+                if name.startswith(_ATTRIBUTE_PREFIX) and (value := _clean(raw)) is not None]
+    unsafe: set[str] = set()
+    for name, value in checked:
+        if name in _NAME_FIELDS:
+            limit, key = config.mapping.max_name_length, "mapping.max_name_length"
+        else:
+            limit, key = config.mapping.max_field_length, "mapping.max_field_length"
+        if len(value) > limit:
+            unsafe.add(name)
+            problem(name, value, f"is {len(value):,} characters long, over the limit of "
+                                 f"{limit:,} ({key})")
+            continue
+        found = _FORBIDDEN.search(value)
+        if found is not None:
+            unsafe.add(name)
+            problem(name, value, f"contains {_describe(found.group())} at character "
+                                 f"{found.start() + 1}, which no LMS should receive")
+    return unsafe
+
+
+def _describe(char: str) -> str:
+    code = ord(char)
+    name = _CONTROL_NAMES.get(code) or unicodedata.name(char, "a control character")
+    return f"U+{code:04X} ({name})"
+
+
+def _quote(value: str) -> str:
+    if len(value) <= _QUOTE_CHARS:
+        return repr(value)
+    return f"{value[:_QUOTE_CHARS]!r}... ({len(value):,} characters)"
 
 
 def null_mask(fields: dict[str, str | None]) -> int:

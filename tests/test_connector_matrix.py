@@ -105,6 +105,12 @@ class CsvKit:
         self.world.rows[key]["Job Title"] = title
         self.world.write(self.path)
 
+    def drop_department(self) -> tuple[str, str]:
+        """HR renames the column; returns (the column, the config key naming it)."""
+        text = self.path.read_text(encoding="utf-8")
+        self.path.write_text(text.replace("Department", "Dept.", 1), encoding="utf-8")
+        return "Department", "hris.columns.department"
+
 
 class BambooKit:
     KEY, KEY_ENV = "matrix-bamboo-key", "ROSTERSYNC_TEST_MATRIX_BAMBOOHR_KEY"
@@ -131,6 +137,10 @@ class BambooKit:
 
     def retitle(self, key: str, title: str) -> None:
         self.hris.update(key, jobTitle=title)
+
+    def drop_department(self) -> tuple[str, str]:
+        self.hris.forget_field("department")  # the report then leaves it out silently
+        return "department", "hris.fields"
 
 
 class WorkdayKit:
@@ -339,4 +349,38 @@ def test_hire_terminate_retitle_and_converge(source_name, target_name, tmp_path,
         third = full_run()
         assert third["changed"] == 0 and not third.get("planned")
         assert accounts() == after
+    assert slept == []
+
+
+# -- schema drift: a configured column gone from the export --------------------------------
+
+# Sources whose kit can take a configured column away (Workday and SuccessFactors: not yet).
+DRIFTING = ("csv", "bamboohr")
+
+
+@pytest.mark.parametrize("source_name", DRIFTING)
+def test_a_configured_column_gone_rejects_the_feed_and_spares_the_lms(source_name, tmp_path,
+                                                                      request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    with ExitStack() as stack:
+        hr.start(stack, clock, request)
+        lms.start(stack, clock, request)
+        config = config_from_dict({
+            "database": {"path": str(tmp_path / "rostersync.db")},
+            "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
+        engine = Engine(config, Store(config.database.path), clock=clock,
+                        source=hr.source(config, clock, slept),
+                        target_factory=lambda: lms.target(config, slept))
+        clock.advance(hours=1)
+        assert asyncio.run(engine.sync("full")).status == "succeeded"
+        before = sorted(lms.accounts(), key=lambda a: a.key)
+
+        hr.terminate(hr.keys[LEAVER])
+        column, key = hr.drop_department()
+        clock.advance(hours=1)
+        report = asyncio.run(engine.sync("full"))
+        assert report.status == "rejected", report.message
+        assert f"{column!r} (named by {key})" in report.message
+        assert sorted(lms.accounts(), key=lambda a: a.key) == before  # nobody deactivated
     assert slept == []

@@ -64,9 +64,10 @@ def test_fields_maps_canonical_columns_and_attributes(tmp_path):
             "last_name": "Family",
             "status": "State",
             "email": "Email",
-            "department": "Dept",  # not in this export
+            "department": "Dept",  # not in this export: marked optional
         },
         attributes={"worker_type": "Type"},
+        optional_columns=["Dept"],
     )
     (record,) = src.scan_full()
     assert record.key == "E1"

@@ -320,8 +320,35 @@ def test_suppressed_people_and_the_windowed_mass_hold_stop_events(world):
                 store.rows("SELECT employee_id, status FROM ops WHERE kind = 'deactivate'")}
     assert statuses == {"11": "suppressed", "12": "succeeded", "13": "succeeded",
                         "14": "succeeded", "15": "held"}
-    assert reports[-1].status == "held" and "real-time deactivations" in reports[-1].reasons[0]
+    assert reports[-1].status == "held" and ("4 deactivations within 60 minutes exceed the "
+                                             "limit of 3") in reports[-1].reasons[0]
     assert lms_active(world, "11") and lms_active(world, "15")
+
+
+def test_batch_and_real_time_deactivations_share_one_window(world):
+    # A scheduled run deactivates 3 (exactly the limit of 3); a termination event ten
+    # minutes later is the 4th in the window, so its run is held.
+    for emp_id in ("16", "17", "18"):
+        world.hris.update(emp_id, **TERMINATED)
+    batch = asyncio.run(world.engine.sync("full"))
+    assert batch.status == "succeeded" and batch.counts["held_new"] == 0
+    world.clock.advance(minutes=10)
+    world.hris.update("19", **TERMINATED)
+    now = int(world.clock.now().timestamp())
+
+    async def scenario():
+        service = await started(world.engine)
+        try:
+            await post(service, "/webhooks/event", *generic("19", now))
+            return await service.dispatcher.drain()
+        finally:
+            await service.stop()
+
+    (report,) = asyncio.run(scenario())
+    assert report.status == "held"
+    assert ("4 deactivations within 60 minutes exceed the limit of 3 (3 earlier in the "
+            "window, 1 in this run;") in report.reasons[0]
+    assert lms_active(world, "19") and not lms_active(world, "18")
 
 
 # -- pure parts and config -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from sync.connectors.http_retry import (
     read_with_retries,
 )
 from sync.models import digest_of
+from sync.schema_check import describe, missing_columns
 
 NO_DATE = "0000-00-00"  # how BambooHR may spell an empty date, besides null (§1.4)
 MAX_ATTEMPTS = 4  # per call, when throttled or cut off
@@ -62,6 +63,8 @@ class BambooHRSource(HttpSource):
         # second manager/status fields used as fallbacks.
         wanted = [*config.fields, *config.attributes.values(), *config.FALLBACKS.values()]
         self._fields = list(dict.fromkeys(wanted))
+        self._configured = _configured_fields(config)
+        self._report_fields: list[str] | None = None  # the last full report's field ids
         self._ids: set[str] = set()  # every employee id known from the last full scan
         self._id_by_number: dict[str, str] = {}  # employeeNumber -> id, same scope
         self._directory_fresh = False  # maps refreshed during the current scan
@@ -143,6 +146,9 @@ class BambooHRSource(HttpSource):
     def columns_present(self) -> set[str] | None:
         return None  # a report leaves unknown fields out silently: not knowable
 
+    def source_columns(self) -> list[str] | None:
+        return self._report_fields
+
     def watermark(self) -> str | None:
         return self._watermark
 
@@ -196,7 +202,23 @@ class BambooHRSource(HttpSource):
         employees = answer.get("employees") if isinstance(answer, dict) else None
         if not isinstance(employees, list):
             raise FeedError(f"BambooHR POST {endpoint}: the answer has no 'employees' list")
+        if fields is None:
+            present = self._check_fields(answer.get("fields"), f"BambooHR POST {endpoint}")
+            if not filters:
+                self._report_fields = present
         return employees
+
+    def _check_fields(self, listed: Any, what: str) -> list[str] | None:
+        """BambooHR silently leaves out fields it does not know (§1.2 B): a field renamed
+        or deleted in the tenant would read as empty for everyone. The report's field
+        list says which it kept; a configured one it dropped rejects the feed."""
+        if not isinstance(listed, list):
+            return None  # no field list in the answer: nothing to compare against
+        present = [str(f.get("id")) for f in listed if isinstance(f, dict)]
+        absent = missing_columns(self._configured, set(present), self.config.optional_columns)
+        if absent:
+            raise FeedError(f"{what}: " + describe(absent, "the report's fields", "field"))
+        return present
 
     def _open_client(self) -> httpx.Client:
         # Read at connect time; the key is the Basic user name, the password is
@@ -250,6 +272,13 @@ def _error_message(response: httpx.Response) -> str:
     headers = response.headers
     return (headers.get("X-BambooHR-Error-Message")
             or headers.get("X-BambooHR-Error-Messsage") or "").strip()
+
+
+def _configured_fields(config: BambooHRSourceConfig) -> list[tuple[str, str]]:
+    """(config key, field id) for every field the config asks for by name (the implicit
+    fallbacks are only a second source, never required)."""
+    return ([("hris.fields", field) for field in config.fields]
+            + [(f"hris.attributes.{name}", field) for name, field in config.attributes.items()])
 
 
 def _directory(employees: list[Any]) -> tuple[set[str], dict[str, str]]:

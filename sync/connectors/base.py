@@ -132,6 +132,12 @@ class HrisSource(ABC):
         """Canonical fields the last scan's header offered (None if not knowable)."""
         return None
 
+    def source_columns(self) -> list[str] | None:
+        """The columns the last full scan's export offered, as the source names them (a
+        CSV header, BambooHR field ids); None if not knowable. Compared between accepted
+        feeds so that a column that appears or disappears is reported."""
+        return None
+
     def watermark(self) -> str | None:
         """The delta watermark to store after a successful pull."""
         return None

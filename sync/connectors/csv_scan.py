@@ -54,6 +54,7 @@ class _Layout:
     columns: tuple[tuple[str, int | None], ...]  # canonical field -> column index
     attributes: tuple[tuple[str, int | None], ...]  # "attributes.<name>" -> column index
     present: frozenset[str]
+    names: tuple[str, ...] = ()  # the header's named columns, in file order
 
 
 @dataclass(slots=True)

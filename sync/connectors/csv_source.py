@@ -47,6 +47,7 @@ from sync.connectors.csv_scan import (
     _locator_format,
     _tuples,
 )
+from sync.schema_check import column_keys, describe, missing_columns
 
 
 class CsvSource(HrisSource):
@@ -123,6 +124,10 @@ class CsvSource(HrisSource):
     def columns_present(self) -> set[str] | None:
         layout = self._layouts.get(self._last_path.name) if self._last_path else None
         return set(layout.present) if layout else None
+
+    def source_columns(self) -> list[str] | None:
+        layout = self._layouts.get(self.config.path.name)
+        return list(layout.names) if layout else None
 
     def watermark(self) -> str | None:
         path = self._last_path or self.config.path
@@ -236,6 +241,12 @@ class CsvSource(HrisSource):
             noun = "column" if len(missing) == 1 else "columns"
             verb = "is" if len(missing) == 1 else "are"
             raise FeedError(f"{where}: required {noun} {listed} {verb} missing from the header")
+        # Any other configured column missing would read as empty for everyone: the
+        # field would silently stop being managed, so the feed is refused instead.
+        absent = missing_columns(column_keys(columns, self.config.attributes), index,
+                                 self.config.optional_columns)
+        if absent:
+            raise FeedError(f"{where}: " + describe(absent, "the header"))
         return _Layout(
             width=len(names),
             key_index=index[columns["employee_id"]],
@@ -244,6 +255,7 @@ class CsvSource(HrisSource):
                 (f"attributes.{a}", index.get(h)) for a, h in self.config.attributes.items()
             ),
             present=frozenset(f for f, h in columns.items() if h in index),
+            names=tuple(name for name in names if name),
         )
 
     def _layout_for(self, file_name: str) -> _Layout:

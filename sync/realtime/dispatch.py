@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from storage import events as event_store
@@ -83,14 +82,10 @@ class Dispatcher:
             if row["employee_id"] not in first and len(first) < MAX_PEOPLE_PER_RUN:
                 first[row["employee_id"]] = row["id"]
         taken = [r for r in rows if r["employee_id"] in first]
-        window = self.config.realtime.mass_window_minutes
-        earlier = await in_thread(event_store.realtime_deactivations_since, self.store,
-                                  now - timedelta(minutes=window)) if window else 0
         async with self.lock:
             self.busy = True
             try:
-                report = await self.engine.resync_many(list(first), kinds=kinds,
-                                                       earlier_deactivations=earlier)
+                report = await self.engine.resync_many(list(first), kinds=kinds)
             except EngineBusy:
                 raise  # the events stay queued; run_forever retries
             except Exception as exc:

@@ -19,8 +19,8 @@ class RealtimeRuns:
     """Mixed into Engine, whose state (store, source, config, clock, target_factory) and
     steps (_evaluate_and_write, _summarise, _apply) it uses."""
 
-    async def _resync_many(self, run_id: int, employee_ids: list[str], kinds: frozenset[str],
-                           earlier_deactivations: int) -> RunReport:
+    async def _resync_many(self, run_id: int, employee_ids: list[str],
+                           kinds: frozenset[str]) -> RunReport:
         report = RunReport(run_id, "realtime", "succeeded")
         now = self.clock.now()
         fresh: list[Parsed] = []
@@ -60,7 +60,7 @@ class RealtimeRuns:
         changes = await in_thread(
             self._evaluate_and_write, run_id, sorted(by_key),
             lambda batch: {k: by_key[k] for k in batch if k in by_key}, frozenset(), False,
-            None, only_kinds=kinds, earlier_deactivations=earlier_deactivations)
+            None, only_kinds=kinds)
         self._summarise(report, changes, False)
         report.counts["people"] = len(employee_ids)
         for parsed in fresh:

@@ -20,7 +20,8 @@ from sync.reports.stats import spread
 from sync.status import format_age
 
 # Kinds that are data-quality problems for a person to fix, and who fixes them.
-QUALITY_KINDS = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed)
+QUALITY_KINDS = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed,
+                 DriftKind.conflict, DriftKind.manager_unknown, DriftKind.manager_cycle)
 _PROBLEM_FIELD = re.compile(r" field (\w+):")
 OLDEST_LIMIT = 20
 
@@ -160,6 +161,11 @@ def _fields(kind: str, detail: str) -> list[tuple[str, str | None]]:
         return found or [("record", None)]
     if kind == DriftKind.unmapped:
         return [(f, f"{v!r} has no mapping") for f, v in (data.get("fields") or {}).items()]
+    if kind == DriftKind.conflict:
+        return [(f, f"{v.get('value')!r} also held by {', '.join(v.get('with', []))}")
+                for f, v in (data.get("fields") or {}).items()]
+    if kind in (DriftKind.manager_unknown, DriftKind.manager_cycle):
+        return [("manager_id", data.get("cycle") or " -> ".join(data.get("chain", [])))]
     return [("user_name/email", f"{len(data.get('candidates', []))} candidate accounts")]
 
 
