@@ -71,6 +71,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 line += f"  (because {'; '.join(a['because'])})"
         if a["left_alone"]:
             line += f"  left as is: {a['left_alone']}"
+        if a.get("note"):
+            line += f"  ({a['note']})"
         if a["pending"]:
             line += f"  [{a['pending']['kind']} {a['pending']['status']}]"
         print(line)

@@ -91,6 +91,9 @@ class SuccessFactorsApp:
         self.username, self.password, self.token = username, password, token
         self.fault = fault
         self.requests: list[tuple[str, str, str]] = []  # (method, path, raw query)
+        # Property paths ("employmentNav/jobInfoNav/jobTitle") left out of every answer:
+        # a field renamed or removed upstream, or stripped by a proxy in the way.
+        self.dropped: set[str] = set()
         self._snapshots: dict[str, list[str]] = {}
         self._snapshot_ids = itertools.count(1)
 
@@ -184,8 +187,8 @@ class SuccessFactorsApp:
         start = int(token.get("startRow", 0))
         rows = people[start:start + size]
         body: dict[str, Any] = {"results": [
-            render(p, f"{origin}{ENTITY_PATH}('{quote(p['personIdExternal'])}')", select,
-                   expand, window) for p in rows]}
+            _drop(render(p, f"{origin}{ENTITY_PATH}('{quote(p['personIdExternal'])}')",
+                         select, expand, window), self.dropped) for p in rows]}
         if start + size < len(people):
             next_token = {"startRow": start + size, "endRow": start + 2 * size}
             if snapshot_id is not None:
@@ -195,6 +198,23 @@ class SuccessFactorsApp:
             encoded = urlencode(kept, safe=_QUERY_SAFE, quote_via=quote)
             body["__next"] = f"{origin}{ENTITY_PATH}?{encoded}"
         return {"d": body}
+
+
+def _drop(entity: Any, paths: set[str], prefix: str = "") -> Any:
+    """``entity`` without the properties at ``paths`` (at any depth of expansion)."""
+    if not paths or not isinstance(entity, dict):
+        return entity
+    out = {}
+    for name, value in entity.items():
+        path = f"{prefix}{name}"
+        if path in paths:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("results"), list):
+            value = {**value, "results": [_drop(v, paths, path + "/") for v in value["results"]]}
+        elif isinstance(value, dict) and name != "__metadata":
+            value = _drop(value, paths, path + "/")
+        out[name] = value
+    return out
 
 
 def _window(params: dict[str, str], today: date) -> tuple[date, date]:
@@ -270,6 +290,11 @@ class SuccessFactorsSandbox(AppSandbox):
 
     def put(self, record: dict[str, Any]) -> None:
         self.store.put(record)
+
+    def drop_property(self, path: str) -> None:
+        """Leave the property at ``path`` (e.g. "employmentNav/jobInfoNav/jobTitle") out of
+        every answer, even when $select names it."""
+        self.app.dropped.add(path)
 
     def start(self) -> SuccessFactorsSandbox:
         host, port = self._server.start()

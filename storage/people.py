@@ -230,13 +230,14 @@ def facts_for(store: Store, keys: list[str]) -> list[tuple[Any, ...]]:
     return out
 
 
-def holders_of(store: Store, field: str, values: list[str]) -> list[tuple[Any, ...]]:
-    """The feed-conflict facts of everyone whose desired ``field`` (user_name or email)
-    is one of ``values`` (lower case), through the expression index on that field."""
+def holder_keys(store: Store, field: str, values: list[str]) -> list[str]:
+    """The ids of everyone whose desired ``field`` is one of ``values`` (lower case),
+    through the expression index: no JSON is read, so the many holders the caller
+    already knows (this run's own people) cost a row lookup each, not a parse."""
     expr = _HOLDER_EXPR[field]
-    out: list[tuple[Any, ...]] = []
+    out: list[str] = []
     for part in chunks(values):
         marks = ",".join("?" * len(part))
-        out += store.conn.execute(
-            f"SELECT {_FACTS} FROM people WHERE {expr} IN ({marks})", part).fetchall()
+        out += [r[0] for r in store.conn.execute(
+            f"SELECT employee_id FROM people WHERE {expr} IN ({marks})", part)]
     return out

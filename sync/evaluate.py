@@ -357,8 +357,9 @@ def feed_issues(store: Store, config: Config, now: datetime, keys: list[str],
     for name in ("user_name", "email"):
         wanted = sorted({v for k in subjects if facts[k].claims
                          for v in [facts[k].value(name)] if v})
-        if wanted:
-            take(people_store.holders_of(store, name, wanted))
+        if wanted:  # facts are read only for holders not in hand already
+            take(people_store.facts_for(store, [
+                k for k in people_store.holder_keys(store, name, wanted) if k not in facts]))
     conflicts = find_conflicts({k: f for k, f in facts.items()})
     mine = set(subjects)
     related = {k for k, fields in conflicts.items()

@@ -114,6 +114,14 @@ def manager_issues(keys: Iterable[str], manager_of: Callable[[str], str | None],
     reported."""
     unknown: dict[str, str] = {}
     cycles: dict[str, tuple[str, ...]] = {}
+    # Managers already walked to the top (or to an unknown id) without a loop: a walk
+    # that reaches one stops there, so colleagues sharing a chain cost one walk, not one
+    # each (the chain above them is the same).
+    clear: set[str] = set()
+
+    def manager_or_stop(node: str) -> str | None:
+        return None if node in clear else manager_of(node)
+
     for key in keys:
         if key in cycles or not claims(key):
             continue
@@ -123,10 +131,12 @@ def manager_issues(keys: Iterable[str], manager_of: Callable[[str], str | None],
         if manager != key and not known(manager):
             unknown[key] = manager
             continue
-        chain = walk(key, manager_of, known)
+        chain = walk(key, manager_or_stop, known)
         loop = chain.loop
         for i, member in enumerate(loop):
             cycles.setdefault(member, loop[i:] + loop[:i])
+        if not loop and not chain.cut:
+            clear.update(chain.managers)
     return unknown, cycles
 
 

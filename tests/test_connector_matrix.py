@@ -17,6 +17,7 @@ its ``accounts`` and says whether it can hold a title and a manager.
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -111,6 +112,11 @@ class CsvKit:
         self.path.write_text(text.replace("Department", "Dept.", 1), encoding="utf-8")
         return "Department", "hris.columns.department"
 
+    def share_email(self, key: str, holder: str) -> None:
+        """HR gives ``key`` the work e-mail ``holder`` already has."""
+        self.world.rows[key]["Work Email"] = self.world.rows[holder]["Work Email"]
+        self.world.write(self.path)
+
 
 class BambooKit:
     KEY, KEY_ENV = "matrix-bamboo-key", "ROSTERSYNC_TEST_MATRIX_BAMBOOHR_KEY"
@@ -142,6 +148,9 @@ class BambooKit:
         self.hris.forget_field("department")  # the report then leaves it out silently
         return "department", "hris.fields"
 
+    def share_email(self, key: str, holder: str) -> None:
+        self.hris.update(key, workEmail=self.hris.store.get(holder)["workEmail"])
+
 
 class WorkdayKit:
     USER, PASSWORD, PASSWORD_ENV = "isu_lms@acme", "matrix-pw", "ROSTERSYNC_TEST_MATRIX_WD_PW"
@@ -169,6 +178,9 @@ class WorkdayKit:
 
     def retitle(self, key: str, title: str) -> None:
         self.hris.update(key, Business_Title=title)
+
+    def share_email(self, key: str, holder: str) -> None:
+        self.hris.update(key, Work_Email=self.hris.store.get(holder)["Work_Email"])
 
 
 class SuccessFactorsKit:
@@ -199,6 +211,17 @@ class SuccessFactorsKit:
 
     def retitle(self, key: str, title: str) -> None:
         self.hris.store.change_job(key, self.clock.now().date(), jobTitle=title)
+
+    def drop_department(self) -> tuple[str, str]:
+        self.hris.drop_property("employmentNav/jobInfoNav/departmentNav/name_localized")
+        return "job.departmentNav.name_localized", "hris.fields.department"
+
+    def share_email(self, key: str, holder: str) -> None:
+        taken = self.hris.store.get(holder)["emailNav"][0]["emailAddress"]
+
+        def change(record: dict[str, Any], now: datetime) -> None:
+            record["emailNav"][0].update(emailAddress=taken, lastModifiedDateTime=now)
+        self.hris.store.edit(key, change)
 
 
 # -- targets ----------------------------------------------------------------------------
@@ -354,8 +377,8 @@ def test_hire_terminate_retitle_and_converge(source_name, target_name, tmp_path,
 
 # -- schema drift: a configured column gone from the export --------------------------------
 
-# Sources whose kit can take a configured column away (Workday and SuccessFactors: not yet).
-DRIFTING = ("csv", "bamboohr")
+# Sources whose kit can take a configured column away (Workday: not yet).
+DRIFTING = ("csv", "bamboohr", "successfactors")
 
 
 @pytest.mark.parametrize("source_name", DRIFTING)
@@ -383,4 +406,75 @@ def test_a_configured_column_gone_rejects_the_feed_and_spares_the_lms(source_nam
         assert report.status == "rejected", report.message
         assert f"{column!r} (named by {key})" in report.message
         assert sorted(lms.accounts(), key=lambda a: a.key) == before  # nobody deactivated
+    assert slept == []
+
+
+# -- uniqueness: two people in the feed share an e-mail ---------------------------------
+
+# Sources whose kit can give one person another's e-mail.
+SHARING = ("csv", "bamboohr", "workday", "successfactors")
+HOLDER = 3  # keeps the address; MOVER is given it (and a new title)
+LOGIN_FIELDS = ("email", "user_name")
+
+
+@pytest.mark.parametrize("source_name", SHARING)
+def test_a_shared_email_is_hr_drift_naming_both_and_no_login_is_written(source_name, tmp_path,
+                                                                        request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    with ExitStack() as stack:
+        hr.start(stack, clock, request)
+        lms.start(stack, clock, request)
+        config = config_from_dict({
+            "database": {"path": str(tmp_path / "rostersync.db")},
+            "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
+        engine = Engine(config, Store(config.database.path), clock=clock,
+                        source=hr.source(config, clock, slept),
+                        target_factory=lambda: lms.target(config, slept))
+
+        def full_run() -> dict[str, Any]:
+            clock.advance(hours=1)
+            report = asyncio.run(engine.sync("full"))
+            assert report.status == "succeeded", report.message
+            return report.counts
+
+        def users() -> dict[str, dict[str, Any]]:
+            return {u["externalId"]: u for u in lms_users(lms.lms.base_url, lms.token)}
+
+        def conflicts() -> dict[str, dict[str, Any]]:
+            return {r["subject"]: {**r, "detail": json.loads(r["detail"])}
+                    for r in engine.store.rows("SELECT * FROM drift WHERE resolved_at IS NULL"
+                                               " AND kind = 'conflict'")}
+
+        full_run()
+        before = users()
+        holder, taker = hr.keys[HOLDER], hr.keys[MOVER]
+        hr.share_email(taker, holder)
+        hr.retitle(taker, NEW_TITLE)  # a field beside the conflict: it still syncs
+        second = full_run()
+        assert second["planned"] == {"update": 1}  # the title, nothing else
+
+        drift = conflicts()
+        assert set(drift) == {holder, taker}
+        assert all(d["owner"] == "HR" for d in drift.values())
+        assert drift[taker]["detail"]["with"] == [holder]
+        assert drift[holder]["detail"]["with"] == [taker]
+        assert "email" in drift[taker]["detail"]["fields"]
+        ops = engine.store.rows("SELECT employee_id, status, payload FROM ops")
+        assert not [op for op in ops if op["employee_id"] in (holder, taker)
+                    and set(json.loads(op["payload"] or "{}").get("changes", {}))
+                    & set(LOGIN_FIELDS)]
+        assert not [op for op in ops if op["status"] != "succeeded"]  # no 409, no retry
+        after = users()
+        for key in (holder, taker):
+            assert (after[key]["userName"], after[key]["emails"]) == \
+                (before[key]["userName"], before[key]["emails"])
+        assert after[taker]["title"] == NEW_TITLE
+        status = build_status(engine.store, config, clock.now())
+        assert status["drift"]["conflict"] == status["drift_total"] == 2
+
+        # Until HR fixes the address, later runs plan nothing and retry nothing.
+        third = full_run()
+        assert not third.get("planned") and set(conflicts()) == {holder, taker}
+        assert len(engine.store.rows("SELECT id FROM ops")) == len(ops)
     assert slept == []

@@ -21,6 +21,7 @@ from sync.clock import FrozenClock
 from sync.config import BambooHRSourceConfig, Config, ConfigError, config_from_dict
 from sync.connectors.bamboohr import BambooHRSource
 from sync.connectors.base import FeedError
+from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 from sync.schema_check import (
     MissingColumn,
     column_changes,
@@ -303,3 +304,67 @@ def test_bamboohr_engine_keeps_the_lms_and_snapshot_then_accepts_when_optional(
     assert report.counts["columns"] == {"disappeared": ["terminationDate"]}
     users = by_external_id(lms_users(scim_server.base_url, lms_token))
     assert users["3"][0]["active"] is False
+
+
+# -- SuccessFactors: the properties $select asked for against those returned ----------
+
+SF_PW, SF_PW_ENV = "sandbox-sf-pw", "ROSTERSYNC_TEST_SCHEMA_SF_PW"
+
+
+@pytest.fixture
+def sf(clock):
+    from sandbox import successfactors_data
+    from sandbox.successfactors import SuccessFactorsSandbox
+
+    os.environ[SF_PW_ENV] = SF_PW
+    with SuccessFactorsSandbox("ACME", username="api", password=SF_PW,
+                               clock=clock.now) as server:
+        for record in successfactors_data.organisation(7):
+            server.put(record)
+        yield server
+
+
+def sf_config(sf, **settings):
+    return SuccessFactorsSourceConfig(base_url=sf.base_url, company_id="ACME",
+                                      username="api", password_env=SF_PW_ENV, **settings)
+
+
+def test_successfactors_answer_without_a_selected_property_is_rejected(sf, clock):
+    from sync.connectors.successfactors import SuccessFactorsSource
+
+    assert len(list(SuccessFactorsSource(sf_config(sf), now=clock.now).scan_full())) == 7
+    sf.drop_property("employmentNav/jobInfoNav/departmentNav/name_localized")
+    with pytest.raises(FeedError) as err:
+        list(SuccessFactorsSource(sf_config(sf), now=clock.now).scan_full())
+    assert str(err.value) == (
+        "SuccessFactors GET /odata/v2/PerPerson: the configured property "
+        "'job.departmentNav.name_localized' (named by hris.fields.department) is missing "
+        "from the properties returned for the $select; restore it in the export, or "
+        "correct the config, or list it in hris.optional_columns if the feed may lack it")
+
+
+def test_successfactors_property_marked_optional_may_be_missing(sf, clock):
+    from sync.connectors.successfactors import SuccessFactorsSource
+
+    sf.drop_property("employmentNav/jobInfoNav/departmentNav/name_localized")
+    config = sf_config(sf, optional_columns=["job.departmentNav.name_localized"])
+    records = list(SuccessFactorsSource(config, now=clock.now).scan_full())
+    source = SuccessFactorsSource(config, now=clock.now)
+    assert len(records) == 7
+    assert {source.fields(r)["department"] for r in records} == {None}
+
+
+def test_successfactors_optional_paths_must_be_configured():
+    with pytest.raises(ValueError, match=r"'job\.dept' is not a path named in hris\.fields"):
+        SuccessFactorsSourceConfig(base_url="http://127.0.0.1:1", company_id="ACME",
+                                   username="api", password_env="X",
+                                   optional_columns=["job.dept"])
+
+
+def test_successfactors_a_navigation_nobody_has_says_nothing(sf, clock):
+    from sync.connectors.successfactors import SuccessFactorsSource
+
+    # An attribute under a navigation no person carries cannot be judged: accepted.
+    sf.drop_property("employmentNav/jobInfoNav/departmentNav")
+    config = sf_config(sf)
+    assert len(list(SuccessFactorsSource(config, now=clock.now).scan_full())) == 7

@@ -357,7 +357,8 @@ def test_malformed_envelopes_and_foreign_next_links_are_refused(hris, clock):
 
 def test_a_record_without_its_key_is_a_record_error(hris, clock):
     hris.fault = lambda method, path, query: (
-        200, {}, b'{"d": {"results": [{"personIdExternal": null, "employmentNav": []}]}}')
+        200, {}, b'{"d": {"results": [{"personIdExternal": null, "lastModifiedDateTime": null,'
+                 b' "employmentNav": []}]}}')
     src = source(hris, clock)
     [record] = list(src.scan_full())
     assert record.key == "" and record.locator == "successfactors:PerPerson page 1 row 1"

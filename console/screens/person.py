@@ -290,7 +290,7 @@ def _audiences(doc: dict[str, Any]) -> Table | Text:
     for a in doc["audiences"]:
         mark = ("in" if a["is_in"] else "-") + " / " + ("should" if a["should_be_in"] else "-")
         style = "" if a["is_in"] == a["should_be_in"] else "yellow"
-        why = a["rule"] or a["left_alone"] or ""
+        why = "; ".join(w for w in (a["rule"] or a["left_alone"], a.get("note")) if w)
         pending = f" [{a['pending']['kind']} {a['pending']['status']}]" if a["pending"] else ""
         grid.add_row(Text(a["id"], style="bold"), Text(mark, style=style),
                      Text(" ".join(str(why).split()) + pending, style="dim"))

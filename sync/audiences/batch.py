@@ -8,12 +8,10 @@ from typing import Any
 
 from storage import memberships as membership_store
 from storage.db import Store
+from sync.audiences.chain import MAX_CHAIN, ManagerChain, walk_managers
 from sync.audiences.membership import AudienceSet, compile_audiences, membership, place
 from sync.diff import Decision, Subject
 from sync.models import OpKind, Person, Status
-
-# Manager chains longer than this are cut (a cycle in HR data must not hang a run).
-MAX_CHAIN = 32
 
 
 class AudienceBatch:
@@ -47,13 +45,8 @@ class AudienceBatch:
             self.managers.update(found)
             wanted = {m for m in found.values() if m and m not in self.managers}
 
-    def chain(self, key: str) -> tuple[str, ...]:
-        out: list[str] = []
-        node = self.managers.get(key)
-        while node and node not in out and len(out) < MAX_CHAIN:
-            out.append(node)
-            node = self.managers.get(node)
-        return tuple(out)
+    def chain(self, key: str) -> ManagerChain:
+        return walk_managers(key, self.managers.get)
 
     def extend(self, decision: Decision, subject: Subject, person: Person | None) -> None:
         """Add the person's membership drift and operations to their decision."""
@@ -64,8 +57,10 @@ class AudienceBatch:
         mapped = subject.mapped
         eligible = bool(mapped and mapped.in_scope and mapped.desired is not None
                         and subject.state.state in (Status.active, Status.leave))
-        placement = (place(person, self.audiences, self.now, self.chain(subject.employee_id))
-                     if eligible else None)
+        placement = None
+        if eligible:
+            walked = self.chain(subject.employee_id)
+            placement = place(person, self.audiences, self.now, walked.managers, walked.loop)
         actual = self.actual.get(subject.employee_id, set())
         account = subject.actual
         # An account must exist before a membership: now, or by an op planned with it.

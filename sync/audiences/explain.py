@@ -8,7 +8,7 @@ from typing import Any
 
 from storage import memberships as membership_store
 from storage.db import Store
-from sync.audiences.batch import MAX_CHAIN
+from sync.audiences.chain import ManagerChain, walk_managers
 from sync.audiences.membership import compile_audiences, place
 from sync.lifecycle import lifecycle
 from sync.mapping import map_person
@@ -29,13 +29,12 @@ def overview(store: Store, config: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _chain(store: Store, manager_id: str | None) -> tuple[str, ...]:
-    out: list[str] = []
-    node = manager_id
-    while node and node not in out and len(out) < MAX_CHAIN:
-        out.append(node)
-        node = store.scalar("SELECT manager_id FROM people WHERE employee_id = ?", (node,))
-    return tuple(out)
+def _chain(store: Store, person: Person) -> ManagerChain:
+    def manager_of(key: str) -> str | None:
+        if key == person.employee_id:
+            return person.manager_id
+        return store.scalar("SELECT manager_id FROM people WHERE employee_id = ?", (key,))
+    return walk_managers(person.employee_id, manager_of)
 
 
 def explain(store: Store, config: Any, employee_id: str, now: datetime) -> dict[str, Any] | None:
@@ -50,7 +49,7 @@ def explain(store: Store, config: Any, employee_id: str, now: datetime) -> dict[
         "SELECT json_extract(payload, '$.audience'), kind, status FROM ops "
         "WHERE employee_id = ? AND kind IN ('member_add', 'member_remove') "
         "AND status IN ('pending','running','failed','held','suppressed')", (employee_id,))}
-    eligible, why_not, placement = False, "no valid HR record", None
+    eligible, why_not, placement, loop = False, "no valid HR record", None, None
     if person is not None:
         state = lifecycle(person, now, config.guards.termination_cutoff)
         mapped = map_person(person, state, config)
@@ -59,7 +58,9 @@ def explain(store: Store, config: Any, employee_id: str, now: datetime) -> dict[
                    or f"status {state.state}: only active people and people on leave belong "
                       "to audiences")
         if eligible:
-            placement = place(person, audiences, now, _chain(store, person.manager_id))
+            walked = _chain(store, person)
+            placement = place(person, audiences, now, walked.managers, walked.loop)
+            loop = walked.note()
     rows = []
     for a in config.audiences:
         desired = placement.desired.get(a.id) if placement else None
@@ -71,10 +72,11 @@ def explain(store: Store, config: Any, employee_id: str, now: datetime) -> dict[
             "rule": desired["rule"] if desired else None,
             "because": desired["because"] if desired else [],
             "left_alone": frozen,
+            "note": placement.notes.get(a.id) if placement else None,
             "pending": {"kind": op[0], "status": op[1]} if op else None})
     return {"employee_id": employee_id,
             "name": person.display_name if person else None,
-            "eligible": eligible, "why_not": why_not,
+            "eligible": eligible, "why_not": why_not, "manager_chain": loop,
             "unmapped": placement.unmapped if placement else {},
             "onboarding_change_at": placement.due_at.isoformat()
             if placement and placement.due_at else None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sync.audiences.chain import loop_note
 from sync.audiences.rules import Rule, facts_for, fold, parse_rule
 from sync.diff import Decision, DriftItem, Intent
 from sync.models import DriftKind, OpKind, Person
@@ -84,6 +85,8 @@ class Placement:
     desired: dict[str, dict] = field(default_factory=dict)  # id -> {"rule", "because"}
     frozen: dict[str, str] = field(default_factory=dict)  # id -> why it is left alone
     unmapped: dict[str, str] = field(default_factory=dict)  # field -> value
+    # id -> what the answer rests on beyond the rule (a manager chain that loops)
+    notes: dict[str, str] = field(default_factory=dict)
     due_at: datetime | None = None  # when time alone changes the answer (onboarding)
 
 
@@ -95,7 +98,9 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def place(person: Person, audiences: AudienceSet, now: datetime,
-          chain: tuple[str, ...] = ()) -> Placement:
+          chain: tuple[str, ...] = (), loop: tuple[str, ...] = ()) -> Placement:
+    """``chain``: the managers above the person; ``loop``: the cycle that walk ran into
+    (its answer for `manager_chain` rules stops there, and the placement says so)."""
     zone = _zone(person.timezone)
     today = now.astimezone(zone).date()
     facts = facts_for(person, today, chain)
@@ -106,6 +111,8 @@ def place(person: Person, audiences: AudienceSet, now: datetime,
             out.unmapped[name] = value
     upcoming: list[date] = []
     for audience in audiences.audiences:
+        if loop and "manager_chain" in audience.fields:
+            out.notes[audience.id] = loop_note(loop)
         blocked = sorted(audience.fields & set(out.unmapped))
         if blocked:
             out.frozen[audience.id] = "; ".join(

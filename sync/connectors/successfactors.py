@@ -47,6 +47,7 @@ from sync.connectors.odata import (
 )
 from sync.connectors.successfactors_config import (
     DATE_FIELDS,
+    NAVIGATIONS,
     SuccessFactorsSourceConfig,
 )
 from sync.connectors.successfactors_view import (
@@ -57,6 +58,7 @@ from sync.connectors.successfactors_view import (
     text_of,
 )
 from sync.models import digest_of
+from sync.schema_check import describe, missing_columns
 
 ENTITY = "/odata/v2/PerPerson"
 LOOKUP_BATCH = 20  # manager userIds per lookup call (keeps the $filter short)
@@ -79,6 +81,7 @@ class SuccessFactorsSource(HttpSource):
                                   config.retry_max_wait_seconds, config.retry_backoff_seconds)
         self._entity_url = config.base_url + ENTITY
         self._select, self._expand = config.select_and_expand()
+        self._configured = _configured_paths(config)
         self._person_by_user: dict[str, str] = {}  # userId -> personIdExternal
         self._people: set[str] = set()
         self._looked_up: set[str] = set()  # userIds asked for already (found or not)
@@ -91,8 +94,11 @@ class SuccessFactorsSource(HttpSource):
         self._person_by_user.clear()
         self._people.clear()
         self._looked_up.clear()
+        seen = _Seen()
         for row, where in self._rows(self.config.person_filter):
+            seen.add(row)
             yield self._record(row, where)
+        self._check_properties(seen)
         # The moment before the first page was asked for: a change saved during the
         # pull is read again by the next delta rather than lost.
         self._watermark = started.isoformat()
@@ -163,6 +169,17 @@ class SuccessFactorsSource(HttpSource):
 
     def describe(self) -> str:
         return f"SuccessFactors {self.config.base_url} ({self.config.company_id})"
+
+    def _check_properties(self, seen: _Seen) -> None:
+        """OData v2 returns every selected property, null when empty: a configured one
+        that no object carries was renamed or removed upstream (or by a proxy) and would
+        read as empty for everyone. Only objects that were returned can tell; a
+        navigation nobody has says nothing."""
+        absent = missing_columns([(k, p) for k, p in self._configured if seen.knows(p)],
+                                 seen.present, self.config.optional_columns)
+        if absent:
+            raise FeedError(f"SuccessFactors GET {ENTITY}: " + describe(
+                absent, "the properties returned for the $select", "property"))
 
     # -- records and managers ------------------------------------------------------------
 
@@ -288,3 +305,44 @@ class SuccessFactorsSource(HttpSource):
                                f"check the credentials named by {names}", status)
         raise answer_error(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""),
                            status)
+
+
+def _configured_paths(config: SuccessFactorsSourceConfig) -> list[tuple[str, str]]:
+    """(config key, path) for every alternative of every configured path."""
+    named = [(f"hris.fields.{name}", path) for name, path in config.paths.items()]
+    named += [(f"hris.attributes.{name}", path) for name, path in config.attributes.items()]
+    return [(key, alt) for key, path in named for alt in path.split("|")]
+
+
+class _Seen:
+    """Which configured paths the returned objects carried, as config paths
+    ("job.departmentNav.name_localized"), and which navigations held any object."""
+
+    def __init__(self) -> None:
+        self.present: set[str] = set()
+        self._reached: set[str] = {""}  # "" is PerPerson itself
+
+    def add(self, row: Any) -> None:
+        if isinstance(row, dict):
+            self._walk(row, "", [""])
+
+    def _walk(self, obj: dict[str, Any], nav: str, prefixes: list[str]) -> None:
+        for name, value in obj.items():
+            if name == "__metadata" or (isinstance(value, dict) and "__deferred" in value):
+                continue
+            child = f"{nav}/{name}" if nav else name
+            items = results_of(value) if isinstance(value, dict) and "results" in value \
+                else ([value] if isinstance(value, dict) else None)
+            if items is None:
+                self.present.update(f"{p}{name}" for p in prefixes)
+                continue
+            inner = [f"{p}{name}." for p in prefixes] + [
+                f"{head}." for head, full in NAVIGATIONS.items() if full == child]
+            for item in items or []:
+                if isinstance(item, dict):
+                    self._reached.update(i.rstrip(".") for i in inner)
+                    self._walk(item, child, inner)
+
+    def knows(self, path: str) -> bool:
+        """Whether an object that would carry ``path`` was returned at all."""
+        return path.rpartition(".")[0] in self._reached

@@ -108,6 +108,10 @@ class SuccessFactorsSourceConfig(Strict):
     fields: dict[str, str] = Field(default_factory=dict)
     # Extra paths kept on Person.attributes (usable by the scope filter).
     attributes: dict[str, str] = Field(default_factory=dict)
+    # Configured paths (one alternative of "a|b" each) the answers may lack. Any other
+    # configured property that no returned object carries rejects the feed
+    # (sync/schema_check.py).
+    optional_columns: list[str] = Field(default_factory=list)
     date_formats: list[str] = ["%Y-%m-%d"]  # the source hands dates over as YYYY-MM-DD
     status_codes: dict[str, Status] = Field(default_factory=lambda: dict(DEFAULT_STATUS_CODES))
     # A code missing from status_codes: "report" makes the person `invalid` drift naming
@@ -181,6 +185,12 @@ class SuccessFactorsSourceConfig(Strict):
             raise ValueError("auth = \"basic\" needs username and password_env")
         if self.auth == "bearer" and not self.token_env:
             raise ValueError("auth = \"bearer\" needs token_env")
+        named = {alt for p in [*self.paths.values(), *self.attributes.values()]
+                 for alt in p.split("|")}
+        for path in self.optional_columns:
+            if path not in named:
+                raise ValueError(f"optional_columns: {path!r} is not a path named in "
+                                 "hris.fields (or its defaults) or hris.attributes")
         return self
 
     @property
