@@ -21,6 +21,7 @@ import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,6 +308,21 @@ TARGETS = {"scim": ScimKit, "moodle": MoodleKit, "canvas": CanvasKit}
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
+def _started(hr: Any, lms: Any, stack: ExitStack, clock: FrozenClock, slept: Recorder,
+             tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Config, Engine]:
+    """Both kits' servers started (stopped by ``stack``), a config joining them, and an
+    engine over a fresh database, its sleeps recorded in ``slept``."""
+    hr.start(stack, clock, request)
+    lms.start(stack, clock, request)
+    config = config_from_dict({
+        "database": {"path": str(tmp_path / "rostersync.db")},
+        "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
+    engine = Engine(config, Store(config.database.path), clock=clock,
+                    source=hr.source(config, clock, slept),
+                    target_factory=lambda: lms.target(config, slept))
+    return config, engine
+
+
 def combinations() -> list[Any]:
     out = []
     for source in SOURCES:
@@ -325,14 +341,7 @@ def test_hire_terminate_retitle_and_converge(source_name, target_name, tmp_path,
     clock, slept = FrozenClock(NOW), Recorder()
     hr, lms = SOURCES[source_name](), TARGETS[target_name]()
     with ExitStack() as stack:
-        hr.start(stack, clock, request)
-        lms.start(stack, clock, request)
-        config = config_from_dict({
-            "database": {"path": str(tmp_path / "rostersync.db")},
-            "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
-        engine = Engine(config, Store(config.database.path), clock=clock,
-                        source=hr.source(config, clock, slept),
-                        target_factory=lambda: lms.target(config, slept))
+        config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
 
         def full_run() -> dict[str, Any]:
             clock.advance(hours=1)  # HR's edits lie behind every pull
@@ -387,14 +396,7 @@ def test_a_configured_column_gone_rejects_the_feed_and_spares_the_lms(source_nam
     clock, slept = FrozenClock(NOW), Recorder()
     hr, lms = SOURCES[source_name](), ScimKit()
     with ExitStack() as stack:
-        hr.start(stack, clock, request)
-        lms.start(stack, clock, request)
-        config = config_from_dict({
-            "database": {"path": str(tmp_path / "rostersync.db")},
-            "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
-        engine = Engine(config, Store(config.database.path), clock=clock,
-                        source=hr.source(config, clock, slept),
-                        target_factory=lambda: lms.target(config, slept))
+        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
         clock.advance(hours=1)
         assert asyncio.run(engine.sync("full")).status == "succeeded"
         before = sorted(lms.accounts(), key=lambda a: a.key)
@@ -423,14 +425,7 @@ def test_a_shared_email_is_hr_drift_naming_both_and_no_login_is_written(source_n
     clock, slept = FrozenClock(NOW), Recorder()
     hr, lms = SOURCES[source_name](), ScimKit()
     with ExitStack() as stack:
-        hr.start(stack, clock, request)
-        lms.start(stack, clock, request)
-        config = config_from_dict({
-            "database": {"path": str(tmp_path / "rostersync.db")},
-            "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
-        engine = Engine(config, Store(config.database.path), clock=clock,
-                        source=hr.source(config, clock, slept),
-                        target_factory=lambda: lms.target(config, slept))
+        config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
 
         def full_run() -> dict[str, Any]:
             clock.advance(hours=1)
