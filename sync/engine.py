@@ -9,11 +9,10 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
-from storage import accounts as account_store
 from storage import lease as lease_store
 from storage import ops as op_store
 from storage import people as people_store
@@ -54,8 +53,9 @@ from sync.events import (
 from sync.executor import Executor
 from sync.gc_pause import YoungCollector, gc_paused
 from sync.lms_read import read_all, read_one
+from sync.mass_guards import hold_mass_changes
 from sync.models import OpKind
-from sync.plan import NewOp, apply_identity_hold, apply_mass_hold, identity_changes
+from sync.plan import NewOp, identity_changes
 from sync.realtime.modes import keep_kinds
 from sync.realtime.runs import RealtimeRuns
 from sync.run_failures import FEED_REJECTED
@@ -385,22 +385,7 @@ class Engine(RealtimeRuns):
             self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
             collect_young()
         writer.wait()  # what follows reads and writes after every batch is committed
-        # The limit is never below the minimum: under it, no need to count the accounts
-        # (a count over a million of them is a tenth of a reconcile that changed little).
-        stopping = sum(op.kind in (OpKind.deactivate, OpKind.delete) for op in held_back)
-        renaming = sum(bool(identity_changes(op)) for op in held_back)
-        window = g.mass_window_minutes
-        # Every run's deactivations in the sliding window count with this run's.
-        earlier = (op_store.deactivations_since(self.store, now - timedelta(minutes=window),
-                                                other_than_run=run_id)
-                   if stopping and window else 0)
-        active = (account_store.count_active(self.store)
-                  if stopping + earlier > g.mass_deactivation_min
-                  or renaming > g.mass_identity_change_min else 0)
-        apply_mass_hold(held_back, active, g.mass_deactivation_min,
-                        g.mass_deactivation_percent, earlier=earlier, window_minutes=window)
-        apply_identity_hold(held_back, active, g.mass_identity_change_min,
-                            g.mass_identity_change_percent)
+        hold_mass_changes(self.store, g, now, run_id, held_back)
         if strays:  # after a full listing: members no person is linked to
             stray = plan_strays(self.store, self.config, now, linking)
             held_back += stray.new_ops

@@ -21,7 +21,7 @@ from textual.widgets import Input, Label
 from console import fmt, keymap
 from console.screens.base import DataScreen
 from console.screens.row_view import RowView, row_tsv
-from console.widgets.filter_box import fold_filter
+from console.widgets.filter_box import fold_filter, open_filter
 from console.widgets.paged_table import PagedTable
 from storage import console_queries as q
 from storage import people_search
@@ -161,9 +161,7 @@ class ListScreen(DataScreen):
     # -- actions ----------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
+        open_filter(self.query_one("#filter", Input))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter" and event.value != self.filter_text:

@@ -22,7 +22,7 @@ from textual.widgets import Input, Label, Log
 from console import keymap
 from console.live_log import KINDS, LogEntry, select, stamp
 from console.screens.base import DataScreen
-from console.widgets.filter_box import fold_filter
+from console.widgets.filter_box import fold_filter, open_filter
 
 SHOWN = 1_000  # lines kept in the view; the ring behind it keeps more
 KIND_STYLE = {"notice": "magenta", "engine": "cyan", "operator": "green"}
@@ -168,9 +168,7 @@ class LogScreen(DataScreen):
     # -- keys -----------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
+        open_filter(self.query_one("#filter", Input))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter" and event.value != self.filter_text:

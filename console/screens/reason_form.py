@@ -5,16 +5,15 @@ until an operator changes or clears it."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from console.screens.answer_form import AnswerForm, Missing
 
-class ReasonModal(ModalScreen[str | None]):
+
+class ReasonModal(AnswerForm[str]):
     """Dismisses with the reason (never empty), or None on cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = "ReasonModal { align: center middle; }"
 
     def __init__(self, title: str, explanation: str, verb: str) -> None:
@@ -37,21 +36,10 @@ class ReasonModal(ModalScreen[str | None]):
         self.query_one("#reason", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._submit()
+        self.submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def _submit(self) -> None:
+    def answer(self) -> str:
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
-            self.query_one("#error", Label).update("a reason is required: it goes to the "
-                                                   "audit log")
-            return
-        self.dismiss(reason)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+            raise Missing("a reason is required: it goes to the audit log")
+        return reason

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label
 
 from console import fmt
+from console.screens.answer_form import AnswerForm, Missing
 from console.when import WhenError, parse_when
 
 NO_EXPIRY = "no expiry — suppress until lifted by hand"
@@ -30,11 +29,10 @@ THEN = ("Then no change at all reaches them — terminations included — until 
         "suppression ends.")
 
 
-class SuppressModal(ModalScreen[tuple[str, datetime | None] | None]):
+class SuppressModal(AnswerForm[tuple[str, datetime | None]]):
     """Reason (required) and expiry (required: ISO date/time or 12h, 7d, 2w), or an
     explicit "no expiry". Dismisses with (reason, until or None), or None on cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
     # Only selectors the app's stylesheet leaves alone: a one-row checkbox and message
     # lines keep the dialog inside 24 rows.
     DEFAULT_CSS = """
@@ -114,42 +112,25 @@ class SuppressModal(ModalScreen[tuple[str, datetime | None] | None]):
         if event.input.id == "reason":
             self.query_one("#until", Input).focus()
         else:
-            self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
+            self.submit()
 
     def _clear_error(self) -> None:
         self.query_one("#error", Label).remove_class("shown")
 
-    def _submit(self) -> None:
-        answer = self._answer()
-        if isinstance(answer, str):
-            error = self.query_one("#error", Label)
-            error.update(answer)
-            error.add_class("shown")
-        else:
-            self.dismiss(answer)
-
-    def _answer(self) -> tuple[str, datetime | None] | str:
-        """(reason, until or None), or the one sentence saying what is missing."""
+    def answer(self) -> tuple[str, datetime | None]:
+        """(reason, until or None); Missing says what is missing."""
         reason = self.query_one("#reason", Input).value.strip()
         until_text = self.query_one("#until", Input).value.strip()
         no_expiry = self.query_one("#no-expiry", Checkbox).value
         if not reason:
-            return "a reason is required: it goes to the audit log"
+            raise Missing("a reason is required: it goes to the audit log")
         if no_expiry:
-            return "give an expiry or tick 'no expiry', not both" if until_text \
-                else (reason, None)
+            if until_text:
+                raise Missing("give an expiry or tick 'no expiry', not both")
+            return reason, None
         if not until_text:
-            return NEED_EXPIRY
+            raise Missing(NEED_EXPIRY)
         try:
             return reason, parse_when(until_text, self.now)
         except WhenError as exc:
-            return str(exc)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+            raise Missing(str(exc)) from None

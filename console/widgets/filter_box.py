@@ -6,6 +6,12 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 
+def open_filter(box: Input) -> None:
+    """``/``: the filter box shows and takes the keys."""
+    box.display = True
+    box.focus()
+
+
 def fold_filter(box: Input, filtering: bool, back_to: Widget) -> bool:
     """k9s's Esc: while a filter is typed or applied, the first press clears and hides it
     and puts the focus back on the data (True); else there is nothing to fold (False)."""
