@@ -62,8 +62,10 @@ class DemoConsole(ConsoleApp):
     def _hr_tick(self) -> None:
         # HR's event, then the demo's on-call operator (their actions are audited under
         # their name, as an operator's in this console would be).
+        # Routine lines, no timeout: a timeout holds the notice bar, which is for what an
+        # operator did (their "done: ..." must not be replaced a second later by HR news).
         for who, what in self.world.tick(self.store, self.clock.now()):
-            self.call_from_thread(self.notify, what, title=who, timeout=4)
+            self.call_from_thread(self.notify, what, title=who)
         from sandbox.alert_file import read_notices
 
         notices = read_notices(self.world.alerts_path)
