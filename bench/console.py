@@ -1,6 +1,7 @@
-"""Console responsiveness at scale.
+"""Console responsiveness at scale, with the engine in the console's own process.
 
-    python -m bench.console [--people 1000000 --ops 100000 --drift 50000 --apply 20000]
+    python -m bench.console [--people 1000000 --ops 100000 --drift 50000 --apply 20000
+                             --sync 5000]
 
 1. Seeds a database (real schema, bulk executemany) with N people, ops and drift rows,
    then times the dashboard's refresh query set and list pages (sorted and filtered).
@@ -8,7 +9,12 @@
    an M-operation run against a SCIM sandbox in its own process, and reports the
    event loop's worst stall, measured by a ticker task that records its own lateness:
    the dashboard (with its moving progress bar) is on screen for the first half of the
-   ops, the live log (fed by every op's event) for the second half.
+   ops, the live log (fed by every op's event) for the second half. The baseline, in the
+   same run: the same apply by the engine alone (no console), with the same ticker.
+3. A full sync of S people started from the console, as `rostersync console` runs one:
+   the engine in the console's process and loop (pull, plan with progress from the
+   planning threads, apply), against the same sync by the engine alone; with the count
+   of engine events and of the console messages the loop handled for them (merged).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import os
 import shutil
 import statistics
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,74 +91,230 @@ def dashboard_queries(store: Store, config) -> None:
     q.banner_figures(store)
 
 
-async def stall_during_apply(folder: Path, n: int) -> dict[str, Any]:
-    from bench.apply import TOKEN, ServerProcess, flat_rows
-    from bench.common import TOKEN_ENV, config_text
-    from console.app import ConsoleApp
+class Ticker:
+    """The event loop's lateness: a task that sleeps 5 ms at a time and records how late
+    it woke, under the label of what is on screen (``on``)."""
+
+    PERIOD = 0.005
+
+    def __init__(self, on: str = "run") -> None:
+        self.on = on
+        self.samples: dict[str, list[float]] = {}
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._tick())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _tick(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.PERIOD)
+            self.samples.setdefault(self.on, []).append(time.perf_counter() - t0 - self.PERIOD)
+
+    def figures(self, name: str) -> dict[str, Any] | None:
+        samples = sorted(self.samples.get(name, []))
+        if not samples:
+            return None
+        return {"max_stall_ms": samples[-1] * 1000,
+                "p99_stall_ms": samples[int(len(samples) * 0.99)] * 1000,
+                "ticks": len(samples)}
+
+
+async def _world(folder: Path, people: int, base_url: str):
+    """A CSV of ``people`` (flat: one request each), a config for the SCIM server at
+    ``base_url``, the store and an engine."""
+    from bench.apply import flat_rows
+    from bench.common import config_text
     from sandbox.world import HEADER
     from sync.config import load_config
     from sync.engine import Engine
 
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path = folder / "employees.csv"
+    csv_path.write_text(",".join(HEADER) + "\n" + "".join(flat_rows(people)))
+    config_path = folder / "rostersync.toml"
+    config_path.write_text(config_text(folder, csv_path, base_url))
+    config = load_config(config_path)
+    store = Store(config.database.path)
+    return config, store, Engine(config, store)
+
+
+async def _with_server(body: Callable[[str], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """``body`` against a fresh SCIM sandbox of its own (another process): each side of
+    a comparison starts from the same empty LMS."""
+    from bench.apply import TOKEN, ServerProcess
+    from bench.common import TOKEN_ENV
+
     os.environ[TOKEN_ENV] = TOKEN
     server = ServerProcess()
     try:
-        csv_path = folder / "employees.csv"
-        csv_path.write_text(",".join(HEADER) + "\n" + "".join(flat_rows(n)))
-        config_path = folder / "rostersync.toml"
-        config_path.write_text(config_text(folder, csv_path, server.base_url))
-        config = load_config(config_path)
-        store = Store(config.database.path)
-        engine = Engine(config, store)
+        return await body(server.base_url)
+    finally:
+        server.stop()
+
+
+async def apply_alone(folder: Path, n: int) -> dict[str, Any]:
+    """The baseline of stall_during_apply: the same apply by the engine alone."""
+    async def body(base_url: str) -> dict[str, Any]:
+        _config, store, engine = await _world(folder, n, base_url)
+        await engine.sync("full", lms_read="cached", apply=False)  # plan: not measured
+        ticker = Ticker()
+        ticker.start()
+        t0 = time.perf_counter()
+        await engine.apply_due(trigger="bench")
+        elapsed = time.perf_counter() - t0
+        await ticker.stop()
+        applied = store.scalar("SELECT count(*) FROM ops WHERE status = 'succeeded'")
+        return {"apply_seconds": elapsed, "applied": applied, "run": ticker.figures("run")}
+
+    return await _with_server(body)
+
+
+async def stall_during_apply(folder: Path, n: int) -> dict[str, Any]:
+    from console.app import ConsoleApp
+
+    async def body(base_url: str) -> dict[str, Any]:
+        config, store, engine = await _world(folder, n, base_url)
         await engine.sync("full", lms_read="cached", apply=False)  # plan: not measured
         app = ConsoleApp(config, store, engine=engine, run_scheduler=False, live=True)
-        lateness: dict[str, list[float]] = {"dashboard": [], "log": []}
+        ticker = Ticker("dashboard")
         shown: list[int] = []  # the done counts the Job panel showed, in order
         async with app.run_test(size=(120, 40)) as pilot:
             stop = asyncio.Event()
-            on_screen = "dashboard"
-
-            async def ticker() -> None:
-                period = 0.005
-                while not stop.is_set():
-                    t0 = time.perf_counter()
-                    await asyncio.sleep(period)
-                    lateness[on_screen].append(time.perf_counter() - t0 - period)
 
             async def operator() -> None:
                 """Watches the Job panel as a person would; at half way, opens the log."""
-                nonlocal on_screen
                 while not stop.is_set():
                     job = app.job
                     if job is not None and job["phase"] == "apply":
                         if not shown or shown[-1] != job["done"]:
                             shown.append(job["done"])
-                        if on_screen == "dashboard" and job["done"] >= (job["total"] or 0) / 2:
+                        if ticker.on == "dashboard" and job["done"] >= (job["total"] or 0) / 2:
                             app.action_go("log")
-                            on_screen = "log"
+                            ticker.on = "log"
                     await asyncio.sleep(0.05)
 
-            tasks = [asyncio.create_task(ticker()), asyncio.create_task(operator())]
+            ticker.start()
+            watching = asyncio.create_task(operator())
             t0 = time.perf_counter()
             worker = app.run_engine("apply", lambda: engine.apply_due(trigger="bench"))
             await worker.wait()
             elapsed = time.perf_counter() - t0
             stop.set()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(ticker.stop(), watching)
             await pilot.pause()
             applied = store.scalar("SELECT count(*) FROM ops WHERE status = 'succeeded'")
             log_entries = len(app.log_ring)
-    finally:
-        server.stop()
-    result: dict[str, Any] = {"apply_seconds": elapsed, "applied": applied,
-                              "progress_updates": len(shown),
-                              "progress_last": shown[-1] if shown else 0,
-                              "log_entries": log_entries}
-    for name, samples in lateness.items():
-        samples.sort()
-        result[name] = ({"max_stall_ms": samples[-1] * 1000,
-                         "p99_stall_ms": samples[int(len(samples) * 0.99)] * 1000,
-                         "ticks": len(samples)} if samples else None)
-    return result
+        return {"apply_seconds": elapsed, "applied": applied,
+                "progress_updates": len(shown), "progress_last": shown[-1] if shown else 0,
+                "log_entries": log_entries, "dashboard": ticker.figures("dashboard"),
+                "log": ticker.figures("log")}
+
+    return await _with_server(body)
+
+
+def _counting(engine: Any, counts: Counter[str]) -> None:
+    """Count the engine's events on their way to whatever listens (the console)."""
+    listener = engine.on_event
+
+    def on_event(event: Any) -> None:
+        counts[type(event).__name__] += 1
+        listener(event)
+
+    engine.on_event = on_event
+
+
+async def full_sync(folder: Path, n: int, *, console: bool) -> dict[str, Any]:
+    """A full sync from an empty LMS: by the engine alone, or started from the console
+    (its confirmed-sync path) with the engine on the console's loop."""
+    from console import requests
+    from console.app import ConsoleApp
+    from console.messages import EngineMessage, OpsApplied
+
+    async def body(base_url: str) -> dict[str, Any]:
+        config, store, engine = await _world(folder, n, base_url)
+        emitted: Counter[str] = Counter()
+        handled: Counter[str] = Counter()
+        ticker = Ticker()
+        if not console:
+            _counting(engine, emitted)
+            ticker.start()
+            t0 = time.perf_counter()
+            report = await engine.sync("full", trigger="bench")
+            elapsed = time.perf_counter() - t0
+            await ticker.stop()
+            status = report.status
+        else:
+            app = ConsoleApp(config, store, engine=engine, run_scheduler=False, live=True)
+            _counting(engine, emitted)
+            async with app.run_test(size=(120, 40)) as pilot:
+
+                def seen(message: Any) -> None:
+                    if isinstance(message, (EngineMessage, OpsApplied)):
+                        handled[type(message).__name__] += 1
+
+                app.message_signal.subscribe(app, seen, immediate=True)
+                ticker.start()
+                t0 = time.perf_counter()
+                worker = app.run_engine(*requests.sync_run(app, "full", "bench"))
+                await worker.wait()
+                elapsed = time.perf_counter() - t0
+                await ticker.stop()
+                await pilot.pause()
+            status = store.scalar("SELECT status FROM runs ORDER BY id DESC LIMIT 1")
+        accounts = store.scalar("SELECT count(*) FROM accounts")
+        return {"seconds": elapsed, "status": status, "accounts": accounts,
+                "run": ticker.figures("run"), "events": dict(emitted),
+                "handled": dict(handled)}
+
+    return await _with_server(body)
+
+
+def _stall_text(stall: dict[str, Any] | None) -> str:
+    if stall is None:
+        return "not reached"
+    return (f"event-loop stall max {stall['max_stall_ms']:.1f} ms, "
+            f"p99 {stall['p99_stall_ms']:.1f} ms over {stall['ticks']:,} ticks")
+
+
+def _more(value: float, baseline: float) -> str:
+    return f"{(value / baseline - 1):+.0%}" if baseline else "n/a"
+
+
+def print_apply(n: int, result: dict[str, Any], alone: dict[str, Any]) -> None:
+    print(f"console live while applying {n:,} ops: {result['applied']:,} applied "
+          f"in {result['apply_seconds']:.1f} s; the Job panel's count moved "
+          f"{result['progress_updates']:,} times (last seen {result['progress_last']:,}); "
+          f"the live log holds {result['log_entries']:,} entries")
+    for name in ("dashboard", "log"):
+        print(f"  {name} on screen: {_stall_text(result[name])} (target max < 100 ms)")
+    print(f"  baseline, the engine alone in this process: {alone['applied']:,} applied in "
+          f"{alone['apply_seconds']:.1f} s, {_stall_text(alone['run'])}")
+    print(f"  the console's cost: apply time "
+          f"{_more(result['apply_seconds'], alone['apply_seconds'])}")
+
+
+def print_sync(n: int, alone: dict[str, Any], console: dict[str, Any]) -> None:
+    print(f"full sync of {n:,} people from an empty LMS, the engine in this process:")
+    print(f"{'':<30}{'seconds':>9}{'accounts':>10}{'stall max ms':>14}{'p99 ms':>9}  status")
+    for label, r in (("engine alone (baseline)", alone), ("engine + console", console)):
+        stall = r["run"] or {"max_stall_ms": float("nan"), "p99_stall_ms": float("nan")}
+        print(f"{label:<30}{r['seconds']:>9.1f}{r['accounts']:>10,}"
+              f"{stall['max_stall_ms']:>14.1f}{stall['p99_stall_ms']:>9.1f}  {r['status']}")
+    events = console["events"]
+    handled = console["handled"]
+    print(f"  the console's cost: sync time {_more(console['seconds'], alone['seconds'])} "
+          "(target max stall < 100 ms)")
+    print(f"  engine events {sum(events.values()):,} "
+          f"({', '.join(f'{k} {v:,}' for k, v in sorted(events.items()))}); "
+          f"console messages handled for them {sum(handled.values()):,} "
+          f"({', '.join(f'{k} {v:,}' for k, v in sorted(handled.items()))})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=100_000)
     parser.add_argument("--drift", type=int, default=50_000)
     parser.add_argument("--apply", type=int, default=20_000)
+    parser.add_argument("--sync", type=int, default=5_000)
     args = parser.parse_args(argv)
     folder = Path("bench/out/console").resolve()
     shutil.rmtree(folder, ignore_errors=True)
@@ -190,19 +355,13 @@ def main(argv: list[str] | None = None) -> int:
         ms = timed(lambda name=name, kw=kw: q.page(store, name, **kw))
         print(f"{label}: {ms:.1f} ms (target < 100 ms)")
     if args.apply:
-        result = asyncio.run(stall_during_apply(folder, args.apply))
-        print(f"console live while applying {args.apply:,} ops: {result['applied']:,} applied "
-              f"in {result['apply_seconds']:.1f} s; the Job panel's count moved "
-              f"{result['progress_updates']:,} times (last seen {result['progress_last']:,}); "
-              f"the live log holds {result['log_entries']:,} entries")
-        for name in ("dashboard", "log"):
-            stall = result[name]
-            if stall is None:
-                print(f"  {name} on screen: not reached")
-                continue
-            print(f"  {name} on screen: event-loop stall max {stall['max_stall_ms']:.1f} ms, "
-                  f"p99 {stall['p99_stall_ms']:.1f} ms over {stall['ticks']:,} ticks "
-                  "(target max < 100 ms)")
+        alone = asyncio.run(apply_alone(folder / "apply-alone", args.apply))
+        result = asyncio.run(stall_during_apply(folder / "apply-console", args.apply))
+        print_apply(args.apply, result, alone)
+    if args.sync:
+        alone = asyncio.run(full_sync(folder / "sync-alone", args.sync, console=False))
+        console = asyncio.run(full_sync(folder / "sync-console", args.sync, console=True))
+        print_sync(args.sync, alone, console)
     return 0
 
 

@@ -2,8 +2,9 @@
 loop (unless --read-only) and shows the database the engine writes.
 
 The engine reports through sync.events; ``_engine_event`` wraps each one in a Textual
-message (console/messages.py). Database work runs in thread workers; engine runs run as
-async workers on this loop, serialised with the scheduler's jobs by its lock.
+message (console/messages.py). Database work runs in thread workers (an operator
+action's in the one action worker, ``off_loop``); engine runs run as async workers on
+this loop, serialised with the scheduler's jobs by its lock.
 
 Every notice goes to the notice bar (console/notices.py) and the live log
 (console/live_log.py), never to a toast: a toast covers the data.
@@ -15,12 +16,13 @@ import asyncio
 import gc
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import work
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
+from textual.worker import Worker, WorkerState
 
 from console import keymap, messages, requests
 from console.action_path import ActionContext, ActionRequest, Outcome
@@ -62,6 +64,8 @@ LISTS = {"drift": DriftList, "ops": OpsList, "terminations": TerminationsList,
 # the whole dashboard, and four a second reads as moving.
 JOB_DRAW_SECONDS = 0.25
 AUDIT_POLL_SECONDS = 2.0
+T = TypeVar("T")
+FINISHED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
 class ConsoleApp(NoticeRouting, App):
@@ -93,13 +97,17 @@ class ConsoleApp(NoticeRouting, App):
             self.scheduler = SyncScheduler(self.engine, config, log=self._scheduler_log)
         self._start_scheduler = run_scheduler and not read_only
         self.init_notices(live)
-        self.digest = EngineDigest()
+        # A live console draws the Job panel at most every JOB_DRAW_SECONDS, so the
+        # digest posts a tick at most that often while the console leaves one unread.
+        self.digest = EngineDigest(tick_seconds=JOB_DRAW_SECONDS if live else None)
         self._engine_label: str | None = None       # set while run_engine runs a run
         self._engine_run_id: int | None = None      # the run it started, once known
         self._run_labels: dict[int, str] = {}       # runs this console started
         self._run_details: dict[int, str] = {}      # why a run held, rejected, quarantined
         self._job_drawn_at = 0.0
         self._job_timer: Timer | None = None
+        # The actions under way (off_loop) and what each does on this loop once done.
+        self._action_then: dict[Worker[Any], Callable[[Any], None] | None] = {}
 
     def on_mount(self) -> None:
         # What is loaded by now (modules, schemas, widgets) lives as long as the app: take
@@ -128,14 +136,16 @@ class ConsoleApp(NoticeRouting, App):
         if isinstance(event, engine_events.RunStarted) and self._engine_label is not None:
             self._run_labels[event.run_id] = self._engine_label
             self._engine_run_id = event.run_id
-        post = self.digest.count(event)
+        post = self.digest.count(event, at.timestamp())
         if isinstance(event, engine_events.OpFinished):
             # One message per op would flood the queue (20,000 in a big apply): the digest
             # counts, and one OpsApplied stands for every op finished since the last.
             if post:
                 self.post_message(messages.OpsApplied(event.run_id))
             return
-        self.post_message(messages.from_event(event))
+        message = messages.from_event(event)
+        if message is not None:
+            self.post_message(message)
 
     def _scheduler_log(self, record: dict[str, Any]) -> None:
         # A job skipped because a run is still going is routine (a retry sweep meeting a
@@ -162,13 +172,23 @@ class ConsoleApp(NoticeRouting, App):
             self._show_job()
 
     def on_ops_applied(self, message: messages.OpsApplied) -> None:
-        done = self.digest.applied(message.run_id)
+        """Ops finish hundreds a second: a live console draws the count at most every
+        JOB_DRAW_SECONDS and once more after the last (tests draw every change)."""
+        if self.live and self.notice_now() - self._job_drawn_at < JOB_DRAW_SECONDS:
+            # Drawn a moment ago: the tick stays unread, so the ops finishing meanwhile
+            # post nothing until it is JOB_DRAW_SECONDS old; one late draw reads the count.
+            if self._job_timer is None:
+                self._job_timer = self.set_timer(JOB_DRAW_SECONDS, self._show_job_late)
+            return
+        self._read_applied(message.run_id)
+        self._show_job()
+
+    def _read_applied(self, run_id: int | None) -> None:
+        done = self.digest.applied(run_id)  # lets the next finished op post a tick
         job = self.job
-        if done is None or job is None or job["run_id"] != message.run_id \
-                or job["phase"] != "apply":
+        if done is None or job is None or job["run_id"] != run_id or job["phase"] != "apply":
             return
         job["done"] = min(done, job["total"]) if job["total"] is not None else done
-        self._show_job_soon()
 
     def on_run_finished(self, message: messages.RunFinished) -> None:
         """The one notice of a run's outcome (a console-started run's too)."""
@@ -219,16 +239,9 @@ class ConsoleApp(NoticeRouting, App):
         if stack and isinstance(stack[-1], DashboardScreen) and stack[-1].is_mounted:
             stack[-1].show_job()
 
-    def _show_job_soon(self) -> None:
-        """Ops finish hundreds a second: draw the count at most every JOB_DRAW_SECONDS,
-        and once more after the last (a live console; tests draw every change)."""
-        if not self.live or self.notice_now() - self._job_drawn_at >= JOB_DRAW_SECONDS:
-            self._show_job()
-        elif self._job_timer is None:
-            self._job_timer = self.set_timer(JOB_DRAW_SECONDS, self._show_job_late)
-
     def _show_job_late(self) -> None:
         self._job_timer = None
+        self._read_applied(self.job["run_id"] if self.job is not None else None)
         self._show_job()
 
     def refresh_screen(self) -> None:
@@ -292,34 +305,27 @@ class ConsoleApp(NoticeRouting, App):
         """A request whose scope is read from the database when the dialog opens (in a
         thread); ``build`` returns a sentence instead when there is nothing to act on."""
         if not self._refuse_read_only():
-            self._build_request(build)
+            self.off_loop("reading what the action would touch", lambda: build(self.store),
+                          self._ask_or_say)
 
-    @work(thread=True, group="action")
-    def _build_request(self, build: Callable[[Store], ActionRequest | str]) -> None:
-        try:
-            req = build(self.store)
-        except Exception as exc:  # a database error is a notification, not a crash
-            return self._failed("reading what the action would touch", exc)
+    def _ask_or_say(self, req: ActionRequest | str) -> None:
         if isinstance(req, str):
-            self.call_from_thread(self.notify, req, severity="warning")
+            self.notify(req, severity="warning")
         else:
-            self.call_from_thread(self.request, req)
+            self.request(req)
 
-    @work(thread=True, group="action")
     def _perform(self, req: ActionRequest, reason: str | None = None,
                  until: datetime | None = None) -> None:
         ctx = ActionContext(self.store, self.clock.now(), self.actor, reason, until)
-        try:
-            outcome = req.perform(ctx)
-        except Exception as exc:
-            return self._failed(req.verb.lower(), exc)
-        self.call_from_thread(self._after_action, outcome)
+        self.off_loop(req.verb.lower(), lambda: req.perform(ctx), self._after_action)
 
     def _after_action(self, outcome: Outcome) -> None:
-        # Held on the bar for a while: what the operator just did outranks routine lines.
-        self.notify(outcome.text, title="done", severity=outcome.severity, timeout=8)
+        # The loop's part first (e.g. pausing the scheduler): if it fails, the operator
+        # reads that failure alone, not "done" followed by it.
         if outcome.on_loop is not None:
             outcome.on_loop()
+        # Held on the bar for a while: what the operator just did outranks routine lines.
+        self.notify(outcome.text, title="done", severity=outcome.severity, timeout=8)
         self.refresh_screen()
         if outcome.apply_ids and self.engine is not None:
             engine, ids = self.engine, list(outcome.apply_ids)
@@ -327,10 +333,36 @@ class ConsoleApp(NoticeRouting, App):
         if outcome.engine is not None:
             self.run_engine(*outcome.engine)
 
+    def off_loop(self, what: str, body: Callable[[], T],
+                 then: Callable[[T], None] | None = None) -> Worker[T]:
+        """The one way an action touches the database: ``body`` runs in a thread, then
+        ``then`` gets its result on this loop. A failure of either is said once, as one
+        sentence on the notice bar ("approve failed: ..."), by on_worker_state_changed;
+        nothing else catches an action's error, and none stops the console."""
+        worker = self.run_worker(body, name=what, group="action", thread=True,
+                                 exit_on_error=False)
+        # Registered before this loop runs again, so before the worker can finish.
+        self._action_then[worker] = then
+        return worker
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        # The message's state, not the worker's: by the time an earlier message (running)
+        # is handled, the worker may have finished already.
+        if worker not in self._action_then or event.state not in FINISHED:
+            return
+        then = self._action_then.pop(worker)
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            self._failed(worker.name, worker.error)
+        elif event.state == WorkerState.SUCCESS and then is not None:
+            try:
+                then(worker.result)
+            except Exception as exc:  # the loop's part of an action: a notice, not a crash
+                self._failed(worker.name, exc)
+
     def _failed(self, what: str, exc: BaseException) -> None:
-        """Called from an action's thread."""
-        self.call_from_thread(self.notify, f"{what} failed: {exc}", severity="error",
-                              timeout=10)
+        reason = str(exc) or type(exc).__name__
+        self.notify(f"{what} failed: {reason}", severity="error", timeout=10)
 
     # -- engine runs and the scheduler, asked for from the palette or a screen ----------
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from console import cli_audiences, cli_events, cli_links, cli_ops, cli_reports
+from console import actions, cli_audiences, cli_audit, cli_events, cli_links, cli_ops, cli_reports
 from console.cli_context import CliError, engine_for, load
 from console.render import emit_json, run_text, status_text
+from console.safe_text import escape_output, escaped_stdout
 from storage import audit
-from storage import runs as run_store
+from storage.audit_key import AuditKeyError
+from storage.failure import StorageFailure, as_storage_failure
 from sync.clock import Clock
 from sync.config import ConfigError
-from sync.engine import EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
+from sync.engine import EXIT_FAILED, EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
+from sync.run_report import RunReport
 from sync.status import build_status
 
 
@@ -28,6 +32,8 @@ def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
     parser.add_argument("--config", type=Path, default=None,
                         help="config file (default ./rostersync.toml or $ROSTERSYNC_CONFIG)")
     parser.add_argument("--db", type=Path, default=None, help="database (default from config)")
+    parser.add_argument("--actor", default=None,
+                        help="a name recorded in the audit log beside your OS user name")
     if json_flag:
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -90,11 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reason", default=None)
         p.set_defaults(func=cmd_job_state, state=state)
 
-    p = sub.add_parser("audit", help="the operator audit log")
-    _common(p)
-    p.add_argument("action", choices=["list", "verify"])
-    p.add_argument("--limit", type=int, default=50)
-    p.set_defaults(func=cmd_audit)
+    cli_audit.add_parsers(sub, _common)
 
     p = sub.add_parser("demo", help="run the product on its built-in sandbox")
     p.add_argument("--headless", action="store_true")
@@ -159,13 +161,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from console.cli_init import write_sample
     from sync.sample import SAMPLE_CONFIG
 
-    if args.path.exists() and not args.force:
-        raise CliError(f"{args.path} already exists; use --force to overwrite it")
-    fd = os.open(args.path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(SAMPLE_CONFIG)
+    write_sample(args.path, SAMPLE_CONFIG, args.force)  # 0600; one sentence when it cannot
+    print(cli_audit.init_key(args.path))
     print(f"wrote {args.path}; edit it, export the token variable it names, then run "
           f"`rostersync doctor --config {args.path}`")
     return 0
@@ -182,10 +182,8 @@ def cmd_job_state(args: argparse.Namespace) -> int:
     now = Clock().now()
     actor = audit.current_actor()
     reason = args.reason or ("paused by operator" if args.state == "paused" else None)
-    before = run_store.job_state(store)
-    run_store.set_job_state(store, now, args.state, reason, actor=actor)
-    audit.record(store, now, "pause" if args.state == "paused" else "resume", None,
-                 {"was": before["state"], "reason": reason}, actor=actor)
+    # The state and its audit entry in one transaction, as the console writes them.
+    before = actions.set_job_state(store, now, args.state, reason, actor)
     doc = {"state": args.state, "was": before["state"], "reason": reason}
     if args.json:
         emit_json(doc)
@@ -194,41 +192,61 @@ def cmd_job_state(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    _config, store = load(args)
-    if args.action == "verify":
-        check = audit.verify(store)
-        doc = {"ok": check.ok, "entries": check.entries, "broken_at": check.broken_at,
-               "message": check.message}
-        emit_json(doc) if args.json else print(check.message)
-        return 0 if check.ok else 2
-    rows = audit.entries(store, limit=args.limit)
-    if args.json:
-        emit_json(rows)
-    else:
-        for r in rows:
-            print(f"{r['id']:>6} {r['at']} {r['actor']:<12} {r['action']:<12} "
-                  f"{r['target'] or '-':<14} {r['detail']}")
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
+    from console.demo_oncall import demo_on_call
     from sandbox.demo import run_demo
 
-    return run_demo(args)
+    def run_console(world, config, store) -> None:
+        from console.demo_app import run_demo_console  # textual loads only for the console
+
+        run_demo_console(world, config, store)
+
+    return run_demo(args, on_call=demo_on_call, run_console=run_console)
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a writer cut off
+
+
+def busy_report(args: argparse.Namespace, message: str) -> RunReport:
+    """The run report of a command that found the writer lease held: nothing was done."""
+    kind = args.kind if args.command == "sync" else \
+        "resync" if args.command == "resync" else "retry"
+    return RunReport(None, kind, "busy", dry_run=bool(getattr(args, "dry_run", False)),
+                     message=message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with escaped_stdout(args.command):  # no HR or operator text drives the terminal
+            code = args.func(args)
+        sys.stdout.flush()  # a reader that went away is found here, not at exit
+        return code
     except (ConfigError, CliError) as exc:
-        print(f"rostersync: {exc}", file=sys.stderr)
+        print(f"rostersync: {escape_output(str(exc))}", file=sys.stderr)
         return getattr(exc, "code", EXIT_USAGE)
+    except AuditKeyError as exc:
+        print(f"rostersync: {escape_output(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
     except EngineBusy as exc:
         print(f"rostersync: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # --json: one document on stdout, always
+            emit_json(busy_report(args, str(exc)).as_dict())
         return EXIT_NOT_APPLIED
+    except (StorageFailure, sqlite3.Error) as exc:
+        # A full disk or a failing one: one sentence, exit 1 (a bug in a statement shows).
+        failure = as_storage_failure(exc, getattr(args, "db", None) or
+                                     "named by [database] path")
+        if failure is None:
+            raise
+        print(f"rostersync: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        # `rostersync ... | head`: the reader has all it wanted. Point stdout at /dev/null
+        # so the interpreter's last flush does not fail again; exit as SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("rostersync: interrupted", file=sys.stderr)
         return 130

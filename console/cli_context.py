@@ -5,7 +5,11 @@ from console/cli.py, which imports them (no import circle)."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
+from console.safe_text import escape_controls
+from storage import audit, audit_key
 from storage.db import Store
 from sync.config import Config, default_config_path, load_config
 from sync.engine import EXIT_USAGE, Engine
@@ -28,7 +32,23 @@ def load(args: argparse.Namespace) -> tuple[Config, Store]:
         store = Store(config.database.path)
     except Exception as exc:
         raise CliError(f"{config.database.path}: cannot open the database ({exc})") from None
+    _audit_identity(args, store, path)
     return config, store
+
+
+def _audit_identity(args: argparse.Namespace, store: Store, config_path: Path) -> None:
+    """The audit key (beside the config, or from the environment) and the --actor name,
+    which the audit log records beside the OS user, never instead of it."""
+    audit.claim_actor(None)  # a refused --actor must not leave an earlier one in place
+    claimed = getattr(args, "actor", None)
+    if claimed is not None and (not claimed.strip() or escape_controls(claimed) != claimed):
+        raise CliError(f"--actor {escape_controls(claimed)!r} is empty or holds a control "
+                       "character; give a plain name")
+    audit.claim_actor(claimed)
+    try:
+        audit_key.attach(store, audit_key.default_key_path(Path(config_path)), os.environ)
+    except audit_key.AuditKeyError as exc:
+        raise CliError(str(exc)) from None
 
 
 def engine_for(config: Config, store: Store) -> Engine:

@@ -7,6 +7,7 @@ same command over the same database prints the same document.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -62,8 +63,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             "csv": lambda d: tabular.to_csv(d, args.table)}[fmt](doc)
     if args.output is not None:
         try:
-            args.output.write_text(body if body.endswith("\n") else body + "\n",
-                                   encoding="utf-8")
+            write_private(args.output, body if body.endswith("\n") else body + "\n")
         except OSError as exc:
             raise CliError(f"{args.output}: cannot write the report ({exc.strerror})") from None
         print(f"wrote {args.output}", file=sys.stderr)
@@ -71,6 +71,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(body if body.endswith("\n") else body + "\n")
     # A broken audit chain is evidence of tampering: the same exit code as `audit verify`.
     return 2 if doc["report"] == "operator" and not doc["chain"]["ok"] else 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600): reports name people,
+    their terminations and who acted. An existing file is narrowed to 0600 too."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

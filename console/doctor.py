@@ -11,7 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from console.render import emit_json
-from sync.config import ConfigError, default_config_path, load_config, secret_from_env
+from storage import audit_key
+from sync import config_safety
+from sync.config import (
+    ConfigError,
+    default_config_path,
+    load_config,
+    metrics_textfile_problem,
+    secret_from_env,
+)
 from sync.connectors.base import ConnectorError, FeedError
 from sync.connectors.factory import make_source, make_target
 
@@ -61,11 +69,26 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
     add("schedule", True, f"full reconcile {when} ({sched.timezone}); dates read as "
         + ", ".join(config.hris.date_formats))
 
+    # Accepted only by an explicit allow_insecure_http (refused at load otherwise).
+    for key, url, _ in config_safety.cleartext_urls(config):
+        add("transport", False, config_safety.insecure_sentence(key, url), "warning")
+    textfile_problem = metrics_textfile_problem(config)
+    if textfile_problem is not None:
+        add("metrics textfile", False, textfile_problem)
+
     for file in (path, config.database.path):
         problem = _perm_problem(Path(file))
         add(f"permissions {file}", problem is None, problem or "owner-only",
             None if problem is None else "warning")
+    # The audit chain's HMAC key (storage/audit_key.py): looked for, never created here.
+    try:
+        key = audit_key.find_key(os.environ, audit_key.default_key_path(Path(path)))
+        add("audit key", True, f"from {key.source}" if key else "none yet: the next command "
+            f"writes {audit_key.default_key_path(Path(path))} (0600)")
+    except audit_key.AuditKeyError as exc:
+        add("audit key", False, str(exc))
 
+    source = None
     try:
         source = make_source(config.hris)
         count = 0
@@ -74,6 +97,11 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         add("hris", True, f"{source.describe()}: {count} records readable")
     except FeedError as exc:
         add("hris", False, str(exc))
+    # What a source can say about how it reads (auth in use, effective prompts, a
+    # schema it could not check), one line each; "could not ..." is a warning.
+    for name, detail in getattr(source, "notes", lambda: [])():
+        warn = " could not " in detail
+        add(name, not warn, detail, "warning" if warn else None)
 
     try:
         secret_from_env(config.lms.token_env, "lms.token_env")

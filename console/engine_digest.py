@@ -42,13 +42,19 @@ LogLine = tuple[str, str]  # (severity, text)
 class EngineDigest:
     """Thread-safe."""
 
-    def __init__(self, success_line_seconds: float = SUCCESS_LINE_SECONDS) -> None:
+    def __init__(self, success_line_seconds: float = SUCCESS_LINE_SECONDS,
+                 tick_seconds: float | None = None) -> None:
+        """tick_seconds: post a tick again when the outstanding one is this old (the
+        console, drawing at most that often, leaves ticks unread meanwhile); None: one
+        tick until it is read."""
         self.success_line_seconds = success_line_seconds
+        self.tick_seconds = tick_seconds
         self._lock = threading.Lock()
         self._phase: dict[int, str] = {}
         self._tally: dict[int | None, _Tally] = {}
         self._apply: _Apply | None = None
         self._tick_outstanding = False
+        self._tick_at: float | None = None
 
     # -- log lines --------------------------------------------------------------------
 
@@ -113,8 +119,9 @@ class EngineDigest:
 
     # -- the running apply's count ----------------------------------------------------
 
-    def count(self, event: events.Event) -> bool:
-        """Follow an apply; True when the console should be told (no tick is queued)."""
+    def count(self, event: events.Event, now: float | None = None) -> bool:
+        """Follow an apply; True when the console should be told: no tick is outstanding,
+        or the outstanding one is tick_seconds old at ``now``."""
         with self._lock:
             if isinstance(event, events.Progress) and event.phase == "apply":
                 self._apply = _Apply(event.run_id, event.total)
@@ -128,10 +135,14 @@ class EngineDigest:
             if self._apply is None or self._apply.run_id != event.run_id:
                 return False
             self._apply.finished.add(event.op_id)
-            if self._tick_outstanding:
+            if self._tick_outstanding and not self._tick_stale(now):
                 return False
-            self._tick_outstanding = True
+            self._tick_outstanding, self._tick_at = True, now
             return True
+
+    def _tick_stale(self, now: float | None) -> bool:
+        return (self.tick_seconds is not None and now is not None
+                and self._tick_at is not None and now - self._tick_at >= self.tick_seconds)
 
     def applied(self, run_id: int | None) -> int | None:
         """The done count of ``run_id``'s current apply round (None: not applying); lets

@@ -39,10 +39,6 @@ class RunFinished(EngineMessage):
     pass
 
 
-class OpFinished(EngineMessage):
-    pass
-
-
 class OpsHeld(EngineMessage):
     pass
 
@@ -59,15 +55,18 @@ _BY_EVENT: dict[type[events.Event], type[EngineMessage]] = {
     events.RunStarted: RunStarted,
     events.Progress: RunProgress,
     events.RunFinished: RunFinished,
-    events.OpFinished: OpFinished,
     events.OpsHeld: OpsHeld,
     events.FeedRejected: FeedRejected,
     events.Quarantined: Quarantined,
 }
 
 
-def from_event(event: events.Event) -> EngineMessage:
-    return _BY_EVENT.get(type(event), EngineMessage)(event)
+def from_event(event: events.Event) -> EngineMessage | None:
+    """The message of an event the console handles one by one, or None: nothing is
+    posted that no handler reads. OpFinished is not one of them (an apply emits one per
+    operation): the app counts those and posts OpsApplied."""
+    kind = _BY_EVENT.get(type(event))
+    return kind(event) if kind is not None else None
 
 
 class OpsApplied(Message):

@@ -9,6 +9,7 @@ demo's quarantines and held batches can be read in PATH, one JSON document a lin
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         print("sandbox.alert_file: stdin is not a JSON notice", file=sys.stderr)
         return 1
     # One line per notice, appended in one write, so a reader never sees half of one.
-    with open(args[0], "a", encoding="utf-8") as fh:
+    # Owner-only (0600): notices name the job's state and the people held or overdue.
+    fd = os.open(args[0], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        os.fchmod(fd, 0o600)
         fh.write(json.dumps(notice, sort_keys=True) + "\n")
     return 0
 

@@ -1,16 +1,20 @@
 """A BambooHR-speaking HRIS on loopback, for tests and the demo.
 
-It serves the three calls the connector makes (docs/bamboohr.md §1.2 B and C, §1.3):
+It serves the calls the connector makes (docs/bamboohr.md §1.2 B to E, §1.3):
 
-    POST /v1/reports/custom?format=JSON&onlyCurrent=false   whole company, all statuses
+    POST /v1/reports/custom?format=JSON&onlyCurrent=...     whole company, all statuses
     GET  /v1/employees/changed?since=...                    ids changed since a moment
-    GET  /v1/employees/{id}?fields=a,b&onlyCurrent=false    one employee
+    GET  /v1/employees/{id}?fields=a,b&onlyCurrent=...      one employee
+    GET  /v1/employees/{id}/tables/{table}                  dated rows (jobInfo, ...)
+    POST /v2/datasets/{name}/data, GET /v1_2/datasets/{name}/fields   (bamboohr_dataset)
 
 under both URL prefixes, ``/api/gateway.php/{company}/v1/`` and ``/api/v1/`` (§1.1),
 with the documented quirks: Basic auth with the API key as the user name and any
 password, ``Content-Type: application/json`` exactly or ``400 Malformed XML``, errors
 explained in the ``X-BambooHR-Error-Message`` header (§1.7), unknown fields silently
-left out, a ``+`` offset in ``since`` that must arrive URL-encoded.
+left out, a ``+`` offset in ``since`` that must arrive URL-encoded, and effective-dated
+history fields whose future values show with ``onlyCurrent=false``
+(sandbox.bamboohr_history).
 
     with BambooSandbox(api_key="k") as hris:
         hris.put({"id": "1", "firstName": "Ada", ...})
@@ -30,12 +34,17 @@ import binascii
 import hmac
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from sandbox.bamboohr_dataset import dataset_data, dataset_fields
+from sandbox.bamboohr_history import TABLES, table_rows, view_of
+
+# Re-exported: tests and the demo import generate and parse_since from here.
+from sandbox.bamboohr_store import EmployeeStore, generate, parse_since, seed_schedule, stamp
 
 # Reused, not copied: a uvicorn.Server that reports when its startup has finished.
 from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
@@ -66,110 +75,6 @@ class Slow:
 Reply = tuple[int, dict[str, str], bytes]
 Fault = Callable[[str, str], "Reply | Slow | None"]
 
-# `since` formats of /employees/changed (§1.3): yyyy-mm-ddThh:mm:ss then Z, ±hh:mm or ±hhmm.
-_SINCE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(Z|[+-]\d{2}:?\d{2})")
-
-
-def parse_since(text: str) -> datetime | None:
-    """The moment a documented ``since`` value names; None if it is not one."""
-    match = _SINCE.fullmatch(text)
-    if match is None:
-        return None
-    moment, offset = match.groups()
-    if offset == "Z":
-        zone = UTC
-    else:
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        zone = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    try:
-        return datetime.fromisoformat(moment).replace(tzinfo=zone)
-    except ValueError:
-        return None
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-class EmployeeStore:
-    """The tenant's employees and change log; safe to mutate from any thread."""
-
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._employees: dict[str, dict[str, Any]] = {}
-        # id -> (action, when): the last change per employee, as /employees/changed
-        # reports it (one entry per id, the object is keyed by id).
-        self._changes: dict[str, tuple[str, datetime]] = {}
-        # Called after each change with (action, before, after): the webhook senders
-        # (sandbox.bamboohr_webhooks) listen here.
-        self.listeners: list[Callable[[str, dict[str, Any] | None, dict[str, Any] | None],
-                                      None]] = []
-
-    def put(self, employee: dict[str, Any]) -> dict[str, Any]:
-        """Insert or replace one employee (BambooHR field ids as keys); stamps lastChanged."""
-        emp_id = str(employee["id"])
-        now = self.clock()
-        with self._lock:
-            before = self._employees.get(emp_id)
-            action = "Updated" if before is not None else "Inserted"
-            stored = {**employee, "id": emp_id, "lastChanged": _stamp(now)}
-            self._employees[emp_id] = stored
-            self._changes[emp_id] = (action, now)
-        for listener in self.listeners:
-            listener(action, before, stored)
-        return dict(stored)
-
-    def update(self, emp_id: str, **fields: Any) -> dict[str, Any]:
-        """Change some fields of an existing employee (an *Updated* change)."""
-        with self._lock:
-            current = dict(self._employees[str(emp_id)])
-        return self.put({**current, **fields})
-
-    def delete(self, emp_id: str) -> None:
-        """Remove the record itself (not a termination: that is an update, §1.5)."""
-        with self._lock:
-            before = self._employees.pop(str(emp_id))
-            self._changes[str(emp_id)] = ("Deleted", self.clock())
-        for listener in self.listeners:
-            listener("Deleted", before, None)
-
-    def get(self, emp_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            found = self._employees.get(str(emp_id))
-            return dict(found) if found is not None else None
-
-    def all(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._employees.values()]
-
-    def changed_since(self, since: datetime) -> dict[str, tuple[str, datetime]]:
-        with self._lock:
-            # Inclusive: a change in the same second as the watermark is reported again
-            # rather than lost; re-reading an unchanged employee is harmless (unconfirmed).
-            return {k: v for k, v in self._changes.items() if v[1] >= since}
-
-
-def generate(n: int) -> list[dict[str, Any]]:
-    """A small organisation: employee 1 at the top, five reports per manager."""
-    out = []
-    for i in range(1, n + 1):
-        boss = None if i == 1 else (i - 2) // 5 + 1
-        out.append({
-            "id": str(i), "employeeNumber": f"E-{10000 + i}", "firstName": f"First{i}",
-            "lastName": f"Last{i}", "preferredName": None,
-            "workEmail": f"person{i}@acme.example", "department": "Engineering",
-            "jobTitle": "Specialist", "location": "Berlin",
-            "supervisorEId": None if boss is None else str(boss),
-            "supervisorId": None if boss is None else f"E-{10000 + boss}",
-            "status": "Active", "employmentHistoryStatus": "Full-Time",
-            "hireDate": "2020-03-01", "terminationDate": "0000-00-00",
-            "timeZone": "Europe/Berlin",
-        })
-    return out
-
-
 class _Refusal(Exception):
     """An HTTP error answer, explained in the error header."""
 
@@ -177,6 +82,15 @@ class _Refusal(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class _Problem(Exception):
+    """An RFC 7807 error answer (the datasets API)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("detail"))
+        self.status = status
+        self.body = body
 
 
 class BambooApp:
@@ -215,6 +129,11 @@ class BambooApp:
                    for k, v in scope["headers"]}
         try:
             payload = self._handle(method, path, query, headers, body)
+        except _Problem as problem:
+            # Datasets v1.2/v2 errors are RFC 7807 problem documents (§1.2 E).
+            await _send(send, problem.status, {"Content-Type": "application/problem+json"},
+                        json.dumps(problem.body).encode())
+            return
         except _Refusal as refusal:
             name = LEGACY_ERROR_HEADER if self.legacy_error_header else ERROR_HEADER
             await _send(send, refusal.status, {name: refusal.message}, b"")
@@ -224,11 +143,13 @@ class BambooApp:
 
     def _handle(self, method: str, path: str, query: str, headers: dict[str, str],
                 body: bytes) -> Any:
-        rest = self._route(path)
+        version, rest = self._route(path)
         self._authenticate(headers.get("authorization", ""))
         # parse_qs turns a raw "+" into a space, exactly like the real API (§1.3).
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         only_current = params.get("onlyCurrent", "true").lower() != "false"
+        if version != "v1":
+            return self._dataset(version, method, rest, body)
         if rest == "reports/custom":
             if method != "POST":
                 raise _Refusal(405, "Use POST for custom reports")
@@ -237,22 +158,47 @@ class BambooApp:
             raise _Refusal(405, f"Method {method} is not allowed here")
         if rest == "employees/changed":
             return self._changed(params)
+        table = re.fullmatch(r"employees/([^/]+)/tables/([^/]+)", rest)
+        if table:
+            emp_id, name = unquote(table.group(1)), table.group(2)
+            if self.store.get(emp_id) is None:
+                raise _Refusal(404, f"Employee {emp_id} not found")
+            if name not in TABLES:
+                raise _Refusal(404, f"No such table: {name}")
+            return table_rows(emp_id, name, self.store.rows(emp_id).get(name, []))
         match = re.fullmatch(r"employees/([^/]+)", rest)
         if match:
             return self._employee(unquote(match.group(1)), params, headers, only_current)
         raise _Refusal(404, f"No such endpoint: {path}")
 
-    def _route(self, path: str) -> str:
-        """The part after ``/v1/`` for either documented prefix (§1.1)."""
-        gateway = re.fullmatch(r"/api/gateway\.php/([^/]+)/v1/(.+)", path)
+    def _route(self, path: str) -> tuple[str, str]:
+        """The API version and the part after it, for either documented prefix (§1.1).
+        The datasets API lives under ``/v1_2/`` and ``/v2/`` (§1.2 E)."""
+        gateway = re.fullmatch(r"/api/gateway\.php/([^/]+)/(v1|v1_2|v2)/(.+)", path)
         if gateway:
             if gateway.group(1) != self.company:
                 raise _Refusal(404, f"Unknown company domain {gateway.group(1)!r}")
-            return gateway.group(2).rstrip("/")
-        direct = re.fullmatch(r"/api/v1/(.+)", path)
+            return gateway.group(2), gateway.group(3).rstrip("/")
+        direct = re.fullmatch(r"/api/(v1|v1_2|v2)/(.+)", path)
         if direct:
-            return direct.group(1).rstrip("/")
+            return direct.group(1), direct.group(2).rstrip("/")
         raise _Refusal(404, f"No such endpoint: {path}")
+
+    def _dataset(self, version: str, method: str, rest: str, body: bytes) -> Any:
+        today = self.store.clock().date()
+        people = [view_of(p, self.store.rows(p["id"]), today, True) for p in self.store.all()]
+        data = re.fullmatch(r"datasets/([^/]+)/data", rest)
+        if version == "v2" and data and method == "POST":
+            answer = dataset_data(data.group(1), body, people, self.known_fields)
+        else:
+            fields = re.fullmatch(r"datasets/([^/]+)/fields", rest)
+            if not (version == "v1_2" and fields and method == "GET"):
+                raise _Refusal(404, f"No such endpoint: {version}/{rest}")
+            answer = dataset_fields(fields.group(1), self.known_fields)
+        status, payload = answer
+        if status != 200:
+            raise _Problem(status, payload)
+        return payload
 
     def _authenticate(self, header: str) -> None:
         # Basic auth: the API key is the user name, the password is anything (§1.1).
@@ -325,8 +271,8 @@ class BambooApp:
             changes = {k: v for k, v in changes.items() if v[0].lower() == kind}
         latest = max((when for _, when in changes.values()), default=since)
         return {
-            "latest": _stamp(latest),  # the next watermark (unconfirmed)
-            "employees": {k: {"id": k, "action": action, "lastChanged": _stamp(when)}
+            "latest": stamp(latest),  # the next watermark (unconfirmed)
+            "employees": {k: {"id": k, "action": action, "lastChanged": stamp(when)}
                           for k, (action, when) in sorted(changes.items())},
         }
 
@@ -346,15 +292,13 @@ class BambooApp:
 
     def _view(self, employee: dict[str, Any], fields: list[str],
               only_current: bool) -> dict[str, Any]:
+        # History fields and terminationDate as this onlyCurrent shows them today
+        # (sandbox.bamboohr_history cites the behaviour).
+        shown = view_of(employee, self.store.rows(employee["id"]), self.store.clock().date(),
+                        only_current)
         out = {"id": employee["id"]}  # always present in rows (§1.2 B shape, unconfirmed)
         for name in fields:
-            out[name] = employee.get(name)
-        ends = out.get("terminationDate")
-        if only_current and ends and ends != "0000-00-00" \
-                and ends > self.store.clock().date().isoformat():
-            # onlyCurrent=true (the default) hides future-dated values of table-backed
-            # fields (§1.2 B), so a scheduled termination is invisible without it.
-            out["terminationDate"] = None
+            out[name] = shown.get(name)
         return out
 
 
@@ -393,6 +337,10 @@ class BambooSandbox(AppSandbox):
     def delete(self, emp_id: str) -> None:
         self.store.delete(emp_id)
 
+    def schedule(self, emp_id: str, table: str, day: str, **columns: Any) -> dict[str, Any]:
+        """Enter an effective-dated row (see EmployeeStore.schedule)."""
+        return self.store.schedule(emp_id, table, day, **columns)
+
     def forget_field(self, field: str) -> None:
         """The tenant no longer knows ``field`` (renamed or deleted by HR): reports leave
         it out silently, as BambooHR does with any unknown field (§1.2 B)."""
@@ -423,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     hris = BambooSandbox(api_key=args.api_key, company=args.company, port=args.port)
     for employee in generate(args.people):
         hris.put(employee)
+    seed_schedule(hris.store, args.people)
     run_from_command_line(hris, parser, lambda hris: hris.base_url)
 
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -39,7 +39,6 @@ from sandbox.bamboohr import BambooSandbox
 from sandbox.bamboohr_webhooks import WebhookSender
 from sandbox.faults import FaultPlan
 from sandbox.hr_life import HrLife
-from sandbox.oncall import DemoOnCall
 from sandbox.publish import BambooPublisher
 from sandbox.scim_server import ScimSandbox
 from sandbox.world import DEPARTMENTS, World
@@ -196,10 +195,20 @@ def shape_org(world: World, today: date) -> None:
         world.rows[key]["Hire Date"] = (today - timedelta(days=n % 28)).isoformat()
 
 
+class OnCall(Protocol):
+    """Whoever answers the demo's incidents: each tick they look at the store and say
+    what they did (console.demo_oncall acts through the console's operator actions)."""
+
+    actor: str
+
+    def tick(self, store: Store, now: datetime) -> list[str]: ...
+
+
 class DemoWorld:
     """The sandbox LMS, the HR export and HR life, in one folder."""
 
-    def __init__(self, folder: Path, people: int = PEOPLE) -> None:
+    def __init__(self, folder: Path, people: int = PEOPLE,
+                 on_call: Callable[[DemoWorld], OnCall] | None = None) -> None:
         self.folder = folder
         # A token chosen by the user (exported before `make demo`) lets them query the
         # sandbox LMS themselves, e.g. with curl, to check what the console did there.
@@ -220,12 +229,10 @@ class DemoWorld:
         self.life = HrLife(world, BambooPublisher(self.hris), self.faults, mass_termination=60,
                            truncated_ticks=7)
         self.events: list[dict[str, Any]] = []
-        # The demo's on-call operator answers the incidents the story raises; they learn
-        # that IT restored the token the way a person would, from IT (the fault plan).
-        # A held batch waits 36 ticks (90 s) for them: time for the person at the console
-        # to review it first, and to see terminations go past the SLA while it waits.
-        self.on_call = DemoOnCall(lambda: not self.faults.revoked, review_after=36,
-                                  logins_free=lambda: not self.faults.refused_names)
+        # The demo's on-call operator answers the incidents the story raises. They act
+        # through the console's operator actions, so the command line brings them in
+        # (console.demo_oncall); without one, nobody answers.
+        self.on_call = on_call(self) if on_call is not None else None
         self.on_call_log: list[dict[str, Any]] = []
         self.webhooks: WebhookSender | None = None
         self.endpoints: dict[str, str] = {}
@@ -286,6 +293,8 @@ class DemoWorld:
         what = self.life.tick()
         self.events.append({"at": at, "event": what})
         said = [(IN_HR, what)]
+        if self.on_call is None:
+            return said
         for action in self.on_call.tick(store, now or Clock().now()):
             self.on_call_log.append({"at": at, "actor": self.on_call.actor,
                                      "action": action})
@@ -377,9 +386,12 @@ async def run_headless(world: DemoWorld, config: Config, store: Store, seconds: 
         await scheduler.stop()
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace, *, on_call: Callable[[DemoWorld], OnCall] | None = None,
+             run_console: Callable[[DemoWorld, Config, Store], None] | None = None) -> int:
+    """The demo, headless or (``run_console``) in the console; the command line chooses
+    and brings the console and the on-call operator, so the sandbox needs neither."""
     folder = (args.keep or Path(tempfile.mkdtemp(prefix="rostersync-demo-"))).resolve()
-    world = DemoWorld(folder)
+    world = DemoWorld(folder, on_call=on_call)
     config = world.start()
     store = Store(config.database.path)
     try:
@@ -398,10 +410,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 print(json.dumps(doc, indent=2, sort_keys=True, default=str))
             else:
                 print(f"\nstatus {doc['status']['status']}: " + "; ".join(doc["status"]["reasons"]))
-        else:
-            from console.demo_app import run_demo_console
-
-            run_demo_console(world, config, store)
+        elif run_console is not None:
+            run_console(world, config, store)
     finally:
         world.stop()
         close_compacted(store)

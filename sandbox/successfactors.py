@@ -1,6 +1,8 @@
 """A SuccessFactors-speaking HRIS on loopback (OData v2 JSON), for tests and the demo.
 
-It serves ``GET /odata/v2/PerPerson`` the way docs/successfactors.md §3 describes it:
+It serves ``GET /odata/v2/PerPerson``, ``PerPersonal``, ``EmpEmployment`` and ``EmpJob``
+(sandbox.successfactors_entities) and ``POST /oauth/token`` (sandbox.successfactors_oauth)
+the way docs/successfactors.md §3 describes them:
 
 - ``$format=json`` answers as ``{"d": {"results": [...], "__next": "..."}}``; navigations
   are inlined when named in ``$expand`` (collections as ``{"results": [...]}``), deferred
@@ -8,12 +10,17 @@ It serves ``GET /odata/v2/PerPerson`` the way docs/successfactors.md §3 describ
 - ``$filter`` with eq/ne/gt/ge/lt/le, and/or/not, parentheses, ``datetimeoffset'…'`` and
   ``datetime'…'`` literals; a path through a navigation matches if any element does,
   across every segment of effective-dated ones (§3.5).
-- Effective-dated navigations return the segment in force ``asOfDate`` (default today),
-  or every segment overlapping ``fromDate``..``toDate``; both at once is a 400 (§3.5).
+- ``fromDate``..``toDate`` choose the records of an effective-dated *top-level* entity
+  (EmpJob, PerPersonal) that overlap the range; expanded navigations come back as of
+  today, or ``asOfDate`` (KBA 2853045). ``asOfDate`` with ``fromDate``/``toDate`` is a
+  400 (§3.5). Job records of one date are listed latest ``seqNumber`` first (KBA 3201077).
+- ``__next`` carries the explicit port of the origin the client addressed (KBA 2489065).
+- An unknown ``$select`` property is a 400 ``COE_PROPERTY_NOT_FOUND`` (KBA 2545055).
 - Server-side paging: ``customPageSize`` (default and ceiling 1000) with ``$skiptoken``
   in ``__next``; ``paging=snapshot`` pins the result set at the first page; ``$top`` and
   ``$skip`` for client-side paging (§3.3).
-- Auth: Basic ``username@companyId:password`` or a bearer token (§3.1); errors as
+- Auth: Basic ``username@companyId:password``, a fixed bearer token, or tokens issued
+  for a signed SAML assertion that expire (§3.1); errors as
   ``{"error": {"code", "message": {"lang", "value"}}}`` (§3.7).
 - A ``fault`` hook answers instead of the tenant (throttling, error bodies) or cuts the
   real answer short (``Truncated``).
@@ -37,7 +44,7 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -50,8 +57,19 @@ from sandbox.successfactors_data import (
     parse_filter,
     render,
 )
+from sandbox.successfactors_entities import (
+    ENTITIES,
+    PREFIX,
+    dated,
+    entity_uri,
+    known_properties,
+    request_origin,
+    rows_of,
+)
+from sandbox.successfactors_oauth import TokenIssuer, TokenRefusal
 
 ENTITY_PATH = "/odata/v2/PerPerson"
+SERVICE_PATH = "/odata/v2/"
 MAX_PAGE = 1000  # SAP's default and ceiling for customPageSize (§3.3)
 _QUERY_SAFE = "$/,'():"
 AUTH_FAILED = ("Authentication failed. You have entered an incorrect username or password "
@@ -90,6 +108,8 @@ class SuccessFactorsApp:
         self.company_id = company_id
         self.username, self.password, self.token = username, password, token
         self.fault = fault
+        # OAuth SAML bearer clients and the tokens issued to them (§3.1).
+        self.oauth = TokenIssuer(company_id, store.clock)
         self.requests: list[tuple[str, str, str]] = []  # (method, path, raw query)
         # Property paths ("employmentNav/jobInfoNav/jobTitle") left out of every answer:
         # a field renamed or removed upstream, or stripped by a proxy in the way.
@@ -109,9 +129,11 @@ class SuccessFactorsApp:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope["headers"]}
-        host, port = scope["server"]
+        if path == "/oauth/token" and method == "POST":
+            await self._token(receive, send, request_origin(scope, headers))
+            return
         try:
-            payload = self._handle(method, path, query, headers, f"http://{host}:{port}")
+            payload = self._handle(method, path, query, headers, request_origin(scope, headers))
         except ODataRefusal as refusal:
             await _send(send, *odata_error(refusal.status, refusal.code, refusal.message))
             return
@@ -129,7 +151,8 @@ class SuccessFactorsApp:
         if not path.startswith("/odata/v2/"):
             raise ODataRefusal(404, "COE_GENERAL_NOT_FOUND", f"No such resource: {path}")
         self._authenticate(headers.get("authorization", ""))
-        if path.rstrip("/") != ENTITY_PATH:
+        entity = path.rstrip("/").removeprefix(SERVICE_PATH)
+        if entity not in ENTITIES:
             raise ODataRefusal(400, "COE_ENTITY_NOT_FOUND",
                                f"Invalid entity (or function) name: {path.rsplit('/', 1)[-1]}")
         if method != "GET":
@@ -139,10 +162,35 @@ class SuccessFactorsApp:
                 and "application/json" not in headers.get("accept", ""):
             raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST",
                                "The sandbox only answers JSON: pass $format=json")
-        return self._list(params, origin)
+        return self._list(entity, params, origin)
+
+    async def _token(self, receive: Any, send: Any, origin: str) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            answer = self.oauth.answer(body, origin)
+        except TokenRefusal as refusal:
+            await _send(send, refusal.status, {"Content-Type": "application/json"},
+                        json.dumps({"error": refusal.error,
+                                    "error_description": refusal.description}).encode())
+            return
+        await _send(send, 200, {"Content-Type": "application/json"}, json.dumps(answer).encode())
 
     def _authenticate(self, header: str) -> None:
         scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "bearer" and self.oauth.clients:
+            if self.oauth.valid(credential):
+                return
+            # An expired or unknown OAuth token is refused; the client must obtain a new
+            # one (401 [inferred]; KBA 2524436 lists token errors under 403 as well).
+            if self.token is None or not hmac.compare_digest(credential.encode(),
+                                                             self.token.encode()):
+                raise ODataRefusal(self.oauth.expired_status, "LGN0007",
+                                   "Invalid OAuth token: it is unknown or "
+                                   "has expired; obtain a new one")
         if scheme.lower() == "bearer" and self.token is not None:
             if hmac.compare_digest(credential.encode(), self.token.encode()):
                 return
@@ -158,11 +206,25 @@ class SuccessFactorsApp:
                 return
         raise ODataRefusal(401, "COE_AUTHENTICATION_FAILED", AUTH_FAILED)
 
-    def _list(self, params: dict[str, str], origin: str) -> dict[str, Any]:
-        window = _window(params, self.store.clock().date())
+    def _list(self, entity: str, params: dict[str, str], origin: str) -> dict[str, Any]:
+        today = self.store.clock().date()
+        window = _window(params, today)
+        # fromDate/toDate choose the top level's records only; expanded navigations come
+        # back as of today (KBA 2853045), or as of asOfDate when one is given.
+        as_of = window if window[0] == window[1] else (today, today)
         size = _int(params, "customPageSize", MAX_PAGE, 1, MAX_PAGE)
         select = [s.strip() for s in params["$select"].split(",")] if "$select" in params \
             else None
+        everyone = self.store.all()
+        if select is not None:
+            # An unknown property in $select is a 400 naming it (KBA 2545055:
+            # "COE_PROPERTY_NOT_FOUND - Invalid property name").
+            known = known_properties(everyone, entity)
+            unknown = [s for s in select if s and s not in known]
+            if unknown:
+                raise ODataRefusal(400, "COE_PROPERTY_NOT_FOUND", "Invalid property names: "
+                                   + ", ".join(f"{entity}/{u}" for u in unknown)
+                                   + ". Please check the property name and try again.")
         expand = {e.strip() for e in params.get("$expand", "").split(",") if e.strip()}
         expand |= {"/".join(e.split("/")[:i]) for e in expand
                    for i in range(1, e.count("/") + 1)}
@@ -171,10 +233,9 @@ class SuccessFactorsApp:
         if snapshot_id is not None:
             if snapshot_id not in self._snapshots:
                 raise ODataRefusal(400, "COE_GENERAL_BAD_REQUEST", "The snapshot has expired")
-            keys = self._snapshots[snapshot_id]
-            people = [p for p in map(self.store.get, keys) if p is not None]
+            people = self._snapshots[snapshot_id]
         else:
-            people = self.store.all()
+            people = dated(rows_of(everyone, entity), entity, window)
             if "$filter" in params:
                 predicate = parse_filter(params["$filter"])
                 people = [p for p in people if predicate(p)]
@@ -183,12 +244,14 @@ class SuccessFactorsApp:
             people = people[skip:skip + top]
             if params.get("paging") == "snapshot" and len(people) > size:
                 snapshot_id = str(next(self._snapshot_ids))
-                self._snapshots[snapshot_id] = [p["personIdExternal"] for p in people]
+                self._snapshots[snapshot_id] = people
         start = int(token.get("startRow", 0))
         rows = people[start:start + size]
+        dropped = {d.removeprefix(PREFIX[entity]) for d in self.dropped
+                   if d.startswith(PREFIX[entity])}
         body: dict[str, Any] = {"results": [
-            _drop(render(p, f"{origin}{ENTITY_PATH}('{quote(p['personIdExternal'])}')",
-                         select, expand, window), self.dropped) for p in rows]}
+            _drop(render(p, entity_uri(origin, entity, p), select, expand, as_of, entity=entity),
+                  dropped) for p in rows]}
         if start + size < len(people):
             next_token = {"startRow": start + size, "endRow": start + 2 * size}
             if snapshot_id is not None:
@@ -196,7 +259,7 @@ class SuccessFactorsApp:
             kept = {k: v for k, v in params.items() if k != "$skiptoken"}
             kept["$skiptoken"] = base64.b64encode(json.dumps(next_token).encode()).decode()
             encoded = urlencode(kept, safe=_QUERY_SAFE, quote_via=quote)
-            body["__next"] = f"{origin}{ENTITY_PATH}?{encoded}"
+            body["__next"] = f"{origin}{SERVICE_PATH}{entity}?{encoded}"
         return {"d": body}
 
 
@@ -291,6 +354,14 @@ class SuccessFactorsSandbox(AppSandbox):
     def put(self, record: dict[str, Any]) -> None:
         self.store.put(record)
 
+    def register_oauth_client(self, client_id: str, certificate: bytes, *,
+                              token_lifetime: timedelta | None = None) -> None:
+        """Register an OAuth client (API key) with the X.509 certificate of the key that
+        signs its assertions, as an admin does in Manage OAuth2 Client Applications."""
+        self.app.oauth.register(client_id, certificate)
+        if token_lifetime is not None:
+            self.app.oauth.lifetime = token_lifetime
+
     def drop_property(self, path: str) -> None:
         """Leave the property at ``path`` (e.g. "employmentNav/jobInfoNav/jobTitle") out of
         every answer, even when $select names it."""
@@ -310,11 +381,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", help="Basic auth password")
     parser.add_argument("--token", help="a bearer token clients may send instead")
     parser.add_argument("--people", type=int, default=0, help="seed this many people")
+    parser.add_argument("--oauth-client-id", help="register an OAuth client (API key) ...")
+    parser.add_argument("--oauth-certificate", help="... with this X.509 certificate (PEM file)")
     args = parser.parse_args(argv)
-    if not (args.username and args.password) and not args.token:
-        parser.error("give --username and --password, or --token")
+    oauth = bool(args.oauth_client_id and args.oauth_certificate)
+    if not (args.username and args.password) and not args.token and not oauth:
+        parser.error("give --username and --password, --token, or --oauth-client-id and "
+                     "--oauth-certificate")
     hris = SuccessFactorsSandbox(args.company_id, username=args.username,
                                  password=args.password, token=args.token, port=args.port)
+    if oauth:
+        with open(args.oauth_certificate, "rb") as fh:
+            hris.register_oauth_client(args.oauth_client_id, fh.read())
     for record in organisation(args.people):
         hris.put(record)
     run_from_command_line(hris, parser, lambda hris: f"{hris.base_url}/odata/v2")

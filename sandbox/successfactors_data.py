@@ -65,7 +65,7 @@ def job_segment(user_id: str, start: date, *, department: str, title: str,
                 manager: str | None, status: str, end: date = OPEN_END) -> dict[str, Any]:
     return {"userId": user_id, "startDate": start, "endDate": end, "department": department,
             "jobTitle": title, "managerId": manager or "NO_MANAGER",
-            "emplStatus": STATUS_OPTION_IDS.get(status, "9999"),
+            "seqNumber": 1, "emplStatus": STATUS_OPTION_IDS.get(status, "9999"),
             "emplStatusNav": {"id": STATUS_OPTION_IDS.get(status, "9999"), "externalCode": status},
             "departmentNav": {"externalCode": department,
                               "name_localized": DEPARTMENTS.get(department, department)}}
@@ -94,7 +94,7 @@ class PeopleStore:
     def put(self, record: dict[str, Any]) -> None:
         """Insert or replace a person; every entity in it gets the current stamp."""
         record = copy.deepcopy(record)
-        _stamp_all(record, self.clock())
+        stamp_all(record, self.clock())
         with self._lock:
             self._people[record["personIdExternal"]] = record
 
@@ -119,7 +119,7 @@ class PeopleStore:
             jobs = record["employmentNav"][-1]["jobInfoNav"]
             base = next(s for s in reversed(jobs) if s["startDate"] <= effective)
             segment = {**copy.deepcopy(base), **fields, "startDate": effective,
-                       "lastModifiedDateTime": now}
+                       "seqNumber": 1, "lastModifiedDateTime": now}
             if "status" in fields:
                 code = segment.pop("status")
                 segment["emplStatus"] = STATUS_OPTION_IDS.get(code, "9999")
@@ -131,19 +131,39 @@ class PeopleStore:
             base["endDate"] = effective - timedelta(days=1)
             base["lastModifiedDateTime"] = now
             jobs.append(segment)
-            jobs.sort(key=lambda s: s["startDate"])
+            jobs.sort(key=lambda s: (s["startDate"], s.get("seqNumber", 1)))
+        self.edit(pid, change)
+
+    def add_job_record(self, pid: str, effective: date, **fields: Any) -> None:
+        """Another job record from ``effective`` the way EC writes several on one date
+        (KBA 3201077): the record it follows keeps ``endDate = effective`` (the two
+        overlap on that day) and the new one gets the next ``seqNumber`` for the date."""
+        def change(record: dict[str, Any], now: datetime) -> None:
+            jobs = record["employmentNav"][-1]["jobInfoNav"]
+            base = max((s for s in jobs if s["startDate"] <= effective),
+                       key=lambda s: (s["startDate"], s.get("seqNumber", 1)))
+            same_day = [s.get("seqNumber", 1) for s in jobs if s["startDate"] == effective]
+            segment = {**copy.deepcopy(base), **fields, "startDate": effective,
+                       "seqNumber": max(same_day, default=0) + 1, "lastModifiedDateTime": now}
+            base.update(endDate=effective, lastModifiedDateTime=now)
+            jobs.append(segment)
+            jobs.sort(key=lambda s: (s["startDate"], s.get("seqNumber", 1)))
         self.edit(pid, change)
 
     def terminate(self, pid: str, last_day: date) -> None:
         """A T segment from the day after the last working day; EmpEmployment.endDate
-        is set at once, whether the date is past or future (§3.6)."""
+        is set at once, whether the date is past or future (§3.6).
+
+        PersonEmpTerminationInfo goes null while the termination is processed: Entra's
+        SuccessFactors reference warns that its ``activeEmploymentsCount ne null`` filter
+        then drops the person from deltas (connectors.md §3.6). The sandbox leaves it null
+        so that a filter relying on it misses the termination here as it would there."""
         self.change_job(pid, last_day + timedelta(days=1), status="T")
 
         def change(record: dict[str, Any], now: datetime) -> None:
             employment = record["employmentNav"][-1]
             employment.update(endDate=last_day, lastModifiedDateTime=now)
-            record["personEmpTerminationInfoNav"].update(
-                latestTerminationDate=last_day, lastModifiedDateTime=now)
+            record["personEmpTerminationInfoNav"] = None
         self.edit(pid, change)
 
     def rename(self, pid: str, **fields: Any) -> None:
@@ -153,10 +173,10 @@ class PeopleStore:
         self.edit(pid, change)
 
 
-def _stamp_all(value: Any, now: datetime) -> None:
+def stamp_all(value: Any, now: datetime) -> None:
     if isinstance(value, list):
         for item in value:
-            _stamp_all(item, now)
+            stamp_all(item, now)
     elif isinstance(value, dict):
         if "emplStatus" in value or "userId" in value or "personIdExternal" in value \
                 or "startDate" in value or "emailAddress" in value \
@@ -164,7 +184,7 @@ def _stamp_all(value: Any, now: datetime) -> None:
             value["lastModifiedDateTime"] = now
         for item in value.values():
             if isinstance(item, dict | list):
-                _stamp_all(item, now)
+                stamp_all(item, now)
 
 
 # -- $filter (§3.3, §3.5) -------------------------------------------------------------
@@ -316,13 +336,27 @@ def in_window(segment: dict[str, Any], window: tuple[date, date]) -> bool:
     return start <= window[1] and end >= window[0]
 
 
+def api_order(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Job records as the API lists them without $orderby: by date, but several records
+    on one date (KBA 3201077) with the latest seqNumber first. OData v2 promises no order
+    without $orderby, and a client that takes the last one listed gets the superseded one."""
+    def sequence(job: dict[str, Any]) -> int:
+        value = job.get("seqNumber")
+        return int(value) if isinstance(value, int) or str(value).isdigit() else 0
+
+    return sorted(jobs, key=lambda s: (s.get("startDate") or date.min, -sequence(s)))
+
+
 def render(record: dict[str, Any], uri: str, select: list[str] | None, expand: set[str],
-           window: tuple[date, date], prefix: str = "") -> dict[str, Any]:
+           window: tuple[date, date], prefix: str = "",
+           entity: str = "PerPerson") -> dict[str, Any]:
     """One entity as JSON: selected properties, expanded navigations inline (collections
-    as {"results": [...]}), the rest deferred; segments limited to ``window``."""
+    as {"results": [...]}), the rest deferred; effective-dated navigations limited to
+    ``window``, which the caller sets to the as-of day (fromDate/toDate choose only the
+    top level's records, KBA 2853045)."""
     out: dict[str, Any] = {}
     if not prefix:
-        out["__metadata"] = {"uri": uri, "type": "SFOData.PerPerson"}
+        out["__metadata"] = {"uri": uri, "type": f"SFOData.{entity}"}
     for name, value in record.items():
         path = f"{prefix}{name}"
         if name in KNOWN_NAVIGATIONS:
@@ -335,6 +369,8 @@ def render(record: dict[str, Any], uri: str, select: list[str] | None, expand: s
                 continue
             if isinstance(value, list):
                 items = [v for v in value if name not in EFFECTIVE_DATED or in_window(v, window)]
+                if name == "jobInfoNav":
+                    items = api_order(items)
                 out[name] = {"results": [render(v, uri, select, expand, window, path + "/")
                                          for v in items]}
             else:

@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from html import escape
 from typing import Any, Literal
 
 from sandbox.world import DEPARTMENTS, FIRST, LAST
@@ -110,3 +111,49 @@ class WorkerStore:
             workers = [dict(w) for w in self._workers.values()]
         return sorted(workers, key=lambda w: (len(str(w.get("Employee_ID"))),
                                               str(w.get("Employee_ID"))))
+
+
+# The report's columns in report order, with the XML Schema type of each: what the
+# report definition declares, whether or not a row has a value (rows leave empty cells
+# out). Flags are booleans, dates dates, the change marker a dateTime.
+REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Worker_WID", "string"), ("Employee_ID", "string"), ("Legal_First_Name", "string"),
+    ("Legal_Last_Name", "string"), ("Preferred_First_Name", "string"),
+    ("Work_Email", "string"), ("Supervisory_Organization", "string"),
+    ("Cost_Center", "string"), ("Business_Title", "string"), ("Location", "string"),
+    ("Manager_Employee_ID", "string"), ("Active", "boolean"), ("On_Leave", "boolean"),
+    ("Terminated", "boolean"), ("Worker_Status", "string"), ("Hire_Date", "date"),
+    ("Termination_Date", "date"), ("Worker_Type", "string"), ("Last_Updated", "dateTime"),
+)
+
+
+def report_xsd(report_name: str, columns: list[tuple[str, str]]) -> bytes:
+    """The report's XML Schema as RaaS serves it at ``?xsds``.
+
+    Shaped on the schema in singer-io/tap-workday-raas
+    ``tests/unittests/test_discovery.py`` (a real tenant's answer): target namespace
+    ``urn:com.workday.report/{report}``, a ``Report_Data`` element of ``Report_DataType``
+    holding ``Report_Entry`` elements of ``Report_EntryType``, whose sequence lists one
+    optional element per column alias.
+    """
+    ns = f"urn:com.workday.report/{escape(report_name)}"
+    elements = "".join(
+        f'\n            <xsd:element name="{escape(alias)}" type="xsd:{kind}" '
+        'minOccurs="0"/>' for alias, kind in columns)
+    return f'''<?xml version="1.0" encoding="UTF-8"?>
+<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:wd="{ns}" elementFormDefault="qualified" attributeFormDefault="qualified" targetNamespace="{ns}">
+    <xsd:element name="Report_Data" type="wd:Report_DataType"/>
+    <xsd:simpleType name="RichText">
+        <xsd:restriction base="xsd:string"/>
+    </xsd:simpleType>
+    <xsd:complexType name="Report_EntryType">
+        <xsd:sequence>{elements}
+        </xsd:sequence>
+    </xsd:complexType>
+    <xsd:complexType name="Report_DataType">
+        <xsd:sequence>
+            <xsd:element name="Report_Entry" type="wd:Report_EntryType" minOccurs="0" maxOccurs="unbounded"/>
+        </xsd:sequence>
+    </xsd:complexType>
+</xsd:schema>
+'''.encode()

@@ -82,6 +82,10 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, migrate: bool = True) -> None:
         self.path = Path(path)
+        # The audit chain's HMAC key and where it came from (storage/audit_key.py); None
+        # until a command attaches one, and then the chain is written unkeyed.
+        self.audit_key: bytes | None = None
+        self.audit_key_source: str | None = None
         self._local = threading.local()
         self._checkpointing = threading.Lock()
         if str(self.path) != ":memory:":
@@ -141,7 +145,10 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+            # second ROLLBACK would then hide the real error behind "no transaction".
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         else:
             conn.execute("COMMIT")

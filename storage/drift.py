@@ -66,6 +66,13 @@ def resolve_for_op(conn: Any, now: datetime, subject: str, op_kind: str) -> None
                      "AND resolved_at IS NULL", (ts(now), subject, *kinds))
 
 
+def open_subjects(store: Store, kinds: tuple[str, ...]) -> set[str]:
+    """Everyone with open drift of these kinds (through drift_open_kind)."""
+    marks = ",".join("?" * len(kinds))
+    return {r[0] for r in store.conn.execute(
+        f"SELECT subject FROM drift WHERE resolved_at IS NULL AND kind IN ({marks})", kinds)}
+
+
 def counts_by_kind(store: Store) -> dict[str, int]:
     return dict(store.conn.execute(
         "SELECT kind, count(*) FROM drift WHERE resolved_at IS NULL GROUP BY kind"))

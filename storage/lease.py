@@ -37,6 +37,11 @@ def _dead_local(pid: int | None, host: str | None) -> bool:
     return False
 
 
+def holder_gone(holder: LeaseHolder) -> bool:
+    """The holder was a process on this host that no longer exists (its lease is stale)."""
+    return _dead_local(holder.pid, holder.host)
+
+
 def new_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

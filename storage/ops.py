@@ -87,9 +87,21 @@ def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,
     return rows
 
 
+# The last_error of an op whose attempt may or may not have reached the LMS (the process
+# ended, or the database failed, before its outcome was recorded).
+INTERRUPTED = "interrupted: the process ended while applying"
+
+
+def outcome_unknown(op: dict[str, Any]) -> bool:
+    """The op's last attempt was sent but its outcome never recorded: its next attempt
+    reads the LMS before sending anything."""
+    return op.get("status") != "running" and op.get("last_error") == INTERRUPTED
+
+
 def recover_running(store: Store, now: datetime) -> int:
     """Ops left 'running' by a dead process go back to pending; their attempt is logged
-    as interrupted. Creates re-read the LMS before creating, so none is applied twice."""
+    as interrupted. Their next attempt reads the LMS first (``outcome_unknown``), so
+    none is applied twice."""
     at = ts(now)
     with store.tx() as conn:
         conn.execute(
@@ -97,8 +109,7 @@ def recover_running(store: Store, now: datetime) -> int:
             "SELECT id, attempts, updated_at, ?, 'interrupted' FROM ops WHERE status = 'running'",
             (at,))
         cur = conn.execute("UPDATE ops SET status = 'pending', updated_at = ?, "
-                           "last_error = 'interrupted: the process ended while applying' "
-                           "WHERE status = 'running'", (at,))
+                           "last_error = ? WHERE status = 'running'", (at, INTERRUPTED))
         return cur.rowcount
 
 

@@ -63,7 +63,7 @@ def prune(store: Store, now: datetime, horizons: dict[str, float], *, actor: str
         if "runs" in cutoffs:
             _prune_runs(conn, cutoffs["runs"], counts, dry_run)
         if "audit" in cutoffs:
-            _prune_audit(conn, now, cutoffs["audit"], counts, actor, dry_run)
+            _prune_audit(store, conn, now, cutoffs["audit"], counts, actor, dry_run)
         if not dry_run and any(counts.values()):
             audit.record(store, now, "prune", None,
                          {"horizons_days": horizons, "deleted": counts}, actor=actor)
@@ -89,8 +89,8 @@ def _prune_runs(conn: Any, cutoff: str, counts: dict[str, int], dry_run: bool) -
         conn.execute(f"DELETE FROM snapshots WHERE {swhere}", (cutoff,))
 
 
-def _prune_audit(conn: Any, now: datetime, cutoff: str, counts: dict[str, int], actor: str,
-                 dry_run: bool) -> None:
+def _prune_audit(store: Store, conn: Any, now: datetime, cutoff: str, counts: dict[str, int],
+                 actor: str, dry_run: bool) -> None:
     # The newest entry is always kept, so the chain never has to restart from nothing.
     row = conn.execute(
         "SELECT id, hash, at FROM audit WHERE at < ? AND id < (SELECT max(id) FROM audit) "
@@ -102,10 +102,9 @@ def _prune_audit(conn: Any, now: datetime, cutoff: str, counts: dict[str, int], 
     counts["audit"] = _count(conn, "SELECT count(*) FROM audit WHERE id <= ?", (through_id,))
     if dry_run:
         return
-    conn.execute(
-        "INSERT INTO audit_checkpoints(at, through_id, through_hash, through_at, pruned, "
-        "actor) VALUES (?,?,?,?,?,?)",
-        (ts(now), through_id, through_hash, through_at, counts["audit"], actor))
+    # Signed when the log is keyed (storage/audit.py), so a forged one shows.
+    audit.add_prune_checkpoint(store, conn, now, through_id, through_hash, through_at,
+                               counts["audit"], actor)
     conn.execute("DROP TRIGGER audit_no_delete")
     conn.execute("DELETE FROM audit WHERE id <= ?", (through_id,))
     conn.execute(_NO_DELETE)

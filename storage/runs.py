@@ -53,6 +53,23 @@ def recent_runs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
                                            (limit,))]
 
 
+def last_column_change(store: Store, since: datetime) -> dict[str, Any] | None:
+    """The newest run since ``since`` that found the HRIS export's columns changed
+    (``counts.columns``, see sync.schema_check.column_changes), or None. Dry runs read
+    the same export, so they are left out rather than announcing a change twice."""
+    rows = store.rows("SELECT id, started_at, counts FROM runs WHERE started_at >= ? "
+                      "AND dry_run = 0 AND counts LIKE '%\"columns\"%' "
+                      "ORDER BY id DESC LIMIT 1", (ts(since),))
+    if not rows:
+        return None
+    changes = json.loads(rows[0]["counts"]).get("columns")
+    if not isinstance(changes, dict):
+        return None  # "columns" met only inside some other count's text
+    return {"run_id": rows[0]["id"], "at": rows[0]["started_at"],
+            "appeared": list(changes.get("appeared", [])),
+            "disappeared": list(changes.get("disappeared", []))}
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     row["counts"] = json.loads(row["counts"] or "{}")
     row["dry_run"] = bool(row["dry_run"])

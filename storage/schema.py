@@ -388,6 +388,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE snapshots ADD COLUMN columns TEXT;
     """,
+    # 11: the keyed audit chain (storage/audit.py). Each entry records the real uid's user
+    # name beside the name it was taken as; checkpoints carry an HMAC (NULL on those
+    # written before a key was used), and the first signed one ('seal') closes the old
+    # unkeyed prefix, naming where its kept part starts.
+    """
+    ALTER TABLE audit ADD COLUMN os_user TEXT;
+    ALTER TABLE audit_checkpoints ADD COLUMN kind TEXT NOT NULL DEFAULT 'prune';
+    ALTER TABLE audit_checkpoints ADD COLUMN start_id INTEGER;
+    ALTER TABLE audit_checkpoints ADD COLUMN start_hash TEXT;
+    ALTER TABLE audit_checkpoints ADD COLUMN mac TEXT;
+    """,
 ]
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,9 @@ import httpx
 
 from storage import alert_state as alert_store
 from storage.db import Store
+from sync import config_safety
 from sync.clock import Clock
-from sync.config import Config, secret_from_env
+from sync.config import Config, ConfigError, secret_from_env
 from sync.config_realtime import CommandChannel, WebhookChannel
 from sync.status import build_status
 
@@ -62,7 +64,9 @@ def notice(key: str, active: bool, detail: str, status: dict[str, Any]) -> dict[
     word = "ALERT" if active else "RECOVERED"
     return {"text": f"rostersync {word} [{key}] on {socket.gethostname()}: {detail}",
             "alert": key, "state": "firing" if active else "resolved", "detail": detail,
-            "status": status["status"], "at": status["generated_at"]}
+            "status": status["status"], "at": status["generated_at"],
+            # The audit head, so that every notice keeps an anchor outside the database.
+            "audit_head": (status.get("audit_head") or {}).get("anchor")}
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,11 @@ class Alerter:
             if isinstance(c, WebhookChannel):
                 url = secret_from_env(c.url_env, "alerts.channels.url_env") if c.url_env \
                     else c.url
+                try:  # a URL from a variable is checked here; one in the file at load
+                    config_safety.check_url(url, c.allow_insecure_http,
+                                            f"the URL in ${c.url_env or 'url'}")
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from None
                 targets.append(f"webhook {url}")
                 urls.append(url)
             else:
@@ -166,7 +175,8 @@ class Alerter:
                     return f"webhook channel answered HTTP {answer.status_code}"
                 return None
             done = subprocess.run(c.command, input=body, capture_output=True,
-                                  timeout=c.timeout_seconds, check=False, env=_env(doc))
+                                  timeout=c.timeout_seconds, check=False,
+                                  env=command_env(os.environ, doc, c.pass_env))
             return f"command {c.command[0]} exited with {done.returncode}" \
                 if done.returncode else None
         except httpx.HTTPError as exc:
@@ -175,9 +185,14 @@ class Alerter:
             return f"command {c.command[0]}: {exc}"
 
 
-def _env(doc: dict[str, Any]) -> dict[str, str]:
-    import os
+# What an alert command sees of our environment: enough to run and to format times, never
+# the LMS token, the HRIS key or a webhook secret; a channel's pass_env adds names.
+COMMAND_ENV = ("PATH", "HOME", "LANG", "TZ")
 
-    return {**os.environ, "ROSTERSYNC_ALERT": doc["alert"],
-            "ROSTERSYNC_ALERT_STATE": doc["state"]}
+
+def command_env(environ: Mapping[str, str], doc: dict[str, Any],
+                extra: Sequence[str] = ()) -> dict[str, str]:
+    """The allow-listed environment of an alert command plus the alert's own (pure)."""
+    env = {k: environ[k] for k in (*COMMAND_ENV, *extra) if k in environ}
+    return {**env, "ROSTERSYNC_ALERT": doc["alert"], "ROSTERSYNC_ALERT_STATE": doc["state"]}
 

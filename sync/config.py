@@ -6,6 +6,7 @@ value is read at connect time. A bad file is reported as one sentence naming the
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -19,9 +20,14 @@ from pydantic import (
     model_validator,
 )
 
+from sync import config_errors, config_safety
 from sync.config_audiences import AudienceConfig, audiences_fingerprint, check_audiences
+from sync.config_base import (  # CANONICAL_FIELDS, REQUIRED_FIELDS: also imported from here
+    CANONICAL_FIELDS,
+    REQUIRED_FIELDS,
+    http_url,
+)
 from sync.config_base import Strict as _Strict
-from sync.config_base import http_url
 from sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
 from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
 from sync.config_reports import RetentionConfig
@@ -31,12 +37,7 @@ from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 from sync.connectors.workday_config import WorkdaySourceConfig
 from sync.models import Status
 
-CANONICAL_FIELDS = (
-    "employee_id", "employee_number", "first_name", "last_name", "preferred_name", "email",
-    "department", "job_title", "location", "cost_center", "manager_id", "status",
-    "hire_date", "termination_date", "timezone", "source_updated_at",
-)
-REQUIRED_FIELDS = ("employee_id", "first_name", "last_name", "status")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -118,6 +119,15 @@ class BambooHRSourceConfig(_Strict):
     date_formats: list[str] = ["%Y-%m-%d"]
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
+    # How current values are read (docs/bamboohr.md §1.2): "report" (the custom report)
+    # or "dataset" (Datasets v2, the report's documented successor; the report is the
+    # fallback when the dataset is not there). Names in the dataset differ: defaults in
+    # sync/connectors/bamboohr_dataset.py, overridden per field id by dataset_fields.
+    read_via: Literal["report", "dataset"] = "report"
+    dataset_name: str = Field("employee", pattern=r"^[A-Za-z0-9_-]+$")
+    dataset_fields: dict[str, str] = Field(default_factory=dict)
+    dataset_page_size: int = Field(1000, ge=1, le=1000)
 
     @field_validator("base_url")
     @classmethod
@@ -170,6 +180,7 @@ class ScimTargetConfig(_Strict):
     concurrency: int = Field(8, ge=1, le=64)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     use_etags: bool = True
     # Where SCIM LMSs differ (docs/connectors.md, "SCIM vendor profiles"): what "remove"
     # means and which attributes the LMS keeps as they were first created.
@@ -373,6 +384,18 @@ class Config(_Strict):
             raise ValueError(f"key 'hris.date_formats': {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _secrets_stay_safe(self) -> Config:
+        # A secret pasted into a *_env key is never repeated; plain HTTP beyond loopback
+        # needs the section's explicit allow_insecure_http (sync/config_safety.py).
+        pasted = config_safety.secret_like_env_keys(self)
+        if pasted:
+            raise ValueError(config_safety.secret_sentence(pasted[0]))
+        refused = config_safety.refused_cleartext(self)
+        if refused:
+            raise ValueError(refused)
+        return self
+
     def fingerprint(self) -> str:
         """What must invalidate cached mapping results when it changes."""
         from sync.models import digest_of
@@ -389,15 +412,6 @@ class Config(_Strict):
         if self.audiences:  # rules decide membership: a changed rule re-evaluates everyone
             parts["audiences"] = audiences_fingerprint(self)
         return digest_of(parts).hex()
-
-
-DISCRIMINATORS = ("csv", "bamboohr", "workday", "successfactors", "scim", "moodle", "canvas")
-
-
-def _key_of(loc: tuple[Any, ...]) -> str:
-    # Drop the discriminator pydantic puts in the path ("hris.csv.path" -> "hris.path").
-    return ".".join(str(p) for p in loc
-                    if not (isinstance(p, str) and p in DISCRIMINATORS))
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -426,26 +440,31 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = _key_of(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
-            raise ConfigError(f"{where}key {key!r} is required but missing") from None
-        if err["type"] == "extra_forbidden":
-            raise ConfigError(f"{where}key {key!r} is not a known setting") from None
-        if not key:  # a rule across sections names its keys itself
-            raise ConfigError(f"{where}{msg}") from None
-        shown = err.get("input")
-        value = "" if isinstance(shown, dict | list) else f" (got {shown!r})"
-        raise ConfigError(f"{where}key {key!r}: {msg}{value}") from None
+        raise ConfigError(where + config_errors.summarise(exc.errors(), Config)) from None
     base = path.parent if path else Path.cwd()
     config.source_path = path
     config.database.path = _resolve(base, config.database.path)
+    if config.metrics.textfile is not None:  # beside the config, like the database
+        config.metrics.textfile = _resolve(base, config.metrics.textfile)
+    for key, url, _ in config_safety.cleartext_urls(config):  # allowed, or it was refused
+        log.warning("%s%s", where, config_safety.insecure_sentence(key, url))
+    textfile_problem = metrics_textfile_problem(config)
+    if textfile_problem is not None:
+        log.warning("%s%s", where, textfile_problem)
     if config.hris.type == "csv":
         config.hris.path = _resolve(base, config.hris.path)
         if config.hris.delta_path is not None:
             config.hris.delta_path = _resolve(base, config.hris.delta_path)
     return config
+
+
+def metrics_textfile_problem(config: Config) -> str | None:
+    """One sentence when the metrics textfile cannot be written for want of its folder."""
+    textfile = config.metrics.textfile
+    if not config.metrics.enabled or textfile is None or textfile.parent.is_dir():
+        return None
+    return (f"key 'metrics.textfile': the folder {textfile.parent} does not exist; the "
+            "metrics textfile is not written until it does")
 
 
 def _resolve(base: Path, p: Path) -> Path:
@@ -457,6 +476,8 @@ def secret_from_env(name: str | None, what: str) -> str | None:
     """Read a secret named by the config; never logged, never stored."""
     if not name:
         return None
+    if config_safety.looks_like_secret(name):  # never echo what may be the secret itself
+        raise ConfigError(config_safety.secret_sentence(what))
     value = os.environ.get(name)
     if not value:
         raise ConfigError(f"{what}: environment variable {name} is not set (the config "

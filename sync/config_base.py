@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+# The canonical HR fields every source maps its columns to (the Person model's fields).
+CANONICAL_FIELDS = (
+    "employee_id", "employee_number", "first_name", "last_name", "preferred_name", "email",
+    "department", "job_title", "location", "cost_center", "manager_id", "status",
+    "hire_date", "termination_date", "timezone", "source_updated_at",
+)
+REQUIRED_FIELDS = ("employee_id", "first_name", "last_name", "status")
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

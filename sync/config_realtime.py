@@ -57,6 +57,9 @@ class RealtimeConfig(Strict):
     mass_window_minutes: float = Field(60.0, ge=0)
     # Received events are kept this long (the console's list, replay detection).
     keep_events_days: float = Field(7.0, gt=0)
+    # Connections the webhook listener serves at once; one more is answered 503 at once.
+    # Lowered to half the process's open-file limit (ulimit -n) when that is smaller.
+    max_connections: int = Field(64, ge=1, le=100000)
 
     @field_validator("listen")
     @classmethod
@@ -108,6 +111,7 @@ class WebhookChannel(Strict):
     # The URL of a Slack-style webhook is a secret: name its environment variable.
     url_env: str | None = None
     url: str | None = None  # a URL that is not a secret (e.g. a local relay)
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     timeout_seconds: float = Field(10.0, gt=0)
 
     @field_validator("url")
@@ -127,6 +131,7 @@ class CommandChannel(Strict):
 
     type: Literal["command"] = "command"
     command: list[str] = Field(min_length=1)
+    pass_env: list[str] = Field(default_factory=list)  # more variables it may see (alerts.py)
     timeout_seconds: float = Field(30.0, gt=0)
 
 

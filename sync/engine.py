@@ -18,6 +18,7 @@ from storage import ops as op_store
 from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store
+from storage.failure import StorageFailure, as_storage_failure
 from storage.writer import BatchWriter
 from sync import pull as pull_mod
 from sync import run_failures
@@ -37,7 +38,6 @@ from sync.evaluate import (
     Parsed,
     PlanSummary,
     evaluate,
-    feed_issues,
     parse_record,
     write_changes,
 )
@@ -51,8 +51,10 @@ from sync.events import (
     ignore,
 )
 from sync.executor import Executor
+from sync.feed_issues import feed_issues
 from sync.gc_pause import YoungCollector, gc_paused
 from sync.lms_read import read_all, read_one
+from sync.mapping import absent_account_fields
 from sync.mass_guards import hold_mass_changes
 from sync.models import OpKind
 from sync.plan import NewOp, identity_changes
@@ -175,6 +177,12 @@ class Engine(RealtimeRuns):
         except ConfigError as exc:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {}, str(exc))
             raise
+        except (StorageFailure, sqlite3.Error) as exc:
+            failure = as_storage_failure(exc, self.store.path)
+            if failure is None:
+                raise  # not the disk: a bug, which must show
+            return await in_thread(run_failures.storage_failed, self, run_id, kind, dry_run,
+                                   failure)
         except asyncio.CancelledError:
             run_store.finish_run(self.store, run_id, self.clock.now(), "failed", {},
                                  "interrupted: the process shut down before the run finished")
@@ -196,8 +204,14 @@ class Engine(RealtimeRuns):
                                  report.error_class)
 
     def _release_lease(self) -> None:
-        with self.store.bulk_writes():
-            lease_store.release(self.store, self.holder)
+        try:
+            with self.store.bulk_writes():
+                lease_store.release(self.store, self.holder)
+        except sqlite3.Error as exc:
+            if as_storage_failure(exc, self.store.path) is None:
+                raise
+            # A full disk takes no write: the lease of a process that has ended is stale
+            # at once (storage.lease), so the next run is not kept waiting.
 
     async def _renew_lease(self, ttl: float) -> None:
         while True:
@@ -360,10 +374,12 @@ class Engine(RealtimeRuns):
                              fresh_for(keys) if len(keys) <= pull_mod.KEEP_PARSED_LIMIT
                              else {}, missing)
         keys = sorted(set(keys) | issues.keys())
+        absent = absent_account_fields(getattr(self.config.hris, "columns", {}),
+                                       self.source.columns_present())
         for start in range(0, len(keys), BATCH):
             batch = keys[start:start + BATCH]
             changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
-                               missing=missing, issues=issues)
+                               missing=missing, issues=issues, absent=absent)
             if only_kinds is not None:  # a real-time run: the mode's kinds only
                 open_kinds = {op["id"]: op["kind"] for ops in
                               op_store.open_ops_for(self.store, batch).values() for op in ops}

@@ -33,9 +33,9 @@ from sync.diff import (
     Vanished,
     decide,
 )
-from sync.feed_conflicts import Facts, Issues, describe_cycle, find_conflicts, manager_issues
+from sync.feed_conflicts import Issues, describe_cycle
 from sync.lifecycle import lifecycle
-from sync.mapping import in_scope, login_of, map_person
+from sync.mapping import map_person
 from sync.models import DRIFT_OWNER, Account, DriftKind, OpKind, OpStatus, Person, Status
 from sync.plan import NewOp, OpenOp, Suppression, apply_suppression, reconcile
 from sync.validate import null_mask, to_person
@@ -139,10 +139,12 @@ def _account(text: str | None) -> Account | None:
 
 def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
              fresh: dict[str, Parsed], *, missing: set[str] | frozenset[str] = frozenset(),
-             issues: Issues | None = None) -> ChangeSet:
+             issues: Issues | None = None, absent: frozenset[str] = frozenset()
+             ) -> ChangeSet:
     """Decide and plan for ``keys``. ``fresh`` holds the records read in this run;
     ``missing`` the keys a full pull just found absent from the feed; ``issues`` the
-    conflicts inside the feed found for the run (feed_issues)."""
+    conflicts inside the feed found for the run (feed_issues); ``absent`` the account
+    fields whose HR column this export lacks (mapping.absent_account_fields)."""
     out = ChangeSet()
     if not keys:
         return out
@@ -184,6 +186,8 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
         if person is not None:
             subject.state = lifecycle(person, now, config.guards.termination_cutoff)
             subject.mapped = map_person(person, subject.state, config)
+            if absent:
+                subject.mapped.unmanaged = subject.mapped.unmanaged | absent
             if actual is None and subject.mapped.desired is not None:
                 need_candidates.append(subject)
         subjects[key] = subject
@@ -301,84 +305,6 @@ def _unmanage_unresolvable_managers(store: Store, subjects) -> None:
         desired = s.mapped.desired if s.mapped else None
         if desired and desired.manager_key and desired.manager_key not in known:
             s.mapped.unmanaged = s.mapped.unmanaged | {"manager_key"}
-
-
-def _facts(person: Person, config: Config, now: datetime) -> Facts:
-    state = lifecycle(person, now, config.guards.termination_cutoff).state
-    login = login_of(person, config)
-    return Facts(login.lower() if login else None,
-                 person.email.lower() if person.email else None, person.manager_id,
-                 state != Status.terminated and in_scope(person, config)[0])
-
-
-_CLAIMING = frozenset(("active", "leave", "pre_hire"))
-
-
-def _stored_facts(row: tuple[Any, ...]) -> tuple[str, Facts, bool]:
-    """(key, facts, in the feed) from a storage.people facts row."""
-    key, user_name, email, manager, status, scoped, missing_since, has_desired = row
-    in_feed = missing_since is None and status != "vanished"
-    claims = bool(in_feed and scoped and has_desired and status in _CLAIMING)
-    return key, Facts(user_name, email, manager, claims), in_feed
-
-
-def feed_issues(store: Store, config: Config, now: datetime, keys: list[str],
-                fresh: dict[str, Parsed], missing: set[str] | frozenset[str] = frozenset()
-                ) -> Issues:
-    """The conflicts inside the feed that concern ``keys``: shared logins and e-mails,
-    unknown managers and manager cycles, each naming everyone involved (people outside
-    ``keys`` included: the engine evaluates them too, so every side gets its drift).
-
-    Set operations over what is in hand: ``fresh`` (this run's records, which win over
-    what the database holds) and indexed lookups of the values and managers ``keys``
-    name; never a scan of everyone."""
-    facts: dict[str, Facts] = {}
-    in_feed: dict[str, bool] = {}
-    for key, parsed in fresh.items():
-        if parsed.person is not None:
-            facts[key] = _facts(parsed.person, config, now)
-            in_feed[key] = True
-    stale = {k for k in fresh if k not in facts}  # invalid now: the stored record stands
-
-    def take(rows: list[tuple[Any, ...]]) -> None:
-        for row in rows:
-            key, f, here = _stored_facts(row)
-            if key in facts and key not in stale:
-                continue
-            if key in missing:
-                f, here = Facts(f.user_name, f.email, f.manager_id, False), False
-            facts[key], in_feed[key] = f, here
-            stale.discard(key)
-
-    take(people_store.facts_for(store, [k for k in keys if k not in facts or k in stale]))
-    subjects = [k for k in keys if k in facts]
-    # Everyone else holding one of these values: the index finds them; this run's
-    # records are searched by value in memory (their stored values may be stale).
-    for name in ("user_name", "email"):
-        wanted = sorted({v for k in subjects if facts[k].claims
-                         for v in [facts[k].value(name)] if v})
-        if wanted:  # facts are read only for holders not in hand already
-            take(people_store.facts_for(store, [
-                k for k in people_store.holder_keys(store, name, wanted) if k not in facts]))
-    conflicts = find_conflicts({k: f for k, f in facts.items()})
-    mine = set(subjects)
-    related = {k for k, fields in conflicts.items()
-               if k in mine or any(mine.intersection(o) for _v, o in fields.values())}
-    conflicts = {k: v for k, v in conflicts.items() if k in related}
-
-    # Managers: load up the chains level by level (one primary-key query per level).
-    wanted_managers = {f.manager_id for k in subjects for f in [facts[k]] if f.manager_id}
-    for _ in range(64):
-        wanted_managers -= facts.keys()
-        if not wanted_managers:
-            break
-        take(people_store.facts_for(store, sorted(wanted_managers)))
-        wanted_managers = {facts[m].manager_id for m in wanted_managers
-                           if m in facts and facts[m].manager_id}
-    unknown, cycles = manager_issues(
-        subjects, lambda k: facts[k].manager_id if k in facts else None,
-        lambda k: in_feed.get(k, False), lambda k: facts[k].claims)
-    return Issues(conflicts, unknown, {k: v for k, v in cycles.items() if facts[k].claims})
 
 
 def _leave_conflicting_fields(subjects, issues: Issues) -> None:

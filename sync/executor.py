@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from storage import ops as op_store
 from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store, ts
+from storage.failure import StorageFailure, as_storage_failure
 from sync.audiences.ordering import Wait, check_removal
 from sync.clock import Clock
 from sync.config import Config
@@ -32,6 +34,7 @@ from sync.diff import changed_fields
 from sync.events import EventCallback, OpFinished, Quarantined, ignore
 from sync.models import MEMBER_OP_KINDS, Account, ErrorClass, OpKind
 from sync.plan import manager_depths
+from sync.read_first import already_applied
 from sync.retry import RetryPolicy, backoff_seconds, should_retry
 
 
@@ -99,20 +102,27 @@ class Executor:
         self._attempted = 0
         self._failures = 0
         self._stop_reason: str | None = None
+        self._storage_failure: StorageFailure | None = None
         self._done: list[tuple[dict[str, Any], int, datetime, datetime, Account | None]] = []
 
     # -- orchestration -------------------------------------------------------------------
 
     async def run(self, ops: list[dict[str, Any]]) -> ExecResult:
+        """Apply ``ops``; raises StorageFailure when the database failed under them (every
+        worker stops at once: an attempt that cannot be recorded must not be sent)."""
         waves = plan_waves(ops)
         try:
             for depth in sorted(waves):
                 if self._stop_reason:
                     break
                 await self._wave(waves[depth])
-                self._flush()  # the next wave resolves managers from these accounts
+                self._recorded(self._flush)  # the next wave resolves managers from these
         finally:
-            self._flush()
+            self._recorded(self._flush)
+        if self._storage_failure is not None:
+            # Ops sent but not recorded stay 'running'; the next run recovers them and
+            # reads the LMS before sending any again (storage.ops.outcome_unknown).
+            raise self._storage_failure
         if self._stop_reason:
             self.result.quarantined = self._stop_reason
             run_store.set_job_state(self.store, self.clock.now(), "quarantined",
@@ -131,10 +141,34 @@ class Executor:
                     op = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await self._apply(op)
+                if not await self._recorded_async(self._apply(op)):
+                    return
 
         workers = min(self.config.lms.concurrency, len(ops))
         await asyncio.gather(*(worker() for _ in range(workers)))
+
+    def _recorded(self, write: Any) -> bool:
+        """Run ``write()``; a storage failure stops every worker instead of raising
+        (the first is kept). False when the database has failed."""
+        try:
+            write()
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+        return self._storage_failure is None
+
+    async def _recorded_async(self, step: Any) -> bool:
+        try:
+            await step
+        except (sqlite3.Error, StorageFailure) as exc:
+            self._storage_failed(exc)
+        return self._storage_failure is None
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        failure = as_storage_failure(exc, self.store.path)
+        if failure is None:
+            raise exc  # not the disk: a bug, which must show
+        self._storage_failure = self._storage_failure or failure
+        self._stop(str(failure))
 
     # -- one operation -------------------------------------------------------------------
 
@@ -287,24 +321,40 @@ class Executor:
             raise ConnectorError(f"no LMS account is linked to {key} any more",
                                  ErrorClass.not_found)
         cached = self._cached(lms_id)
+        deletes = kind == OpKind.delete or (
+            kind == OpKind.deactivate
+            and getattr(self.config.lms, "deactivate_by", "active_false") == "delete")
+        changes: dict[str, Any] = {}
         if kind == OpKind.deactivate:
-            if getattr(self.config.lms, "deactivate_by", "active_false") == "delete":
-                await self.target.delete(lms_id)
-                with self.store.tx() as conn:
-                    account_store.delete_accounts(conn, [lms_id])
-                return None
-            return await self._update(lms_id, key, cached, {"active": False})
-        if kind == OpKind.delete:
-            await self.target.delete(lms_id)
-            with self.store.tx() as conn:
-                account_store.delete_accounts(conn, [lms_id])
-            return None
-        changes = dict(payload.get("changes", {}))
+            changes["active"] = False
+        elif kind != OpKind.delete:
+            changes = dict(payload.get("changes", {}))
         if kind == OpKind.reactivate:
             changes["active"] = True
         elif kind == OpKind.link:
             changes["external_key"] = key
             changes["active"] = payload.get("active", True)
+        if op_store.outcome_unknown(op):
+            # The last attempt may have reached the LMS before its outcome was recorded
+            # (a kill, a full disk): read before sending anything again.
+            found = await self.target.get(lms_id)
+            if found is None and not deletes:
+                raise ConnectorError(f"LMS account {lms_id} of {key} no longer exists",
+                                     ErrorClass.not_found)
+            if found is not None and not deletes and \
+                    already_applied(self._translate(found), changes, self._target_unmanaged):
+                found.lms_id = found.lms_id or lms_id
+                return found
+            if found is None:  # deleted by the attempt whose answer was lost
+                with self.store.tx() as conn:
+                    account_store.delete_accounts(conn, [lms_id])
+                return None
+            cached = found
+        if deletes:
+            await self.target.delete(lms_id)
+            with self.store.tx() as conn:
+                account_store.delete_accounts(conn, [lms_id])
+            return None
         return await self._update(lms_id, key, cached, changes)
 
     async def _membership(self, op: dict[str, Any], kind: OpKind, key: str) -> None:

@@ -6,6 +6,7 @@ desired state (the LMS keeps what it has) and the problem is reported as `unmapp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sync.config import Config
@@ -33,6 +34,24 @@ class Mapped:
     # Why no account may be created for this person now (a login another person in the
     # feed also claims): the create would only be refused by the LMS.
     blocked: str | None = None
+
+
+# The account fields each optional HR field feeds. When the export lacks a configured
+# column (marked optional, so the feed was accepted), the field is unknown, not empty:
+# its account fields are left unmanaged rather than cleared for everyone.
+ACCOUNT_FIELDS_FROM = {
+    "job_title": ("title",), "department": ("department",), "manager_id": ("manager_key",),
+    "employee_number": ("employee_number",), "preferred_name": ("given_name", "display_name"),
+}
+
+
+def absent_account_fields(configured: Iterable[str], present: set[str] | None) -> frozenset[str]:
+    """Account fields left unmanaged because their configured HR column is absent from
+    this export (``present``: the canonical fields the export offers; None: unknowable)."""
+    if present is None:
+        return frozenset()
+    return frozenset(a for f in configured if f not in present
+                     for a in ACCOUNT_FIELDS_FROM.get(f, ()))
 
 
 def _value_of(person: Person, name: str) -> str | None:

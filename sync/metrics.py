@@ -128,6 +128,17 @@ def families(status: dict[str, Any], durations: dict[str, float],
                                            "any process (status: intake.refused_24h)")
         g.add_metric([], status["intake"]["refused_24h"])
         out.append(g)
+    head = status.get("audit_head")
+    if head is not None:
+        # The audit head anchor: scraped and kept by monitoring, it shows a log cut short
+        # (the count goes down) or rewritten (the hash at a count changes).
+        g = _gauge("audit_entries", "Audit entries ever written (the head's number)")
+        g.add_metric([], head["count"])
+        out.append(g)
+        g = _gauge("audit_head", "1, labelled with the newest audit entry's number and hash",
+                   ["count", "hash"])
+        g.add_metric([str(head["count"]), head["hash"]], 1)
+        out.append(g)
     if alerts is not None:
         g = _gauge("alert_active", "1 while an alert condition holds", ["alert"])
         for key, active in sorted(alerts.items()):
@@ -200,13 +211,24 @@ class MetricsService:
             write_to_textfile(str(path), self.registry)  # a temp file, then a rename
 
     async def _textfile_loop(self) -> None:
+        failing: str | None = None  # the error last logged, until a write succeeds
         while True:
-            try:
-                await asyncio.to_thread(self.write_textfile)
-            except Exception as exc:  # a full disk or a missing folder: say so, keep trying
-                self.log({"event": "job_error", "job": "metrics-textfile",
-                          "error": f"{type(exc).__name__}: {exc}"})
+            failing = await asyncio.to_thread(self.textfile_step, failing)
             await asyncio.sleep(self.config.metrics.textfile_every_seconds)
+
+    def textfile_step(self, failing: str | None) -> str | None:
+        """Write the textfile once; a full disk or a missing folder is logged when it
+        starts (or changes) and when it ends, not every interval. Returns the error."""
+        try:
+            self.write_textfile()
+        except Exception as exc:
+            error = _textfile_error(self.config.metrics.textfile, exc)
+            if error != failing:
+                self.log({"event": "job_error", "job": "metrics-textfile", "error": error})
+            return error
+        if failing is not None:
+            self.log({"event": "job_recovered", "job": "metrics-textfile"})
+        return None
 
     def close(self) -> None:
         if self.listener is not None:
@@ -221,3 +243,12 @@ class MetricsService:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _textfile_error(path: Any, exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError) and path is not None:
+        return (f"metrics.textfile: the folder {path.parent} does not exist; the metrics "
+                "textfile is not written until it does")
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"metrics.textfile: cannot write {path} ({exc.strerror})"
+    return f"{type(exc).__name__}: {exc}"

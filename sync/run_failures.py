@@ -4,10 +4,13 @@ not even be reached."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import Protocol
 
 from storage import runs as run_store
 from storage.db import Store
+from storage.failure import STORAGE, StorageFailure
 from sync.clock import Clock
 from sync.config import Config
 from sync.connectors.base import ConnectorError, FeedError, HrisSource, SourceUnavailable
@@ -66,4 +69,20 @@ def lms_unreadable(engine: Engine, run_id: int, kind: str, dry_run: bool,
         run_store.set_job_state(engine.store, engine.clock.now(), "quarantined",
                                 report.message, actor="rostersync")
         report.status = "quarantined"
+    return report
+
+
+def storage_failed(engine: Engine, run_id: int, kind: str, dry_run: bool,
+                   failure: StorageFailure) -> RunReport:
+    """The database failed under the run: it stops, and says so in one sentence. Its end
+    is recorded when the database still takes that one write (the run then keeps
+    ``status`` CRITICAL until a run succeeds); on a disk with no byte left it cannot be,
+    and ``status`` reads the run left 'running' by a process that is gone instead."""
+    report = RunReport(run_id, kind, "failed", dry_run, error_class=STORAGE,
+                       message=f"{failure}; the run stopped, and operations sent without "
+                               "their outcome recorded are read back from the LMS before "
+                               "any is sent again")
+    with contextlib.suppress(sqlite3.Error):  # the same failure again: see above
+        run_store.finish_run(engine.store, run_id, engine.clock.now(), "failed",
+                             report.counts, report.message, STORAGE)
     return report

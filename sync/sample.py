@@ -6,6 +6,9 @@ SAMPLE_CONFIG = '''\
 
 [database]
 path = "rostersync.db"
+# The audit log is keyed (HMAC) with rostersync.auditkey beside this file (0600, written by
+# `rostersync init`), or with $ROSTERSYNC_AUDIT_KEY. Keep the key, never in the database's
+# backups; `rostersync audit verify` needs it (docs/reliability.md).
 
 [hris]
 type = "csv"                      # the HR export rostersync reads
@@ -48,8 +51,14 @@ page_size = 200
 concurrency = 8
 timeout_seconds = 30
 verify_tls = true                 # only turn off for a test endpoint you control
+allow_insecure_http = false       # plain http:// is refused beyond loopback unless true
+                                  # (the token would travel in clear; doctor flags it)
 use_etags = true
 deactivate_by = "active_false"    # or "delete" for targets that cannot deactivate
+profile = "generic"               # generic | absorb | 360learning | linkedin_learning |
+                                  # talentlms: where SCIM LMSs differ (docs/connectors.md)
+# immutable_fields = ["user_name"]  # set once at create, never written after (default:
+                                    # the profile's)
 
 [mapping]
 user_name = "email"               # email | employee_id | employee_number
@@ -76,6 +85,7 @@ strict = ["department"]
 "Finance" = "Finance"
 
 [scope]
+# include = { "location" = ["Berlin", "Paris"] }  # only these people get accounts
 exclude = { "attributes.worker_type" = ["Contractor"] }
 skip_create_statuses = ["pre_hire", "terminated"]
 
@@ -100,10 +110,15 @@ breaker_failure_rate = 0.40
 retry_max_attempts = 6
 retry_base_seconds = 30
 retry_max_seconds = 3600
+inline_retry_max_seconds = 5      # a throttled write waits in place at most this long
+lease_seconds = 120               # one writer at a time: the lease a run renews
+audience_mass_removal_min = 10    # hold removals from one audience in one run above
+audience_mass_removal_percent = 10  # max(this min, this percent of its members)
 
 [schedule]
 delta_every_minutes = 15
 full_cron = "0 2 * * *"           # crontab fields: minute hour day month weekday
+# full_every_minutes = 60         # instead of full_cron: a full reconcile this often
 retry_every_minutes = 5
 timezone = "UTC"                  # IANA name; the cron runs in this zone
 
@@ -112,6 +127,8 @@ hris_stale_warning_hours = 26
 hris_stale_critical_hours = 50
 lms_stale_warning_hours = 26
 lms_stale_critical_hours = 50
+failed_ops_warning = 1            # WARNING from this many failed operations
+dead_ops_critical = 1             # CRITICAL from this many dead ones (retries exhausted)
 
 [realtime]                        # HR webhooks -> per-person syncs (docs/cli.md)
 enabled = false
@@ -122,11 +139,15 @@ buffer_seconds = 0                # hold events this long so bursts coalesce
 # bamboohr_secret_env = "ROSTERSYNC_BAMBOOHR_WEBHOOK_KEY"  # the webhook's privateKey
 # generic_secret_env = "ROSTERSYNC_EVENT_KEY"              # key of the generic signed event
 max_skew_seconds = 300            # older (or newer) signed requests are refused
+keep_events_days = 7              # received events are kept this long for `events list`
+max_connections = 64              # served at once; one more gets 503 (at most ulimit -n / 2)
+# mass_window_minutes = 60        # the old name of [guards] mass_window_minutes: set that
 
 [metrics]                         # Prometheus: GET /metrics, and/or a textfile
 enabled = false
 listen = "127.0.0.1:9464"
-# textfile = "/var/lib/node_exporter/textfile/rostersync.prom"
+# textfile = "/var/lib/node_exporter/textfile/rostersync.prom"  # relative: beside this file
+textfile_every_seconds = 60       # how often the textfile is rewritten
 
 [alerts]                          # one notice per state change, one on recovery
 check_every_seconds = 30
@@ -137,4 +158,28 @@ stale_from = "critical"           # warning | critical
 # [[alerts.channels]]
 # type = "command"                # the notice as JSON on stdin
 # command = ["/usr/local/bin/page-oncall"]
+# pass_env = ["HTTPS_PROXY"]       # it sees PATH, HOME, LANG, TZ and these, not our secrets
+
+# Audiences: LMS groups (SCIM Groups, Moodle cohorts, Canvas groups) kept in step with HR
+# by rules (docs/audiences.md). One [[audiences]] table per audience.
+# [[audiences]]
+# id = "sales-onboarding"         # rostersync's name: letters, digits, - _ .
+# name = "Sales onboarding"       # shown to people; the SCIM Group's displayName
+# description = "New sales staff, first 90 days"
+# rule = 'department == "Sales" and hire_date within 90 days'
+# rules = []                      # or several rules: a member when any holds
+# lms_group = "sales-onboarding"  # the group's name in the LMS (default: the id)
+# create_missing = true           # create the group when the LMS lacks it
+# compliance = false              # removals wait for additions (docs/audiences.md)
+# known_values = { "department" = ["Support"] }  # other values: `unmapped` drift
+# mass_removal_min = 10           # hold removals above max(min, percent of members)
+# mass_removal_percent = 10       # (default: the [guards] audience_ values)
+# stray_members = "report"        # report | remove: members no person is linked to
+
+[retention]                       # days of history kept; unset keeps it forever
+# runs_days = 400                 # runs and superseded feed snapshots
+# attempts_days = 90              # the per-attempt log of operations
+# ops_days = 400                  # finished operations: the terminations evidence
+# resolved_drift_days = 400       # drift resolved this long ago (open drift stays)
+# audit_days = 2555               # audit entries (a checkpoint keeps the chain whole)
 '''

@@ -8,14 +8,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from storage import audit as audit_log
 from storage import drift as drift_store
 from storage import intake as intake_store
 from storage import ops as op_store
 from storage import runs as run_store
 from storage import source_health
 from storage.db import Store, parse_ts
+from storage.failure import unresolved, unresolved_reason
 from storage.queries import termination_figures
 from storage.terminations import blocked_by_suppression, describe
+from sync import config_safety
 from sync.config import Config
 from sync.config_realtime import ALL_KINDS
 from sync.models import DriftKind, OpStatus
@@ -30,6 +33,9 @@ _ATTENTION = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed, DriftKi
 # A refused webhook request keeps the status at WARNING this long: a sender with a wrong
 # or rotated secret keeps it there; one stray probe fades within the hour.
 REFUSED_WARNING_MINUTES = 60
+# A change in the HRIS export's columns stays on the dashboard this long: HR renames and
+# drops report columns without telling anyone, and the next person on call should see it.
+COLUMN_CHANGE_HOURS = 24
 # Outcomes every intake document lists, zero included (run statuses appear when seen).
 EVENT_OUTCOMES = ("queued", "synced", "coalesced", "gated", "batched", "ignored")
 
@@ -111,6 +117,11 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
 
     if job["state"] != "active":
         raise_to(CRITICAL, f"the sync job is {job['state']}: {job['reason']}")
+    storage_failure = unresolved(store, now)
+    if storage_failure is not None:
+        # Operations may have reached the LMS without their outcome being recorded: an
+        # operator looks until a run proves the database writable again.
+        raise_to(CRITICAL, unresolved_reason(storage_failure))
     if terminations["overdue"]:
         raise_to(CRITICAL, f"{terminations['overdue']} termination(s) past the "
                            f"{config.guards.termination_sla_minutes:g}-minute SLA")
@@ -152,6 +163,15 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     if attention:
         raise_to(WARNING, "drift needing attention: " +
                  ", ".join(f"{n} {k}" for k, n in attention.items()))
+    for key, url, _ in config_safety.cleartext_urls(config):
+        # Accepted by an explicit allow_insecure_http (refused otherwise): a token that
+        # travels in clear stays in sight until the URL is https:// again.
+        raise_to(WARNING, config_safety.insecure_sentence(key, url))
+    columns = run_store.last_column_change(store, now - timedelta(hours=COLUMN_CHANGE_HOURS))
+    if columns is not None:
+        # A column that left is data that stopped flowing (an optional or unmapped one: a
+        # configured column missing rejects the feed); one that arrived is only news.
+        raise_to(WARNING if columns["disappeared"] else OK, column_change_reason(columns))
     intake = intake_figures(store, config, now) if config.realtime.enabled else None
     if intake and intake["gated"]:
         raise_to(WARNING, f"{intake['gated']} HR event(s) wait behind the rejected HRIS "
@@ -173,11 +193,29 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
         "job": {"state": job["state"], "reason": job["reason"], "since": job["since"]},
         "last_run": last,
         "last_feed": last_feed,
+        "feed_columns": columns,
         "sources": {"hris": {"outage": hris_outage}},
+        # Published so that a copy kept elsewhere shows a log cut short or rewritten since
+        # (`rostersync audit verify --expect-head ANCHOR`).
+        "audit_head": audit_log.head(store),
     }
     if intake is not None:  # only with [realtime] enabled: older documents are unchanged
         doc["intake"] = intake
     return doc
+
+
+def column_change_reason(change: dict[str, Any]) -> str:
+    """One sentence for a change in the export's columns, naming them and the run."""
+    def names(cols: list[str]) -> str:
+        return ", ".join(repr(c) for c in cols)
+
+    parts = []
+    if change["disappeared"]:
+        parts.append(f"{names(change['disappeared'])} disappeared")
+    if change["appeared"]:
+        parts.append(f"{names(change['appeared'])} appeared")
+    return (f"the HRIS export's columns changed at {change['at']} (run {change['run_id']}): "
+            + "; ".join(parts))
 
 
 def blocked_reason(blocked: dict[str, Any], sla_minutes: float, named: int = 3) -> str:

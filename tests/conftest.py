@@ -10,6 +10,10 @@ from tests.console_harness import TOKEN, Seeded, make_app, seed
 from tests.scim_fixtures import SCIM_TOKEN, scim_server  # noqa: F401 - a fixture
 from tests.support import World, set_token_env, write_config
 
+# The BambooHR sandbox fixtures (`clock`, `hris`) for the modules that use them; a module
+# defining its own fixture of that name keeps its own.
+pytest_plugins = ["tests.bamboo_fixtures"]
+
 
 @pytest.fixture
 def lms_token() -> Iterator[str]:

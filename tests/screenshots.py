@@ -23,6 +23,7 @@ from pathlib import Path
 
 from console.app import ConsoleApp
 from console.cli import main as cli_main
+from console.demo_oncall import demo_on_call
 from sandbox.demo import DemoWorld
 from storage.db import Store
 from sync.alerts import Alerter
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        world = DemoWorld(Path(tmp) / "demo", people=args.people)
+        world = DemoWorld(Path(tmp) / "demo", people=args.people, on_call=demo_on_call)
         config = world.start()
         store = Store(config.database.path)
         try:

@@ -87,7 +87,7 @@ def test_config_errors_are_one_sentence_naming_the_audience():
     with pytest.raises(ConfigError, match="stray_members"):
         config({"id": "a", "rule": "hire_date within 3 days", "stray_members": "delete"})
     # Canvas holds audiences as account groups now.
-    canvas = config_from_dict({**BASE, "lms": {"type": "canvas", "base_url": "http://x",
+    canvas = config_from_dict({**BASE, "lms": {"type": "canvas", "base_url": "https://x",
                                                "account_id": "1"},
                                "audiences": [{"id": "a", "rule": "hire_date within 3 days"}]})
     assert canvas.lms.groups.category == "rostersync audiences"

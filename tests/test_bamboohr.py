@@ -10,42 +10,25 @@ from __future__ import annotations
 import asyncio
 import os
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sandbox.bamboohr import ERROR_HEADER, BambooSandbox, generate
+from sandbox.bamboohr import ERROR_HEADER, BambooSandbox
 from storage import ops as op_store
 from storage.db import Store
-from sync.clock import FrozenClock
 from sync.config import BambooHRSourceConfig, Config, config_from_dict
 from sync.connectors.bamboohr import BambooHRSource
 from sync.connectors.base import FeedError
 from sync.connectors.factory import make_source
 from sync.engine import Engine
+from tests.bamboo_fixtures import KEY, KEY_ENV, NOW
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
-KEY = "sandbox-key"
-KEY_ENV = "ROSTERSYNC_TEST_BAMBOOHR_KEY"
-NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 REPORT = "/v1/reports/custom?format=JSON&onlyCurrent=false"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "bamboohr.toml"
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
-def hris(clock):
-    os.environ[KEY_ENV] = KEY
-    with BambooSandbox(api_key=KEY, clock=clock.now) as server:
-        for employee in generate(7):
-            server.put(employee)
-        yield server
 
 
 def source(hris, clock, **kwargs) -> BambooHRSource:
@@ -136,7 +119,10 @@ def test_full_pull_maps_canonical_fields(hris, clock):
         "timezone": "Europe/Berlin", "source_updated_at": "2026-11-26T09:00:00+00:00",
     }
     assert src.watermark() == NOW.isoformat()
-    assert [r[0] for r in hris.requests] == ["POST"]  # one report call for everyone
+    # Two report calls for everyone: current values, then the future-dated view of the
+    # history fields alone (nobody has a scheduled change, so no table is read).
+    assert [(r[0], r[2]) for r in hris.requests] == [
+        ("POST", "format=JSON&onlyCurrent=true"), ("POST", "format=JSON&onlyCurrent=false")]
 
 
 def test_status_falls_back_to_active_inactive(hris, clock):
@@ -173,7 +159,7 @@ def test_delta_reads_changed_ids_then_one_filtered_report(hris, clock):
     assert fresh.watermark() == "2026-11-26T09:11:00+00:00"
     calls = [(method, path.rpartition("/v1/")[2]) for method, path, _ in hris.requests]
     assert calls == [("GET", "employees/changed"), ("POST", "reports/custom"),
-                     ("POST", "reports/custom")]
+                     ("POST", "reports/custom"), ("POST", "reports/custom")]
 
 
 def test_fetch_one_reads_one_employee(hris, clock):
@@ -184,7 +170,9 @@ def test_fetch_one_reads_one_employee(hris, clock):
     assert src.fetch_one("404") is None
     method, path, query = hris.requests[0]
     assert (method, path) == ("GET", "/api/gateway.php/acme/v1/employees/3")
-    assert "onlyCurrent=false" in query
+    assert query.endswith("onlyCurrent=true")  # current values (§1.2 B, "Correction")
+    assert hris.requests[1][2] == ("fields=id,department,jobTitle,location,"
+                                   "employmentHistoryStatus,terminationDate&onlyCurrent=false")
 
 
 def test_future_termination_needs_only_current_false(hris, clock):

@@ -119,3 +119,29 @@ def test_doctor_shows_the_schedule_it_checked(sample, capsys):
     assert checks["config"]["result"] == "ok"
     assert checks["schedule"]["detail"] == ("full reconcile at cron '0 2 * * *' (UTC); dates "
                                             "read as %Y-%m-%d, %m/%d/%Y, %d.%m.%Y")
+
+
+def test_every_mistake_is_reported_at_once_with_suggestions(sample, capsys):
+    text = sample.read_text(encoding="utf-8")
+    text = text.replace("[guards]", "[guards]\nmass_deactivaton_min = 5", 1)
+    text = text.replace("mass_deactivation_percent = 2", "mass_deactivation_percent = \"lots\"", 1)
+    text = text.replace("[schedule]", "[schedule]\nfull_cronn = \"0 * * * *\"", 1)
+    sample.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(sample)
+    message = str(err.value)
+    assert message.startswith(f"{sample}: 3 problems: (1) ")
+    assert "key 'guards.mass_deactivaton_min' is not a known setting (did you mean " \
+           "'guards.mass_deactivation_min'?)" in message
+    assert "key 'guards.mass_deactivation_percent': Input should be a valid number" in message
+    assert "(3) key 'schedule.full_cronn' is not a known setting (did you mean " \
+           "'schedule.full_cron'?)" in message
+    assert "\n" not in message
+
+
+def test_an_unknown_key_far_from_any_setting_gets_no_guess(sample):
+    text = sample.read_text(encoding="utf-8").replace("[guards]", "[guards]\nbananas = 1", 1)
+    sample.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(sample)
+    assert str(err.value) == f"{sample}: key 'guards.bananas' is not a known setting"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from console.cli import main
+from console.demo_oncall import ACTOR, APPROVE_REASON, RETRY_REASON, DemoOnCall, demo_on_call
 from sandbox.alert_file import read_notices
 from sandbox.demo import (
     IN_HR,
@@ -22,7 +23,6 @@ from sandbox.demo import (
     summary,
 )
 from sandbox.hr_life import INCIDENT_PASS, NORMAL_LIFE
-from sandbox.oncall import ACTOR, APPROVE_REASON, RETRY_REASON, DemoOnCall
 from storage import audit
 from storage import ops as op_store
 from storage import runs as run_store
@@ -38,7 +38,7 @@ OUTCOMES = {"queued", "synced", "coalesced", "gated", "batched", "ignored", "hel
 
 
 def test_headless_demo_runs_the_story_and_agrees_with_status(tmp_path, capsys):
-    world = DemoWorld(tmp_path / "demo", people=300)
+    world = DemoWorld(tmp_path / "demo", people=300, on_call=demo_on_call)
     world.life.mass_termination = 30
     world.life.fault_seconds = 0.05  # the LMS's faults last as long as the ticks do
     # This test reads the held burst; the on-call's review of it is the subject of
@@ -111,7 +111,7 @@ def test_headless_demo_runs_the_story_and_agrees_with_status(tmp_path, capsys):
 def test_the_story_recovers_on_its_own_and_settles_into_normal_life(tmp_path):
     """Each tick is followed by a full run, so what the on-call sees does not depend on
     timing; faults that last seconds end at once (the token's revocation lasts ticks)."""
-    world = DemoWorld(tmp_path / "demo", people=300)
+    world = DemoWorld(tmp_path / "demo", people=300, on_call=demo_on_call)
     world.life.mass_termination = 30
     world.life.fault_seconds = 0
     world.on_call.review_after = 12  # the demo waits longer for a person at the console
@@ -165,7 +165,7 @@ def test_the_story_recovers_on_its_own_and_settles_into_normal_life(tmp_path):
 
 
 def test_normal_life_has_an_incident_every_so_often_that_ends_on_its_own(tmp_path):
-    world = DemoWorld(tmp_path / "demo", people=60)
+    world = DemoWorld(tmp_path / "demo", people=60, on_call=demo_on_call)
     life = world.life
     life.incident_every, life.bad_email_ticks, life.revoked_ticks = 3, 2, 2
     life.step = len(life.script)  # straight into normal life

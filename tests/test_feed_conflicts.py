@@ -247,3 +247,32 @@ def test_new_people_who_manage_each_other_are_created_without_the_loop(small):
     users = small.users()
     assert not users["E00013"].get(ENTERPRISE, {}).get("manager")
     assert not users["E00014"].get(ENTERPRISE, {}).get("manager")
+
+
+def test_open_conflicts_hold_while_only_other_fields_change(small):
+    """People whose login, e-mail and manager did not change are not looked up again,
+    unless a conflict of theirs is open: a new title must not resolve it."""
+    assert small.run().exit_code == 0
+    small.edit("E00004", **{"Work Email": small.world.rows["E00003"]["Work Email"]})
+    small.edit("E00007", **{"Manager ID": "E09999"})
+    assert small.run().exit_code == 0
+    opened = {k: r["id"] for kind in ("conflict", "manager_unknown")
+              for k, r in small.drift(kind).items()}
+    assert set(opened) == {"E00003", "E00004", "E00007"}
+    for key in opened:
+        small.edit(key, **{"Job Title": f"Lead {key}"})
+    assert small.run().exit_code == 0
+    still = {k: r["id"] for kind in ("conflict", "manager_unknown")
+             for k, r in small.drift(kind).items()}
+    assert still == opened  # the same drift rows, never resolved in between
+    assert all(small.users()[k]["title"] == f"Lead {k}" for k in opened)
+
+
+def test_a_manager_leaving_the_feed_unsettles_a_report_whose_row_changed(small):
+    assert small.run().exit_code == 0
+    manager = small.world.rows["E00007"]["Manager ID"]
+    del small.world.rows[manager]
+    small.world.rows["E00007"]["Job Title"] = "Lead"
+    small.world.write(small.csv)
+    assert small.run().exit_code == 0
+    assert small.drift("manager_unknown")["E00007"]["detail"]["chain"] == ["E00007", manager]

@@ -8,17 +8,21 @@ import asyncio
 import csv
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from console.cli import main
-from sandbox.bamboohr import BambooSandbox, generate
 from sandbox.world import HEADER
 from storage import runs as run_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import BambooHRSourceConfig, Config, ConfigError, config_from_dict
+from storage.db import Store, parse_ts
+from sync.config import (
+    BambooHRSourceConfig,
+    Config,
+    ConfigError,
+    config_from_dict,
+    load_config,
+)
 from sync.connectors.bamboohr import BambooHRSource
 from sync.connectors.base import FeedError
 from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
@@ -29,6 +33,8 @@ from sync.schema_check import (
     describe,
     missing_columns,
 )
+from sync.status import COLUMN_CHANGE_HOURS, build_status
+from tests.bamboo_fixtures import KEY_ENV
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
 # -- the pure check ------------------------------------------------------------------
@@ -211,6 +217,42 @@ def test_columns_that_appear_or_disappear_are_counted_and_recorded(capsys, works
     code, report = run(capsys, workspace, "sync")  # the same header again: no change
     assert code == 0 and "columns" not in report["counts"]
 
+    # The change stays an event on the dashboard and in `status` for a day, though the
+    # run after it saw no change; a column that left raises the level to WARNING.
+    changed = run_store.last_column_change(store, datetime(2000, 1, 1, tzinfo=UTC))
+    assert changed["appeared"] == ["Zone"] and changed["disappeared"] == ["Time Zone"]
+    at = parse_ts(changed["at"])
+    config = load_config(workspace.config_path)
+    day = timedelta(hours=COLUMN_CHANGE_HOURS)
+    for now, shown in ((at, True), (at + day - timedelta(seconds=1), True), (at + day, True),
+                       (at + day + timedelta(seconds=1), False)):
+        status = build_status(store, config, now)
+        reasons = [r for r in status["reasons"] if "export's columns changed" in r]
+        assert bool(reasons) is shown, now
+        assert (status["feed_columns"] is not None) is shown
+        if shown:
+            assert reasons == [f"the HRIS export's columns changed at {changed['at']} (run "
+                               f"{changed['run_id']}): 'Time Zone' disappeared; 'Zone' "
+                               "appeared"]
+            assert status["exit_code"] >= 1
+
+
+def test_a_column_that_only_appeared_is_news_not_a_warning(capsys, workspace):
+    assert run(capsys, workspace, "sync")[0] == 0
+    header = [*HEADER, "Badge"]
+    with workspace.csv_path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in workspace.world.rows.values():
+            writer.writerow([row[name] for name in HEADER] + ["x"])
+    assert run(capsys, workspace, "sync")[0] == 0
+    store = Store(workspace.folder / "rostersync.db")
+    changed = run_store.last_column_change(store, datetime(2000, 1, 1, tzinfo=UTC))
+    status = build_status(store, load_config(workspace.config_path), parse_ts(changed["at"]))
+    assert status["feed_columns"]["appeared"] == ["Badge"]
+    assert any("'Badge' appeared" in r for r in status["reasons"])
+    assert not any("disappeared" in r for r in status["reasons"])
+
 
 def test_optional_columns_absent_from_the_first_feed(capsys, workspace):
     mark_optional(workspace, ["Department", "Termination Date"])
@@ -229,23 +271,6 @@ def test_doctor_names_the_missing_column(capsys, workspace):
 
 # -- BambooHR: the fields requested against the fields the report kept ----------------
 
-KEY = "sandbox-key"
-KEY_ENV = "ROSTERSYNC_TEST_SCHEMA_BAMBOOHR_KEY"
-NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
-def hris(clock):
-    os.environ[KEY_ENV] = KEY
-    with BambooSandbox(api_key=KEY, clock=clock.now) as server:
-        for employee in generate(7):
-            server.put(employee)
-        yield server
 
 
 def bamboo_config(hris, scim_server, tmp_path, **hris_settings) -> Config:
@@ -337,7 +362,7 @@ def test_successfactors_answer_without_a_selected_property_is_rejected(sf, clock
     with pytest.raises(FeedError) as err:
         list(SuccessFactorsSource(sf_config(sf), now=clock.now).scan_full())
     assert str(err.value) == (
-        "SuccessFactors GET /odata/v2/PerPerson: the configured property "
+        "SuccessFactors GET /odata/v2/EmpJob: the configured property "
         "'job.departmentNav.name_localized' (named by hris.fields.department) is missing "
         "from the properties returned for the $select; restore it in the export, or "
         "correct the config, or list it in hris.optional_columns if the feed may lack it")

@@ -75,6 +75,12 @@ def by_key(src: SuccessFactorsSource, records) -> dict[str, dict[str, str | None
     return {r.key: src.fields(r) for r in records}
 
 
+def requests_to(hris, entity: str) -> list[dict[str, str]]:
+    """The query parameters of each request the sandbox received for ``entity``."""
+    return [dict(httpx.URL("/?" + query).params) for _, path, query in hris.requests
+            if path == f"/odata/v2/{entity}"]
+
+
 def listing(hris, query: str) -> httpx.Response:
     with httpx.Client(auth=("api@ACME", PASSWORD)) as c:
         return c.get(f"{hris.base_url}/odata/v2/PerPerson?$format=json&{query}")
@@ -107,7 +113,17 @@ def test_segments_follow_as_of_or_from_to_and_not_both(hris):
         return [j["emplStatusNav"]["externalCode"] for j in jobs]
 
     assert codes("x=1") == ["A"]  # asOfDate defaults to today
-    assert codes(f"fromDate={TODAY}&toDate=9999-12-31") == ["A", "T"]
+    # fromDate/toDate choose the top level's records only; navigations stay as of today
+    # (KBA 2853045). EmpJob read at the top level shows the scheduled T record.
+    assert codes(f"fromDate={TODAY}&toDate=9999-12-31") == ["A"]
+    with httpx.Client(auth=("api@ACME", PASSWORD)) as c:
+        top = c.get(f"{hris.base_url}/odata/v2/EmpJob?$format=json&$expand=emplStatusNav"
+                    f"&$filter=userId eq 'u1003'&fromDate={TODAY}&toDate=9999-12-31").json()
+        today_only = c.get(f"{hris.base_url}/odata/v2/EmpJob?$format=json&$expand="
+                           "emplStatusNav&$filter=userId eq 'u1003'").json()
+    assert [j["emplStatusNav"]["externalCode"] for j in top["d"]["results"]] == ["A", "T"]
+    assert top["d"]["results"][0]["__metadata"]["type"] == "SFOData.EmpJob"
+    assert [j["emplStatusNav"]["externalCode"] for j in today_only["d"]["results"]] == ["A"]
     refused = listing(hris, f"{expand}&asOfDate={TODAY}&fromDate={TODAY}")
     assert refused.status_code == 400
     assert "asOfDate" in refused.json()["error"]["message"]["value"]
@@ -147,11 +163,13 @@ def test_full_pull_pages_and_maps_canonical_fields(hris, clock):
     src = source(hris, clock, page_size=3)
     records = list(src.scan_full())
     assert [r.key for r in records] == [str(1001 + i) for i in range(7)]
-    assert len(hris.requests) == 3  # 3 + 3 + 1 rows
-    first_query = hris.requests[0][2]
-    assert "customPageSize=3" in first_query and "paging=snapshot" in first_query
-    assert f"fromDate={TODAY}" in first_query and "toDate=9999-12-31" in first_query
-    assert "$skiptoken" in hris.requests[1][2]
+    people, jobs = requests_to(hris, "PerPerson"), requests_to(hris, "EmpJob")
+    assert len(people) == len(jobs) == 3  # 3 + 3 + 1 rows each
+    assert people[0]["customPageSize"] == "3" and people[0]["paging"] == "snapshot"
+    # Dated entities carry the date range; PerPerson, whose navigations it would not
+    # reach (KBA 2853045), does not.
+    assert (jobs[0]["fromDate"], jobs[0]["toDate"]) == (str(TODAY), "9999-12-31")
+    assert "fromDate" not in people[0] and "$skiptoken" in people[1]
     fields = src.fields(records[5])
     assert fields == {
         "employee_id": "1006", "employee_number": "E1006", "first_name": "Paul",
@@ -197,9 +215,9 @@ def test_termination_date_is_the_day_before_the_t_segment(hris, clock):
                                                                          "2026-04-30")
     assert (got["1004"]["status"], got["1004"]["termination_date"]) == ("active", "2026-06-30")
     assert got["1008"]["status"] == "pre_hire" and got["1008"]["hire_date"] == "2026-05-18"
-    # Without fromDate/toDate the future T segment would be invisible: asOfDate=today.
-    query = hris.requests[-1][2]
-    assert "fromDate=" in query and "asOfDate" not in query
+    # Without fromDate/toDate on EmpJob itself the future T record would be invisible.
+    query = requests_to(hris, "EmpJob")[-1]
+    assert "fromDate" in query and "asOfDate" not in query
 
 
 def test_rehire_picks_the_active_employment(hris, clock):
@@ -245,8 +263,10 @@ def test_delta_ors_navigation_stamps_with_a_configurable_overlap(hris, clock):
     assert sorted(got) == ["1005", "1006"]
     assert got["1005"]["job_title"] == "Team Lead" and got["1006"]["first_name"] == "Paula"
     assert got["1005"]["manager_id"] == "1001"  # looked up by userId in one call
-    assert len(hris.requests) == 2 and "employmentNav/userId eq 'u1001'" in \
-        httpx.URL("/?" + hris.requests[1][2]).params["$filter"]
+    lookups = [q["$filter"] for q in requests_to(hris, "EmpEmployment")
+               if q["$select"] == "personIdExternal,userId"]
+    assert lookups == ["userId eq 'u1005'",  # EmpJob names a userId: whose is it?
+                       "userId eq 'u1001' or userId eq 'u1002'"]
     assert fresh.watermark() == (NOW + timedelta(minutes=16)).isoformat()
     # A change saved 5 minutes before the watermark is only caught with an overlap.
     hris.store.rename("1002", lastName="Later")
@@ -265,9 +285,9 @@ def test_delta_catches_future_dated_changes_when_they_take_effect(hris, clock):
     clock.advance(days=1, minutes=5)  # the transfer is effective today; nothing was saved
     got = by_key(src, src.scan_delta(since))
     assert list(got) == ["1007"] and got["1007"]["department"] == "Finance"
-    filter_text = httpx.URL("/?" + hris.requests[-1][2]).params["$filter"]
-    assert ("(employmentNav/jobInfoNav/startDate ge datetime'2026-05-05T00:00:00' and "
-            "employmentNav/jobInfoNav/startDate le datetime'2026-05-06T00:00:00')") in filter_text
+    filter_text = requests_to(hris, "EmpJob")[-2]["$filter"]  # the last one reads 1007
+    assert ("(startDate ge datetime'2026-05-05T00:00:00' and "
+            "startDate le datetime'2026-05-06T00:00:00')") in filter_text
     with pytest.raises(FeedError, match="no watermark yet"):
         list(src.scan_delta(None))
 
@@ -299,7 +319,7 @@ def test_wrong_password_names_the_setting_not_the_secret(hris, clock):
     with pytest.raises(FeedError) as caught:
         list(source(hris, clock).scan_full())
     text = str(caught.value)
-    assert text.startswith("SuccessFactors GET /odata/v2/PerPerson: HTTP 401 "
+    assert text.startswith("SuccessFactors GET /odata/v2/PerPersonal: HTTP 401 "
                            "(COE_AUTHENTICATION_FAILED - Authentication failed.")
     assert "hris.password_env (ROSTERSYNC_TEST_SF_PASSWORD)" in text
     assert "wrong-secret-value" not in text
@@ -307,9 +327,9 @@ def test_wrong_password_names_the_setting_not_the_secret(hris, clock):
 
 def test_odata_error_body_is_reported(hris, clock):
     hris.fault = lambda method, path, query: odata_error(
-        400, "COE_PROPERTY_NOT_FOUND", "Invalid property name: preferredName")
-    with pytest.raises(FeedError, match=r"HTTP 400 \(COE_PROPERTY_NOT_FOUND - Invalid "
-                                        r"property name: preferredName\)$"):
+        400, "COE_GENERAL_BAD_REQUEST", "Invalid $filter near 'x'")
+    with pytest.raises(FeedError, match=r"HTTP 400 \(COE_GENERAL_BAD_REQUEST - Invalid "
+                                        r"\$filter near 'x'\)$"):
         list(source(hris, clock).scan_full())
 
 
@@ -341,7 +361,7 @@ def test_a_truncated_page_is_a_feed_error_naming_the_url(hris, clock):
     with pytest.raises(FeedError) as caught:
         list(source(hris, clock, page_size=3).scan_full())
     text = str(caught.value)
-    assert text.startswith(f"SuccessFactors GET {hris.base_url}/odata/v2/PerPerson?")
+    assert text.startswith(f"SuccessFactors GET {hris.base_url}/odata/v2/PerPersonal?")
     assert "$skiptoken=" in text and "the answer is not JSON, it may be cut short" in text
 
 

@@ -132,7 +132,9 @@ def test_full_pull_maps_aliases_and_resolves_the_manager_to_its_key(hris, clock)
         "hire_date": "2020-03-01", "termination_date": None,
         "source_updated_at": "2026-11-26T09:00:00.000+00:00",
     }
-    assert hris.requests == [("GET", "basic", {"format": "json", "Worker_Type": "Employee"})]
+    # The report, then its schema (one request more per full pull).
+    assert hris.requests == [("GET", "basic", {"format": "json", "Worker_Type": "Employee"}),
+                             ("GET", "basic", {"xsds": ""})]
     assert not src.supports_delta()
 
 

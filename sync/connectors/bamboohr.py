@@ -2,48 +2,62 @@
 
 The engine calls sources from a worker thread, so this uses ``httpx.Client``.
 
-- Full pull: ONE custom report (``POST /v1/reports/custom?format=JSON&onlyCurrent=false``)
-  because it includes every employee regardless of status, and ``onlyCurrent=false``
-  shows future-dated values such as a scheduled ``terminationDate`` (§1.2 B, §1.5). The
-  directory endpoint is not used: it may omit inactive people (§1.2 A).
-- Delta: ``GET /v1/employees/changed?since=`` for the ids, then one report filtered by
-  ``employeeIds`` for their data; ``latest`` is the next watermark (§1.3).
-- One person: ``GET /v1/employees/{id}?fields=...&onlyCurrent=false`` (§1.2 C).
+- Current values: ONE custom report (``POST /v1/reports/custom?format=JSON&onlyCurrent=
+  true``), which includes every employee regardless of status (§1.2 B); the directory
+  endpoint is not used, it may omit inactive people (§1.2 A). With ``hris.read_via =
+  "dataset"`` they come from Datasets v2 instead, the report's documented successor,
+  with the report as the fallback (sync/connectors/bamboohr_dataset.py).
+- Future-dated values: ``onlyCurrent=false`` shows tomorrow's value of EVERY history
+  field, not only ``terminationDate`` (§1.2 B, "Correction"), so it is asked for
+  separately, for those fields only; a future termination date is carried, other
+  differences become scheduled changes dated from the employee's table rows and are
+  never applied early (sync/connectors/bamboohr_schedule.py).
+- Delta: ``GET /v1/employees/changed?since=`` for the ids, plus the people whose
+  scheduled change has fallen due (a row taking effect edits nothing, so ``changed``
+  does not report it), then the same reads filtered to those ids (§1.3).
+- One person: ``GET /v1/employees/{id}?fields=...`` current, then future (§1.2 C).
 
-Raw records are the employee objects as BambooHR sent them; ``fields()`` maps them to
-canonical fields and resolves the manager reference (see ``_manager``).
+Raw records are the employee objects as BambooHR sent them (current values);
+``fields()`` maps them to canonical fields and resolves the manager reference.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from sync.config import BambooHRSourceConfig, secret_from_env
-from sync.connectors.base import FeedError, RawRecord, RecordError
-from sync.connectors.http_retry import (
-    HttpSource,
-    RetryPolicy,
-    answer_error,
-    read_with_retries,
+from sync.config import BambooHRSourceConfig
+from sync.connectors import bamboohr_dataset as dataset
+from sync.connectors.bamboohr_schedule import (
+    merge,
+    next_due,
+    pending_fields,
+    probe_fields,
+    scheduled_changes,
+    tables_for,
 )
+from sync.connectors.bamboohr_wire import BambooHRHttp, configured_fields, directory, text
+from sync.connectors.base import FeedError, RawRecord, RecordError
+from sync.connectors.http_retry import RetryPolicy
 from sync.models import digest_of
 from sync.schema_check import describe, missing_columns
 
-NO_DATE = "0000-00-00"  # how BambooHR may spell an empty date, besides null (§1.4)
 MAX_ATTEMPTS = 4  # per call, when throttled or cut off
 MAX_WAIT_SECONDS = 60.0  # the longest Retry-After honoured; beyond it the pull fails
 BACKOFF_BASE_SECONDS = 1.0
+MAX_DATASET_PAGES = 10_000  # a dataset that keeps saying "more" is refused, not followed
+log = logging.getLogger(__name__)
 
 
-class BambooHRSource(HttpSource):
+class BambooHRSource(BambooHRHttp):
     name = "bamboohr"
 
     def __init__(self, config: BambooHRSourceConfig, *, client: httpx.Client | None = None,
@@ -63,7 +77,14 @@ class BambooHRSource(HttpSource):
         # second manager/status fields used as fallbacks.
         wanted = [*config.fields, *config.attributes.values(), *config.FALLBACKS.values()]
         self._fields = list(dict.fromkeys(wanted))
-        self._configured = _configured_fields(config)
+        self._configured = configured_fields(config)
+        self._probe = probe_fields(self._fields)  # what the future-dated read asks for
+        self._names = dataset.dataset_names(self._fields, config.dataset_fields)
+        self._asked = self._names  # those the dataset lists (set by _check_catalog)
+        self._read_note = "nothing read yet"
+        # id -> the earliest date of a scheduled change seen (None: date unknown). Kept
+        # for the life of the source: a delta re-reads those whose date has come.
+        self._pending: dict[str, date | None] = {}
         self._report_fields: list[str] | None = None  # the last full report's field ids
         self._ids: set[str] = set()  # every employee id known from the last full scan
         self._id_by_number: dict[str, str] = {}  # employeeNumber -> id, same scope
@@ -74,9 +95,10 @@ class BambooHRSource(HttpSource):
 
     def scan_full(self) -> Iterator[RawRecord]:
         started = self._now()
-        employees = self._report({})
-        self._ids, self._id_by_number = _directory(employees)
+        employees = self._pull(None)
+        self._ids, self._id_by_number = directory(employees)
         self._directory_fresh = True
+        self._pending = {}
         yield from map(self._record, employees)
         # The moment before the report was asked for: a change during the pull is
         # picked up again by the next delta rather than lost.
@@ -98,14 +120,17 @@ class BambooHRSource(HttpSource):
         # Deleted records are NOT terminations (terminating is an *Updated* change, §1.5):
         # they yield nothing and simply vanish. The engine notices vanished people only in
         # full pulls (where its vanished grace applies), so deletions wait for the next one.
-        ids = sorted(str(k) for k, v in changes.items()
-                     if not (isinstance(v, dict) and v.get("action") == "Deleted"))
+        ids = {str(k) for k, v in changes.items()
+               if not (isinstance(v, dict) and v.get("action") == "Deleted")}
+        due = self._due()
         self._directory_fresh = False
-        if ids:
-            employees = self._report({"employeeIds": ids})
-            ids_now, numbers_now = _directory(employees)
+        if ids or due:
+            employees = self._pull(sorted(ids | due, key=lambda i: (len(i), i)))
+            ids_now, numbers_now = directory(employees)
             self._ids |= ids_now
             self._id_by_number.update(numbers_now)
+            for gone in due - ids_now:  # deleted meanwhile: nothing left to re-read
+                self._pending.pop(gone, None)
             yield from map(self._record, employees)
         latest = body.get("latest")
         self._watermark = str(latest) if latest else started.isoformat()
@@ -114,17 +139,20 @@ class BambooHRSource(HttpSource):
         return True
 
     def fetch_one(self, employee_id: str) -> RawRecord | None:
-        endpoint = "/v1/employees/{id}"
-        fields = quote(",".join(self._fields), safe=",")
-        path = f"/v1/employees/{quote(employee_id, safe='')}?fields={fields}&onlyCurrent=false"
-        employee = self._call("GET", path, endpoint, missing_ok=True)
+        employee = self._one(employee_id, self._fields, only_current=True)
         if employee is None:
             return None
-        if not isinstance(employee, dict):
-            raise FeedError(f"BambooHR GET {endpoint}: the answer is not an employee object")
-        employee.setdefault("id", employee_id)
+        # The answer has a key for every field the tenant knows, null when empty, and
+        # leaves unknown ones out (§1.2 B, C): a configured field missing here was renamed
+        # or deleted, and the resync is refused like a full pull would be.
+        absent = missing_columns(self._configured, set(employee), self.config.optional_columns)
+        if absent:
+            raise FeedError("BambooHR GET /v1/employees/{id}: "
+                            + describe(absent, "the employee's fields", "field"))
+        future = self._one(employee_id, self._probe, only_current=False) if self._probe \
+            else None
         self._directory_fresh = False
-        return self._record(employee)
+        return self._record(self._merge(employee, future))
 
     def fields(self, record: RawRecord) -> dict[str, str | None]:
         raw = record.raw
@@ -138,9 +166,9 @@ class BambooHRSource(HttpSource):
                 # status: employmentHistoryStatus is the account-customised CURRENT status
                 # ("Terminated", "Leave of Absence"), preferred over status, which is only
                 # Active/Inactive and stays Active until a termination date passes (§1.4, §1.5).
-                out[canonical] = _text(raw, field) or _text(raw, self.config.FALLBACKS.get(field))
+                out[canonical] = text(raw, field) or text(raw, self.config.FALLBACKS.get(field))
         for name, field in self.config.attributes.items():
-            out[f"attributes.{name}"] = _text(raw, field)
+            out[f"attributes.{name}"] = text(raw, field)
         return out
 
     def columns_present(self) -> set[str] | None:
@@ -155,13 +183,33 @@ class BambooHRSource(HttpSource):
     def describe(self) -> str:
         return f"BambooHR {self.config.base_url}"
 
+    def notes(self) -> list[tuple[str, str]]:
+        """What doctor shows besides the record count: how current values were read
+        (a dataset fallback is a warning) and the scheduled changes waiting."""
+        waiting = len(self._pending)
+        return [("hris read", self._read_note),
+                ("hris scheduled", f"{waiting} person(s) with a future-dated leave, transfer "
+                                   "or status change, kept out until its date")]
+
     # -- records ---------------------------------------------------------------------
 
     def _record(self, employee: Any) -> RawRecord:
         if not isinstance(employee, dict) or not str(employee.get("id") or "").strip():
             raise FeedError("BambooHR: an employee in the answer has no 'id'")
         key = str(employee["id"]).strip()
+        scheduled, day = next_due(employee)
+        if scheduled:
+            self._pending[key] = day
+        else:
+            self._pending.pop(key, None)
         return RawRecord(key, digest_of(employee), f"bamboohr:employee {key}", employee)
+
+    def _due(self) -> set[str]:
+        """People whose scheduled change has come (by the UTC date; a tenant ahead of
+        UTC is seen at the next delta after midnight UTC, one behind is re-read early,
+        still shows the change as future and stays pending). Undated ones: always."""
+        today = self._now().date()
+        return {k for k, day in self._pending.items() if day is None or day <= today}
 
     def _manager(self, raw: dict[str, Any]) -> str | None:
         """The manager's BambooHR id (the engine's employee_id).
@@ -171,7 +219,7 @@ class BambooHRSource(HttpSource):
         an employee number. A value that matches neither is passed on unchanged: it is
         not any current employee's id, and the engine leaves an unknown manager alone.
         """
-        values = [v for v in (_text(raw, "supervisorEId"), _text(raw, "supervisorId")) if v]
+        values = [v for v in (text(raw, "supervisorEId"), text(raw, "supervisorId")) if v]
         if not values:
             return None
         for refreshed in (False, True):
@@ -180,7 +228,7 @@ class BambooHRSource(HttpSource):
                     break
                 # After a delta or fetch_one the maps may lack the manager: one cheap
                 # report of ids and numbers for the whole company fills them in.
-                self._ids, self._id_by_number = _directory(
+                self._ids, self._id_by_number = directory(
                     self._report({}, fields=["id", "employeeNumber"]))
                 self._directory_fresh = True
             for value in values:
@@ -192,12 +240,59 @@ class BambooHRSource(HttpSource):
 
     # -- HTTP ------------------------------------------------------------------------
 
-    def _report(self, filters: dict[str, Any], fields: list[str] | None = None) -> list[Any]:
+    def _pull(self, ids: list[str] | None) -> list[Any]:
+        """Everyone (ids None) or these people: current values, merged with the
+        future-dated ones read apart (sync/connectors/bamboohr_schedule.py)."""
+        current = self._dataset_rows(ids) if self.config.read_via == "dataset" else None
+        if current is None:
+            current = self._report({} if ids is None else {"employeeIds": ids})
+            if self.config.read_via == "report":
+                self._read_note = "current values from the custom report (onlyCurrent=true)"
+        else:
+            self._read_note = (f"current values from the dataset {self.config.dataset_name!r}"
+                               " (Datasets v2)")
+        future: dict[str, Any] = {}
+        if self._probe:
+            rows = self._report({} if ids is None else {"employeeIds": ids},
+                                fields=self._probe, only_current=False)
+            future = {str(e.get("id")): e for e in rows if isinstance(e, dict)}
+        return [self._merge(e, future.get(str(e.get("id")))) if isinstance(e, dict) else e
+                for e in current]
+
+    def _merge(self, current: dict[str, Any], future: dict[str, Any] | None) -> dict[str, Any]:
+        pending = pending_fields(current, future)
+        scheduled = None
+        if pending:
+            emp_id = quote(str(current.get("id")), safe="")
+            rows = {table: self._call("GET", f"/v1/employees/{emp_id}/tables/{table}",
+                                      "/v1/employees/{id}/tables/" + table, missing_ok=True)
+                    for table in tables_for(pending)}
+            scheduled = scheduled_changes(rows, self._now().date())
+        return merge(current, future, pending, scheduled)
+
+    def _one(self, employee_id: str, fields: list[str], *,
+             only_current: bool) -> dict[str, Any] | None:
+        endpoint = "/v1/employees/{id}"
+        listed = quote(",".join(fields), safe=",")
+        flag = "true" if only_current else "false"
+        path = (f"/v1/employees/{quote(employee_id, safe='')}?fields={listed}"
+                f"&onlyCurrent={flag}")
+        employee = self._call("GET", path, endpoint, missing_ok=True)
+        if employee is None:
+            return None
+        if not isinstance(employee, dict):
+            raise FeedError(f"BambooHR GET {endpoint}: the answer is not an employee object")
+        employee.setdefault("id", employee_id)
+        return employee
+
+    def _report(self, filters: dict[str, Any], fields: list[str] | None = None, *,
+                only_current: bool = True) -> list[Any]:
         endpoint = "/v1/reports/custom"
         body = {"title": "rostersync", "fields": fields or self._fields}
         if filters:
             body["filters"] = filters
-        answer = self._call("POST", f"{endpoint}?format=JSON&onlyCurrent=false", endpoint,
+        flag = "true" if only_current else "false"
+        answer = self._call("POST", f"{endpoint}?format=JSON&onlyCurrent={flag}", endpoint,
                             content=json.dumps(body).encode())
         employees = answer.get("employees") if isinstance(answer, dict) else None
         if not isinstance(employees, list):
@@ -220,88 +315,68 @@ class BambooHRSource(HttpSource):
             raise FeedError(f"{what}: " + describe(absent, "the report's fields", "field"))
         return present
 
-    def _open_client(self) -> httpx.Client:
-        # Read at connect time; the key is the Basic user name, the password is
-        # anything (conventionally "x") (§1.1). It never appears in messages.
-        key = secret_from_env(self.config.api_key_env, "hris.api_key_env")
-        return httpx.Client(
-            auth=httpx.BasicAuth(key or "", "x"),
-            headers={"Accept": "application/json"},
-            timeout=self.config.timeout_seconds, verify=self.config.verify_tls)
-
-    def _call(self, method: str, path: str, endpoint: str, *, content: bytes | None = None,
-              missing_ok: bool = False) -> Any:
-        """One API call, retried while throttled or cut off; FeedError when it cannot
-        succeed."""
-        url = self.config.base_url + path
-        # Exactly "application/json": any variant is parsed as XML -> 400 (§1.2 B).
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        what = f"BambooHR {method} {endpoint}"
-        # Every call here reads (the custom report is a POST, but only a query), so a
-        # reset or a timeout is tried again like a throttle (sync/connectors/http_retry.py).
-        answer = read_with_retries(
-            lambda: self._http().request(method, url, content=content, headers=headers),
-            self._retry, what=what, sleep=self._sleep, now=self._now, jitter=self._jitter,
-            tls_setting="hris.verify_tls")
-        response = answer.response
-        status = response.status_code
-        if status == 200:
-            try:
-                return response.json()
-            except ValueError:
-                raise FeedError(f"{what}: the answer is not JSON") from None
-        if status == 404 and missing_ok:
+    def _dataset_rows(self, ids: list[str] | None) -> list[Any] | None:
+        """Current values from Datasets v2; None when the dataset is not there (404),
+        so that the custom report answers instead."""
+        name = self.config.dataset_name
+        if not self._check_catalog(name):
             return None
-        detail = _error_message(response)
-        if status in self._retry.statuses:
-            # 503 is BambooHR's documented throttle; 429 officially means the employee
-            # limit, but some integrators see it as a throttle (§1.6): both were retried.
-            why = answer.gave_up_because(self._retry, "still throttled")
-            raise answer_error(f"{what}: {status} ({detail or 'throttled'}); {why}", status)
-        if status in (401, 403):
-            verdict = "unauthorised" if status == 401 else "forbidden"
-            raise answer_error(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
-                               "check the API key in the environment variable named by "
-                               f"hris.api_key_env ({self.config.api_key_env})", status)
-        raise answer_error(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""),
-                           status)
+        endpoint = f"/v2/datasets/{name}/data"
+        what = f"BambooHR POST {endpoint}"
+        filters = [dataset.EVERYONE] if ids is None else dataset.ids_filters(
+            ids, self._names["id"])
+        out: list[Any] = []
+        for filter_ in filters:
+            for page in range(1, MAX_DATASET_PAGES + 1):
+                body = dataset.data_request(self._asked, filter_, page,
+                                            self.config.dataset_page_size)
+                answer = self._call("POST", endpoint, endpoint, missing_ok=True,
+                                    content=json.dumps(body).encode())
+                if answer is None:
+                    return self._fallback(f"{what} answered 404")
+                parsed = dataset.data_page(answer, self._asked)
+                if parsed is None:
+                    raise FeedError(f"{what}: the answer has no 'data' list of rows with "
+                                    "'fields'")
+                rows, more = parsed
+                out.extend(rows)
+                if not more:
+                    break
+            else:
+                raise FeedError(f"{what}: still more pages after {MAX_DATASET_PAGES}")
+        return out
 
+    def _check_catalog(self, name: str) -> bool:
+        """The dataset's field list against the configured fields (the dataset refuses
+        unknown fields with an error, which would not say which config key to fix)."""
+        endpoint = f"/v1_2/datasets/{name}/fields"
+        catalog: set[str] = set()
+        for page in range(1, MAX_DATASET_PAGES + 1):
+            answer = self._call("GET", f"{endpoint}?page={page}&page_size=1000", endpoint,
+                                missing_ok=True)
+            if answer is None:
+                self._fallback(f"BambooHR GET {endpoint} answered 404")
+                return False
+            parsed = dataset.catalog_page(answer)
+            if parsed is None:
+                raise FeedError(f"BambooHR GET {endpoint}: the answer has no 'fields' list")
+            names, more = parsed
+            catalog |= names
+            if not more:
+                break
+        absent = dataset.missing_in_catalog(self._configured, self._names, catalog,
+                                            self.config.optional_columns)
+        if absent:
+            raise FeedError(f"BambooHR GET {endpoint}: "
+                            + describe(absent, f"the dataset {name!r}", "field"))
+        self._report_fields = [f for f in self._fields if self._names[f] in catalog]
+        # Optional fields the dataset lacks are left out of the request: a dataset
+        # refuses unknown fields rather than omitting them.
+        self._asked = {f: n for f, n in self._names.items() if n in catalog}
+        return True
 
-def _error_message(response: httpx.Response) -> str:
-    # httpx headers are case-insensitive; accept the historical three-s typo too (§1.7).
-    headers = response.headers
-    return (headers.get("X-BambooHR-Error-Message")
-            or headers.get("X-BambooHR-Error-Messsage") or "").strip()
-
-
-def _configured_fields(config: BambooHRSourceConfig) -> list[tuple[str, str]]:
-    """(config key, field id) for every field the config asks for by name (the implicit
-    fallbacks are only a second source, never required)."""
-    return ([("hris.fields", field) for field in config.fields]
-            + [(f"hris.attributes.{name}", field) for name, field in config.attributes.items()])
-
-
-def _directory(employees: list[Any]) -> tuple[set[str], dict[str, str]]:
-    ids: set[str] = set()
-    numbers: dict[str, str] = {}
-    for employee in employees:
-        if isinstance(employee, dict) and employee.get("id") is not None:
-            emp_id = str(employee["id"]).strip()
-            ids.add(emp_id)
-            number = employee.get("employeeNumber")
-            if number not in (None, ""):
-                numbers[str(number).strip()] = emp_id
-    return ids, numbers
-
-
-def _text(raw: dict[str, Any], field: str | None) -> str | None:
-    """A field as a stripped string; None for absent, null, blank and empty dates."""
-    if field is None:
-        return None
-    value = raw.get(field)
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    if not text or text == NO_DATE:
-        return None
-    return text
+    def _fallback(self, why: str) -> None:
+        self._read_note = (f"the dataset {self.config.dataset_name!r} could not be read "
+                           f"({why}); current values came from the custom report instead")
+        log.warning("%s; reading BambooHR through the custom report instead "
+                    "(hris.read_via = \"dataset\", docs/bamboohr.md §1.2 E)", why)

@@ -44,6 +44,7 @@ class CanvasTargetConfig(Strict):
     concurrency: int = Field(4, ge=1, le=64)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
 
     # -- logins (§7.2) -----------------------------------------------------------------
     # pseudonym[authentication_provider_id] for new logins (e.g. "saml", or an id); unset:

@@ -56,6 +56,7 @@ class MoodleTargetConfig(Strict):
     concurrency: int = Field(4, ge=1, le=64)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     # Where wstoken travels: the documented query parameter, or the form body (Moodle
     # reads either; the body keeps it out of proxy and access logs) (inferred).
     token_in: Literal["query", "body"] = "query"

@@ -144,11 +144,31 @@ def parse_page(body: bytes) -> Page:
     return Page(results, next_url)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit, so that
+    ``https://host`` and ``https://host:443`` are one origin (RFC 6454 §4). SAP's own
+    ``__next`` links carry the default port (KBA 2489065: ``https://host:443/odata/v2/…``).
+    The host is compared case-insensitively (RFC 3986 §3.2.2)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise ODataFormatError(f"the port in {url!r} is not a number from 0 to 65535") from None
+    return scheme, (parts.hostname or ""), port if port is not None else _DEFAULT_PORTS.get(
+        scheme)
+
+
 def check_next_url(next_url: str, expected_prefix: str) -> str:
-    """The next page must be the same entity on the same server: credentials go along
-    with it, so a link elsewhere is refused rather than followed."""
+    """The next page must be the same entity on the same origin: credentials go along
+    with it, so a link to another scheme, host or port is refused rather than followed.
+    A userinfo part (``user@host``) is refused too: it could only smuggle a host."""
     link, want = urlsplit(next_url), urlsplit(expected_prefix)
-    if (link.scheme, link.netloc, link.path) != (want.scheme, want.netloc, want.path):
+    if origin_of(next_url) != origin_of(expected_prefix) or link.path != want.path \
+            or link.username is not None:
         raise ODataFormatError(f'"d.__next" points outside {expected_prefix}: {next_url!r}')
     return next_url
 
@@ -199,6 +219,25 @@ def error_detail(body: bytes) -> tuple[str | None, str | None]:
     return (str(code) if code else None), (str(message).strip() if message else None)
 
 
+_REFUSED = re.compile(r"invalid property names?\s*[:=]?\s*(?P<names>.+)", re.IGNORECASE)
+
+
+def refused_properties(code: str | None, message: str | None, entity: str) -> list[str] | None:
+    """The properties a 400 refused as unknown, relative to ``entity``, or None when the
+    answer is not such a refusal. SAP answers ``COE_PROPERTY_NOT_FOUND - Invalid property
+    name`` (KBA 2545055); the names follow as ``Entity/property``, comma-separated, often
+    after a ``[COE…]`` tag and before a sentence of advice."""
+    match = _REFUSED.search(message or "")
+    if match is None:
+        return [] if code == "COE_PROPERTY_NOT_FOUND" else None
+    listed = re.split(r"\.\s|\.$", match.group("names").strip(), maxsplit=1)[0]
+    names = []
+    for name in (n.strip().strip("'\"") for n in listed.split(",")):
+        if name:
+            names.append(name.removeprefix(f"{entity}/"))
+    return names
+
+
 def results_of(value: Any) -> list[Any] | None:
     """A navigation collection (`{"results": [...]}`, or a bare list) as a list; None
     when it is absent or deferred (`{"__deferred": ...}`: it was not expanded)."""
@@ -218,15 +257,27 @@ def segment_span(segment: dict[str, Any]) -> tuple[date, date]:
     return first, last
 
 
+def sequence_number(segment: dict[str, Any]) -> int:
+    """``seqNumber``: which of several EmpJob records on one date came last (KBA 3201077);
+    0 when absent (entities with one record per date have none)."""
+    value = segment.get("seqNumber")
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else 0
+    except (TypeError, ValueError):
+        raise ODataFormatError(f"seqNumber is not a whole number: {value!r}") from None
+
+
 def dated_segments(value: Any) -> list[dict[str, Any]]:
-    """A navigation's segments in time order (ODataFormatError for a bad date)."""
+    """A navigation's segments in time order: by startDate, then seqNumber, never by the
+    order the API happened to list them in (ODataFormatError for a bad date)."""
     segments = [s for s in results_of(value) or [] if isinstance(s, dict)]
-    return sorted(segments, key=lambda s: segment_span(s)[0])
+    return sorted(segments, key=lambda s: (segment_span(s)[0], sequence_number(s)))
 
 
 def current_index(segments: list[dict[str, Any]], today: date) -> int | None:
-    """The position of the segment in force on ``today`` (the latest-starting one if
-    several overlap), or None."""
+    """The position of the segment in force on ``today``: when several are (the earlier
+    one's endDate equals the next startDate, KBA 3201077), the latest-starting one, and
+    among those the highest seqNumber (``segments`` as dated_segments orders them)."""
     found = None
     for index, segment in enumerate(segments):
         first, last = segment_span(segment)

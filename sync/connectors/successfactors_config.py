@@ -12,7 +12,8 @@ current employment and the current effective-dated segments:
     job.departmentNav.name_localized          its current jobInfoNav segment (EmpJob)
     termination.latestTerminationDate         personEmpTerminationInfoNav
 
-"a|b" reads b when a is empty. The $select/$expand of every call is derived from these.
+"a|b" reads b when a is empty. The $select/$expand of every call is derived from these
+(sync.connectors.successfactors_entities reads each prefix from its own entity set).
 """
 
 from __future__ import annotations
@@ -64,31 +65,12 @@ DEFAULT_STATUS_CODES = {
     "R": Status.terminated, "T": Status.terminated,
 }
 
-# Always read: what choosing the current employment and segments needs (§3.6).
-BASE_SELECT = (
-    "personIdExternal", "lastModifiedDateTime",
-    "personalInfoNav/startDate", "personalInfoNav/endDate", "emailNav/isPrimary",
-    "employmentNav/userId", "employmentNav/startDate", "employmentNav/endDate",
-    "employmentNav/assignmentClass", "employmentNav/jobInfoNav/startDate",
-    "employmentNav/jobInfoNav/endDate", "employmentNav/jobInfoNav/emplStatus",
-    "employmentNav/jobInfoNav/emplStatusNav/externalCode",
-)
-
 # Entra's incremental template ORs the change stamps of these navigations (§3.5).
 DEFAULT_DELTA_NAVIGATIONS = [
     "personalInfoNav", "emailNav", "employmentNav", "employmentNav/jobInfoNav",
     "employmentNav/userNav",
 ]
 DEFAULT_EFFECTIVE_NAVIGATIONS = ["personalInfoNav", "employmentNav/jobInfoNav"]
-
-
-def nav_path(path: str) -> tuple[str, str]:
-    """("employmentNav/jobInfoNav", "departmentNav/name_localized") for
-    "job.departmentNav.name_localized"; ("", "lastModifiedDateTime") for a PerPerson one."""
-    head, _, rest = path.partition(".")
-    if head in NAVIGATIONS and rest:
-        return NAVIGATIONS[head], rest.replace(".", "/")
-    return "", path.replace(".", "/")
 
 
 class SuccessFactorsSourceConfig(Strict):
@@ -98,11 +80,24 @@ class SuccessFactorsSourceConfig(Strict):
     base_url: str
     company_id: str = Field(min_length=1)
     # basic: "username@company_id" and a password (SAP calls it deprecated); bearer: an
-    # OAuth access token obtained outside rostersync (SAML-bearer flow, §3.1).
-    auth: Literal["basic", "bearer"] = "basic"
+    # OAuth access token obtained outside rostersync; oauth: the OAuth 2.0 SAML bearer
+    # grant done by rostersync (§3.1), tokens renewed as they expire.
+    auth: Literal["basic", "bearer", "oauth"] = "basic"
     username: str | None = None
     password_env: str | None = None
     token_env: str | None = None
+    # auth = "oauth": the API key of the registered OAuth client (client_id), the user
+    # the assertion names, and the private key whose certificate is registered with the
+    # client (PEM), from a file readable by its owner only or an environment variable.
+    client_id: str | None = None
+    user_id: str | None = None
+    private_key_file: str | None = None
+    private_key_env: str | None = None
+    # The token endpoint; {api-server}/oauth/token when not set (§3.1, Jitterbit). Never
+    # /oauth/idp (KBA 3462403).
+    token_url: str | None = None
+    # How long a signed assertion is valid (NotOnOrAfter); SAP asks for short-lived ones.
+    assertion_lifetime_seconds: int = Field(300, ge=30, le=3600)
     # Canonical field -> path (see the module docstring); merged over DEFAULT_FIELDS.
     # An empty path ("") stops reading that field.
     fields: dict[str, str] = Field(default_factory=dict)
@@ -119,12 +114,15 @@ class SuccessFactorsSourceConfig(Strict):
     unknown_status_code: Literal["report"] | Status = "report"
     # managerId values that mean "no manager" [inferred].
     no_manager_values: list[str] = Field(default_factory=lambda: ["NO_MANAGER"])
-    # Only people with an employment: PerPerson also holds non-workers (§3.3, Entra).
-    person_filter: str = "personEmpTerminationInfoNav/activeEmploymentsCount ne null"
+    # An extra $filter on PerPerson (empty: none). Only people with an EmpEmployment are
+    # read as workers whatever it says. Do not filter on personEmpTerminationInfoNav: it
+    # can go null during a termination and drop the person from deltas (§3.6).
+    person_filter: str = ""
     page_size: int = Field(500, ge=1, le=1000)  # customPageSize; SAP's ceiling is 1000
     snapshot_paging: bool = True  # paging=snapshot: no gaps or repeats between pages
-    # Segments are read from today - this many days to 9999-12-31, so future-dated
-    # terminations and changes are visible (fromDate/toDate, §3.5, §3.6).
+    # EmpJob and PerPersonal (read at the top level, where fromDate/toDate apply, KBA
+    # 2853045) are read from today - this many days to 9999-12-31, so future-dated
+    # terminations, hires and changes are visible before they take effect (§3.6).
     segment_lookback_days: int = Field(0, ge=0, le=36500)
     # Delta (§3.5): the window starts this long before the watermark (clock skew,
     # changes saved while the last pull ran), and ORs these navigations' stamps.
@@ -135,6 +133,7 @@ class SuccessFactorsSourceConfig(Strict):
         default_factory=lambda: list(DEFAULT_EFFECTIVE_NAVIGATIONS))
     timeout_seconds: float = Field(60.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     retry_max_attempts: int = Field(4, ge=1, le=20)
     # SAP asks for 300 s after a 429 (§3.7); a longer Retry-After fails the pull.
     retry_max_wait_seconds: float = Field(300.0, ge=0)
@@ -144,6 +143,11 @@ class SuccessFactorsSourceConfig(Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return http_url(value).removesuffix("/odata/v2")
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str | None) -> str | None:
+        return http_url(value) if value is not None else None
 
     @field_validator("fields")
     @classmethod
@@ -185,6 +189,15 @@ class SuccessFactorsSourceConfig(Strict):
             raise ValueError("auth = \"basic\" needs username and password_env")
         if self.auth == "bearer" and not self.token_env:
             raise ValueError("auth = \"bearer\" needs token_env")
+        if self.auth == "oauth":
+            if not (self.client_id and self.user_id):
+                raise ValueError("auth = \"oauth\" needs client_id (the API key) and user_id")
+            if bool(self.private_key_file) == bool(self.private_key_env):
+                raise ValueError("auth = \"oauth\" needs one of private_key_file or "
+                                 "private_key_env")
+        if self.token_url is not None and self.token_url.rstrip("/").endswith("/oauth/idp"):
+            raise ValueError("token_url must not be /oauth/idp: SAP calls it insecure and "
+                             "deprecated (KBA 3462403); use /oauth/token")
         named = {alt for p in [*self.paths.values(), *self.attributes.values()]
                  for alt in p.split("|")}
         for path in self.optional_columns:
@@ -198,24 +211,6 @@ class SuccessFactorsSourceConfig(Strict):
         """Canonical field -> path actually read (defaults merged, blanks dropped)."""
         merged = {**DEFAULT_FIELDS, **self.fields}
         return {name: path for name, path in merged.items() if path}
-
-    def select_and_expand(self) -> tuple[str, str]:
-        """$select and $expand covering every configured path (§3.3)."""
-        select = list(BASE_SELECT)
-        expand = ["employmentNav/jobInfoNav/emplStatusNav"]
-        paths = [*self.paths.values(), *self.attributes.values()]
-        for path in (alt for p in paths for alt in p.split("|")):
-            nav, rest = nav_path(path)
-            select.append(f"{nav}/{rest}" if nav else rest)
-            hops = rest.split("/")[:-1]  # e.g. departmentNav in job.departmentNav.name_localized
-            if nav or hops:
-                expand.append("/".join(p for p in (nav, *hops) if p))
-        # Every ancestor too: expanding "a/b" relies on "a" being expanded.
-        full = set()
-        for item in expand:
-            parts = item.split("/")
-            full.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-        return ",".join(dict.fromkeys(select)), ",".join(sorted(full))
 
     @property
     def columns(self) -> dict[str, str]:

@@ -50,6 +50,9 @@ class PersonView:
         try:
             personal = dated_segments(raw.get("personalInfoNav"))
             at = current_index(personal, today)
+            if at is None:  # a future hire: the names they will start with
+                at = next((i for i, s in enumerate(personal) if segment_span(s)[0] > today),
+                          None)
             emails = [e for e in results_of(raw.get("emailNav")) or [] if isinstance(e, dict)]
             primary = next((e for e in emails if e.get("isPrimary") in (True, "true")), None)
             employment, jobs, now_at = _choose_employment(raw, today, config)

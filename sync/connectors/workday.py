@@ -2,7 +2,9 @@
 
 The engine calls sources from a worker thread, so this uses ``httpx.Client``.
 
-- Full pull: ONE ``GET {report}?format=json`` plus the configured prompts. RaaS has no
+- Full pull: ONE ``GET {report}?format=json`` plus the configured prompts (their
+  {today}-style placeholders resolved with the injected clock), then the report's XML
+  Schema (``?xsds``) to check that every configured alias is still a column. RaaS has no
   paging and no delta (§2.1), so ``supports_delta()`` is False and every pull is whole.
 - One person: the same report narrowed by ``fetch_prompt`` when the config names one
   (every row returned must be that worker), else the whole report, picked over.
@@ -16,10 +18,8 @@ manager reference (see ``_manager``).
 
 from __future__ import annotations
 
-import html
-import json
+import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -27,21 +27,28 @@ from typing import Any
 
 import httpx
 
-from sync.config import secret_from_env
-from sync.connectors.base import FeedError, RawRecord, RecordError
+from sync.connectors.base import FeedError, RawRecord, RecordError, SourceUnavailable
 from sync.connectors.http_retry import (
     HttpSource,
     RetryPolicy,
     answer_error,
     read_with_retries,
 )
+from sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused
+from sync.connectors.workday_answers import ENTRIES, error_text, parse_report
+from sync.connectors.workday_auth import credentials_hint, describe_auth, open_client
 from sync.connectors.workday_config import WorkdaySourceConfig
+from sync.connectors.workday_prompts import is_dynamic, resolve_all
+from sync.connectors.workday_schema import SchemaUnreadable, report_columns
+from sync.connectors.workday_values import cell as _cell
+from sync.connectors.workday_values import flag_cell, plain_date
+from sync.connectors.workday_values import scalar as _scalar
 from sync.models import digest_of
+from sync.schema_check import describe as describe_missing
+from sync.schema_check import missing_columns
 
-ENTRIES = "Report_Entry"
-# A date with a zone suffix, as XML output writes it (2025-07-31-07:00, §2.1).
-_ZONED_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})")
-_FAULT_TEXT = re.compile(r"<(?:[\w.-]+:)?(faultstring|Message)\b[^>]*>(.*?)</", re.S)
+log = logging.getLogger(__name__)
+
 
 
 class WorkdaySource(HttpSource):
@@ -65,12 +72,16 @@ class WorkdaySource(HttpSource):
         # cover them).
         self._interpretation = config.interpretation()
         self._key_by_number: dict[str, str] = {}  # employee number -> key, last full pull
+        self._bearer: RefreshingBearer | None = None  # auth = "oauth" only
+        self._columns: list[str] | None = None  # the report schema's aliases, last full pull
+        self.schema_note: str | None = None  # why the last full pull's schema went unchecked
 
     # -- HrisSource ------------------------------------------------------------------
 
     def scan_full(self) -> Iterator[RawRecord]:
         rows = self._report({})
         self._key_by_number = self._directory(rows)
+        self._check_schema(rows)
         yield from (self._record(i, row) for i, row in enumerate(rows))
 
     def supports_delta(self) -> bool:
@@ -104,7 +115,8 @@ class WorkdaySource(HttpSource):
         if not isinstance(raw, dict):
             raise RecordError(record.locator, None, None,
                               f"is a JSON {type(raw).__name__}, not an object")
-        if not _cell(raw, self._key_alias, record.locator):
+        split = self.config.multi_value_separator or None
+        if not _cell(raw, self._key_alias, record.locator, split):
             raise RecordError(record.locator, self._key_alias, None,
                               "has no value for the key alias (columns.employee_id), so "
                               "the row cannot be matched to a worker")
@@ -112,9 +124,11 @@ class WorkdaySource(HttpSource):
         for canonical, alias in self.config.columns.items():
             if canonical == "status":
                 continue
-            value = _cell(raw, alias, record.locator)
+            # One person has one key and one manager: several values are refused.
+            one = split if canonical in ("employee_id", "manager_id") else None
+            value = _cell(raw, alias, record.locator, one)
             if canonical in ("hire_date", "termination_date") and value:
-                value = _plain_date(value)
+                value = plain_date(value)
             out[canonical] = value
         out["status"] = self._status(raw, record.locator, out.get("hire_date"))
         if "manager_id" in out:
@@ -124,10 +138,38 @@ class WorkdaySource(HttpSource):
         return out
 
     def columns_present(self) -> set[str] | None:
-        return None  # rows leave empty cells out (inferred), so absence proves nothing
+        return None  # rows leave empty cells out (inferred); the schema is checked instead
+
+    def source_columns(self) -> list[str] | None:
+        """The aliases the report's schema listed at the last full pull, in report order
+        (None when the schema was not read)."""
+        return list(self._columns) if self._columns is not None else None
 
     def describe(self) -> str:
         return f"Workday report {self.config.report_url}"
+
+    def effective_prompts(self) -> dict[str, str]:
+        """The prompts a pull now would send, placeholders resolved."""
+        return resolve_all(self.config.prompts, self._now())
+
+    def notes(self) -> list[tuple[str, str]]:
+        """What doctor shows besides the record count: the authentication in use, the
+        prompts as sent, and whether the report's columns were checked."""
+        config = self.config
+        out = [("hris auth", describe_auth(config, self._bearer))]
+        if config.prompts:
+            shown = []
+            for name, value in self.effective_prompts().items():
+                template = config.prompts[name]
+                shown.append(f"{name}={value}" + (f" (from {template!r})"
+                                                   if is_dynamic(template) else ""))
+            out.append(("hris prompts", "sent as " + ", ".join(shown)))
+        if self.schema_note is not None:
+            out.append(("hris schema", self.schema_note))
+        elif self._columns is not None:
+            out.append(("hris schema", f"the report's schema lists {len(self._columns)} "
+                        "columns; every configured alias is among them"))
+        return out
 
     # -- records ---------------------------------------------------------------------
 
@@ -177,16 +219,13 @@ class WorkdaySource(HttpSource):
         """Canonical status words from the flags, else the text status (see
         WorkdayStatusRules). Flag values are checked, never guessed."""
         rules = self.config.status
+        split = self.config.multi_value_separator or None
 
         def flag(alias: str | None) -> bool | None:
             if alias is None:
                 return None
-            try:
-                return _flag(raw.get(alias), self.config.true_values, self.config.false_values)
-            except ValueError:
-                raise RecordError(locator, alias, str(raw.get(alias)),
-                                  "is not a yes/no flag; add the spelling to "
-                                  "hris.true_values or hris.false_values") from None
+            return flag_cell(raw, alias, locator, split, self.config.true_values,
+                             self.config.false_values)
 
         terminated, active, leave = (flag(rules.terminated_flag), flag(rules.active_flag),
                                      flag(rules.leave_flag))
@@ -199,7 +238,7 @@ class WorkdaySource(HttpSource):
         if leave:
             return "leave"
         text_alias = self.config.columns.get("status")
-        text = _cell(raw, text_alias, locator) if text_alias else None
+        text = _cell(raw, text_alias, locator, split) if text_alias else None
         if text:
             return text
         return "active" if (terminated, active, leave) != (None, None, None) else None
@@ -218,7 +257,7 @@ class WorkdaySource(HttpSource):
     # -- HTTP ------------------------------------------------------------------------
 
     def _report(self, extra_prompts: dict[str, str]) -> list[Any]:
-        prompts = {**self.config.prompts, **extra_prompts}
+        prompts = {**self.effective_prompts(), **extra_prompts}
         where = self._where(prompts)
         response = self._get(prompts, where)
         return parse_report(response.content, response.headers.get("content-type", ""),
@@ -229,26 +268,25 @@ class WorkdaySource(HttpSource):
         return f"{self.config.report_url}?{query}"
 
     def _open_client(self) -> httpx.Client:
-        config = self.config
-        headers = {"Accept": "application/json"}
-        auth = None
-        if config.auth == "basic":
-            password = secret_from_env(config.password_env, "hris.password_env") or ""
-            auth = httpx.BasicAuth(config.user or "", password)
-        else:
-            token = secret_from_env(config.token_env, "hris.token_env") or ""
-            headers["Authorization"] = "Bearer " + token
-        return httpx.Client(auth=auth, headers=headers, timeout=config.timeout_seconds,
-                            verify=config.verify_tls)
+        # The token renewer runs on the same clock as everything else (tests advance it).
+        client, self._bearer = open_client(self.config, lambda: self._now().timestamp())
+        return client
 
     def _get(self, prompts: dict[str, str], where: str) -> httpx.Response:
         """One report call, retried while throttled, failing transiently or cut off."""
         config = self.config
         what = f"Workday GET {where}"
-        answer = read_with_retries(
-            lambda: self._http().get(config.report_url, params={"format": "json", **prompts}),
-            self._retry, what=what, sleep=self._sleep, now=self._now, jitter=self._jitter,
-            tls_setting="hris.verify_tls")
+        try:
+            answer = read_with_retries(
+                lambda: self._http().get(config.report_url,
+                                         params={"format": "json", **prompts},
+                                         timeout=self._report_timeout()),
+                self._retry, what=what, sleep=self._sleep, now=self._now,
+                jitter=self._jitter, tls_setting="hris.verify_tls")
+        except TokenRefused as exc:
+            # The stored client credentials or refresh token were refused: like a 401,
+            # the source could not be read (not a verdict on the data).
+            raise SourceUnavailable(str(exc), SourceUnavailable.AUTH) from None
         response = answer.response
         status = response.status_code
         if status == 200:
@@ -261,130 +299,56 @@ class WorkdaySource(HttpSource):
         if status in (401, 403):
             verdict = "unauthorised" if status == 401 else "forbidden"
             raise answer_error(f"{what}: {status} {verdict} ({detail or 'no reason given'}); "
-                               f"check {self._credentials()}", status)
+                               f"check {credentials_hint(config)}", status)
         raise answer_error(f"{what}: HTTP {status}" + (f" ({detail})" if detail else ""),
                            status)
 
-    def _credentials(self) -> str:
+    def _report_timeout(self) -> httpx.Timeout:
+        """The report is computed whole per call (no paging, §2.1): its answer may take
+        minutes to start on a large tenant, so reading waits report_timeout_seconds."""
         config = self.config
-        if config.auth == "basic":
-            return (f"hris.user ({config.user}) and the password in the environment "
-                    f"variable named by hris.password_env ({config.password_env})")
-        return (f"the token in the environment variable named by hris.token_env "
-                f"({config.token_env}); it may have expired")
+        return httpx.Timeout(config.timeout_seconds, read=config.report_timeout_seconds)
 
-
-# -- pure helpers -------------------------------------------------------------------
-
-
-def parse_report(body: bytes, content_type: str, where: str) -> list[Any]:
-    """The rows of a RaaS JSON answer; FeedError naming the URL and what is wrong."""
-    what = f"Workday GET {where}"
-    if not body.strip():
-        raise FeedError(f"{what}: the answer is empty")
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FeedError(f"{what}: the answer is not UTF-8 (byte {exc.start})") from None
-    try:
-        answer = json.loads(text)
-    except json.JSONDecodeError as exc:
-        size = len(body)
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise FeedError(f"{what}: the JSON answer ends early after {size} bytes "
-                            f"(truncated: {exc.msg})") from None
-        kind = content_type.split(";")[0].strip() or "no Content-Type"
-        raise FeedError(f"{what}: the answer is not valid JSON ({kind}, {size} bytes): "
-                        f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(answer, dict):
-        raise FeedError(f"{what}: the answer is a JSON {type(answer).__name__}, not an "
-                        f"object with {ENTRIES}")
-    if ENTRIES not in answer:
-        if "error" in answer or "errors" in answer:
-            raise FeedError(f"{what}: Workday reported an error: {error_text(body)}")
-        if answer:
-            raise FeedError(f"{what}: the answer has no {ENTRIES} (keys: "
-                            f"{', '.join(sorted(answer)[:5])})")
-        return []  # an empty object: a report with no rows (inferred)
-    rows = answer[ENTRIES]
-    if isinstance(rows, dict):
-        return [rows]  # one row written as an object, not a list (inferred)
-    if not isinstance(rows, list):
-        raise FeedError(f"{what}: {ENTRIES} is a JSON {type(rows).__name__}, not a list")
-    return rows
-
-
-def error_text(body: bytes) -> str:
-    """The reason in a Workday error body: a SOAP Fault's faultstring (or a wd:Message),
-    or the JSON error/errors shape (inferred); short, one line."""
-    text = body.decode("utf-8", "replace").strip()
-    if not text:
-        return ""
-    found: str | None = None
-    if text.startswith("{"):
+    def _check_schema(self, rows: list[Any]) -> None:
+        """Refuse a report that lost a configured alias (a renamed column would read as
+        empty for everyone). The schema is one more request; when it cannot be had, the
+        pull goes on unchecked and says so once."""
+        config = self.config
+        self._columns, self.schema_note = None, None
+        if not config.schema_check:
+            self.schema_note = "not checked (hris.schema_check = false)"
+            return
+        where = f"{config.report_url}?{config.schema_query}"
         try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            parts = [str(data["error"])] if data.get("error") else []
-            for item in data.get("errors") or []:
-                if isinstance(item, dict) and item.get("error"):
-                    parts.append(str(item["error"]))
-            found = "; ".join(dict.fromkeys(parts)) or None
-    elif text.startswith("<"):
-        match = _FAULT_TEXT.search(text)
-        found = html.unescape(match.group(2)) if match else None
-    found = " ".join((found or "").split())
-    return found[:300]
+            columns = self._schema(where)
+        except SchemaUnreadable as exc:
+            self.schema_note = (f"Workday GET {where}: could not read the report's schema "
+                                f"({exc}), so renamed columns were not checked this time; "
+                                "set hris.schema_check = false if the tenant serves none")
+            log.warning("%s", self.schema_note)
+            return
+        # Rows are consulted too: one integration notes that the schema can leave out a
+        # column that is empty in every row (singer-io/tap-workday-raas
+        # discover.enrich_schema_from_data); a column any row carries is not missing.
+        present = set(columns).union(*(r for r in rows if isinstance(r, dict)))
+        absent = missing_columns(config.configured_columns(), present,
+                                 config.optional_columns)
+        if absent:
+            raise FeedError(f"Workday GET {where}: "
+                            + describe_missing(absent, "the report's schema"))
+        self._columns = columns
 
-
-def _flag(value: Any, true_values: list[str], false_values: list[str]) -> bool | None:
-    """A flag cell as a bool; None when empty or absent; ValueError when unreadable."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    text = str(value).strip().lower()
-    if not text:
-        return None
-    if text in true_values:
-        return True
-    if text in false_values:
-        return False
-    raise ValueError(text)
-
-
-def _cell(row: dict[str, Any], alias: str, locator: str) -> str | None:
-    """A cell as a stripped string; None for absent, null and blank.
-
-    A multi-instance column arrives as a list (§2.1): one plain value is taken, an empty
-    list is no value, anything else cannot be one field and is reported.
-    """
-    value = row.get(alias)
-    if isinstance(value, list):
-        if not value:
-            return None
-        if len(value) == 1 and not isinstance(value[0], dict | list):
-            value = value[0]
-        else:
-            raise RecordError(locator, alias, None, f"holds {len(value)} values (a "
-                              "multi-instance column); the report must give one value")
-    if isinstance(value, dict):
-        raise RecordError(locator, alias, None, "holds an object, not a value; the report "
-                          "column must be plain text")
-    return _scalar(value)
-
-
-def _scalar(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    text = str(value).strip()
-    return text or None
-
-
-def _plain_date(value: str) -> str:
-    match = _ZONED_DATE.fullmatch(value)
-    return match.group(1) if match else value
+    def _schema(self, where: str) -> list[str]:
+        """The report schema's aliases; SchemaUnreadable for any failure (one try: a
+        missing check is noted, not worth waiting for)."""
+        try:
+            response = self._http().get(where, headers={"Accept": "application/xml"})
+        except httpx.HTTPError as exc:
+            raise SchemaUnreadable(f"{type(exc).__name__}: {exc or 'no detail'}") from None
+        except TokenRefused as exc:
+            raise SchemaUnreadable(str(exc)) from None
+        if response.status_code != 200:
+            detail = error_text(response.content)
+            raise SchemaUnreadable(f"HTTP {response.status_code}"
+                                   + (f": {detail}" if detail else ""))
+        return report_columns(response.content)

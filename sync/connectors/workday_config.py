@@ -11,7 +11,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sync.config_base import Strict, http_url
+from sync.config_base import CANONICAL_FIELDS, Strict, http_url
+from sync.connectors.workday_prompts import check_template
+from sync.schema_check import column_keys
 
 # The alias contract proposed in docs/workday.md §2.1 (canonical field -> report alias).
 DEFAULT_COLUMNS: dict[str, str] = {
@@ -59,13 +61,22 @@ class WorkdaySourceConfig(Strict):
     base_url: str
     # ccx/service/customreport2/{tenant}/{reportOwner}/{reportName}
     report_path: str
-    auth: Literal["basic", "bearer"] = "basic"
+    auth: Literal["basic", "bearer", "oauth"] = "basic"
     # The Integration System User; whether it needs an "@tenant" suffix depends on the
     # tenant (§2.1, inferred), so it is written here exactly as it must be sent.
     user: str | None = None
     password_env: str | None = None
     token_env: str | None = None
-    # Report prompts, sent as query parameters on every pull (§2.1).
+    # auth = "oauth": an API client for integrations exchanges its refresh token for
+    # short-lived access tokens (§2.1). The client id is not secret; the client secret
+    # and the refresh token are read from these environment variables.
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    refresh_token_env: str | None = None
+    # Default: {base_url}/ccx/oauth2/{tenant}/token, the tenant taken from report_path.
+    token_url: str | None = None
+    # Report prompts, sent as query parameters on every pull (§2.1). Values may hold
+    # {today}, {today-7d}, {now}, {now-2h}: resolved at pull time (workday_prompts.py).
     prompts: dict[str, str] = Field(default_factory=dict)
     # A prompt that narrows the report to one worker by key, for one-off resyncs; without
     # it a resync reads the whole report and picks the worker out.
@@ -82,10 +93,26 @@ class WorkdaySourceConfig(Strict):
     false_values: list[str] = ["0", "false", "no", "n"]
     # Extra report aliases kept on Person.attributes (usable by the scope filter).
     attributes: dict[str, str] = Field(default_factory=dict)
+    # Configured aliases the report may lack (read as empty). Any other configured alias
+    # missing from the report's schema rejects the feed (sync/schema_check.py).
+    optional_columns: list[str] = Field(default_factory=list)
+    # Read the report's column list from its XML Schema ({report}?{schema_query}) once
+    # per full pull and refuse a feed that lost a configured alias. The query is what
+    # public integrations send (inferred for other tenants): switch off if it fails.
+    schema_check: bool = True
+    schema_query: str = "xsds"
+    # Reports join several values of one column with this in non-JSON formats (§2.1);
+    # in the key, manager, status and flag columns it (like a JSON list of values) marks
+    # a multi-valued cell, which is refused. "" switches the split off.
+    multi_value_separator: str = ";"
     # A zone suffix such as 2025-07-31-07:00 (§2.1) is cut before these are tried.
     date_formats: list[str] = ["%Y-%m-%d"]
-    timeout_seconds: float = Field(120.0, gt=0)  # a whole report is computed per call
+    # Connecting, the schema and the token call. The report call reads for longer: the
+    # whole report is computed per call, with no paging (§2.1).
+    timeout_seconds: float = Field(120.0, gt=0)
+    report_timeout_seconds: float = Field(600.0, gt=0)
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     # Throttling is undocumented (§0): these statuses are retried with backoff.
     retry_statuses: list[int] = [429, 500, 502, 503, 504]
     max_attempts: int = Field(4, ge=1, le=20)
@@ -109,9 +136,6 @@ class WorkdaySourceConfig(Strict):
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        # Imported here: sync.config imports this module for its unions.
-        from sync.config import CANONICAL_FIELDS
-
         unknown = sorted(set(value) - set(CANONICAL_FIELDS))
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}; known fields are "
@@ -142,14 +166,69 @@ class WorkdaySourceConfig(Strict):
                 and "employee_number" not in self.columns):
             raise ValueError("manager_reference = \"employee_number\" needs "
                              "columns.employee_number to resolve managers")
+        if self.auth == "oauth":
+            if not (self.client_id and self.client_secret_env and self.refresh_token_env):
+                raise ValueError("auth = \"oauth\" needs client_id, client_secret_env and "
+                                 "refresh_token_env (the variables holding the client "
+                                 "secret and the refresh token)")
+            if self.token_url is None and self.tenant is None:
+                raise ValueError("auth = \"oauth\" needs token_url, since report_path "
+                                 "does not name the tenant (ccx/service/customreport2/"
+                                 "{tenant}/...)")
+        named = {alias for _key, alias in self.configured_columns()}
+        for alias in self.optional_columns:
+            if alias not in named:
+                raise ValueError(f"optional_columns: {alias!r} is not an alias named in "
+                                 "hris.columns, hris.attributes or hris.status")
+            if alias == self.columns["employee_id"]:
+                raise ValueError(f"optional_columns: {alias!r} is the key "
+                                 "(columns.employee_id) and cannot be optional")
         return self
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompt_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            try:
+                check_template(text)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return value
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str | None) -> str | None:
+        return http_url(value) if value else None
 
     @property
     def report_url(self) -> str:
         return f"{self.base_url}/{self.report_path}"
 
+    @property
+    def tenant(self) -> str | None:
+        """The tenant named in report_path (ccx/service/customreport2/{tenant}/...)."""
+        parts = self.report_path.split("/")
+        if len(parts) >= 4 and parts[:3] == ["ccx", "service", "customreport2"]:
+            return parts[3]
+        return None
+
+    @property
+    def oauth_token_url(self) -> str:
+        """Where the refresh token is exchanged (§2.1: /ccx/oauth2/{tenant}/token)."""
+        return self.token_url or f"{self.base_url}/ccx/oauth2/{self.tenant}/token"
+
+    def configured_columns(self) -> list[tuple[str, str]]:
+        """(config key, alias) for every report column the config reads, flags included:
+        what the report's schema must still offer (sync/schema_check.py)."""
+        flags = [(f"hris.status.{name}", alias) for name, alias in (
+            ("active_flag", self.status.active_flag),
+            ("terminated_flag", self.status.terminated_flag),
+            ("leave_flag", self.status.leave_flag)) if alias]
+        return column_keys(self.columns, self.attributes) + flags
+
     def interpretation(self) -> dict[str, object]:
         """Settings that change how a row reads but are not in columns/attributes/
         date_formats (which the config fingerprint covers): part of each row's digest."""
         return {"status": self.status.model_dump(), "true": self.true_values,
-                "false": self.false_values, "manager": self.manager_reference}
+                "false": self.false_values, "manager": self.manager_reference,
+                "split": self.multi_value_separator}

@@ -4,18 +4,29 @@ It runs on the event loop that runs the scheduler (the console's, or `serve`'s),
 accepted event reaches the dispatcher without crossing threads. It is deliberately
 small: one request per connection, a Content-Length body with a size limit, a read
 timeout, no chunked uploads. Put a TLS-terminating proxy in front for public traffic.
+
+It accepts connections itself (sync.realtime.accept) rather than through
+asyncio.start_server, whose accept loop logs a traceback for every failed accept: with
+few file descriptors, slow clients made thousands a second. Connections are capped; one
+over the cap is answered 503 at once and closed, and an accept that fails is one
+rate-limited log line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from sync.realtime.accept import Acceptor, busy_answer
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 READ_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_CONNECTIONS = 64
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error",
@@ -50,19 +61,35 @@ class _BadRequest(Exception):
 
 class HttpListener:
     def __init__(self, host: str, port: int, handler: Handler, *,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+                 max_body: int = MAX_BODY_BYTES,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 log: Callable[[dict[str, Any]], None] | None = None,
+                 name: str = "http") -> None:
         self.host, self.port = host, port
         self.handler = handler
         self.max_body = max_body
-        self._server: asyncio.base_events.Server | None = None
+        self.log = log or (lambda _record: None)
+        self._acceptor = Acceptor(self._connection, max_connections, self.log, name,
+                                  busy=busy_answer(REASONS[503]))
+
+    @property
+    def max_connections(self) -> int:
+        """The cap in force (the configured one, lowered to fit the descriptor limit)."""
+        return self._acceptor.cap
+
+    @property
+    def open_connections(self) -> int:
+        return self._acceptor.open
 
     async def start(self) -> tuple[str, int]:
         """Listen; returns the bound (host, port), e.g. the free port picked for 0."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port,
-                                                  limit=MAX_HEADER_BYTES)
-        sock = self._server.sockets[0].getsockname()
-        self.port = sock[1]
-        return sock[0], sock[1]
+        host, port = await self._acceptor.start(self.host, self.port)
+        self.port = port
+        return host, port
+
+    async def _connection(self, sock: socket.socket) -> None:
+        reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_HEADER_BYTES)
+        await self._serve(reader, writer)
 
     @property
     def url(self) -> str:
@@ -70,16 +97,12 @@ class HttpListener:
         return f"http://{host}:{self.port}"
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self._acceptor.close()
 
     async def wait_closed(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            # Connections in flight finish on their own (each has a read timeout).
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), READ_TIMEOUT_SECONDS)
-            self._server = None
+        self._acceptor.close()
+        # Connections in flight finish on their own (each has a read timeout).
+        await self._acceptor.wait_idle(READ_TIMEOUT_SECONDS)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -92,6 +115,9 @@ class HttpListener:
                 return
             except asyncio.LimitOverrunError:
                 response = Response(400, _message("request headers too large"))
+            except Exception as exc:  # a bug must still answer, and be one log line
+                self.log({"event": "listener_error", "error": f"{type(exc).__name__}: {exc}"})
+                response = Response(500, _message("internal error; see the log"))
             head = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}",
                     f"Content-Type: {response.content_type}",
                     f"Content-Length: {len(response.body)}", "Connection: close",

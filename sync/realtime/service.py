@@ -5,8 +5,10 @@ Routes (POST bodies are JSON, answers are JSON):
     POST /webhooks/bamboohr   a BambooHR webhook (X-BambooHR-Signature, -Timestamp)
     POST /webhooks/event      the generic signed event (X-Rostersync-Signature, -Timestamp)
     GET  /healthz             200 while listening
-Refusals: 401 unsigned, forged or stale; 409 replayed; 400 unreadable; 404 an intake
-without a configured secret.
+Refusals: 401 unsigned, forged or stale; 409 replayed; 400 unreadable (not JSON, nested
+deeper than intake.MAX_NESTING, an employee id that is not a string or an integer); 404 an
+intake without a configured secret; 503 over ``realtime.max_connections``. Log lines are
+rate-limited (sync.realtime.log_limit).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sync.engine import Engine
 from sync.realtime import intake, signatures
 from sync.realtime.dispatch import Dispatcher
 from sync.realtime.http import HttpListener, Request, Response
+from sync.realtime.log_limit import RateLimitedLog
 
 TICK_SECONDS = 30.0
 Route = Callable[[Request], Awaitable[Response]]
@@ -41,7 +44,8 @@ class RealtimeService:
                  extra_routes: dict[str, Route] | None = None) -> None:
         self.engine = engine
         self.config = config
-        self.log = log or (lambda _record: None)
+        # A flood of refusals or failed accepts is one line per message a minute, counted.
+        self.log = RateLimitedLog(log or (lambda _record: None))
         self.dispatcher = Dispatcher(engine, config, lock=lock, log=self.log)
         rt = config.realtime
         # Secrets are read once, now: a missing variable is a config error at start.
@@ -52,7 +56,8 @@ class RealtimeService:
                       if rt.generic_secret_env else None),
         }
         host, port = split_host_port(rt.listen)
-        self.listener = HttpListener(host, port, self.handle)
+        self.listener = HttpListener(host, port, self.handle, log=self.log, name="webhooks",
+                                     max_connections=rt.max_connections)
         self.routes = dict(extra_routes or {})
         self.refused = 0  # requests refused since start (forged, stale, replayed, unreadable)
         self._tasks: list[asyncio.Task] = []
@@ -78,12 +83,14 @@ class RealtimeService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        self.log.flush()
 
     async def _tick(self) -> None:
         """Parked (gated) events and busy retries get another look; old events go."""
         keep = timedelta(days=self.config.realtime.keep_events_days)
         while True:
             await asyncio.sleep(TICK_SECONDS)
+            self.log.flush()
             self.dispatcher.wake()
             try:
                 await asyncio.to_thread(event_store.prune, self.engine.store,

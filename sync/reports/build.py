@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage import audit
 from storage.db import Store
 from sync.config import Config
 from sync.reports import drift, operator, terminations
@@ -14,6 +15,14 @@ DEFAULT_SINCE = {"terminations": "90d", "drift": "30d", "operator": "30d"}
 
 
 def build_report(name: str, store: Store, config: Config, period: Period) -> dict[str, Any]:
+    doc = _build(name, store, config, period)
+    # Every report carries the audit head: a copy kept anywhere is an anchor that shows a
+    # log cut short or rewritten since (`audit verify --expect-head`).
+    doc["audit_head"] = audit.head(store)
+    return doc
+
+
+def _build(name: str, store: Store, config: Config, period: Period) -> dict[str, Any]:
     if name == "terminations":
         return terminations.build(store, period, config.guards.termination_sla_minutes)
     if name == "drift":

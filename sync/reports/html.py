@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from storage.audit_chain import who
 from sync.reports import svg
 from sync.status import format_age
 
@@ -38,7 +39,16 @@ def render(doc: dict[str, Any]) -> str:
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
             f"<h1>{escape(title)}</h1><p class=\"period\">from {escape(p['since'])} to "
             f"{escape(p['until'])} (UTC), from recorded history only</p>"
-            + body + "</body></html>\n")
+            + body + _audit_head(doc) + "</body></html>\n")
+
+
+def _audit_head(doc: dict[str, Any]) -> str:
+    head = doc.get("audit_head")
+    if not head:
+        return ""
+    return (f'<p class="period" id="audit-head">audit head (keep a copy; '
+            f"<code>rostersync audit verify --expect-head</code> compares it): "
+            f"<code>{escape(head['anchor'])}</code></p>")
 
 
 def _cards(items: Sequence[tuple[str, Any, str]]) -> str:
@@ -159,7 +169,7 @@ def _operator(doc: dict[str, Any]) -> str:
         f"{k} {v}" for k, v in a.items() if k not in ("actor", "total")))
         for a in doc["by_actor"]], colour=svg.PALETTE[4])
     table = _table(["#", "at", "actor", "action", "target", "what"], [
-        [e["id"], e["at"][:19], e["actor"], e["action"], e["target"] or "", e["what"]]
+        [e["id"], e["at"][:19], who(e), e["action"], e["target"] or "", e["what"]]
         for e in doc["entries"]], numeric={0}, table_id="entries")
     return (chain + cards + "<h2>Actions by actor</h2>" + _figure(chart, "audit entries per "
                                                                          "actor")

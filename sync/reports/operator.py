@@ -28,7 +28,7 @@ def build(store: Store, period: Period) -> dict[str, Any]:
         by_action[r["action"]] = by_action.get(r["action"], 0) + 1
     check = audit.verify(store)
     checkpoint = store.rows("SELECT at, through_id, through_at, pruned, actor "
-                            "FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
+                            "FROM audit_checkpoints WHERE kind = 'prune' ORDER BY id DESC LIMIT 1")
     return {
         "report": "operator", "period": period.as_dict(),
         "chain": {"ok": check.ok, "entries": check.entries, "broken_at": check.broken_at,
@@ -77,6 +77,8 @@ def _entry(e: dict[str, Any], ops: dict[int, dict[str, Any]]) -> dict[str, Any]:
     for key in ("reason", "until", "kind", "run", "state", "was"):
         if detail.get(key) not in (None, "", []):
             what.append(f"{key}: {detail[key]}")
-    return {"id": e["id"], "at": e["at"], "actor": e["actor"], "action": e["action"],
+    # The OS user beside the name the action was taken as (--actor): storage/audit.py.
+    return {"id": e["id"], "at": e["at"], "actor": e["actor"], "os_user": e.get("os_user"),
+            "action": e["action"],
             "target": e["target"], "ops": op_ids, "people": people,
             "steering": e["action"] in STEERING, "what": "; ".join(what)}

@@ -30,6 +30,22 @@ def table_rows(doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
             for r in rows]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (DDE included:
+# =cmd|' /C calc'!A0). OWASP's rule: prefix such a cell with a single quote, which makes
+# it text. HR values (names, titles, reasons, actors) reach these reports unfiltered.
+# https://owasp.org/www-community/attacks/CSV_Injection
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A cell a spreadsheet would not run as a formula (pure). Numbers we computed stay
+    numbers (a negative count is not a formula); any text that starts like one is
+    prefixed with a single quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(doc: dict[str, Any], table: str | None = None) -> str:
     table = table or TABLES[doc["report"]][0]
     rows = table_rows(doc, table)
@@ -38,6 +54,6 @@ def to_csv(doc: dict[str, Any], table: str | None = None) -> str:
     for r in rows:
         columns.extend(k for k in r if k not in columns)
     writer = csv.DictWriter(out, fieldnames=columns or ["empty"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer.writerow({c: neutralise(c) for c in columns} if columns else {"empty": "empty"})
+    writer.writerows({k: neutralise(v) for k, v in r.items()} for r in rows)
     return out.getvalue()

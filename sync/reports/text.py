@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.audit_chain import who
 from sync.status import format_age
 
 
@@ -17,6 +18,8 @@ def _age(seconds: float | None) -> str:
 
 def render(doc: dict[str, Any]) -> str:
     head = f"{doc['report']} report, {doc['period']['since']} to {doc['period']['until']}"
+    if doc.get("audit_head"):
+        head += f"\naudit head: {doc['audit_head']['anchor']}"
     return head + "\n" + {"terminations": _terminations, "drift": _drift,
                           "operator": _operator}[doc["report"]](doc)
 
@@ -68,6 +71,6 @@ def _operator(doc: dict[str, Any]) -> str:
     lines = [f"audit chain: {c['message']}" + ("" if c["ok"] else "  <-- BROKEN")]
     lines.append(", ".join(f"{a['actor']} {a['total']}" for a in doc["by_actor"])
                  or "no audit entries in this period")
-    lines.extend(f"{e['at'][:19]} {e['actor']:<12} {e['action']:<11} "
+    lines.extend(f"{e['at'][:19]} {who(e):<12} {e['action']:<11} "
                  f"{e['target'] or '':<10} {e['what']}" for e in doc["entries"])
     return "\n".join(lines)

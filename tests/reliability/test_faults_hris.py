@@ -123,7 +123,8 @@ def workday_rig() -> Iterator[Rig]:
         def source(sleep, timeout=5.0):
             config = WorkdaySourceConfig.model_validate({
                 "base_url": _through(server.base_url, proxy), "report_path": server.report_path,
-                "auth": "bearer", "token_env": SECRET_ENV, "timeout_seconds": timeout})
+                "auth": "bearer", "token_env": SECRET_ENV, "timeout_seconds": timeout,
+                "report_timeout_seconds": timeout})
             return WorkdaySource(config, now=lambda: NOW, sleep=sleep, jitter=lambda: 1.0)
 
         yield Rig(server, proxy, _through(server.base_url, proxy), answer, source, {

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from console import actions
 from storage import ops as op_store
 from storage import runs as run_store
 from storage.db import Store
+
+if TYPE_CHECKING:
+    from sandbox.demo import DemoWorld
 
 ACTOR = "demo on-call"
 RESUME_REASON = "IT rotated the LMS token back in; checked with a test request"
@@ -94,3 +98,12 @@ class DemoOnCall:
         self.approved += len(acted.done)
         return (f"approved {len(acted.done)} held operation(s) ({APPROVE_REASON}); they "
                 "apply on the next run")
+
+
+def demo_on_call(world: DemoWorld) -> DemoOnCall:
+    """The demo's on-call for ``world``. They learn that IT restored the token the way a
+    person would, from IT (the world's fault plan). A held batch waits 36 ticks (90 s) for
+    them: time for the person at the console to review it first, and to see terminations
+    go past the SLA while it waits."""
+    return DemoOnCall(lambda: not world.faults.revoked, review_after=36,
+                      logins_free=lambda: not world.faults.refused_names)
