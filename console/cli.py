@@ -9,12 +9,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from console import actions, cli_audiences, cli_audit, cli_events, cli_links, cli_ops, cli_reports
+from console import (
+    actions,
+    cli_audiences,
+    cli_audit,
+    cli_events,
+    cli_links,
+    cli_mapping,
+    cli_ops,
+    cli_reports,
+    web,
+)
 from console.cli_context import CliError, engine_for, load
 from console.render import emit_json, run_text, status_text
 from console.safe_text import escape_output, escaped_stdout
@@ -22,7 +33,7 @@ from storage import audit
 from storage.audit_key import AuditKeyError
 from storage.failure import StorageFailure, as_storage_failure
 from sync.clock import Clock
-from sync.config import ConfigError
+from sync.config import ConfigError, default_config_path
 from sync.engine import EXIT_FAILED, EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
 from sync.run_report import RunReport
 from sync.status import build_status
@@ -69,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli_audiences.add_parsers(sub, _common)
     cli_events.add_parsers(sub, _common)
     cli_links.add_parsers(sub, _common, load)
+    cli_mapping.add_parsers(sub, _common)
 
     p = sub.add_parser("console", help="the operator console (Textual); runs the scheduler")
     _common(p, json_flag=False)
     p.add_argument("--read-only", action="store_true",
                    help="watch only: no jobs run here and no action changes anything")
+    web.add_arguments(p)
     p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("serve", help="run the scheduler without a UI (JSON-lines logs)")
@@ -149,7 +162,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from console.app import run_console
 
+    if (refused := web.usage_error(args)) is not None:
+        raise CliError(refused)
     config, store = load(args)
+    if args.web:
+        store.close()  # each browser session opens its own
+        return web.serve(args, args.config or default_config_path())
+    if args.web_session:
+        return web.run_session(config, store, read_only=args.read_only)
     return run_console(config, store, read_only=args.read_only)
 
 
@@ -162,12 +182,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from console.cli_init import write_sample
+    from console.invocation import program
     from sync.sample import SAMPLE_CONFIG
 
     write_sample(args.path, SAMPLE_CONFIG, args.force)  # 0600; one sentence when it cannot
     print(cli_audit.init_key(args.path))
+    # Named so that it runs as printed, with or without the virtualenv activated.
     print(f"wrote {args.path}; edit it, export the token variable it names, then run "
-          f"`rostersync doctor --config {args.path}`")
+          f"`{program()} doctor --config {shlex.quote(str(args.path))}`")
     return 0
 
 

@@ -112,12 +112,19 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         add("lms credentials", False, str(exc))
         return _report(args, checks)
 
-    async def probe() -> str:
+    async def probe() -> tuple[str, tuple[bool, str] | None]:
         async with make_target(config.lms) as target:
-            return await target.check()
+            found = await target.check()
+            # The attributes [mapping.attributes] names, where the target can tell.
+            mapped = getattr(target, "check_mapped_attributes", None)
+            return found, (await mapped() if mapped else None)
 
     try:
-        add("lms", True, asyncio.run(probe()))
+        found, mapped = asyncio.run(probe())
+        add("lms", True, found)
+        if mapped is not None:
+            warn = mapped[1].startswith("could not")
+            add("mapping", mapped[0] and not warn, mapped[1], "warning" if warn else None)
     except ConnectorError as exc:
         add("lms", False, str(exc))
     if not config.lms.verify_tls:

@@ -25,7 +25,9 @@ def status_text(doc: dict[str, Any]) -> str:
     lines.append("drift: " + (", ".join(f"{k} {v}" for k, v in sorted(drift.items()))
                               if drift else "none"))
     for name, info in doc["staleness"].items():
-        lines.append(f"{name}: last good read {age(info['age_seconds'])} ago ({info['state']})"
+        read = ("never read successfully" if info["age_seconds"] is None
+                else f"last good read {age(info['age_seconds'])} ago ({info['state']})")
+        lines.append(f"{name}: {read}"
                      + (f"; last error: {info['last_error']}" if info.get("last_error") else ""))
     t = doc["terminations"]
     lines.append(f"terminations: {t['pending']} pending, {t['overdue']} overdue "
@@ -94,6 +96,9 @@ def run_text(report: dict[str, Any]) -> str:
         lines.append("drift: " + ", ".join(f"{k} {v}" for k, v in sorted(c["drift"].items())))
     if c.get("planned"):
         lines.append("planned: " + ", ".join(f"{k} {v}" for k, v in sorted(c["planned"].items())))
+    if c.get("rewrites"):
+        lines.append("would rewrite: " + ", ".join(
+            f"{k} on {v} account{'' if v == 1 else 's'}" for k, v in sorted(c["rewrites"].items())))
     if c.get("held_new"):
         lines.append(f"held for approval: {c['held_new']} (approve with "
                      f"`rostersync ops approve --run {report['run_id']}`)")

@@ -21,7 +21,7 @@ It serves the calls the Canvas target makes:
     DELETE /api/v1/groups/:id/memberships/:membership_id    remove a membership
 
 with Canvas's habits: a bearer token (401 for a wrong one; a second, read-only token
-gets permission 403s on writes), 10 per page unless per_page asks for more (capped at
+gets Canvas's permission 401 on writes), 10 per page unless per_page asks for more (capped at
 ``max_per_page``), opaque page bookmarks in ``Link`` (current, next, prev, first, last),
 a leaky bucket per token (high-water 700, 10 units/s) answering ``403 Forbidden (Rate
 Limit Exceeded)`` when full, with ``X-Request-Cost`` and ``X-Rate-Limit-Remaining`` on
@@ -32,7 +32,7 @@ every answer, and nested validation errors (canvas_data).
         lms.data.add("Ada Novak", "ada@acme.example")
 
 Foreground, for the demo: ``python -m sandbox.canvas --port 8082 --token t``.
-Behaviour docs/canvas.md marks inferred is simulated as described there.
+Its rules follow the Canvas source docs/canvas.md cites.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from sandbox.canvas_data import CanvasData, Invalid, NotFound
 from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
 
 RATE_LIMITED_BODY = b"403 Forbidden (Rate Limit Exceeded)\n"
+MIN_SEARCH_TERM = 3  # SearchTermHelper::MIN_SEARCH_TERM_LENGTH
 HIGH_WATER = 700.0  # units (§7.1)
 LEAK_PER_SECOND = 10.0
 DEFAULT_PER_PAGE = 10
@@ -215,7 +216,9 @@ class CanvasApp:
         meter = {"X-Request-Cost": f"{self.request_cost:.4f}",
                  "X-Rate-Limit-Remaining": f"{left:.4f}"}
         if method != "GET" and role != "admin":
-            return json_reply(403, {"status": "unauthorized", "errors": [
+            # Canvas's refusal of a valid token's user is a 401 with a "status"
+            # (render_json_unauthorized, lib/authentication_methods.rb), not a 403.
+            return json_reply(401, {"status": "unauthorized", "errors": [
                 {"message": "user not authorized to perform that action"}]}, meter)
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         try:
@@ -241,13 +244,18 @@ class CanvasApp:
                 return 200, {}, dict(self.data.account)
             if rest == "/users" and method == "GET":
                 term = params.get("search_term")
-                if term is not None and len(term.strip()) < 2:
-                    raise _Refusal(400, {"errors": [{"field": "search_term", "code": "invalid",
-                                                     "message": "2 or more characters is "
-                                                                "required"}]})
-                return self._page(self.data.list_users(term), path, params, host)
+                if term is not None and len(term.strip()) < MIN_SEARCH_TERM:
+                    raise _Refusal(400, {"errors": [{
+                        "field": "search_term", "code": "invalid",
+                        "message": f"{MIN_SEARCH_TERM} or more characters is required"}]})
+                users = self.data.list_users(term)
+                if params.get("include[]") != "email":  # only include[]=email shows it
+                    users = [{k: v for k, v in u.items() if k != "email"} for u in users]
+                return self._page(users, path, params, host)
             if rest == "/users" and method == "POST":
-                return 200, {}, self.data.create_user(form)
+                # Canvas answers a creation with user_json(..., ["locale"]): no email.
+                made = self.data.create_user(form)
+                return 200, {}, {k: v for k, v in made.items() if k != "email"}
             user = re.fullmatch(r"/users/([^/]+)", rest)
             if user and method == "DELETE":
                 return 200, {}, self.data.delete_user(self.data.find_user(unquote(user[1])))

@@ -232,11 +232,13 @@ class CanvasData:
                     changed[key] = value if key == "unique_id" else (value or None)
             state = params.get("login[workflow_state]")
             if state is not None:
+                # PseudonymsController#update_pseudonym_from_params: only these two.
                 if state not in LOGIN_STATES:
-                    raise _field_error(422, "login", "workflow_state", "inclusion",
-                                       f"must be one of {', '.join(LOGIN_STATES)}")
+                    raise _field_error(400, None, "workflow_state", "invalid workflow_state",
+                                       "invalid workflow_state")
                 changed["workflow_state"] = state
-            self._check_login_ids(changed, 422, "login")
+            # `render json: @pseudonym.errors, status: :bad_request`: not wrapped in "login".
+            self._check_login_ids(changed, 400, None)
             login.update(changed)
             return dict(login)
 
@@ -323,19 +325,30 @@ class CanvasData:
 
     def add_membership(self, group_id: int, params: dict[str, str]) -> dict[str, Any]:
         """POST /groups/:id/memberships with user_id; an existing member's membership is
-        answered again (an administrator's addition is accepted at once)."""
+        answered again ("If the membership or join request already exists, then it is
+        simply returned"). GroupMembership#auto_join accepts it at once, and
+        #ensure_mutually_exclusive_membership deletes the user's memberships of the other
+        groups of the category (Group#peer_groups: every category but the
+        student_organized and communities ones)."""
         with self._lock:
-            self.group(group_id)
+            group = self.group(group_id)
             user_id = self.find_user(params.get("user_id", "").strip())
             existing = self._membership_of(group_id, user_id)
             if existing is not None:
-                return dict(existing)
+                return {**existing, "just_created": False}
+            category = self._categories.get(group["group_category_id"], {})
+            if category.get("role") not in ("student_organized", "communities"):
+                for other in self._memberships.values():
+                    if other["user_id"] == user_id and other["group_id"] != group_id and \
+                            self._groups[other["group_id"]]["group_category_id"] == \
+                            group["group_category_id"]:
+                        other["workflow_state"] = "deleted"
             membership_id = self._next_membership
             self._next_membership += 1
             self._memberships[membership_id] = {
                 "id": membership_id, "group_id": group_id, "user_id": user_id,
                 "workflow_state": "accepted", "moderator": False}
-            return dict(self._memberships[membership_id])
+            return {**self._memberships[membership_id], "just_created": True}
 
     def remove_member(self, group_id: int, user_ref: str) -> dict[str, Any]:
         """DELETE /groups/:id/users/:user_id; NotFound when not a member."""
@@ -346,7 +359,7 @@ class CanvasData:
             if membership is None:
                 raise NotFound(user_ref)
             membership["workflow_state"] = "deleted"
-            return {}
+            return {"ok": True}  # GroupMembershipsController#destroy
 
     def remove_membership(self, group_id: int, membership_id: int) -> dict[str, Any]:
         """DELETE /groups/:id/memberships/:membership_id."""
@@ -357,7 +370,7 @@ class CanvasData:
                     or membership["workflow_state"] == "deleted":
                 raise NotFound(str(membership_id))
             membership["workflow_state"] = "deleted"
-            return {}
+            return {"ok": True}
 
     # -- for tests and seeding ---------------------------------------------------------
 

@@ -42,6 +42,7 @@ from sandbox.hr_life import HrLife
 from sandbox.publish import BambooPublisher
 from sandbox.scim_server import ScimSandbox
 from sandbox.world import DEPARTMENTS, World
+from storage import audit_key
 from storage import drift as drift_store
 from storage import events as event_store
 from storage import ops as op_store
@@ -394,6 +395,9 @@ def run_demo(args: argparse.Namespace, *, on_call: Callable[[DemoWorld], OnCall]
     world = DemoWorld(folder, on_call=on_call)
     config = world.start()
     store = Store(config.database.path)
+    # The demo's audit log is keyed like any other: the key file beside its config, so
+    # `rostersync audit verify` on the demo folder checks the on-call's and your actions.
+    audit_key.attach(store, audit_key.default_key_path(world.config_path), os.environ)
     try:
         if args.headless:
             quiet = args.json
@@ -416,15 +420,24 @@ def run_demo(args: argparse.Namespace, *, on_call: Callable[[DemoWorld], OnCall]
         world.stop()
         close_compacted(store)
     if not args.json:
-        where = "".join(f"\n  {name}: {url}" for name, url in world.endpoints.items())
-        command = rostersync_command()
-        config_arg = shlex.quote(str(world.config_path))
-        print(f"\nThe demo's files are in {folder} (database, config, alerts; remove the "
-              f"folder when done).{where}\n"
-              f"Explore them: {command} status --config {config_arg}\n"
-              f"              {command} audiences list --config {config_arg}\n"
-              f"              {command} console --read-only --config {config_arg}")
+        print(closing_message(folder, world.config_path, world.endpoints))
     return 0
+
+
+def closing_message(folder: Path, config_path: Path, endpoints: dict[str, str],
+                    command: str | None = None) -> str:
+    """What the demo leaves behind and the commands that explore it, each runnable as
+    printed from any shell; the sandboxes' addresses stopped with the demo, so only the
+    files are named (pure but for the default command)."""
+    command = command or rostersync_command()
+    config_arg = shlex.quote(str(config_path))
+    files = "".join(f"\n  {name}: {where}" for name, where in endpoints.items()
+                    if not where.startswith(("http://", "https://")))
+    return (f"\nThe demo's files are in {folder} (database, config, alerts; remove the "
+            f"folder when done); its sandboxes stopped with it.{files}\n"
+            f"Explore them: {command} status --config {config_arg}\n"
+            f"              {command} audiences list --config {config_arg}\n"
+            f"              {command} console --read-only --config {config_arg}")
 
 
 def rostersync_command(argv0: str | None = None, executable: str | None = None) -> str:
@@ -435,7 +448,12 @@ def rostersync_command(argv0: str | None = None, executable: str | None = None) 
     entry = Path(argv0) if argv0 else None
     if entry is not None and entry.name == "rostersync" and entry.is_file():
         return shlex.quote(str(entry.absolute()))
-    return f"{shlex.quote(executable or sys.executable)} -m console.cli"
+    return f"{shlex.quote(executable or sys.executable)} -m {CLI_MODULE}"
+
+
+# The CLI module, named from this module's own package path, so that it stays right
+# wherever the packages are installed (sandbox.demo -> console.cli).
+CLI_MODULE = __name__.removesuffix("sandbox.demo") + "console.cli"
 
 
 def close_compacted(store: Store) -> None:

@@ -101,6 +101,30 @@ class FaultPlan:
         with self._lock:
             self.refused_ids[lms_id] = scim_error(400, detail, "invalidValue")
 
+    def refusal(self, method: str, path: str, body: bytes) -> Answer | None:
+        """The answer to one operation inside a /Bulk request: the LMS refuses the same
+        records there as in single requests (a refused login, a refused update), while
+        throttles, outages and resets concern the whole request."""
+        with self._lock:
+            answer = self._refusal(method, path, body)
+            if answer is not None:
+                self.faults_served += 1
+            return answer
+
+    def _refusal(self, method: str, path: str, body: bytes) -> Answer | None:
+        if method == "PATCH":
+            refused = self.refused_ids.get(path.rstrip("/").rsplit("/", 1)[-1])
+            if refused is not None:
+                return refused
+        if method == "POST" and self.refused_names and path.endswith("/Users"):
+            try:
+                user_name = str(json.loads(body).get("userName", "")).lower()
+            except (ValueError, AttributeError):
+                user_name = ""
+            if user_name in self.refused_names:
+                return self.refused_names[user_name]
+        return None
+
     # -- the hook --------------------------------------------------------------------------
 
     def __call__(self, method: str, path: str, body: bytes = b"") -> Answer | float | str | None:
@@ -123,17 +147,9 @@ class FaultPlan:
             retry = max(1, round(self.throttle_until - now))
             status, headers, body = scim_error(429, "too many requests")
             return status, {**headers, "Retry-After": str(retry)}, body
-        if method == "PATCH":
-            refused = self.refused_ids.get(path.rstrip("/").rsplit("/", 1)[-1])
-            if refused is not None:
-                return refused
-        if method == "POST" and self.refused_names and path.endswith("/Users"):
-            try:
-                user_name = str(json.loads(body).get("userName", "")).lower()
-            except (ValueError, AttributeError):
-                user_name = ""
-            if user_name in self.refused_names:
-                return self.refused_names[user_name]
+        refused = self._refusal(method, path, body)
+        if refused is not None:
+            return refused
         # After the refusals: a refused create must not use up a reset meant for one the
         # LMS would carry out.
         for i, (only, when) in enumerate(self.resets):

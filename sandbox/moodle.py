@@ -14,14 +14,21 @@ The rules live in sandbox/moodle_data.py.
 Faults (``lms.faults``): a burst of throttled or failing answers, malformed or cut-short
 bodies, an exception or warning for a chosen user, a replaced answer.
 Foreground: ``python -m sandbox.moodle --port 8082 --token abc123``.
+
+For benchmarks it can cost what a real site costs (``Cost``): every web-service call
+boots the whole site (tens of milliseconds) and each user it writes costs more. The wait
+is asynchronous, so concurrent calls overlap as a site's PHP workers do. Tests leave it
+at zero.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -47,6 +54,12 @@ class MoodleFaults:
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
         with self._lock:
             self._queue += [(status, headers, b"Service Unavailable")] * count
+
+    def rest_disabled(self, count: int = 1) -> None:
+        """The next ``count`` requests get the bare 403 webservice/rest/server.php sends
+        when web services or the REST protocol are not enabled."""
+        with self._lock:
+            self._queue += [(403, {}, b"")] * count
 
     def malformed(self, count: int = 1, body: bytes = b'{"users": [{"id": 3, "userna') -> None:
         """The next ``count`` requests get a 200 with this body (cut short by default)."""
@@ -106,6 +119,24 @@ def _json(data: Any) -> Reply:
     return 200, {"Content-Type": "application/json"}, json.dumps(data).encode()
 
 
+@dataclass(frozen=True)
+class Cost:
+    """Seconds a call takes on a real site: the bootstrap of every call, and each user
+    it writes (create/update) or reads (a lookup by field)."""
+
+    call: float = 0.0
+    user_written: float = 0.0
+    user_read: float = 0.0
+
+    def of(self, function: str, params: dict[str, Any]) -> float:
+        if function in ("core_user_create_users", "core_user_update_users"):
+            return self.call + self.user_written * len(_user_records(function, params))
+        values = params.get("values")
+        if function == "core_user_get_users_by_field" and isinstance(values, list):
+            return self.call + self.user_read * len(values)
+        return self.call
+
+
 class MoodleApp:
     """The ASGI application (plain ASGI: no web framework is installed)."""
 
@@ -123,8 +154,11 @@ class MoodleApp:
     }
 
     def __init__(self, site: MoodleSite, token: str, *,
-                 functions: set[str] | None = None, faults: MoodleFaults | None = None) -> None:
+                 functions: set[str] | None = None, faults: MoodleFaults | None = None,
+                 cost: Cost | None = None) -> None:
         self.site = site
+        self.cost = cost or Cost()
+        self._spent = 0.0  # the cost of the call being answered
         self.token = token
         # The external service's functions: calling any other is an access exception.
         self.functions = set(self.FUNCTIONS) | {"core_webservice_get_site_info"} \
@@ -142,10 +176,18 @@ class MoodleApp:
             if not message.get("more_body"):
                 break
         query = scope.get("query_string", b"").decode("latin-1")
-        status, headers, payload = self._answer(scope, query, body)
+        status, headers, payload, spent = self._costed(scope, query, body)
+        if spent:
+            await asyncio.sleep(spent)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": payload})
+
+    def _costed(self, scope: dict[str, Any], query: str, body: bytes
+                ) -> tuple[int, dict[str, str], bytes, float]:
+        self._spent = 0.0  # answered synchronously: no other call runs in between
+        status, headers, payload = self._answer(scope, query, body)
+        return status, headers, payload, self._spent
 
     def _answer(self, scope: dict[str, Any], query: str, body: bytes) -> Reply:
         if scope["path"] != ENDPOINT:
@@ -170,6 +212,7 @@ class MoodleApp:
         if not hmac.compare_digest(token.encode(), self.token.encode()):
             return self._error(WsError("moodle_exception", "invalidtoken",
                                        "Invalid token - token not found"))
+        self._spent = self.cost.of(function, params)
         injected = self.faults(function, params)
         if injected is not None:
             return injected
@@ -210,10 +253,12 @@ class MoodleSandbox(LoopbackSandbox):
 
     def __init__(self, token: str, port: int = 0, *, host: str = HOST,
                  profile_fields: tuple[str, ...] = (), debug: bool = True,
-                 functions: set[str] | None = None, **site_options: Any) -> None:
+                 functions: set[str] | None = None, cost: Cost | None = None,
+                 **site_options: Any) -> None:
         self.site = MoodleSite(profile_fields=profile_fields, debug=debug, **site_options)
         self.faults = MoodleFaults()
-        self.app = MoodleApp(self.site, token, functions=functions, faults=self.faults)
+        self.app = MoodleApp(self.site, token, functions=functions, faults=self.faults,
+                             cost=cost)
         self._server = LoopbackServer(self.app, "moodle-sandbox", host, port, lifespan="off")
         self.base_url = ""
 
@@ -255,9 +300,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="a custom profile field shortname (repeatable)")
     parser.add_argument("--cohort", action="append", default=[],
                         help="a cohort idnumber to create (repeatable)")
+    parser.add_argument("--call-ms", type=float, default=0.0,
+                        help="milliseconds every call costs (a real site's bootstrap)")
+    parser.add_argument("--user-ms", type=float, default=0.0,
+                        help="milliseconds each user a create/update call writes costs")
+    parser.add_argument("--read-ms", type=float, default=0.0,
+                        help="milliseconds each user a lookup by field reads costs")
     args = parser.parse_args(argv)
+    cost = Cost(args.call_ms / 1000, args.user_ms / 1000, args.read_ms / 1000)
     lms = MoodleSandbox(token=args.token, port=args.port,
-                        profile_fields=tuple(args.profile_field))
+                        profile_fields=tuple(args.profile_field), cost=cost)
     for idnumber in args.cohort:
         lms.add_cohort(idnumber)
     run_from_command_line(lms, parser, lambda lms: lms.base_url)

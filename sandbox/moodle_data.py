@@ -3,8 +3,7 @@
 Kept apart from the HTTP side (sandbox/moodle.py) so that the rules read on their own.
 Each web service function is a method taking the decoded parameters and returning what
 Moodle would send, or raising WsError, which the app turns into the 200-body exception
-(docs/moodle.md §6.1). Behaviour docs/moodle.md marks *(inferred)* is simulated as
-described there.
+(docs/moodle.md §6.1). Its rules follow the Moodle source docs/moodle.md cites.
 """
 
 from __future__ import annotations
@@ -243,9 +242,20 @@ class MoodleSite:
                     raise invalid("Invalid password: you must provide a password, or set "
                                   "createpassword.")
                 self._check_user(record, None)
-            names = [r["username"] for r in records]
-            if len(set(names)) != len(names):
-                raise self._debug(invalid("Username already exists: " + names[0]))
+            # Moodle creates them one by one inside one transaction: the second user of
+            # a call holding a value the first took fails the call, and nothing is kept.
+            for field, message in (("username", "Username"), ("email", "Email address"),
+                                   ("idnumber", "Idnumber")):
+                if field == "email" and self.allow_same_email:
+                    continue
+                if field == "idnumber" and not self.unique_idnumber:
+                    continue
+                seen: set[str] = set()
+                for record in records:
+                    value = str(record.get(field) or "").lower()
+                    if value and value in seen:
+                        raise self._debug(invalid(f"{message} already exists: {value}"))
+                    seen.add(value)
             created = []
             for record in records:
                 user = self._insert({"username": record["username"]})
@@ -341,20 +351,32 @@ class MoodleSite:
         return out
 
     def add_cohort_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Moodle's per-member warnings (cohort/externallib.php, add_cohort_members):
+        code "1" a cohorttype other than id/idnumber or a usertype other than
+        id/username, "2" a cohort or user that does not exist, "3" a member already."""
         warnings = []
         with self._lock:
             for member in _list(params, "members"):
                 member = _required(member, ("cohorttype", "usertype"), "members")
                 ctype, utype = member["cohorttype"], member["usertype"]
-                cohort = self._cohort(ctype.get("type"), ctype.get("value"))
-                field = utype.get("type")
-                user = self.user_by(field, str(utype.get("value"))) \
-                    if field in ("id", "username", "idnumber") else None
+                kinds = ((ctype.get("type"), ("id", "idnumber"), "cohortype"),
+                         (utype.get("type"), ("id", "username"), "usertype"))
+                bad = next((f"invalid parameter: {name}={kind}" for kind, allowed, name in kinds
+                            if kind not in allowed), None)
+                if bad:
+                    warnings.append({"warningcode": "1", "message": bad})
+                    continue
+                cohort = self._cohort(ctype["type"], ctype.get("value"))
+                user = self.user_by(utype["type"], str(utype.get("value")))
                 if cohort is None or user is None:
-                    what = "cohort" if cohort is None else "user"
-                    warnings.append({"item": what, "itemid": 0, "warningcode": "invalidrecord",
-                                     "message": f"invalid parameter: {what} "
-                                                f"{(ctype if cohort is None else utype)!r}"})
+                    what, kind = ("cohort", ctype) if cohort is None else ("user", utype)
+                    warnings.append({"warningcode": "2", "message":
+                                     f"{what} {kind['type']}={kind.get('value')} not exists"})
+                    continue
+                if user["id"] in self.members[cohort["id"]]:
+                    warnings.append({"warningcode": "3", "message": (
+                        f"record already exists: cohort({ctype['type']}={ctype.get('value')} "
+                        f"{utype['type']}={utype.get('value')})")})
                     continue
                 self.members[cohort["id"]].add(user["id"])
         return {"warnings": warnings}

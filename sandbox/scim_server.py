@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
+import json
 import socket
 import struct
 import threading
@@ -110,6 +111,32 @@ async def _discard(_message: dict[str, Any]) -> None:
     return None
 
 
+def _scim_error(status: int, body: bytes) -> Any:
+    """A refusal's body as the SCIM error an operation's response carries."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": str(status), "detail": body.decode("utf-8", "replace")}
+
+
+async def _capture(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list, bytes]:
+    """(status, headers, body) of ``app``'s answer to a request with ``body``."""
+    status, headers, chunks = 500, [], []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    headers_in = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+    await app({**scope, "headers": [*headers_in, (b"content-length", str(len(body)).encode())]},
+              _replay(body), send)
+    return status, headers, b"".join(chunks)
+
+
 def _reset(send: Any) -> None:
     """Drop the client's connection with a TCP reset (RST), as a crashing LMS node or a
     load balancer does. uvicorn's ``send`` is a bound method of the request cycle, which
@@ -157,7 +184,7 @@ class ScimSandbox(LoopbackSandbox):
                     return
                 if injected == RESET_AFTER:
                     # The LMS acts on the request; its answer is lost with the connection.
-                    await self.app(scope, receive, _discard)
+                    await self._forward(scope, receive, _discard)
                     _reset(send)
                     return
                 if isinstance(injected, int | float):
@@ -169,7 +196,65 @@ class ScimSandbox(LoopbackSandbox):
                                             for k, v in headers.items()]})
                     await send({"type": "http.response.body", "body": body})
                     return
+                await self._forward(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    async def _forward(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The request to the SCIM server; a /Bulk request with the fault plan's refusals
+        applied to its operations (also when its answer is then lost)."""
+        refusal = getattr(self.fault, "refusal", None)
+        if refusal is not None and scope["method"] == "POST" and scope["path"].endswith("/Bulk"):
+            await self._bulk_with_refusals(scope, receive, send, refusal)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _bulk_with_refusals(self, scope: dict[str, Any], receive: Any, send: Any,
+                                  refusal: Callable[[str, str, bytes], Any]) -> None:
+        """A /Bulk request whose operations the fault plan refuses one by one (RFC 7644
+        §3.7.3: each operation has its own status): the refused ones are answered here,
+        the rest go to the SCIM server as one request, and the answers are merged in the
+        request's order."""
+        body = await _read_body(receive)
+        try:
+            request = json.loads(body)
+            operations = list(request["Operations"])
+        except (ValueError, KeyError, TypeError):
+            await self.app(scope, _replay(body), send)  # the server says what is wrong
+            return
+        prefix = scope["path"].rsplit("/Bulk", 1)[0]
+        refused: dict[int, Any] = {}
+        for i, op in enumerate(operations):
+            data = json.dumps(op.get("data") or {}).encode()
+            answer = refusal(str(op.get("method", "")).upper(), prefix + str(op.get("path", "")),
+                             data)
+            if answer is not None:
+                refused[i] = answer
+        if not refused:
+            await self.app(scope, _replay(body), send)
+            return
+        kept = [op for i, op in enumerate(operations) if i not in refused]
+        answers: list[Any] = []
+        status, headers = 200, [(b"content-type", b"application/scim+json")]
+        if kept:
+            captured = await _capture(self.app, scope, json.dumps(
+                {**request, "Operations": kept}).encode())
+            status, headers = captured[0], captured[1]
+            answers = list(json.loads(captured[2]).get("Operations", []))
+        merged, served = [], iter(answers)
+        for i, op in enumerate(operations):
+            if i in refused:
+                code, _headers, error = refused[i]
+                merged.append({"method": op.get("method"), "bulkId": op.get("bulkId"),
+                               "status": str(code), "response": _scim_error(code, error)})
+            else:
+                merged.append(next(served, None))
+        out = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                          "Operations": [m for m in merged if m is not None]}).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", str(len(out)).encode())]})
+        await send({"type": "http.response.body", "body": out})
 
     @property
     def storage(self) -> AsyncInMemoryStorage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,20 @@ def resolve_for_op(conn: Any, now: datetime, subject: str, op_kind: str) -> None
         marks = ",".join("?" * len(kinds))
         conn.execute(f"UPDATE drift SET resolved_at = ? WHERE subject = ? AND kind IN ({marks}) "
                      "AND resolved_at IS NULL", (ts(now), subject, *kinds))
+
+
+def resolve_for_ops(conn: Any, now: datetime, done: Iterable[tuple[str, str]]) -> None:
+    """``resolve_for_op`` for many (subject, op kind) pairs, one statement per kind."""
+    by_kind: dict[str, list[str]] = {}
+    for subject, op_kind in done:
+        by_kind.setdefault(str(op_kind), []).append(subject)
+    for op_kind, subjects in by_kind.items():
+        kinds = _RESOLVED_BY.get(op_kind, ())
+        if kinds:
+            marks = ",".join("?" * len(kinds))
+            conn.executemany(f"UPDATE drift SET resolved_at = ? WHERE subject = ? AND kind IN "
+                             f"({marks}) AND resolved_at IS NULL",
+                             [(ts(now), subject, *kinds) for subject in subjects])
 
 
 def open_subjects(store: Store, kinds: tuple[str, ...]) -> set[str]:

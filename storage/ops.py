@@ -121,6 +121,14 @@ def begin_attempt(store: Store, now: datetime, op_id: int, attempt: int) -> None
                        "WHERE id = ?", (attempt, ts(now), op_id))
 
 
+def begin_attempts(conn: Any, now: datetime, attempts: Iterable[tuple[int, int]]) -> None:
+    """``begin_attempt`` for the ops of one batch, as (op id, attempt), in the caller's
+    transaction: committed together before the batch is sent."""
+    at = ts(now)
+    conn.executemany("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
+                     "WHERE id = ?", [(attempt, at, op_id) for op_id, attempt in attempts])
+
+
 def finish_attempt(conn: Any, now: datetime, op_id: int, attempt: int, status: str, *,
                    started: datetime, outcome: str, error: str | None = None,
                    error_class: str | None = None, http_status: int | None = None,
@@ -138,6 +146,24 @@ def finish_attempt(conn: Any, now: datetime, op_id: int, attempt: int, status: s
         "WHERE id = ?",
         (status, at, error, error_class, http_status, ts(next_attempt_at), finished, lms_id,
          op_id))
+
+
+def finish_succeeded(conn: Any, rows: Iterable[tuple[int, int, datetime, datetime,
+                                                      str | None, int | None]]) -> None:
+    """``finish_attempt`` of many succeeded attempts in two statements: rows of (op id,
+    attempt, started, finished, lms id, run id)."""
+    rows = list(rows)
+    conn.executemany(
+        "INSERT OR REPLACE INTO op_attempts(op_id, attempt, started_at, finished_at, outcome, "
+        "error_class, http_status, error, run_id) VALUES (?,?,?,?,'ok',NULL,NULL,NULL,?)",
+        [(op_id, attempt, ts(started), ts(finished), run_id)
+         for op_id, attempt, started, finished, _lms_id, run_id in rows])
+    conn.executemany(
+        "UPDATE ops SET status = 'succeeded', updated_at = ?, last_error = NULL, "
+        "error_class = NULL, http_status = NULL, next_attempt_at = NULL, finished_at = ?, "
+        "lms_id = coalesce(?, lms_id) WHERE id = ?",
+        [(ts(finished), ts(finished), lms_id, op_id)
+         for op_id, _attempt, _started, finished, lms_id, _run_id in rows])
 
 
 def get_op(store: Store, op_id: int) -> dict[str, Any] | None:

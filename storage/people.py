@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from itertools import compress, repeat
 from operator import is_not
 from typing import Any
@@ -186,9 +186,29 @@ def upsert_people(conn: Any, rows: list[dict[str, Any]]) -> None:
         "(?,?)", [(r["employee_id"], r["manager_id"]) for r in rows if r["manager_changed"]])
 
 
+def set_revisits(conn: Any, changes: list[tuple[str, str | None]]) -> None:
+    """(employee id, the day to read them again or None) for the people whose day moved;
+    apart from the upsert, which would rewrite the index entry of every person."""
+    conn.executemany("UPDATE people SET revisit_on = ? WHERE employee_id = ?",
+                     [(day, key) for key, day in changes])
+
+
+def revisits_due(store: Store, today: date) -> list[str]:
+    """The people a delta run must read again: their scheduled change's day has come."""
+    return [r[0] for r in store.conn.execute(
+        "SELECT employee_id FROM people WHERE revisit_on IS NOT NULL AND revisit_on <= ? "
+        "ORDER BY employee_id", (today.isoformat(),))]
+
+
 def mark_reports_dirty(conn: Any, manager_id: str) -> None:
     """A manager's account now exists: their reports can get their manager set."""
     conn.execute("UPDATE people SET dirty = 1 WHERE manager_id = ?", (manager_id,))
+
+
+def mark_reports_dirty_of(conn: Any, manager_ids: Iterable[str]) -> None:
+    """``mark_reports_dirty`` for many managers at once."""
+    conn.executemany("UPDATE people SET dirty = 1 WHERE manager_id = ?",
+                     ((m,) for m in manager_ids))
 
 
 def dirty_keys(store: Store) -> list[str]:

@@ -399,6 +399,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE audit_checkpoints ADD COLUMN start_hash TEXT;
     ALTER TABLE audit_checkpoints ADD COLUMN mac TEXT;
     """,
+    # 12: when a person must be read from the HRIS again though nothing reports a change:
+    # a future-dated change entered in HR takes effect without editing anything, so no
+    # delta feed lists it (BambooHR's scheduled rows). A delta run re-reads those due.
+    """
+    ALTER TABLE people ADD COLUMN revisit_on TEXT;
+    CREATE INDEX people_revisit ON people(revisit_on) WHERE revisit_on IS NOT NULL;
+    """,
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -29,12 +30,14 @@ from sync.config_base import (  # CANONICAL_FIELDS, REQUIRED_FIELDS: also import
 )
 from sync.config_base import Strict as _Strict
 from sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
+from sync.config_mapping import MappingConfig  # also imported from here
 from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
 from sync.config_reports import RetentionConfig
 from sync.connectors.canvas_config import CanvasTargetConfig
 from sync.connectors.moodle_config import MoodleTargetConfig
 from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 from sync.connectors.workday_config import WorkdaySourceConfig
+from sync.mapping_targets import check_targets
 from sync.models import Status
 
 log = logging.getLogger(__name__)
@@ -182,6 +185,10 @@ class ScimTargetConfig(_Strict):
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     use_etags: bool = True
+    # SCIM Bulk (RFC 7644 §3.7) where /ServiceProviderConfig offers it, or one request per
+    # operation; and the failOnErrors sent with each bulk request (None: run them all).
+    bulk: Literal["auto", "off"] = "auto"
+    bulk_fail_on_errors: int | None = Field(None, ge=1)
     # Where SCIM LMSs differ (docs/connectors.md, "SCIM vendor profiles"): what "remove"
     # means and which attributes the LMS keeps as they were first created.
     profile: Literal["generic", "absorb", "360learning", "linkedin_learning",
@@ -206,9 +213,17 @@ class ScimTargetConfig(_Strict):
                                      if self.profile in self.KEYED_BY_EMAIL else [])
         return self
 
+    # The target attributes [mapping.attributes] maps beyond the built-in fields (set by
+    # Config when the file is loaded): read back from every User to be compared.
+    _mapped_attributes: tuple[str, ...] = PrivateAttr(default=())
+
     @property
     def unmanaged_fields(self) -> frozenset[str]:
         return frozenset(self.immutable_fields or ())
+
+    @property
+    def mapped_attributes(self) -> tuple[str, ...]:
+        return self._mapped_attributes
 
     @field_validator("base_url")
     @classmethod
@@ -218,39 +233,6 @@ class ScimTargetConfig(_Strict):
 
 LmsConfig = Annotated[ScimTargetConfig | MoodleTargetConfig | CanvasTargetConfig,
                       Field(discriminator="type")]
-
-
-class MappingConfig(_Strict):
-    # Which Person field becomes the LMS login (userName).
-    user_name: Literal["email", "employee_id", "employee_number"] = "email"
-    lowercase_user_name: bool = True
-    # Raw HR status value -> canonical status. Matching ignores case and surrounding space.
-    status_values: dict[str, Status] = Field(default_factory=lambda: {
-        "active": Status.active, "leave": Status.leave, "on leave": Status.leave,
-        "leave of absence": Status.leave, "pre_hire": Status.pre_hire,
-        "pre-hire": Status.pre_hire, "terminated": Status.terminated,
-        "inactive": Status.terminated,
-    })
-    # Field -> {HR value -> LMS value}.
-    values: dict[str, dict[str, str]] = Field(default_factory=dict)
-    # Fields whose values must appear in `values` (else `unmapped` drift, never a guess).
-    strict: list[str] = Field(default_factory=list)
-    default_timezone: str = "UTC"
-    # Longest value accepted for a name (first, last, preferred) and for any other field;
-    # a longer one is `invalid` drift and nothing is sent for that person.
-    max_name_length: int = Field(256, ge=1)
-    max_field_length: int = Field(1024, ge=1)
-
-    # A bad default would make every row without a zone of its own invalid.
-    @field_validator("default_timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return check_zone(value)
-
-    @field_validator("status_values")
-    @classmethod
-    def _fold(cls, value: dict[str, Status]) -> dict[str, Status]:
-        return {k.strip().lower(): v for k, v in value.items()}
 
 
 class ScopeConfig(_Strict):
@@ -279,6 +261,10 @@ class GuardsConfig(_Strict):
     # held for approval: a spliced export or a broken email column rewrites identities.
     mass_identity_change_min: int = Field(25, ge=0)
     mass_identity_change_percent: float = Field(5.0, ge=0, le=100)
+    # Updates rewriting one attribute (a changed mapping, a broken HR column) on more
+    # accounts than max(min, percent of active accounts) in one run are held likewise.
+    mass_attribute_change_min: int = Field(100, ge=0)
+    mass_attribute_change_percent: float = Field(10.0, ge=0, le=100)
     vanished_grace_hours: float = Field(24.0, ge=0)
     vanished_grace_pulls: int = Field(0, ge=0)  # 0: time alone decides
     termination_cutoff: Literal["start_of_day", "end_of_day"] = "end_of_day"
@@ -356,6 +342,13 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _target_holds_the_attributes(self) -> Config:
+        # sync.config_mapping checks the section alone; which attributes exist is the
+        # target's business (sync.mapping_targets).
+        check_targets(self)
+        return self
+
+    @model_validator(mode="after")
     def _one_mass_window(self) -> Config:
         # [realtime] mass_window_minutes came first, for real-time runs alone; it still
         # sets the one window every run shares, unless [guards] sets it too.
@@ -402,7 +395,7 @@ class Config(_Strict):
 
         parts = {
             "columns": self.hris.columns, "attributes": self.hris.attributes,
-            "formats": self.hris.date_formats, "mapping": self.mapping.model_dump(mode="json"),
+            "formats": self.hris.date_formats, "mapping": self.mapping.fingerprint_data(),
             "scope": self.scope.model_dump(mode="json"),
             # Source-specific rules that change what a raw record means (Workday's flags).
             "interpretation": getattr(self.hris, "interpretation", lambda: None)(),

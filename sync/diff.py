@@ -97,16 +97,47 @@ def _norm(name: str, value: Any) -> Any:
     return value
 
 
-def changed_fields(desired: Account, actual: Account, unmanaged: frozenset[str]) -> dict[str, Any]:
-    """Managed fields (not `active`) whose desired value differs from the LMS."""
+def _text(value: Any) -> Any:
+    # A target may hand back a mapped number or truth value as text (or the reverse).
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int | float) else value
+
+
+def changed_fields(desired: Account, actual: Account, unmanaged: frozenset[str],
+                   when_empty: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Managed fields (not `active`) and mapped target attributes whose desired value
+    differs from the LMS. A ``when_empty`` field is written only while the LMS holds no
+    value for it: an LMS admin's edit stands."""
     out: dict[str, Any] = {}
     for name in MANAGED_FIELDS:
         if name == "active" or name in unmanaged:
             continue
         want, have = getattr(desired, name), getattr(actual, name)
         if want != have and _norm(name, want) != _norm(name, have):
+            if when_empty and name in when_empty and _norm(name, have) is not None:
+                continue
+            out[name] = want
+    if desired.attributes:
+        held = actual.attributes
+        for name, want in desired.attributes.items():
+            if name in unmanaged:
+                continue
+            have = held.get(name)
+            if want == have or _text(_norm(name, want)) == _text(_norm(name, have)):
+                continue
+            if name in when_empty and _norm(name, have) is not None:
+                continue
             out[name] = want
     return out
+
+
+def account_payload(account: Account) -> dict[str, Any]:
+    """A create's payload: the managed fields, and the target attributes when mapped."""
+    payload = account.managed()
+    if account.attributes:
+        payload["attributes"] = dict(account.attributes)
+    return payload
 
 
 def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
@@ -157,7 +188,7 @@ def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
             _absent(subject, desired, mapped, state, policy, out)
         return out
 
-    changes = changed_fields(desired, actual, mapped.unmanaged)
+    changes = changed_fields(desired, actual, mapped.unmanaged, mapped.when_empty)
     if desired.active and not actual.active:
         out.drift.append(DriftItem(DriftKind.reactivation, {"changes": changes}, actual.lms_id))
         out.intents.append(Intent(OpKind.reactivate, {"changes": changes}, "active in HR",
@@ -172,7 +203,7 @@ def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
         out.drift.append(DriftItem(DriftKind.mismatch, {
             "fields": sorted(changes),
             "hris": changes,
-            "lms": {k: getattr(actual, k) for k in changes}}, actual.lms_id))
+            "lms": {k: actual.value(k) for k in changes}}, actual.lms_id))
         out.intents.append(Intent(OpKind.update, {"changes": changes}, "HR data changed",
                                   actual.lms_id))
     if state.next_state == Status.terminated and state.next_change_at is not None:
@@ -197,13 +228,13 @@ def _absent(subject: Subject, desired: Account, mapped: Mapped, state: Lifecycle
         return
     if unlinked:
         account = unlinked[0]
-        changes = changed_fields(desired, account, mapped.unmanaged)
+        changes = changed_fields(desired, account, mapped.unmanaged, mapped.when_empty)
         out.drift.append(DriftItem(DriftKind.unlinked, {
             "user_name": account.user_name, "changes": sorted(changes)}, account.lms_id))
         out.intents.append(Intent(OpKind.link, {
             "changes": changes, "active": desired.active}, "matched by email", account.lms_id))
         return
-    if _create(desired, state, policy, out, {"account": desired.managed()}, "new in HR"):
+    if _create(desired, state, policy, out, {"account": account_payload(desired)}, "new in HR"):
         out.drift.append(DriftItem(DriftKind.missing, {"user_name": desired.user_name}))
 
 
@@ -248,7 +279,7 @@ def _decided(subject: Subject, choice: MatchChoice, desired: Account, mapped: Ma
         out.drift.append(DriftItem(kind, detail, found))
         # new_account: the executor must not link an unlinked account with the same
         # userName instead (the operator chose a new account over the candidates).
-        _create(desired, state, policy, out, {"account": desired.managed(),
+        _create(desired, state, policy, out, {"account": account_payload(desired),
                                               "new_account": True},
                 "new account by operator decision")
         return
@@ -267,7 +298,7 @@ def _decided(subject: Subject, choice: MatchChoice, desired: Account, mapped: Ma
         out.drift.append(DriftItem(DriftKind.disputed, detail))
         return
     assert account is not None
-    changes = changed_fields(desired, account, mapped.unmanaged)
+    changes = changed_fields(desired, account, mapped.unmanaged, mapped.when_empty)
     detail["changes"] = sorted(changes)
     out.drift.append(DriftItem(kind, detail, account.lms_id))
     # The chosen account is in the payload (so in the idempotency key): a decision for

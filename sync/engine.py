@@ -9,7 +9,6 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -55,9 +54,10 @@ from sync.feed_issues import feed_issues
 from sync.gc_pause import YoungCollector, gc_paused
 from sync.lms_read import read_all, read_one
 from sync.mapping import absent_account_fields
-from sync.mass_guards import hold_mass_changes
+from sync.mapping_logins import LoginBook
+from sync.mass_guards import hold_mass_changes, hold_mass_rewrites
 from sync.models import OpKind
-from sync.plan import NewOp, identity_changes
+from sync.plan import NewOp, attribute_changes, identity_changes
 from sync.realtime.modes import keep_kinds
 from sync.realtime.runs import RealtimeRuns
 from sync.run_failures import FEED_REJECTED
@@ -240,7 +240,8 @@ class Engine(RealtimeRuns):
                 return self._reject(run_id, report, pull)
         else:
             pull = None
-            records = await in_thread(self._read_delta)
+            records = await in_thread(pull_mod.read_delta, self.store, self.source,
+                                      self.config, self.clock.now().date())
             report.counts.update(rows=len(records), changed=len(records))
         run_store.source_attempt(self.store, "hris", now, self.source.describe(), success=True,
                                  watermark=self.source.watermark())
@@ -279,18 +280,6 @@ class Engine(RealtimeRuns):
         report.message = message + " (the last accepted snapshot stays in force)"
         self.on_event(FeedRejected(run_id, pull.reasons))
         return report
-
-    def _read_delta(self) -> list[Parsed]:
-        watermark = run_store.sources(self.store).get("hris", {}).get("watermark")
-        since = None
-        if watermark:
-            with contextlib.suppress(ValueError):
-                since = datetime.fromisoformat(watermark)
-        today = self.clock.now().date()
-        out: dict[str, Parsed] = {}
-        for record in self.source.scan_delta(since):
-            out[record.key] = parse_record(self.source, record, self.config, today)
-        return list(out.values())
 
     def _plan_full(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
                    lms_listed: bool) -> PlanSummary:
@@ -344,6 +333,12 @@ class Engine(RealtimeRuns):
                 run_id, keys, fresh_for, missing, dry_run, finish, writer,
                 only_kinds=only_kinds, strays=strays)
 
+    def _config_changed(self) -> bool:
+        """Whether the config (its mapping among it) differs from the one the last
+        accepted feed was evaluated with."""
+        previous = run_store.last_accepted_snapshot(self.store)
+        return previous is not None and previous["fingerprint"] != self.config.fingerprint()
+
     def _evaluate_and_write_batches(self, run_id: int, keys: list[str],
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
                             missing: set[str] | frozenset[str], dry_run: bool,
@@ -365,6 +360,7 @@ class Engine(RealtimeRuns):
         g = self.config.guards
         total = PlanSummary(plan=[] if dry_run else None)
         held_back: list[NewOp] = []
+        rewriting: list[NewOp] = []  # updates written by the batches, for the hold below
         linking: set[str] = set()  # accounts linked this run: no audience's strays
         collect_young = YoungCollector()
         # Conflicts inside the feed need the run's records all at once (a shared login
@@ -375,11 +371,14 @@ class Engine(RealtimeRuns):
                              else {}, missing)
         keys = sorted(set(keys) | issues.keys())
         absent = absent_account_fields(getattr(self.config.hris, "columns", {}),
-                                       self.source.columns_present())
+                                       self.source.columns_present(),
+                                       self.config.mapping.compiled())
+        logins = LoginBook()  # generated logins chosen by earlier batches of the run
         for start in range(0, len(keys), BATCH):
             batch = keys[start:start + BATCH]
             changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
-                               missing=missing, issues=issues, absent=absent)
+                               missing=missing, issues=issues, absent=absent,
+                               logins=logins)
             if only_kinds is not None:  # a real-time run: the mode's kinds only
                 open_kinds = {op["id"]: op["kind"] for ops in
                               op_store.open_ops_for(self.store, batch).values() for op in ops}
@@ -392,6 +391,7 @@ class Engine(RealtimeRuns):
                      for op in ops]
             held_back += [op for op, wait in zip(ops, waits, strict=True) if wait]
             ops = [op for op, wait in zip(ops, waits, strict=True) if not wait]
+            rewriting += [op for op in ops if attribute_changes(op)]
             linking |= {op.lms_id for op in ops if op.kind == OpKind.link and op.lms_id}
             if not dry_run:
                 writer.submit(partial(write_changes, changes=changes, now=now, run_id=run_id,
@@ -402,6 +402,17 @@ class Engine(RealtimeRuns):
             collect_young()
         writer.wait()  # what follows reads and writes after every batch is committed
         hold_mass_changes(self.store, g, now, run_id, held_back)
+        # Updates go out with their batches (most runs rewrite little); the few runs
+        # whose updates rewrite one attribute wholesale have them marked held here,
+        # before anything is applied (the run holds the writer lease).
+        # Only a changed config rewrites wholesale by itself; HR changing many titles at
+        # once (a reorganisation) is HR's data, guarded by the feed gate, not a mapping.
+        rewrites_held, reason = (hold_mass_rewrites(self.store, g, now, rewriting,
+                                                    written=not dry_run)
+                                 if self._config_changed() else (0, None))
+        if rewrites_held:
+            total.held += rewrites_held
+            total.hold_reason = total.hold_reason or reason
         if strays:  # after a full listing: members no person is linked to
             stray = plan_strays(self.store, self.config, now, linking)
             held_back += stray.new_ops
@@ -431,6 +442,8 @@ class Engine(RealtimeRuns):
                 self.on_event(OpsHeld(report.run_id or 0, summary.held, reason))
         if dry_run:
             report.plan = summary.plan or []
+            # A mapping change previewed: how many accounts each attribute would rewrite.
+            report.counts["rewrites"] = dict(sorted(summary.rewrites.items()))
 
     async def _apply(self, run_id: int, report: RunReport,
                      op_ids: list[int] | None = None, employee_id: str | None = None

@@ -36,6 +36,7 @@ from sync.diff import (
 from sync.feed_conflicts import Issues, describe_cycle
 from sync.lifecycle import lifecycle
 from sync.mapping import map_person
+from sync.mapping_logins import LoginBook, login_drift, settle_logins
 from sync.models import DRIFT_OWNER, Account, DriftKind, OpKind, OpStatus, Person, Status
 from sync.plan import NewOp, OpenOp, Suppression, apply_suppression, reconcile
 from sync.validate import null_mask, to_person
@@ -53,6 +54,9 @@ class Parsed:
     null_mask: int
     active: bool
     hr_status: str | None
+    # The day to read this person again though nothing will report a change (a
+    # future-dated change in the HRIS takes effect then): HrisSource.revisit_on.
+    revisit_on: date | None = None
 
 
 def parse_record(source: HrisSource, record: RawRecord, config: Config, today: date) -> Parsed:
@@ -65,7 +69,7 @@ def parse_record(source: HrisSource, record: RawRecord, config: Config, today: d
     if isinstance(result, Person):
         active = result.status in (Status.active, Status.leave)
         return Parsed(record.key, record.locator, record.digest, result, [], null_mask(fields),
-                      active, hr_status)
+                      active, hr_status, source.revisit_on(record, today))
     mapped = config.mapping.status_values.get((hr_status or "").strip().lower())
     active = mapped in (Status.active, Status.leave)
     return Parsed(record.key, record.locator, record.digest, None, [str(p) for p in result],
@@ -84,6 +88,8 @@ class ChangeSet:
     suppressed: list[tuple[int, Suppression]] = field(default_factory=list)
     drift_counts: Counter = field(default_factory=Counter)
     audience_rows: list[tuple[str, dict, dict, datetime | None]] = field(default_factory=list)
+    # (employee id, the day to read them again or None) where that day moved.
+    revisits: list[tuple[str, str | None]] = field(default_factory=list)
     evaluated: int = 0
 
 
@@ -102,6 +108,7 @@ class PlanSummary:
     suppressed: int = 0
     superseded: int = 0
     plan: list[dict[str, Any]] | None = None  # dry runs: the ops themselves
+    rewrites: Counter = field(default_factory=Counter)  # attribute -> accounts updated
 
     def add_batch(self, changes: ChangeSet) -> None:
         self.evaluated += changes.evaluated
@@ -111,6 +118,9 @@ class PlanSummary:
     def add_ops(self, ops: list[NewOp], now: datetime) -> None:
         for op in ops:
             self.planned[str(op.kind)] += 1
+            if op.kind in (OpKind.update, OpKind.reactivate, OpKind.link):
+                self.rewrites.update(k for k in op.payload.get("changes") or ()
+                                     if k != "active")
             if op.status == OpStatus.held:
                 self.held += 1
                 self.hold_reason = self.hold_reason or op.hold_reason
@@ -139,8 +149,8 @@ def _account(text: str | None) -> Account | None:
 
 def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
              fresh: dict[str, Parsed], *, missing: set[str] | frozenset[str] = frozenset(),
-             issues: Issues | None = None, absent: frozenset[str] = frozenset()
-             ) -> ChangeSet:
+             issues: Issues | None = None, absent: frozenset[str] = frozenset(),
+             logins: LoginBook | None = None) -> ChangeSet:
     """Decide and plan for ``keys``. ``fresh`` holds the records read in this run;
     ``missing`` the keys a full pull just found absent from the feed; ``issues`` the
     conflicts inside the feed found for the run (feed_issues); ``absent`` the account
@@ -169,6 +179,9 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
         missing_since, missing_pulls = None, 0
         if parsed is not None:
             person = parsed.person
+            revisit = parsed.revisit_on.isoformat() if parsed.revisit_on else None
+            if person is not None and revisit != (row["revisit_on"] if row else None):
+                out.revisits.append((key, revisit))
             subject.problems = parsed.problems
             subject.locator = parsed.locator
             subject.hr_status = parsed.hr_status
@@ -185,7 +198,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
                 subject.vanished = Vanished(missing_since, missing_pulls)
         if person is not None:
             subject.state = lifecycle(person, now, config.guards.termination_cutoff)
-            subject.mapped = map_person(person, subject.state, config)
+            subject.mapped = map_person(person, subject.state, config, today=now.date())
             if absent:
                 subject.mapped.unmanaged = subject.mapped.unmanaged | absent
             if actual is None and subject.mapped.desired is not None:
@@ -198,6 +211,12 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
                                        missing_since, missing_pulls)
 
     audiences = AudienceBatch(store, config, now, persons)
+    if config.mapping.generated_login:  # before matching: the settled login is matched
+        for key in settle_logins(store, subjects.values(), logins):
+            if key in person_rows:
+                desired = subjects[key].mapped.desired
+                person_rows[key]["desired"] = desired.to_json()
+                person_rows[key]["desired_digest"] = desired.content_hash()
     _attach_candidates(store, need_candidates)
     _attach_choices(store, need_candidates)
     _unmanage_unresolvable_managers(store, subjects.values())
@@ -210,6 +229,9 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
             decision = _unknown_key(subject, config)
         else:
             decision = decide(subject, now, policy)
+            taken = login_drift(subject)
+            if taken is not None:
+                decision.drift.append(taken)
             if issues is not None:
                 decision.drift += _issue_drift(key, issues, subject)
             audiences.extend(decision, subject, persons[key])
@@ -410,6 +432,7 @@ def write_changes(conn: Any, changes: ChangeSet, now: datetime, run_id: int | No
     """Write a ChangeSet inside the caller's transaction. ``ops`` overrides which new ops
     are written (the engine holds back deactivations until the run's mass check)."""
     people_store.upsert_people(conn, changes.people_rows)
+    people_store.set_revisits(conn, changes.revisits)
     membership_store.write_people(conn, now, changes.audience_rows)
     drift_store.write(conn, now, changes.drift_opened, changes.drift_refreshed,
                       changes.drift_resolved)

@@ -30,8 +30,9 @@ from sync.audiences.ordering import Wait, check_removal
 from sync.clock import Clock
 from sync.config import Config
 from sync.connectors.base import ConnectorError, LmsTarget
-from sync.diff import changed_fields
 from sync.events import EventCallback, OpFinished, Quarantined, ignore
+from sync.executor_batch import BatchApply, batch_phases
+from sync.executor_create import CreateApply
 from sync.models import MEMBER_OP_KINDS, Account, ErrorClass, OpKind
 from sync.plan import manager_depths
 from sync.read_first import already_applied
@@ -83,7 +84,7 @@ def plan_waves(ops: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     return waves
 
 
-class Executor:
+class Executor(CreateApply, BatchApply):
     def __init__(self, store: Store, target: LmsTarget, config: Config, clock: Clock,
                  run_id: int | None, on_event: EventCallback = ignore,
                  rng: random.Random | None = None) -> None:
@@ -104,18 +105,25 @@ class Executor:
         self._stop_reason: str | None = None
         self._storage_failure: StorageFailure | None = None
         self._done: list[tuple[dict[str, Any], int, datetime, datetime, Account | None]] = []
+        # Accounts made or linked by this run, before their group commit: a report sent
+        # right after its manager resolves the manager from here.
+        self._made: dict[str, str] = {}
 
     # -- orchestration -------------------------------------------------------------------
 
     async def run(self, ops: list[dict[str, Any]]) -> ExecResult:
         """Apply ``ops``; raises StorageFailure when the database failed under them (every
         worker stops at once: an attempt that cannot be recorded must not be sent)."""
-        waves = plan_waves(ops)
+        self._batch_limits = await self._discover_batches() if ops else None
+        if self._batch_limits is None:
+            phases = [wave for _depth, wave in sorted(plan_waves(ops).items())]
+        else:
+            phases = batch_phases(ops, self._batchable, plan_waves)
         try:
-            for depth in sorted(waves):
+            for phase in phases:
                 if self._stop_reason:
                     break
-                await self._wave(waves[depth])
+                await self._wave(phase)
                 self._recorded(self._flush)  # the next wave resolves managers from these
         finally:
             self._recorded(self._flush)
@@ -131,6 +139,16 @@ class Executor:
         return self.result
 
     async def _wave(self, ops: list[dict[str, Any]]) -> None:
+        if self._batch_limits is not None and not self._batches_refused:
+            batched: list[dict[str, Any]] = []
+            single: list[dict[str, Any]] = []
+            for op in ops:
+                (batched if self._batchable(op) else single).append(op)
+            if batched:
+                await self._batched(batched)
+            ops = single
+        if not ops:
+            return
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         for op in ops:
             queue.put_nowait(op)
@@ -203,8 +221,11 @@ class Executor:
         # before creating, so a group commit costs nothing in safety and saves a
         # transaction per operation.
         self._done.append((op, attempt, started, self.clock.now(), account))
-        if len(self._done) >= GROUP_COMMIT:
-            self._flush()
+        if op["kind"] in (OpKind.create, OpKind.link) and account is not None \
+                and account.lms_id:
+            self._made[op["employee_id"]] = account.lms_id
+        if len(self._done) >= GROUP_COMMIT and not self._batch_open:
+            self._flush()  # a batch's outcomes are committed together when it is done
         self._attempted += 1
         self.result.counts["succeeded"] += 1
         self.result.applied_people.add(op["employee_id"])
@@ -215,27 +236,35 @@ class Executor:
         done, self._done = self._done, []
         if not done:
             return
+        # A few statements for the whole group, not a few per operation: a batch of a
+        # thousand outcomes arrives at once.
+        last = done[-1][3]
         with self.store.tx() as conn:
-            for op, attempt, started, finished, account in done:
-                if account is not None and account.lms_id:
-                    account_store.upsert_accounts(
-                        conn, [(account.to_json(), account.content_hash())], finished)
-                op_store.finish_attempt(conn, finished, op["id"], attempt, "succeeded",
-                                        started=started, outcome="ok",
-                                        lms_id=account.lms_id if account else None,
-                                        run_id=self.run_id)
-                drift_store.resolve_for_op(conn, finished, op["employee_id"], op["kind"])
+            account_store.upsert_accounts(
+                conn, [(account.to_json(), account.content_hash())
+                       for _op, _a, _s, _f, account in done
+                       if account is not None and account.lms_id], last)
+            op_store.finish_succeeded(conn, [
+                (op["id"], attempt, started, finished, account.lms_id if account else None,
+                 self.run_id) for op, attempt, started, finished, account in done])
+            drift_store.resolve_for_ops(conn, last, [(op["employee_id"], op["kind"])
+                                                     for op, *_rest in done])
+            made = [op["employee_id"] for op, *_rest in done
+                    if op["kind"] in (OpKind.create, OpKind.link)]
+            if made:
+                people_store.mark_reports_dirty_of(conn, made)
+            for op, _attempt, _started, finished, _account in done:
                 if op["kind"] in MEMBER_OP_KINDS:  # the cache follows; re-evaluate the person
                     membership_store.applied(conn, finished, op["payload"]["audience"],
                                              op["member_lms_id"], op["employee_id"],
                                              op["kind"] == OpKind.member_add)
                     people_store.mark_dirty(conn, [op["employee_id"]])
-                if op["kind"] in (OpKind.create, OpKind.link):
-                    people_store.mark_reports_dirty(conn, op["employee_id"])
 
     def _failed(self, op: dict[str, Any], attempt: int, started: datetime,
-                exc: ConnectorError) -> float | None:
-        """Persist a failure; returns the delay before the next attempt, or None."""
+                exc: ConnectorError, *, counted: bool = True) -> float | None:
+        """Persist a failure; returns the delay before the next attempt, or None.
+        ``counted`` False: the failure of a whole batch already counted once for the
+        circuit breaker (one lost answer is one failure of the LMS, not hundreds)."""
         now = self.clock.now()
         retry = should_retry(exc.error_class, attempt, self.policy)
         delay = backoff_seconds(attempt, self.policy, exc.retry_after, self.rng) if retry else None
@@ -254,8 +283,9 @@ class Executor:
                     account_store.delete_accounts(conn, [lms_id])
                 conn.execute("UPDATE people SET dirty = 1 WHERE employee_id = ?",
                              (op["employee_id"],))
-        self._attempted += 1
-        self._failures += 1
+        if counted:
+            self._attempted += 1
+            self._failures += 1
         self.on_event(OpFinished(self.run_id, op["id"], op["employee_id"], op["kind"], status,
                                  exc.message))
         if exc.error_class == ErrorClass.auth:
@@ -303,7 +333,36 @@ class Executor:
     def _lms_id_of(self, employee_id: str | None) -> str | None:
         if not employee_id:
             return None
+        if employee_id in self._made:
+            return self._made[employee_id]
         return account_store.lms_ids_for_keys(self.store, [employee_id]).get(employee_id)
+
+    def _deletes(self, kind: OpKind) -> bool:
+        return kind == OpKind.delete or (
+            kind == OpKind.deactivate
+            and getattr(self.config.lms, "deactivate_by", "active_false") == "delete")
+
+    def _target_of(self, op: dict[str, Any]) -> tuple[str, Account | None, dict[str, Any]]:
+        """The LMS id an account operation writes to, its cached account and the fields it
+        sets. Raises not_found when the person's account is no longer linked."""
+        kind = OpKind(op["kind"])
+        key = op["employee_id"]
+        payload = op["payload"]
+        lms_id = op.get("lms_id") or self._lms_id_of(key)
+        if not lms_id:
+            raise ConnectorError(f"no LMS account is linked to {key} any more",
+                                 ErrorClass.not_found)
+        changes: dict[str, Any] = {}
+        if kind == OpKind.deactivate:
+            changes["active"] = False
+        elif kind != OpKind.delete:
+            changes = dict(payload.get("changes", {}))
+        if kind == OpKind.reactivate:
+            changes["active"] = True
+        elif kind == OpKind.link:
+            changes["external_key"] = key
+            changes["active"] = payload.get("active", True)
+        return lms_id, self._cached(lms_id), changes
 
     async def _perform(self, op: dict[str, Any]) -> Account | None:
         kind = OpKind(op["kind"])
@@ -316,24 +375,8 @@ class Executor:
                                       link_unlinked=not payload.get("new_account"))
         if kind in MEMBER_OP_KINDS:
             return await self._membership(op, kind, key)
-        lms_id = op.get("lms_id") or self._lms_id_of(key)
-        if not lms_id:
-            raise ConnectorError(f"no LMS account is linked to {key} any more",
-                                 ErrorClass.not_found)
-        cached = self._cached(lms_id)
-        deletes = kind == OpKind.delete or (
-            kind == OpKind.deactivate
-            and getattr(self.config.lms, "deactivate_by", "active_false") == "delete")
-        changes: dict[str, Any] = {}
-        if kind == OpKind.deactivate:
-            changes["active"] = False
-        elif kind != OpKind.delete:
-            changes = dict(payload.get("changes", {}))
-        if kind == OpKind.reactivate:
-            changes["active"] = True
-        elif kind == OpKind.link:
-            changes["external_key"] = key
-            changes["active"] = payload.get("active", True)
+        lms_id, cached, changes = self._target_of(op)
+        deletes = self._deletes(kind)
         if op_store.outcome_unknown(op):
             # The last attempt may have reached the LMS before its outcome was recorded
             # (a kill, a full disk): read before sending anything again.
@@ -375,8 +418,10 @@ class Executor:
             await self.target.remove_from_audience(audience, lms_id)
         return None
 
-    async def _update(self, lms_id: str, key: str, cached: Account | None,
-                      changes: dict[str, Any]) -> Account:
+    def _update_request(self, cached: Account | None, changes: dict[str, Any]
+                        ) -> tuple[str | None, str | None]:
+        """The manager's LMS id and the version an update of ``changes`` is sent with; a
+        manager without an account yet is left out of ``changes`` (the next run sets it)."""
         manager_lms_id = None
         if changes.get("manager_key"):
             manager_lms_id = self._lms_id_of(changes["manager_key"])
@@ -384,79 +429,27 @@ class Executor:
                 changes.pop("manager_key")  # the manager has no account yet: next run
         version = (cached.version if cached and getattr(self.config.lms, "use_etags", False)
                    else None)
+        return manager_lms_id, version
+
+    async def _update(self, lms_id: str, key: str, cached: Account | None,
+                      changes: dict[str, Any]) -> Account:
+        manager_lms_id, version = self._update_request(cached, changes)
         returned = await self.target.update(lms_id, changes, version=version,
                                             manager_lms_id=manager_lms_id)
+        return self._updated(lms_id, key, cached, changes, returned)
+
+    @staticmethod
+    def _updated(lms_id: str, key: str, cached: Account | None, changes: dict[str, Any],
+                 returned: Account | None) -> Account:
+        """The account as it stands after an update: the cached one with the changes."""
         base = cached or Account(external_key=key, user_name="", lms_id=lms_id)
         merged = json.loads(base.to_json())
         merged.update({k: v for k, v in changes.items() if k in Account.__slots__})
+        # Mapped target attributes (not fields) are kept under their own names.
+        mapped = {k: v for k, v in changes.items() if k not in Account.__slots__}
+        if mapped:
+            merged["attributes"] = {**merged.get("attributes", {}), **mapped}
         merged["lms_id"] = lms_id
         if returned is not None:
             merged["version"] = returned.version
         return account_from_payload(merged)
-
-    async def _create(self, key: str, desired: Account, attempt: int, *,
-                      link_unlinked: bool = True) -> Account:
-        # An earlier attempt may have reached the LMS before the process died (its outcome
-        # unrecorded): look the account up by external key first. A first attempt goes
-        # straight to POST; a uniqueness conflict then tells us to look.
-        if attempt > 1:
-            found = await self._existing(key, desired, link_unlinked)
-            if found is not None:
-                return found
-        manager_lms_id = self._lms_id_of(desired.manager_key)
-        try:
-            created = await self.target.create(desired, manager_lms_id)
-        except ConnectorError as exc:
-            if exc.error_class != ErrorClass.conflict:
-                raise
-            found = await self._existing(key, desired, link_unlinked)
-            if found is None:
-                raise
-            return found
-        created.external_key = key
-        created.extra.pop("manager_lms_id", None)
-        created.manager_key = desired.manager_key if manager_lms_id else None
-        return created
-
-    async def _existing(self, key: str, desired: Account,
-                        link_unlinked: bool = True) -> Account | None:
-        """The account this create would make, if it already exists: ours (same external
-        key) or an unlinked one with the same userName, which is linked. A userName held by
-        another employee's account is a conflict for a person to resolve, and so is an
-        unlinked one when an operator decided on a new account (``link_unlinked`` False):
-        linking it would undo that decision."""
-        mine = [a for a in await self.target.find_by_external_key(key) if a.external_key == key]
-        if mine:
-            found = self._translate(mine[0])
-            changes = changed_fields(desired, found, self._target_unmanaged)
-            if not changes:
-                return found
-            return await self._update(found.lms_id or "", key, found, changes)
-        same_name = await self.target.find_by_user_name(desired.user_name)
-        for account in same_name:
-            if account.external_key and account.external_key != key:
-                raise ConnectorError(
-                    f"userName {desired.user_name!r} already belongs to LMS account "
-                    f"{account.lms_id} (externalId {account.external_key})", ErrorClass.conflict)
-        if not same_name:
-            return None
-        if not link_unlinked:
-            held = same_name[0]
-            raise ConnectorError(
-                f"userName {desired.user_name!r} is already held by LMS account "
-                f"{held.lms_id} (no externalId), and the LMS refuses a second account with "
-                f"it: the operator decided on a new account for {key} rather than linking "
-                f"that one; rename or remove LMS account {held.lms_id}, or decide to link "
-                f"it (`rostersync links link {key} {held.lms_id}`)", ErrorClass.conflict)
-        found = self._translate(same_name[0])
-        changes = changed_fields(desired, found, self._target_unmanaged)
-        changes["external_key"] = key
-        changes["active"] = desired.active
-        return await self._update(found.lms_id or "", key, found, changes)
-
-    def _translate(self, account: Account) -> Account:
-        manager_lms_id = account.extra.pop("manager_lms_id", None)
-        if manager_lms_id:
-            account.manager_key = account_store.keys_for_lms_ids(
-                self.store, [manager_lms_id]).get(manager_lms_id)
-        return account

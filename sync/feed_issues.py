@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 def _facts(person: Person, config: Config, now: datetime) -> Facts:
     state = lifecycle(person, now, config.guards.termination_cutoff).state
-    login = login_of(person, config)
+    # A generated login is kept unique where it is assigned (sync.mapping_logins): its
+    # first candidate shared with a colleague is no conflict.
+    login = None if config.mapping.generated_login else login_of(person, config)
     return Facts(login.lower() if login else None,
                  person.email.lower() if person.email else None, person.manager_id,
                  state != Status.terminated and in_scope(person, config)[0])

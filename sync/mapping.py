@@ -1,26 +1,33 @@
-"""Person -> desired Account: field maps, value maps and the scoping filter (pure).
+"""Person -> desired Account: the [mapping] rules and the scoping filter (pure).
 
 A value that a strict map does not know is never guessed: the field is left out of the
-desired state (the LMS keeps what it has) and the problem is reported as `unmapped`.
+desired state (the LMS keeps what it has) and the problem is reported as `unmapped`; so
+is an expression that cannot be computed for the person.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 from sync.config import Config
+from sync.expressions import EvaluationError, UnknownValue
+from sync.expressions.values import text_of
 from sync.lifecycle import Lifecycle
+from sync.mapping_rules import CompiledMapping, Rule, evaluate_rule
 from sync.models import Account, Person, Status
 
 
 @dataclass(frozen=True)
 class Unmapped:
-    field: str
+    field: str  # the lookup table (the HR field, for the value maps) or the attribute
     value: str
+    reason: str | None = None  # an expression that cannot be computed for this person
 
     def __str__(self) -> str:
-        return f"field {self.field}: value {self.value!r} has no mapping"
+        return self.reason or f"field {self.field}: value {self.value!r} has no mapping"
 
 
 @dataclass
@@ -34,6 +41,12 @@ class Mapped:
     # Why no account may be created for this person now (a login another person in the
     # feed also claims): the create would only be refused by the LMS.
     blocked: str | None = None
+    # Fields written only while the LMS holds no value for them (apply = "when_empty").
+    when_empty: frozenset[str] = frozenset()
+    # A generated login's candidates, in order (sync.mapping_logins picks the free one).
+    login_candidates: tuple[str, ...] = ()
+    # Every candidate taken: candidate -> who holds it (sync.mapping_logins).
+    login_taken: dict[str, list[str]] | None = None
 
 
 # The account fields each optional HR field feeds. When the export lacks a configured
@@ -45,13 +58,20 @@ ACCOUNT_FIELDS_FROM = {
 }
 
 
-def absent_account_fields(configured: Iterable[str], present: set[str] | None) -> frozenset[str]:
+def absent_account_fields(configured: Iterable[str], present: set[str] | None,
+                          compiled: CompiledMapping | None = None) -> frozenset[str]:
     """Account fields left unmanaged because their configured HR column is absent from
-    this export (``present``: the canonical fields the export offers; None: unknowable)."""
+    this export (``present``: the canonical fields the export offers; None: unknowable).
+    A configured expression is left alone when any HR field it reads is absent."""
     if present is None:
         return frozenset()
-    return frozenset(a for f in configured if f not in present
-                     for a in ACCOUNT_FIELDS_FROM.get(f, ()))
+    configured = list(configured)
+    out = {a for f in configured if f not in present for a in ACCOUNT_FIELDS_FROM.get(f, ())}
+    gone = {f for f in configured if f not in present}
+    if compiled is not None and gone:
+        out |= {r.target for r in compiled.rules
+                if r.expression is not None and gone.intersection(r.inputs)}
+    return frozenset(out)
 
 
 def _value_of(person: Person, name: str) -> str | None:
@@ -73,64 +93,94 @@ def in_scope(person: Person, config: Config) -> tuple[bool, str | None]:
     return True, None
 
 
-def _map_value(config: Config, name: str, value: str | None,
-               unmapped: list[Unmapped]) -> tuple[str | None, bool]:
-    """Returns (value, managed)."""
-    if value is None:
-        return None, True
-    table = config.mapping.values.get(name)
-    if table is not None and value in table:
-        return table[value], True
-    if name in config.mapping.strict:
-        unmapped.append(Unmapped(name, value))
-        return None, False
-    return value, True
+def compiled_mapping(config: Config) -> CompiledMapping:
+    """The config's mapping rules, compiled once per loaded config."""
+    return config.mapping.compiled()
 
 
-# Account field -> the Person field it comes from (for strict maps keyed by either name).
-_SOURCE_FIELD = {"department": "department", "title": "job_title"}
+def _run(rule: Rule, person: Person, today: date, tables, unmapped: list[Unmapped],
+         unmanaged: set[str]) -> Any:
+    try:
+        return evaluate_rule(rule, person, today, tables)
+    except UnknownValue as exc:  # strict: never a guess; the LMS keeps what it has
+        unmapped.append(Unmapped(exc.table, exc.value))
+    except EvaluationError as exc:
+        unmapped.append(Unmapped(rule.target, text_of(exc.value) or "", str(exc)))
+    unmanaged.add(rule.target)
+    return None
+
+
+def login_candidates(person: Person, config: Config, today: date | None = None
+                     ) -> tuple[str, ...]:
+    """The logins the person's record yields, in the order they are tried (one for the
+    legacy login fields; a generated login's candidates that give a value)."""
+    compiled = compiled_mapping(config)
+    if not compiled.generated_login:
+        return (compiled.login[0].native(person),)  # type: ignore[misc]
+    out: list[str] = []
+    day = today or date.today()
+    for rule in compiled.login:
+        try:
+            value = evaluate_rule(rule, person, day, compiled.tables)
+        except (UnknownValue, EvaluationError):
+            continue
+        value = text_of(value)
+        if value:
+            value = value.lower() if compiled.lowercase_login else value
+            if value not in out:
+                out.append(value)
+    return tuple(out)
 
 
 def login_of(person: Person, config: Config) -> str:
-    """The LMS login (userName) the person's record yields."""
-    source = config.mapping.user_name
-    user_name = (person.email if source == "email" else
-                 person.employee_number if source == "employee_number" else
-                 person.employee_id) or person.employee_id
-    return user_name.lower() if config.mapping.lowercase_user_name else user_name
+    """The LMS login (userName) the person's record yields (a generated login: its first
+    candidate; the one assigned is settled against the others, sync.mapping_logins)."""
+    found = login_candidates(person, config)
+    return found[0] if found else ""
 
 
-def map_person(person: Person, state: Lifecycle, config: Config) -> Mapped:
+def map_person(person: Person, state: Lifecycle, config: Config, *,
+               today: date | None = None) -> Mapped:
     ok, reason = in_scope(person, config)
     if not ok:
         return Mapped(False, None, scope_reason=reason)
+    compiled = compiled_mapping(config)
+    day = today or date.today()
+    tables = compiled.tables
     unmapped: list[Unmapped] = []
-    unmanaged: set[str] = set()
-    mapped_values: dict[str, str | None] = {}
-    for account_field, person_field in _SOURCE_FIELD.items():
-        value, managed = _map_value(config, person_field, _value_of(person, person_field),
-                                    unmapped)
-        mapped_values[account_field] = value
-        if not managed:
-            unmanaged.add(account_field)
-    user_name = login_of(person, config)
+    failed: set[str] = set()  # no value for this person: left alone, even on create
+    values: dict[str, Any] = {}
+    for rule in compiled.rules:
+        if rule.apply != "never":
+            values[rule.target] = _run(rule, person, day, tables, unmapped, failed)
+    candidates = login_candidates(person, config, day)
     active = state.state == Status.active or (
         state.state == Status.leave and config.guards.leave_policy == "keep")
-    given = person.preferred_name or person.first_name
     desired = Account(
         external_key=person.employee_id,
-        user_name=user_name,
-        given_name=given,
-        family_name=person.last_name,
-        display_name=f"{given} {person.last_name}".strip(),
-        email=person.email,
-        title=mapped_values["title"],
-        department=mapped_values["department"],
-        employee_number=person.employee_number,
+        user_name=candidates[0] if candidates else "",
+        given_name=values.get("given_name") or "",
+        family_name=values.get("family_name") or "",
+        display_name=values.get("display_name") or "",
+        email=values.get("email"),
+        title=values.get("title"),
+        department=values.get("department"),
+        employee_number=values.get("employee_number"),
         manager_key=person.manager_id,
         active=active,
     )
+    if compiled.custom:
+        desired.attributes = {t: values[t] for t in compiled.custom
+                              if t in values and t not in failed}
+    # Written on create only, or never: not compared with what the LMS holds.
+    unmanaged = failed | compiled.never | compiled.create_only
     # Fields the target has no place for (Canvas has no title; a Moodle site may lack one)
     # are never compared, so they cannot become drift that no write clears.
     unmanaged |= getattr(config.lms, "unmanaged_fields", frozenset())
-    return Mapped(True, desired, unmapped, frozenset(unmanaged))
+    mapped = Mapped(True, desired, unmapped, frozenset(unmanaged),
+                    when_empty=compiled.when_empty)
+    if compiled.generated_login:
+        mapped.login_candidates = candidates
+        if not candidates:
+            mapped.blocked = "no login candidate gives a value for this person"
+    return mapped

@@ -1,18 +1,28 @@
 """The mass-change guards of a run, once its batches are planned: deactivations within
 the sliding window (every run's count, sync.plan.apply_mass_hold) and login or e-mail
-changes (sync.plan.apply_identity_hold). The decisions are pure; this reads the counts
+changes (sync.plan.apply_identity_hold); and updates rewriting one attribute on many
+accounts (sync.plan.apply_attribute_hold), once the batches have written them. The decisions are pure; this reads the counts
 they need from storage, and only when the run's own changes could trip them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from storage import accounts as account_store
 from storage import ops as op_store
 from storage.db import Store
+from storage.people import chunks
 from sync.config import GuardsConfig
-from sync.models import OpKind
-from sync.plan import NewOp, apply_identity_hold, apply_mass_hold, identity_changes
+from sync.models import OpKind, OpStatus
+from sync.plan import (
+    NewOp,
+    apply_attribute_hold,
+    apply_identity_hold,
+    apply_mass_hold,
+    attribute_changes,
+    identity_changes,
+)
 
 
 def hold_mass_changes(store: Store, g: GuardsConfig, now: datetime, run_id: int | None,
@@ -35,3 +45,26 @@ def hold_mass_changes(store: Store, g: GuardsConfig, now: datetime, run_id: int 
                     g.mass_deactivation_percent, earlier=earlier, window_minutes=window)
     apply_identity_hold(held_back, active, g.mass_identity_change_min,
                         g.mass_identity_change_percent)
+
+
+def hold_mass_rewrites(store: Store, g: GuardsConfig, now: datetime, updates: list[NewOp],
+                       *, written: bool) -> tuple[int, str | None]:
+    """Marks held the ``updates`` (already ``written`` by the run's batches, unless a dry
+    run) that rewrite an attribute on more accounts than the limit. Returns how many were
+    held and why."""
+    most = max(Counter(a for op in updates for a in attribute_changes(op)).values(),
+               default=0)
+    if most <= g.mass_attribute_change_min:  # the limit is never below the minimum
+        return 0, None
+    reason = apply_attribute_hold(updates, account_store.count_active(store),
+                                  g.mass_attribute_change_min, g.mass_attribute_change_percent)
+    held = [op.idem_key for op in updates if op.status == OpStatus.held]
+    if reason is None or not held:
+        return 0, None
+    if written:
+        with store.tx() as conn:
+            ids = [row[0] for part in chunks(held) for row in conn.execute(
+                f"SELECT id FROM ops WHERE status = 'pending' AND idem_key IN "
+                f"({','.join('?' * len(part))})", part)]
+            op_store.set_status(conn, now, ids, str(OpStatus.held), hold_reason=reason)
+    return len(held), reason

@@ -89,6 +89,12 @@ def families(status: dict[str, Any], durations: dict[str, float],
     g = _gauge("terminations_oldest_pending_age_seconds", "Age of the oldest pending one")
     g.add_metric([], t["oldest_pending_age_seconds"] or 0)
     out.append(g)
+    # The SLA itself, so that dashboards and alert rules compare ages with the configured
+    # value ([guards] termination_sla_minutes) instead of a copy of it.
+    g = _gauge("termination_sla_seconds", "The termination SLA ([guards] "
+                                          "termination_sla_minutes), in seconds")
+    g.add_metric([], t["sla_minutes"] * 60)
+    out.append(g)
     g = _gauge("ops", "Operations by status", ["status"])
     for s, n in sorted(status["ops"].items()):
         g.add_metric([s], n)

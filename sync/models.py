@@ -40,6 +40,8 @@ class DriftKind(StrEnum):
     conflict = "conflict"  # a login or e-mail another person in the feed also holds
     manager_unknown = "manager_unknown"  # the manager id names nobody in the feed
     manager_cycle = "manager_cycle"  # the manager chain loops back to the person
+    # Every generated login candidate is held (sync.mapping_logins): no account is made.
+    login_taken = "login_taken"
 
 
 class OpKind(StrEnum):
@@ -99,6 +101,9 @@ DRIFT_OWNER: dict[str, str] = {
     DriftKind.conflict: "HR",
     DriftKind.manager_unknown: "HR",
     DriftKind.manager_cycle: "HR",
+    # Two people may share a name: the HR data is right; the candidate list (config)
+    # needs another entry.
+    DriftKind.login_taken: "IT",
 }
 
 
@@ -163,20 +168,45 @@ class Account:
     lms_id: str | None = None
     version: str | None = None  # ETag / meta.version when the target offers one
     extra: dict[str, Any] = field(default_factory=dict)
+    # Target attributes beyond the fields above, by their target name (a SCIM attribute
+    # path or URN-qualified name), as [mapping.attributes] maps them: str, number, bool.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     def managed(self) -> dict[str, Any]:
         return dict(zip(MANAGED_FIELDS, _managed_values(self), strict=True))
 
+    def value(self, name: str) -> Any:
+        """A field's value, or a mapped target attribute's (None when not held)."""
+        if name in _SLOT_NAMES:
+            return getattr(self, name)
+        return self.attributes.get(name)
+
+    def set_values(self, changes: dict[str, Any]) -> None:
+        """Applies changes to fields and mapped target attributes alike."""
+        for name, value in changes.items():
+            if name in _SLOT_NAMES:
+                setattr(self, name, value)
+            else:
+                self.attributes[name] = value
+
     def content_hash(self) -> bytes:
         # repr() of a tuple of str/bool/None is canonical and the same in every process,
         # and several times cheaper than JSON on the reconcile path.
+        if self.attributes:
+            return digest_bytes(repr((_managed_values(self),
+                                      sorted(self.attributes.items()))).encode())
         return digest_bytes(repr(_managed_values(self)).encode())
 
     def to_json(self) -> str:
         # Not dataclasses.asdict: its deep copy costs more than the whole diff. The keys
         # go in sorted, so the unsorting encoder writes the same text as canonical_json
         # (which an `extra` of the target's own fields still needs, for its nested keys).
+        # Target attributes are written only when there are some, so an account without
+        # them reads the same as before they existed.
         data = dict(zip(_SORTED_SLOTS, _sorted_values(self), strict=True))
+        if self.attributes:
+            data["attributes"] = self.attributes
+            return canonical_json(data)
         return canonical_json(data) if self.extra else _encode_in_order(data)
 
     @classmethod
@@ -184,7 +214,9 @@ class Account:
         return cls(**json.loads(text))
 
 
-_SORTED_SLOTS = tuple(sorted(Account.__slots__))  # type: ignore[attr-defined]
+_SLOT_NAMES = frozenset(Account.__slots__)  # type: ignore[attr-defined]
+_SLOTS = set(Account.__slots__) - {"attributes"}  # type: ignore[attr-defined]
+_SORTED_SLOTS = tuple(sorted(_SLOTS))
 _sorted_values = attrgetter(*_SORTED_SLOTS)
 
 # json.dumps with any option builds a new encoder on every call; on the reconcile path

@@ -171,6 +171,42 @@ def apply_identity_hold(new_ops: list[NewOp], active_accounts: int, minimum: int
     return reason
 
 
+def attribute_changes(op: NewOp) -> tuple[str, ...]:
+    """The attributes an update would rewrite, beyond the identity fields (which have a
+    hold of their own): what a changed mapping rewrites wholesale."""
+    if op.kind != OpKind.update:
+        return ()
+    changes = op.payload.get("changes") or {}
+    return tuple(name for name in changes if name not in IDENTITY_FIELDS and name != "active")
+
+
+def apply_attribute_hold(new_ops: list[NewOp], active_accounts: int, minimum: int,
+                         percent: float) -> str | None:
+    """Hold every new update that rewrites an attribute more accounts than the limit
+    would get in one run: a changed mapping expression (or a broken HR column behind it)
+    rewrites that attribute for everyone, and is previewed and approved, not applied.
+    Updates of the other attributes proceed. Returns the hold reason when it tripped."""
+    counts: dict[str, int] = {}
+    pending = [op for op in new_ops if op.status == OpStatus.pending and attribute_changes(op)]
+    for op in pending:
+        for name in attribute_changes(op):
+            counts[name] = counts.get(name, 0) + 1
+    limit = mass_deactivation_limit(active_accounts, minimum, percent)
+    over = sorted(name for name, n in counts.items() if n > limit)
+    if not over:
+        return None
+    listed = ", ".join(f"{name} on {counts[name]} accounts" for name in over)
+    reason = (f"mass attribute change: {listed} in one run exceed the limit of {limit} "
+              f"(max({minimum}, {percent:g}% of {active_accounts} active accounts)); a "
+              "changed mapping is approved before it rewrites accounts")
+    tripped = set(over)
+    for op in pending:
+        if tripped.intersection(attribute_changes(op)):
+            op.status = OpStatus.held
+            op.hold_reason = reason
+    return reason
+
+
 def manager_depths(creates: dict[str, str | None], has_account: set[str],
                    loops: set[str] | None = None) -> dict[str, int]:
     """Depth of each person to be created in the manager tree of this plan's creates.

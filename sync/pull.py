@@ -7,6 +7,7 @@ the changed, added and removed rows.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -215,3 +216,22 @@ def accept(conn: Any, *, store: Store, pull: FullPull, run_id: int, now: datetim
     changes += [(key, None) for key in pull.vanished]
     people_store.write_snapshot_index(conn, snapshot_id, pull.new_snapshot, pull.previous_id,
                                       changes)
+
+
+def read_delta(store: Store, source: HrisSource, config: Config, today: date) -> list[Parsed]:
+    """The records a delta run evaluates: what the source reports changed since the last
+    watermark, and the people whose scheduled change has come (blocking: run in a
+    thread). A change entered in advance takes effect without editing the record, so no
+    delta lists it; those people are read again one by one."""
+    watermark = run_store.sources(store).get("hris", {}).get("watermark")
+    since = None
+    if watermark:
+        with contextlib.suppress(ValueError):
+            since = datetime.fromisoformat(watermark)
+    out: dict[str, Parsed] = {}
+    for record in source.scan_delta(since):
+        out[record.key] = parse_record(source, record, config, today)
+    for key in people_store.revisits_due(store, today):
+        if key not in out and (record := source.fetch_one(key)) is not None:
+            out[key] = parse_record(source, record, config, today)
+    return list(out.values())

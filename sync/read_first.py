@@ -22,8 +22,7 @@ def already_applied(found: Account, changes: dict[str, Any], unmanaged: frozense
     if "external_key" in changes and changes["external_key"] != found.external_key:
         return False
     wanted = Account.from_json(found.to_json())
-    for name, value in changes.items():
-        if name in Account.__slots__ and name not in ("active", "external_key"):
-            setattr(wanted, name, value)
+    wanted.set_values({name: value for name, value in changes.items()
+                       if name not in ("active", "external_key")})
     differ = changed_fields(wanted, found, unmanaged)
     return not (differ.keys() & changes.keys())

@@ -54,6 +54,10 @@ verify_tls = true                 # only turn off for a test endpoint you contro
 allow_insecure_http = false       # plain http:// is refused beyond loopback unless true
                                   # (the token would travel in clear; doctor flags it)
 use_etags = true
+bulk = "auto"                     # SCIM Bulk where /ServiceProviderConfig offers it;
+                                  # "off": one request per operation
+# bulk_fail_on_errors = 10        # failOnErrors sent with each bulk request (default: none,
+                                  # every operation runs and answers for itself)
 deactivate_by = "active_false"    # or "delete" for targets that cannot deactivate
 profile = "generic"               # generic | absorb | 360learning | linkedin_learning |
                                   # talentlms: where SCIM LMSs differ (docs/connectors.md)
@@ -61,7 +65,12 @@ profile = "generic"               # generic | absorb | 360learning | linkedin_le
                                     # the profile's)
 
 [mapping]
-user_name = "email"               # email | employee_id | employee_number
+# The login: email | employee_id | employee_number (that field, else the employee id), or
+# an expression, or a list of candidate expressions tried in order until one is free
+# (a generated login: set at creation and never regenerated), e.g.
+# user_name = ['left(normalize_diacritics(first_name), 1) + normalize_diacritics(last_name)',
+#              'normalize_diacritics(first_name) + "." + normalize_diacritics(last_name)']
+user_name = "email"
 lowercase_user_name = true
 default_timezone = "UTC"           # IANA name, checked when the config is loaded
 # A longer value, or one holding a control character (NUL, ESC, ...) or a bidirectional
@@ -79,10 +88,28 @@ strict = ["department"]
 "Pre-Hire" = "pre_hire"
 "Terminated" = "terminated"
 
-[mapping.values.department]       # HR department -> LMS department
-"Sales" = "Sales"
+[mapping.values.department]       # HR department -> LMS department (the lookup table
+"Sales" = "Sales"                 # "department" of the expressions below)
 "Engineering" = "Engineering"
 "Finance" = "Finance"
+
+# [mapping.tables.countries]      # more lookup tables: lookup("countries", location)
+# "Berlin" = "DE"
+
+# LMS attribute = expression (docs/mapping.md). These are the defaults: leave them out or
+# change them. A table form sets when it is written: { expr = "...", apply = "create" }
+# with apply = always | create (never compared after) | when_empty (LMS admins may edit
+# it) | never (unmanaged). A SCIM target takes core, enterprise and custom extension
+# attributes by their SCIM names; `rostersync doctor` checks them against its /Schemas.
+[mapping.attributes]
+given_name = "coalesce(preferred_name, first_name)"
+family_name = "last_name"
+display_name = 'join(" ", coalesce(preferred_name, first_name), last_name)'
+email = "email"
+title = "job_title"
+department = 'lookup_strict("department", department)'
+employee_number = "employee_number"
+# "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter" = "cost_center"
 
 [scope]
 # include = { "location" = ["Berlin", "Paris"] }  # only these people get accounts
@@ -99,6 +126,8 @@ mass_window_minutes = 60          # ... counted over every run (batch, resync, r
                                   # in this sliding window; 0 counts each run alone
 mass_identity_change_min = 25     # hold login/email changes in one run above
 mass_identity_change_percent = 5  # max(this min, this percent of active accounts)
+mass_attribute_change_min = 100   # hold updates rewriting one attribute in one run above
+mass_attribute_change_percent = 10  # max(this min, this percent of active accounts)
 vanished_grace_hours = 24         # someone missing from the feed waits this long
 vanished_grace_pulls = 0          # and, if > 0, this many consecutive full pulls
 termination_cutoff = "end_of_day" # access ends when the day after the last day begins

@@ -28,7 +28,7 @@ LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
 
 # Drift kinds that need a person (HR, L&D or IT) rather than the next run.
 _ATTENTION = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed, DriftKind.conflict,
-              DriftKind.manager_unknown, DriftKind.manager_cycle)
+              DriftKind.manager_unknown, DriftKind.manager_cycle, DriftKind.login_taken)
 
 # A refused webhook request keeps the status at WARNING this long: a sender with a wrong
 # or rotated secret keeps it there; one stray probe fades within the hour.

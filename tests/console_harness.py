@@ -80,9 +80,7 @@ def _seed(folder: Path, lms: ScimSandbox) -> Seeded:
                                         "Termination Date": "2026-11-20"})
     world.write(csv_path)
     failing = store.scalar("SELECT lms_id FROM accounts WHERE external_key = 'E00005'")
-    lms.fault = lambda method, path: ((503, {}, b"upstream maintenance")
-                                      if method in ("PATCH", "PUT") and failing in path
-                                      else None)
+    lms.fault = _FailingUpdates(failing)
     try:
         asyncio.run(engine.sync("full"))
     finally:
@@ -93,6 +91,21 @@ def _seed(folder: Path, lms: ScimSandbox) -> Seeded:
     template = folder / "template.db"
     _copy(config.database.path, template)
     return Seeded(folder, template, lms, csv_path, lms.base_url)
+
+
+class _FailingUpdates:
+    """The LMS answers 503 to every update of one account, alone or inside /Bulk."""
+
+    def __init__(self, lms_id: str) -> None:
+        self.lms_id = lms_id
+
+    def __call__(self, method: str, path: str) -> tuple[int, dict, bytes] | None:
+        return self.refusal(method, path, b"")
+
+    def refusal(self, method: str, path: str, _body: bytes) -> tuple[int, dict, bytes] | None:
+        if method in ("PATCH", "PUT") and self.lms_id in path:
+            return 503, {}, b"upstream maintenance"
+        return None
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -33,7 +33,7 @@ from storage.db import Store
 from sync.clock import FrozenClock
 from sync.config import Config, load_config
 from sync.engine import Engine
-from tests.support import World, set_token_env, write_config
+from tests.support import Refusing, World, set_token_env, write_config
 
 START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 END = datetime(2026, 10, 3, 6, 30, tzinfo=UTC)
@@ -79,9 +79,9 @@ def live(folder: Path, lms: ScimSandbox, token: str) -> History:
     world.rows["E00009"]["Department"] = "Quantum Lab"  # unmapped (L&D), never fixed
     world.write(csv_path)
     failing = store.scalar("SELECT lms_id FROM accounts WHERE external_key = 'E00005'")
-    lms.fault = lambda method, path: ((503, {}, b"upstream maintenance")
-                                      if method in ("PATCH", "PUT", "DELETE")
-                                      and failing in path else None)
+    lms.fault = Refusing(lambda method, path: ((503, {}, b"upstream maintenance")
+                                               if method in ("PATCH", "PUT", "DELETE")
+                                               and failing in path else None))
     try:
         run()
         clock.advance(hours=1)

@@ -30,6 +30,7 @@ from sync.alerts import Alerter
 from sync.config import Config
 from sync.engine import Engine
 from sync.realtime.service import RealtimeService
+from tests import web_screenshot
 from tests.console_harness import SIZE
 from tests.console_views import call_app, press_keys
 
@@ -191,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                 # view can share the one database.
                 asyncio.run(_shoot(config, store, args.out, name, read_only, steps))
                 print(args.out / f"{name}.svg")
+            # The same day in a browser: `rostersync console --web` in headless Chromium.
+            if (shot := web_screenshot.shoot(world.config_path, args.out)) is not None:
+                print(shot)
         finally:
             world.stop()
             store.close()

@@ -30,7 +30,8 @@ def write_config(folder: Path, base_url: str, csv_path: Path, **sections: dict[s
         'termination_date = "Termination Date"', 'timezone = "Time Zone"', "",
         "[hris.attributes]", 'worker_type = "Worker Type"', "",
         "[lms]", 'type = "scim"', f'base_url = "{base_url}"', f'token_env = "{TOKEN_ENV}"',
-        "page_size = 100", "concurrency = 8", "",
+        "page_size = 100", "concurrency = 8",
+        *[f"{k} = {_toml(v)}" for k, v in sections.get("lms", {}).items()], "",
         "[mapping]", 'strict = ["department"]', "",
         "[mapping.values.department]",
         *[f'"{d}" = "{d}"' for d in DEPARTMENTS], "",
@@ -40,6 +41,21 @@ def write_config(folder: Path, base_url: str, csv_path: Path, **sections: dict[s
     path = folder / "rostersync.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+class Refusing:
+    """A fault for the sandbox LMS that answers some requests instead of the server:
+    single requests, and the same operations inside a /Bulk request (each with its own
+    status, RFC 7644 §3.7.3). ``answer(method, path)`` gives (status, headers, body)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def __call__(self, method: str, path: str) -> Any:
+        return self.answer(method, path)
+
+    def refusal(self, method: str, path: str, _body: bytes) -> Any:
+        return self.answer(method, path)
 
 
 def _toml(value: Any) -> str:

@@ -90,7 +90,7 @@ def test_config_errors_are_one_sentence_naming_the_audience():
     canvas = config_from_dict({**BASE, "lms": {"type": "canvas", "base_url": "https://x",
                                                "account_id": "1"},
                                "audiences": [{"id": "a", "rule": "hire_date within 3 days"}]})
-    assert canvas.lms.groups.category == "rostersync audiences"
+    assert canvas.lms.groups.category == "rostersync audiences: {group}"
 
 
 def test_mass_removal_limits_default_to_guards_and_audiences_override_them():

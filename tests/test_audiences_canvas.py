@@ -2,8 +2,8 @@
 memberships, a transfer in one run, the onboarding window, strays, a refused addition
 that must not cost the person their old audience, and answers that name another group.
 
-The group endpoints and answer shapes are inferred (docs/canvas.md §7.4) and must be
-checked against a real Canvas instance before go-live.
+The group endpoints and answer shapes are cited from Canvas's source in docs/canvas.md
+§7.4, which is also why each audience's group has a group category of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tests.audience_support import NOW
 from tests.support import World
 from tests.test_canvas import CANVAS_COLUMNS, TOKEN, TOKEN_ENV, Sleeper
 
-CATEGORY = "rostersync audiences"
+CATEGORY = "rostersync audiences: {group}"  # each audience's group has a category of its own
 AUDIENCES = [
     {"id": "sales-compliance", "lms_group": "Sales compliance",
      "rule": 'department == "Sales"', "compliance": True},
@@ -80,7 +80,7 @@ class Org:
         return asyncio.run(engine.sync("full"))
 
     def group(self, name: str) -> set[str]:
-        return self.lms.data.group_members(name, CATEGORY)
+        return self.lms.data.group_members(name, CATEGORY.replace("{group}", name))
 
     def group_id(self, name: str) -> int:
         [group] = [g for c in self.lms.data.categories() for g in self.lms.data.groups_in(c["id"])
@@ -113,9 +113,11 @@ def test_groups_hold_exactly_the_audiences_members_after_a_sync(org):
     assert org.group("Sales compliance") == department(org.world, "Sales")
     assert org.group("Finance compliance") == department(org.world, "Finance")
     assert org.group("Onboarding") == {"E00021"}
-    [category] = org.lms.data.categories()
-    assert category["name"] == CATEGORY
-    groups = org.lms.data.groups_in(category["id"])
+    categories = org.lms.data.categories()
+    assert sorted(c["name"] for c in categories) == sorted(
+        CATEGORY.replace("{group}", a["lms_group"]) for a in AUDIENCES)
+    groups = [g for c in categories for g in org.lms.data.groups_in(c["id"])]
+    assert len(groups) == len(categories)  # one group in each
     assert {g["name"]: g["join_level"] for g in groups} == {
         "Sales compliance": "invitation_only", "Finance compliance": "invitation_only",
         "Onboarding": "invitation_only"}
@@ -370,7 +372,7 @@ def test_group_lookups_and_answers_are_checked(lms, sleeper):
         asyncio.run(attempt(lambda t: t.add_to_audience(audience, str(user["id"]))))
     assert err.value.error_class == ErrorClass.mapping
 
-    category = lms.data.create_category({"name": CATEGORY})
+    category = lms.data.create_category({"name": CATEGORY.replace("{group}", "Team A")})
     other = lms.data.create_category({"name": "Clubs"})
     group = lms.data.create_group(category["id"], {"name": "Team A"})
 

@@ -227,3 +227,41 @@ def test_scheduled_leave_and_transfer_wait_for_their_dates(hris, clock, scim_ser
     assert asyncio.run(engine.sync("delta")).status == "succeeded"
     assert account("4")["active"] is False
     assert account("6")["active"] is True  # the termination keeps its own date
+
+
+def test_a_fresh_process_rereads_a_change_that_fell_due(hris, clock, scim_server, lms_token,
+                                                        tmp_path):
+    """`rostersync sync --delta` from cron is a new process each time: the day to read a
+    person again is kept in the database, not in the connector's memory."""
+    config = _config(hris, scim_server, tmp_path)
+
+    def run(kind: str) -> None:
+        engine = Engine(config, Store(config.database.path),
+                        source=BambooHRSource(config.hris, now=clock.now), clock=clock)
+        report = asyncio.run(engine.sync(kind))
+        assert report.status == "succeeded", report.message
+
+    def department(emp_id: str) -> str:
+        return by_external_id(lms_users(scim_server.base_url, lms_token))[emp_id][0][
+            ENTERPRISE]["department"]
+
+    clock.advance(minutes=1)
+    run("full")
+    clock.advance(minutes=10)
+    hris.schedule("5", "jobInfo", day(3), department="Sales")
+    run("delta")  # lists the scheduled row's edit: the day is recorded
+    store = Store(config.database.path)
+    assert store.scalar("SELECT revisit_on FROM people WHERE employee_id = '5'") == day(3)
+    clock.advance(hours=1)
+    hris.update("3", jobTitle="Lead")  # a later edit moves the delta's watermark past 5's
+    run("delta")
+
+    eve = datetime.combine(NOW.date() + timedelta(days=3), datetime.min.time(), UTC)
+    clock.advance(seconds=(eve - clock.now()).total_seconds() - 60)
+    assert clock.now().isoformat() == f"{day(2)}T23:59:00+00:00"
+    run("delta")  # the day before: not read again
+    assert department("5") == "Engineering"
+    clock.advance(minutes=1)  # midnight: read again by a process that never saw it
+    run("delta")
+    assert department("5") == "Sales"
+    assert store.scalar("SELECT revisit_on FROM people WHERE employee_id = '5'") is None

@@ -1,9 +1,9 @@
 """Canvas: the sandbox's wire rules, the target against it, and one engine run into it.
 
-Behaviour that docs/canvas.md marks inferred (bearer auth, the user and login endpoints'
-shapes, suspending a login through its workflow_state or a user event, the nested error
-body, telling a throttled 403 by its "Rate Limit Exceeded" text) is assumed here and
-must be checked against a real Canvas instance before go-live.
+The wire behaviour (bearer auth, the user and login endpoints' shapes, suspending a login
+through its workflow_state or a user event, the nested error body, telling a throttled
+403 by its "Rate Limit Exceeded" text) is cited from Canvas's source in docs/canvas.md;
+tests/test_canvas_sources.py pins the points where that source corrected the sandbox.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def test_sandbox_refuses_bad_tokens_and_read_only_writes(lms):
                         data={"pseudonym[unique_id]": "x@acme.example"})
     assert wrong.status_code == 401
     assert wrong.json() == {"errors": [{"message": "Invalid access token."}]}
-    assert denied.status_code == 403 and "not authorized" in denied.text
+    assert denied.status_code == 401 and "not authorized" in denied.text
 
 
 def test_sandbox_keeps_login_ids_unique_ignoring_case(lms):
@@ -305,7 +305,7 @@ def test_a_taken_login_id_is_a_conflict_and_bad_values_are_data(lms, sleeper):
         "pseudonym.unique_id: ID already in use for this account and authentication provider")
     assert bad_email.value.error_class is ErrorClass.data
     assert "communication_channel.address: is invalid" in str(bad_email.value)
-    assert bad_state.value.error_class is ErrorClass.data and bad_state.value.status == 422
+    assert bad_state.value.error_class is ErrorClass.data and bad_state.value.status == 400
 
 
 def test_invalid_token_is_auth_and_never_quoted(lms, sleeper, monkeypatch):
@@ -319,7 +319,7 @@ def test_invalid_token_is_auth_and_never_quoted(lms, sleeper, monkeypatch):
     assert sleeper.slept == []
 
 
-def test_rate_limit_403_is_retried_but_a_permission_403_is_not(lms, sleeper, monkeypatch):
+def test_rate_limit_403_is_retried_but_a_permission_refusal_is_not(lms, sleeper, monkeypatch):
     seed(lms, 3)
     lms.fault = throttle_burst(2)
     assert len(run(listed(target(lms, sleeper)))) == 3
@@ -329,7 +329,7 @@ def test_rate_limit_403_is_retried_but_a_permission_403_is_not(lms, sleeper, mon
     lms.requests.clear()
     with pytest.raises(ConnectorError) as caught:
         run(target(lms, sleeper).update("101", {"given_name": "Bo"}))
-    assert caught.value.error_class is ErrorClass.auth and caught.value.status == 403
+    assert caught.value.error_class is ErrorClass.auth and caught.value.status == 401
     assert "not authorized" in str(caught.value) and "lacks the permission" in str(caught.value)
     assert [m for m, _p, _q in lms.requests].count("PUT") == 1
 

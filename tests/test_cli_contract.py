@@ -13,6 +13,7 @@ import sys
 from console.cli import main
 from storage import audit
 from storage.db import Store
+from tests.support import Refusing
 
 
 def test_init_writes_a_private_sample_that_loads(tmp_path, capsys):
@@ -141,8 +142,8 @@ def test_dead_operation_is_retried_by_the_operator(workspace, capsys):
     workspace.world.write(workspace.csv_path)
     body = (b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400",'
             b'"scimType":"invalidValue","detail":"title is too long for this LMS"}')
-    workspace.lms.fault = lambda method, path: (400, {"Content-Type": "application/scim+json"},
-                                                body) if method == "PATCH" else None
+    workspace.lms.fault = Refusing(lambda method, path: (
+        400, {"Content-Type": "application/scim+json"}, body) if method == "PATCH" else None)
     capsys.readouterr()
     assert main(workspace.args("sync", "--json")) == 1
     assert json.loads(capsys.readouterr().out)["counts"]["applied"] == {"dead": 1}

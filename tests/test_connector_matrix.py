@@ -118,6 +118,14 @@ class CsvKit:
         self.world.rows[key]["Work Email"] = self.world.rows[holder]["Work Email"]
         self.world.write(self.path)
 
+    def set_first_name(self, key: str, value: str) -> None:
+        self.world.rows[key]["First Name"] = value
+        self.world.write(self.path)
+
+    def set_manager(self, key: str, manager: str) -> None:
+        self.world.rows[key]["Manager ID"] = manager
+        self.world.write(self.path)
+
 
 class BambooKit:
     KEY, KEY_ENV = "matrix-bamboo-key", "ROSTERSYNC_TEST_MATRIX_BAMBOOHR_KEY"
@@ -151,6 +159,12 @@ class BambooKit:
 
     def share_email(self, key: str, holder: str) -> None:
         self.hris.update(key, workEmail=self.hris.store.get(holder)["workEmail"])
+
+    def set_first_name(self, key: str, value: str) -> None:
+        self.hris.update(key, firstName=value)
+
+    def set_manager(self, key: str, manager: str) -> None:
+        self.hris.update(key, supervisorEId=manager, supervisorId=None)
 
 
 class WorkdayKit:
@@ -187,6 +201,12 @@ class WorkdayKit:
 
     def share_email(self, key: str, holder: str) -> None:
         self.hris.update(key, Work_Email=self.hris.store.get(holder)["Work_Email"])
+
+    def set_first_name(self, key: str, value: str) -> None:
+        self.hris.update(key, Legal_First_Name=value)
+
+    def set_manager(self, key: str, manager: str) -> None:
+        self.hris.update(key, Manager_Employee_ID=manager)
 
 
 class SuccessFactorsKit:
@@ -228,6 +248,12 @@ class SuccessFactorsKit:
         def change(record: dict[str, Any], now: datetime) -> None:
             record["emailNav"][0].update(emailAddress=taken, lastModifiedDateTime=now)
         self.hris.store.edit(key, change)
+
+    def set_first_name(self, key: str, value: str) -> None:
+        self.hris.store.rename(key, firstName=value)
+
+    def set_manager(self, key: str, manager: str) -> None:
+        self.hris.store.change_job(key, self.clock.now().date(), managerId=manager)
 
 
 # -- targets ----------------------------------------------------------------------------
@@ -314,14 +340,16 @@ KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _started(hr: Any, lms: Any, stack: ExitStack, clock: FrozenClock, slept: Recorder,
-             tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Config, Engine]:
+             tmp_path: Path, request: pytest.FixtureRequest,
+             guards: dict[str, Any] | None = None) -> tuple[Config, Engine]:
     """Both kits' servers started (stopped by ``stack``), a config joining them, and an
     engine over a fresh database, its sleeps recorded in ``slept``."""
     hr.start(stack, clock, request)
     lms.start(stack, clock, request)
     config = config_from_dict({
         "database": {"path": str(tmp_path / "rostersync.db")},
-        "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping})
+        "hris": hr.section(), "lms": lms.section(), "mapping": hr.mapping,
+        "guards": guards or {}})
     engine = Engine(config, Store(config.database.path), clock=clock,
                     source=hr.source(config, clock, slept),
                     target_factory=lambda: lms.target(config, slept))
@@ -478,3 +506,103 @@ def test_a_shared_email_is_hr_drift_naming_both_and_no_login_is_written(source_n
         assert not third.get("planned") and set(conflicts()) == {holder, taker}
         assert len(engine.store.rows("SELECT id FROM ops")) == len(ops)
     assert slept == []
+
+
+# -- values no LMS should receive: a control character in a name --------------------------
+
+HOSTILE_NAME = "Ann\x1b[31m"  # an escape sequence, as pasted from a terminal
+
+
+@pytest.mark.parametrize("source_name", SHARING)
+def test_a_control_character_in_a_name_is_invalid_and_nothing_is_sent(source_name, tmp_path,
+                                                                      request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    with ExitStack() as stack:
+        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
+
+        def full_run() -> None:
+            clock.advance(hours=1)
+            report = asyncio.run(engine.sync("full"))
+            assert report.status == "succeeded", report.message
+
+        def users() -> dict[str, dict[str, Any]]:
+            return {u["externalId"]: u for u in lms_users(lms.lms.base_url, lms.token)}
+
+        full_run()
+        before = users()
+        mover = hr.keys[MOVER]
+        hr.set_first_name(mover, HOSTILE_NAME)
+        hr.retitle(mover, NEW_TITLE)  # the whole record waits: its last good state stands
+        full_run()
+        [invalid] = engine.store.rows("SELECT subject, detail FROM drift WHERE kind = 'invalid'"
+                                      " AND resolved_at IS NULL")
+        assert invalid["subject"] == mover and "first_name" in invalid["detail"]
+        assert engine.store.rows("SELECT id FROM ops WHERE employee_id = ? AND kind = 'update'",
+                                 (mover,)) == []
+        assert users()[mover] == before[mover]  # nothing was sent for that person
+    assert slept == []
+
+
+# -- manager links: a manager id nobody in the feed has ---------------------------------
+
+
+@pytest.mark.parametrize("source_name", SHARING)
+def test_an_unknown_manager_is_hr_drift_and_the_lms_manager_stays(source_name, tmp_path,
+                                                                   request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    with ExitStack() as stack:
+        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
+
+        def full_run() -> None:
+            clock.advance(hours=1)
+            report = asyncio.run(engine.sync("full"))
+            assert report.status == "succeeded", report.message
+
+        full_run()
+        report_key = hr.keys[REPORT]
+        before = {a.key: a.manager for a in lms.accounts()}
+        assert before[report_key] == hr.keys[BOSS]
+        hr.set_manager(report_key, "99999")  # HR typed a number no worker has
+        full_run()
+        drift = engine.store.rows("SELECT subject, owner, detail FROM drift WHERE "
+                                  "kind = 'manager_unknown' AND resolved_at IS NULL")
+        assert [(d["subject"], d["owner"]) for d in drift] == [(report_key, "HR")]
+        assert json.loads(drift[0]["detail"])["chain"][0] == report_key
+        assert {a.key: a.manager for a in lms.accounts()} == before  # nothing written
+    assert slept == []
+
+
+# -- a slow bleed: terminations under the per-run limit, run after run --------------------
+
+
+@pytest.mark.parametrize("source_name", SHARING)
+def test_back_to_back_runs_under_the_limit_are_held_once_the_window_is_crossed(
+        source_name, tmp_path, request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    guards = {"mass_deactivation_min": 5, "mass_deactivation_percent": 0,
+              "mass_window_minutes": 60}
+    with ExitStack() as stack:
+        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request, guards)
+
+        def full_run() -> Any:
+            clock.advance(minutes=10)  # back to back, well inside the hour
+            return asyncio.run(engine.sync("full"))
+
+        assert full_run().status == "succeeded"
+        leavers = [k for i, k in enumerate(hr.keys) if i not in (BOSS, REPORT)][-6:]
+        statuses = []
+        for pair in (leavers[0:2], leavers[2:4], leavers[4:6]):
+            for key in pair:
+                hr.terminate(key)
+            statuses.append(full_run().status)
+        # 2, then 4 in the window: under the limit of 5; the third pair makes 6.
+        assert statuses == ["succeeded", "succeeded", "held"]
+        inactive = {a.key for a in lms.accounts() if not a.active}
+        assert inactive == set(leavers[:4])
+        held = engine.store.rows("SELECT employee_id FROM ops WHERE status = 'held'")
+        assert {h["employee_id"] for h in held} == set(leavers[4:])
+    assert slept == []
+

@@ -19,6 +19,7 @@ from console.screens.run import RunScreen
 from storage import run_detail
 from storage import runs as run_store
 from tests.console_harness import SIZE, settle
+from tests.support import Refusing
 
 pytestmark = pytest.mark.anyio
 
@@ -42,8 +43,9 @@ def e00005_update(store) -> int:
 def failing_for(store, lms, employee_id: str):
     """The LMS answers 503 to every change of this person's account, as in the seeding."""
     lms_id = store.scalar("SELECT lms_id FROM accounts WHERE external_key = ?", (employee_id,))
-    return lambda method, path: ((503, {}, b"upstream maintenance")
-                                 if method in ("PATCH", "PUT") and lms_id in path else None)
+    return Refusing(lambda method, path: ((503, {}, b"upstream maintenance")
+                                          if method in ("PATCH", "PUT") and lms_id in path
+                                          else None))
 
 
 async def test_a_retry_run_lists_the_failures_made_in_it_and_retries_them(app, seeded):

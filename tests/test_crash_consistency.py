@@ -77,7 +77,8 @@ def test_kill_during_creates_then_rerun(trial, tmp_path, capsys):
     csv_path = world.write(tmp_path / "employees.csv")
     os.environ[TOKEN_ENV] = SCIM_TOKEN
     with ScimSandbox(token=SCIM_TOKEN) as lms:
-        config = write_config(tmp_path, lms.base_url, csv_path)
+        # The n-th single POST: tests/reliability/test_crash_sigkill.py kills batches.
+        config = write_config(tmp_path, lms.base_url, csv_path, lms={"bulk": "off"})
         reached = _kill_after(lms, "POST", nth)
         proc = _sync_subprocess(config)
         assert reached.wait(120), proc.stderr.read() if proc.poll() is not None else "timeout"
@@ -94,7 +95,7 @@ def test_kill_during_updates_and_deactivations_then_rerun(trial, tmp_path, capsy
     csv_path = world.write(tmp_path / "employees.csv")
     os.environ[TOKEN_ENV] = SCIM_TOKEN
     with ScimSandbox(token=SCIM_TOKEN) as lms:
-        config = write_config(tmp_path, lms.base_url, csv_path,
+        config = write_config(tmp_path, lms.base_url, csv_path, lms={"bulk": "off"},
                               guards={"mass_deactivation_min": 100})
         assert main(["sync", "--config", str(config), "--json"]) == 0
         capsys.readouterr()

@@ -122,7 +122,8 @@ def test_creates_whose_answers_were_lost_converge_without_duplicates(lms, tmp_pa
     server, faults, _clock = lms
     set_token_env("t")
     csv_path = World.generate(12).write(tmp_path / "employees.csv")
-    config = load_config(write_config(tmp_path, server.base_url, csv_path))
+    config = load_config(write_config(tmp_path, server.base_url, csv_path,
+                                      lms={"bulk": "off"}))
     clock = FrozenClock(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
     engine = Engine(config, Store(config.database.path), clock=clock)
     faults.reset_connections(3, method="POST", after=True)

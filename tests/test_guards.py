@@ -25,7 +25,8 @@ def small(tmp_path, scim_server, lms_token):
     world = World.generate(40)
     csv_path = world.write(tmp_path / "employees.csv")
     from tests.support import write_config
-    config = load_config(write_config(tmp_path, scim_server.base_url, csv_path))
+    config = load_config(write_config(tmp_path, scim_server.base_url, csv_path,
+                                      lms={"bulk": "off"}))
     clock = FrozenClock(START)
     engine = Engine(config, Store(config.database.path), clock=clock)
 

@@ -1,9 +1,9 @@
 """Moodle web services: the wire rules, the target against the sandbox site, one engine run.
 
-Behaviour docs/moodle.md marks *(inferred)* (error bodies with HTTP 200, warning keys,
-update_users answering {"warnings": []}, email LIKE '%' listing everyone, cohort member
-removal by cohortid/userid) is assumed here and must be checked against a real site
-before go-live.
+The wire behaviour (error bodies with HTTP 200, warning keys, update_users answering
+{"warnings": []}, email LIKE '%' listing everyone, cohort member removal by
+cohortid/userid) is cited from Moodle's source in docs/moodle.md;
+tests/test_moodle_sources.py pins the points where that source corrected the sandbox.
 """
 
 from __future__ import annotations

@@ -62,6 +62,10 @@ class MatchPanel(Vertical):
                              for i, c in enumerate(match["candidates"], 1)])
         if ids:
             options.highlighted = min(kept or 0, len(ids) - 1)
+            if not self._ids:
+                # The screen opened on a match to decide: the arrows choose a candidate
+                # (l, n and i act on it), not scroll the page past it.
+                options.focus()
         self._ids = ids
 
     def highlighted(self) -> dict[str, Any] | None:

@@ -174,6 +174,15 @@ class BambooHRSource(BambooHRHttp):
     def columns_present(self) -> set[str] | None:
         return None  # a report leaves unknown fields out silently: not knowable
 
+    def revisit_on(self, record: RawRecord, today: date) -> date | None:
+        """The day of the person's earliest scheduled change (undated: today, so every
+        delta reads them until the change shows): the engine keeps it, so a separate
+        `sync --delta` process re-reads them too, not only this one."""
+        scheduled, day = next_due(record.raw)
+        if not scheduled:
+            return None
+        return day or today
+
     def source_columns(self) -> list[str] | None:
         return self._report_fields
 

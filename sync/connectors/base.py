@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sync.models import Account, ErrorClass
@@ -130,6 +130,12 @@ class HrisSource(ABC):
 
     def columns_present(self) -> set[str] | None:
         """Canonical fields the last scan's header offered (None if not knowable)."""
+        return None
+
+    def revisit_on(self, record: RawRecord, today: date) -> date | None:
+        """The day this person must be read again though no delta will list them: a
+        change entered in advance takes effect then without editing the record (None:
+        nothing scheduled, or the source's delta reports such changes itself)."""
         return None
 
     def source_columns(self) -> list[str] | None:

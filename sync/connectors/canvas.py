@@ -38,6 +38,7 @@ from sync.connectors.canvas_wire import (
     creation_params,
     failure,
     failure_hint,
+    is_permission_refusal,
     is_throttled,
     login_params,
     managed_login,
@@ -56,6 +57,14 @@ log = logging.getLogger(__name__)
 # Answers to a read worth asking again: the server stumbled (a write is not repeated on
 # these: it may have landed, and the executor owns its retries).
 _RETRY_READ = frozenset({429, 500, 502, 503, 504})
+
+# Listings carry a user's email only when asked for it (UsersController#api_index keeps
+# ``include[]`` values among avatar_url, email, last_login, time_zone, uuid).
+_WITH_EMAIL = {"include[]": "email"}
+
+# "List users in account": search_term "Must be at least 3 characters"
+# (SearchTermHelper::MIN_SEARCH_TERM_LENGTH); a shorter one is a 400.
+MIN_SEARCH_TERM = 3
 
 
 def _q(value: str | None) -> str:
@@ -192,7 +201,8 @@ class CanvasTarget(LmsTarget):
         # One line; redact before cutting, or a cut could leave a prefix of the token.
         detail = " ".join(self._redact(text or response.reason_phrase).split())[:300]
         hint = failure_hint(status, error_class, attempts=attempts, wait=wait,
-                            max_wait=self.config.max_wait_seconds, token_env=self.config.token_env)
+                            max_wait=self.config.max_wait_seconds, token_env=self.config.token_env,
+                            refused=is_permission_refusal(status, body))
         return ConnectorError(f"Canvas {what} failed: {status} {detail}{hint}", error_class,
                               status=status, code=code,
                               retry_after=retry_after_seconds(response.headers.get("Retry-After")))
@@ -246,7 +256,8 @@ class CanvasTarget(LmsTarget):
         return list(await asyncio.gather(*(self._account(u) for u in usable)))
 
     async def list_accounts(self) -> AsyncIterator[Account]:
-        async for page in self._pages(f"{self._account_path}/users", "list of users"):
+        async for page in self._pages(f"{self._account_path}/users", "list of users",
+                                      _WITH_EMAIL):
             for account in await self._accounts(page, "list of users"):
                 yield account
 
@@ -288,9 +299,12 @@ class CanvasTarget(LmsTarget):
     async def _search(self, term: str, field: str, what: str) -> list[Account]:
         """Account users matching ``search_term``, kept only where ``field`` (login_id or
         email) equals the term: a search matches parts of names and ids too."""
+        if len(term) < MIN_SEARCH_TERM:
+            raise ConnectorError(f"Canvas {what} cannot be made: Canvas searches need at least "
+                                 f"{MIN_SEARCH_TERM} characters", ErrorClass.data)
         hits: list[Any] = []
         async for page in self._pages(f"{self._account_path}/users", what,
-                                      {"search_term": term}):
+                                      {"search_term": term, **_WITH_EMAIL}):
             hits += [u for u in page if isinstance(u, dict)
                      and same("email", term, u.get(field))]
         found = await self._accounts(hits, what)
@@ -329,8 +343,12 @@ class CanvasTarget(LmsTarget):
         if not canvas_id(user.get("id")):
             raise ConnectorError(f"Canvas {what}: the answer is not a user object; the user "
                                  "may or may not exist", ErrorClass.transient)
-        # The login is read back: the answer shows only the user, and its state is needed.
-        created = await self._account(user)
+        # Read back: the answer has neither the email (UsersController#create_user renders
+        # user_json with "locale" only) nor the login's state.
+        created = await self.get(canvas_id(user["id"]) or "")
+        if created is None:
+            raise ConnectorError(f"Canvas {what}: user {canvas_id(user['id'])} was created but "
+                                 "cannot be read back", ErrorClass.transient)
         wanted = {k: getattr(account, k) for k in ("external_key", "user_name", "given_name",
                                                    "family_name", "display_name", "email")}
         wanted["display_name"] = account.display_name or name_params(

@@ -1,7 +1,7 @@
 """The [lms] section for Canvas (type = "canvas"); read by sync.connectors.canvas.
 
-Section numbers (§7.1, §7.2) are those of docs/canvas.md. Every behaviour the Canvas
-facts mark *inferred* has a key here, so a tenant that behaves differently is a config
+Section numbers (§7.1, §7.2) are those of docs/canvas.md, which cites Canvas's source for
+each behaviour; what a tenant may set up differently has a key here, so it is a config
 change, not a code change.
 """
 
@@ -15,11 +15,13 @@ from sync.config_base import Strict, http_url
 
 
 class CanvasGroupsConfig(Strict):
-    """[lms.groups]: audiences as account-level groups (docs/canvas.md §7.4, inferred)."""
+    """[lms.groups]: audiences as account-level groups (docs/canvas.md §7.4)."""
 
-    # The account's group category holding every audience's group; created (with the
-    # first group) when an audience allows create_missing.
-    category: str = Field("rostersync audiences", min_length=1)
+    # The name of the group category holding one audience's group, "{group}" standing for
+    # the group's name: each audience has a category of its own, since Canvas keeps a user
+    # in one group per category (docs/canvas.md §7.4). Created with the group when the
+    # audience allows create_missing.
+    category: str = Field("rostersync audiences: {group}", min_length=1)
     # Membership workflow_states that count as "in the group" (invited / requested do not).
     member_states: list[str] = Field(default_factory=lambda: ["accepted"], min_length=1)
     # How a member leaves: DELETE /groups/:id/users/:user_id ("user") or
@@ -27,6 +29,16 @@ class CanvasGroupsConfig(Strict):
     remove_by: Literal["user", "membership"] = "user"
     # join_level of the groups rostersync creates: nobody joins one on their own.
     join_level: str = "invitation_only"
+
+    @field_validator("category")
+    @classmethod
+    def _one_category_per_group(cls, value: str) -> str:
+        if value.count("{group}") != 1 or value.replace("{group}", "").count("{") \
+                or value.replace("{group}", "").count("}"):
+            raise ValueError(f"must hold \"{{group}}\" once and no other braces, not {value!r}: "
+                             "Canvas keeps a user in one group per category, so each "
+                             "audience's group needs a category of its own")
+        return value
 
 
 class CanvasTargetConfig(Strict):
@@ -36,7 +48,8 @@ class CanvasTargetConfig(Strict):
     # The environment variable holding the bearer access token (§7.1).
     token_env: str | None = None
     # The account users are created in and logins are edited through (§7.2). "self" is
-    # Canvas's alias for the domain's root account (inferred); a number is safer.
+    # Canvas's alias for the domain's root account (not checked against the source); a
+    # number is safer.
     account_id: str = "self"
     # Asked for on every listing; the server's own cap is unspecified, so the Link header
     # is always followed whatever this says (§7.1).
@@ -52,12 +65,13 @@ class CanvasTargetConfig(Strict):
     authentication_provider_id: str | None = None
     # Where Account.employee_number lives: the login's integration_id, or nowhere.
     employee_number_field: Literal["integration_id", "none"] = "integration_id"
-    # How a termination is written (all three inferred, §7.2):
+    # How a termination is written (§7.2 cites the source of each):
     #   login_state: PUT /accounts/:id/logins/:login_id login[workflow_state]=<suspended_state>
     #   user_event:  PUT /users/:id user[event]=suspend|unsuspend (every login of the user)
     #   delete:      DELETE /accounts/:id/users/:id (the engine deletes instead of deactivating)
     deactivate_by: Literal["login_state", "user_event", "delete"] = "login_state"
-    # The login workflow_state values that mean "can log in" and "suspended" (inferred).
+    # The login workflow_state values that mean "can log in" and "suspended"; Canvas takes
+    # only "active" and "suspended" (PseudonymsController#update_pseudonym_from_params).
     active_state: str = "active"
     suspended_state: str = "suspended"
     # enable_sis_reactivation on create: revive a deleted user holding the same SIS id
@@ -65,7 +79,7 @@ class CanvasTargetConfig(Strict):
     enable_sis_reactivation: bool = False
 
     # -- throttling and retries (§7.1) -------------------------------------------------
-    # The text that tells a throttled 403 from a permission 403 (inferred).
+    # The text of Canvas's throttled 403 (RequestThrottle#rate_limit_exceeded).
     rate_limit_text: str = "Rate Limit Exceeded"
     # Attempts per call: a throttled call is retried for reads and writes (Canvas refused
     # it before doing anything); a 5xx, a network error or a garbled answer only for reads.

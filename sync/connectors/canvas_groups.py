@@ -1,7 +1,11 @@
 """Audiences as Canvas groups (docs/canvas.md §7.4, docs/audiences.md).
 
-Each audience is one account-level group, named by the audience's ``lms_group``, inside
-one group category of the account (``lms.groups.category``). Groups, not sections: a
+Each audience is one account-level group, named by the audience's ``lms_group``, alone in
+a group category of its own (``lms.groups.category`` with ``{group}`` replaced by the
+group's name): Canvas lets a user be in one group per ordinary category, and adding them
+to another group of the category deletes their first membership
+(GroupMembership#ensure_mutually_exclusive_membership, Group#peer_groups), so audiences
+sharing a category would take people out of each other. Groups, not sections: a
 section lives inside one course and joining it enrols the person in that course, while
 an audience says who must take training across courses; an account group is a
 population of its own, which is what an audience is.
@@ -9,8 +13,8 @@ population of its own, which is what an audience is.
 Nothing Canvas answers is taken on trust: a listing must name the category and group
 asked for, every membership read must belong to the group read, and an addition counts
 only when its answer shows that user in that group in a member state. The endpoints and
-answer shapes are inferred (not from a retrieved Canvas document) and the points where
-Canvas could differ are keys of ``[lms.groups]``.
+answer shapes are those of Canvas's own API documentation (docs/canvas.md §7.4 cites
+them); the choices a tenant may want otherwise are keys of ``[lms.groups]``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class CanvasGroups:
     def __init__(self, target: CanvasTarget) -> None:
         self._t = target
         self._config = target.config.groups
-        self._category_id: str | None = None
+        self._category_ids: dict[str, str] = {}  # category name -> Canvas category id
         self._group_ids: dict[str, str] = {}  # lms_group -> Canvas group id
         # One creator of a missing category or group: concurrent additions to a new
         # audience would otherwise each create a group of the same name.
@@ -66,10 +70,13 @@ class CanvasGroups:
                                              or ["id"]), ErrorClass.conflict)
         return new_id
 
+    def category_name(self, audience: Any) -> str:
+        return self._config.category.replace("{group}", audience.group)
+
     async def _category(self, audience: Any, create: bool) -> str | None:
-        if self._category_id is not None:
-            return self._category_id
-        name = self._config.category
+        name = self.category_name(audience)
+        if name in self._category_ids:
+            return self._category_ids[name]
         path = f"{self._t._account_path}/group_categories"
         what = f"list of group categories (looking for {_q(name)})"
         found = [c for c in await self._list(path, what)
@@ -78,12 +85,12 @@ class CanvasGroups:
             raise ConnectorError(f"Canvas {what}: {len(found)} categories have that name; "
                                  "rename all but one in Canvas", ErrorClass.conflict)
         if found:
-            self._category_id = canvas_id(found[0]["id"])
+            self._category_ids[name] = canvas_id(found[0]["id"]) or ""
         elif create:
             self._refuse_creation(audience, f"group category {_q(name)}")
-            self._category_id = await self._create(
+            self._category_ids[name] = await self._create(
                 path, f"create of group category {_q(name)}", {"name": name}, {"name": name})
-        return self._category_id
+        return self._category_ids.get(name)
 
     async def _group(self, audience: Any, create: bool) -> str | None:
         """The id of the audience's group (cached for the life of the target)."""
@@ -94,7 +101,7 @@ class CanvasGroups:
         if category is None:
             return None
         path = f"/group_categories/{quote(category, safe='')}/groups"
-        what = f"list of groups in category {_q(self._config.category)}"
+        what = f"list of groups in category {_q(self.category_name(audience))}"
         found = []
         for group in await self._list(path, what):
             if group.get("name") != name or not canvas_id(group.get("id")):

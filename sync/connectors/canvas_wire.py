@@ -305,17 +305,32 @@ def login_params(changes: dict[str, Any], *, by_event: bool, active_state: str,
     return sent, state
 
 
+def is_permission_refusal(status: int, body: Any) -> bool:
+    """A refusal of a valid token's user, not of the token.
+
+    Canvas answers a call its user may not make with 401 and ``{"status": "unauthorized",
+    "errors": [{"message": "user not authorized to perform that action"}]}``
+    (render_json_unauthorized, lib/authentication_methods.rb); a bad, expired or revoked
+    token is a 401 whose body has no ``status`` ("Invalid access token.",
+    ApplicationController#api_error_json). A 403 that is not throttling is a refusal too.
+    """
+    if status == 403:
+        return True
+    return status == 401 and isinstance(body, dict) and body.get("status") == "unauthorized"
+
+
 def failure_hint(status: int, error_class: ErrorClass, *, attempts: int, wait: float | None,
-                 max_wait: float, token_env: str | None) -> str:
-    """What to make of a failure, appended to its message in parentheses."""
+                 max_wait: float, token_env: str | None, refused: bool = False) -> str:
+    """What to make of a failure, appended to its message in parentheses; ``refused``
+    (is_permission_refusal) tells a missing permission from a bad token."""
     if error_class is ErrorClass.transient:
         if wait is not None and wait > max_wait:
             return f" (asked to wait {wait:g}s, more than {max_wait:g}s)"
         return f" (still failing after {attempts} attempt{'s' if attempts > 1 else ''})"
+    if refused:
+        return " (the token's user lacks the permission for this call)"
     if status == 401:
         return f" (check the access token in ${token_env})" if token_env else ""
-    if status == 403:
-        return " (the token's user lacks the permission for this call)"
     return ""
 
 

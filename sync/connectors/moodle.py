@@ -31,6 +31,7 @@ import httpx
 from sync.config import secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
 from sync.connectors.coalesce import GroupChanges, about_the_request
+from sync.connectors.moodle_batch import MoodleBatches
 from sync.connectors.moodle_cohorts import MoodleCohorts, _q
 from sync.connectors.moodle_config import MoodleTargetConfig
 from sync.connectors.moodle_wire import (
@@ -67,7 +68,7 @@ def _about_the_call(error: ConnectorError) -> bool:
     return error.status != 200 and about_the_request(error)  # 200: warnings (per member)
 
 
-class MoodleTarget(MoodleCohorts, LmsTarget):
+class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
     name = "moodle"
 
     def __init__(self, config: MoodleTargetConfig, *, client: httpx.AsyncClient | None = None,

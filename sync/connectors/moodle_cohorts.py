@@ -6,7 +6,7 @@ classified and redacted like every other call."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,8 +16,34 @@ from sync.connectors.moodle_wire import (
     cohort_idnumber,
     cohort_note,
     is_managed_cohort,
+    one_line,
+    warning_text,
+    warnings_of,
 )
 from sync.models import Account, ErrorClass
+
+# core_cohort_add_cohort_members answers a member it did not add with a numbered
+# warningcode and no item (cohort/externallib.php, add_cohort_members): "1" a cohorttype
+# or usertype it cannot use, "2" "cohort ... not exists" / "user ... not exists", "3"
+# "record already exists": the user is a member already, which is what an addition wants.
+_ALREADY_A_MEMBER = "3"
+_COHORT_ADD_CLASSES = {"1": ErrorClass.mapping, "2": ErrorClass.not_found}
+
+
+def check_cohort_add_answer(data: Any, label: str, redact: Callable[[str], str]) -> None:
+    """An add_cohort_members answer: done, unless a warning other than "already a
+    member" says a member was not added."""
+    refused = [w for w in warnings_of(data)
+               if str(w.get("warningcode")) != _ALREADY_A_MEMBER]
+    if not refused:
+        if not warnings_of(data):  # no warning at all: the answer must still be empty
+            check_write_answer(data, label, redact)
+        return
+    code = str(refused[0].get("warningcode"))
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+    raise ConnectorError(f"{label} refused: {one_line(warning_text(refused[0]), redact, 300)}"
+                         f"{more}", _COHORT_ADD_CLASSES.get(code, ErrorClass.transient),
+                         status=200, code=code)
 
 
 def _q(value: Any) -> str:
@@ -101,7 +127,7 @@ class MoodleCohorts:
             data = await self._call("core_cohort_add_cohort_members", {"members": [{
                 "cohorttype": {"type": "id", "value": cohorts[wanted]},
                 "usertype": {"type": "id", "value": user_id}}]}, f"user {user_id}")
-            check_write_answer(data, label, self._redact)
+            check_cohort_add_answer(data, label, self._redact)
         stale = sorted(held - {wanted})
         if stale:
             data = await self._call("core_cohort_delete_cohort_members", {"members": [
@@ -201,7 +227,7 @@ class MoodleCohorts:
             data = await self._call("core_cohort_add_cohort_members", {"members": [{
                 "cohorttype": {"type": "id", "value": cohort_id},
                 "usertype": {"type": "id", "value": user}} for user in users]}, who)
-            check_write_answer(data, label, self._redact)
+            check_cohort_add_answer(data, label, self._redact)
 
     async def _remove_members(self, group: str, changes: list[tuple[Any, int]]) -> None:
         audience, users = changes[0][0], [user for _audience, user in changes]

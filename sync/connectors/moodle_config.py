@@ -1,6 +1,6 @@
 """The [lms] section for Moodle (type = "moodle"); read by sync.connectors.moodle.
 
-Every key that configures behaviour docs/moodle.md marks *(inferred)* says so below.
+Keys whose behaviour docs/moodle.md checked against Moodle's source say what it showed.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class MoodleCohortConfig(Strict):
     """Cohort membership that follows one Account field (docs/moodle.md §6.4).
 
     A value picks the cohort whose idnumber is ``idnumbers[value]``, else
-    ``idnumber_prefix + slug(value)`` (the one-cohort-per-value convention is
-    *(inferred)*). Cohorts so named are "managed": a user is kept in exactly the one its
+    ``idnumber_prefix + slug(value)`` (one cohort per value is rostersync's
+    convention, not Moodle's). Cohorts so named are "managed": a user is kept in exactly the one its
     value picks and taken out of the others.
     """
 
@@ -58,13 +58,20 @@ class MoodleTargetConfig(Strict):
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
     # Where wstoken travels: the documented query parameter, or the form body (Moodle
-    # reads either; the body keeps it out of proxy and access logs) (inferred).
+    # reads either: webservice/rest/locallib.php; the body keeps it out of proxy and
+    # access logs).
     token_in: Literal["query", "body"] = "query"
+    # Users per core_user_create_users / core_user_update_users call ("off" or 1: one
+    # call per user). Each call boots the whole site, so batches are several times faster;
+    # the site's PHP max_input_vars bounds a call (about ten fields per user).
+    bulk: Literal["auto", "off"] = "auto"
+    batch_size: int = Field(100, ge=1, le=1000)
 
     # -- new accounts ---------------------------------------------------------------
     auth: str = "manual"  # auth plugin of new users (manual, oauth2, saml2, ldap, ...)
     # How create_users gets the password it insists on: a random one nobody is told
-    # (SSO sites), Moodle's own createpassword=1 (it e-mails one), or none (inferred).
+    # (SSO sites), Moodle's own createpassword=1 (it e-mails one), or none, which Moodle
+    # takes only for an auth plugin that is not internal (oauth2, saml2, ldap).
     new_password: Literal["random", "createpassword", "none"] = "random"
     institution: str | None = None  # a constant written on create, never compared
 
@@ -72,7 +79,7 @@ class MoodleTargetConfig(Strict):
     # Mirror the site's $CFG->extendedusernamechars.
     extended_username_chars: bool = False
     # A user_name that Moodle's cleaning would change: refuse the record (data error
-    # for HR), or send the cleaned form (inferred: whether Moodle rejects or cleans).
+    # for HR), or send the cleaned form (Moodle itself rejects it: docs/moodle.md §6.2).
     invalid_username: Literal["reject", "clean"] = "reject"
 
     # -- fields without a core Moodle home -------------------------------------------
@@ -81,7 +88,8 @@ class MoodleTargetConfig(Strict):
     cohorts: MoodleCohortConfig | None = None
 
     # -- listing and retries ---------------------------------------------------------
-    # core_user_get_users needs a criterion; email LIKE '%' matches every user (inferred).
+    # core_user_get_users needs a criterion; email LIKE '%' matches every user who is not
+    # deleted and has an email (docs/moodle.md §6.3).
     list_criteria_key: Literal["email", "auth", "idnumber", "username", "firstname",
                                "lastname"] = "email"
     list_criteria_value: str = "%"

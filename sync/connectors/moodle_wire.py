@@ -174,12 +174,19 @@ def http_error(label: str, status: int, body: str, retry_after: str | None,
     if status in RETRY_STATUSES:
         return ConnectorError(head, ErrorClass.transient, status=status,
                               retry_after=retry_after_seconds(retry_after))
+    if status == 403 and not body.strip():
+        # webservice/rest/server.php answers a bare 403 when web services or the REST
+        # protocol are not enabled; a token problem is a 200 exception instead.
+        return ConnectorError(f"{label} failed: HTTP 403 with an empty body: web services or "
+                              "the REST protocol are not enabled on the site (Site "
+                              "administration > Server > Web services)", ErrorClass.auth,
+                              status=status)
     if status in (401, 403):
         return ConnectorError(head + _auth_hint(token_env), ErrorClass.auth, status=status)
     if status in (404, 405):
         return ConnectorError(f"{label} failed: HTTP {status}: there is no Moodle REST "
-                              f"endpoint at {endpoint} (check lms.base_url and that the "
-                              "REST protocol is enabled)", ErrorClass.mapping, status=status)
+                              f"endpoint at {endpoint} (check lms.base_url)",
+                              ErrorClass.mapping, status=status)
     return ConnectorError(head, ErrorClass.transient, status=status)
 
 

@@ -23,6 +23,7 @@ from sync.config import ScimTargetConfig, secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
 from sync.connectors.coalesce import GroupChanges
 from sync.connectors.http_retry import retry_after_seconds
+from sync.connectors.scim_bulk import ScimBulk
 from sync.connectors.scim_payload import (
     TOLERANT,
     account_from_resource,
@@ -30,6 +31,7 @@ from sync.connectors.scim_payload import (
     patch_body,
     resource_matches,
 )
+from sync.mapping_targets import schema_attribute_names, unknown_attributes
 from sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return retry_after_seconds(value)
 
 
-class ScimTarget(LmsTarget):
+class ScimTarget(ScimBulk, LmsTarget):
     name = "scim"
 
     def __init__(self, config: ScimTargetConfig, token: str | None = None,
@@ -78,6 +80,9 @@ class ScimTarget(LmsTarget):
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.config = config
         self._sleep = sleep
+        # The target attributes [mapping.attributes] names beyond the built-in fields:
+        # read back from every User so that they are compared like the rest.
+        self._mapped: tuple[str, ...] = config.mapped_attributes
         self._group_ids: dict[str, str] = {}  # audience group displayName -> Group id
         # One members PATCH at a time per Group (servers that apply a PATCH as read-modify-
         # write of the whole Group, scim2-server among them, lose concurrent additions);
@@ -207,7 +212,8 @@ class ScimTarget(LmsTarget):
         if not isinstance(resource.get("id"), str):
             raise ConnectorError(f"SCIM {what} failed: the answer is not a SCIM User "
                                  "(no id)", ErrorClass.transient, status=response.status_code)
-        return account_from_resource(resource, etag=response.headers.get("ETag"))
+        return account_from_resource(resource, etag=response.headers.get("ETag"),
+                                     attributes=self._mapped)
 
     # -- reads -------------------------------------------------------------------
 
@@ -248,7 +254,7 @@ class ScimTarget(LmsTarget):
     async def list_accounts(self) -> AsyncIterator[Account]:
         async for page in self._pages("list of users", {}):
             for resource in page:
-                yield account_from_resource(resource)
+                yield account_from_resource(resource, attributes=self._mapped)
 
     async def get(self, lms_id: str) -> Account | None:
         what = f"read of id {_q(lms_id)}"
@@ -266,7 +272,7 @@ class ScimTarget(LmsTarget):
         found = []
         async for page in self._pages(f"search by {attribute} {_q(value)}",
                                       {"filter": scim_filter}):
-            found += [account_from_resource(r) for r in page
+            found += [account_from_resource(r, attributes=self._mapped) for r in page
                       if resource_matches(r, attribute, value)]
         return found
 
@@ -419,6 +425,28 @@ class ScimTarget(LmsTarget):
                                   f"removal of id {_q(lms_id)} from Group {_q(audience.group)}")
 
     # -- doctor ------------------------------------------------------------------
+
+    async def check_mapped_attributes(self) -> tuple[bool, str] | None:
+        """Whether the server declares every attribute [mapping.attributes] names, from
+        its /Schemas (RFC 7644 §4): (ok, one sentence); None when nothing is mapped."""
+        if not self._mapped:
+            return None
+        what = "read of /Schemas"
+        response = await self._send("GET", "/Schemas", what)
+        try:
+            answer = response.json() if response.status_code == 200 else None
+        except ValueError:  # not JSON: a server without /Schemas answering its own way
+            answer = None
+        resources = answer.get("Resources") if isinstance(answer, dict) else None
+        if not isinstance(resources, list):
+            return True, (f"could not check the {len(self._mapped)} mapped attributes: the "
+                          f"server offers no /Schemas ({response.status_code})")
+        unknown = unknown_attributes(self._mapped, schema_attribute_names(resources))
+        if unknown:
+            return False, (f"the server's /Schemas does not declare {', '.join(unknown)} "
+                           "(named in mapping.attributes): it would drop or refuse the "
+                           "value; check the name or extend the server's schema")
+        return True, f"the server declares all {len(self._mapped)} mapped attributes"
 
     async def check(self) -> str:
         what = "read of /ServiceProviderConfig"

@@ -24,6 +24,7 @@ from sync.models import Account
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ScimUser = User[EnterpriseUser]
 
 # For the few responses read with scim2-models (Error, ServiceProviderConfig): real
@@ -83,7 +84,49 @@ def creation_body(account: Account, manager_lms_id: str | None) -> dict[str, Any
         body[ENTERPRISE] = enterprise
     if account.email:
         body["emails"] = _work_email(account.email)
+    if account.attributes:
+        _put_attributes(body, account.attributes)
     return body
+
+
+def attribute_place(name: str) -> tuple[str | None, list[str]]:
+    """Where a mapped target attribute lives in a User resource: its extension schema
+    (None for the core schema) and its path inside it. "urn:acme:params:User:country"
+    is ("urn:acme:params:User", ["country"]); "name.middleName" is (None, ["name",
+    "middleName"]) (RFC 7644 §3.10: an extension attribute is named by its schema URN,
+    a colon and its name)."""
+    if name.startswith("urn:"):
+        schema, _, attribute = name.rpartition(":")
+        return schema, attribute.split(".")
+    return None, name.split(".")
+
+
+def _put_attributes(body: dict[str, Any], attributes: dict[str, Any]) -> None:
+    for name, value in attributes.items():
+        if value is None or value == "":
+            continue
+        schema, path = attribute_place(name)
+        node = body
+        if schema is not None:
+            node = body.setdefault(schema, {})
+            if schema not in body["schemas"]:
+                body["schemas"] = [*body["schemas"], schema]
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+
+
+def read_attributes(resource: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The mapped target attributes' values in a User resource (None when absent)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        schema, path = attribute_place(name)
+        node: Any = _dict(resource.get(schema)) if schema is not None else resource
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        out[name] = node if isinstance(node, str | int | float | bool) and node != "" \
+            else None
+    return out
 
 
 def creation_body_reference(account: Account, manager_lms_id: str | None) -> dict[str, Any]:
@@ -117,8 +160,15 @@ def patch_body(changes: dict[str, Any], manager_lms_id: str | None) -> dict[str,
     translates employee ids to LMS ids, this module only ever sees LMS ids.
     """
     operations = []
+    mapped: list[dict[str, Any]] = []  # target attributes, named by their own SCIM path
     for field, value in changes.items():
         path = PATCH_PATHS.get(field)
+        if path is None and field not in Account.__slots__:  # type: ignore[attr-defined]
+            # Built as plain JSON: scim2-models checks a path against the schemas it
+            # knows, and a custom extension is not one of them.
+            mapped.append({"op": "remove", "path": field} if value is None or value == ""
+                          else {"op": "replace", "path": field, "value": value})
+            continue
         if path is None:
             raise ValueError(f"SCIM cannot update unknown account field {field!r}")
         if field == "manager_key":
@@ -132,8 +182,13 @@ def patch_body(changes: dict[str, Any], manager_lms_id: str | None) -> dict[str,
             operations.append(PatchOperation[ScimUser](op="remove", path=path))
         else:
             operations.append(PatchOperation[ScimUser](op="replace", path=path, value=value))
-    return PatchOp[ScimUser](operations=operations).model_dump(
+    if not operations:
+        return {"schemas": [PATCH_OP], "Operations": mapped}
+    body = PatchOp[ScimUser](operations=operations).model_dump(
         scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+    if mapped:
+        body["Operations"] = [*body["Operations"], *mapped]
+    return body
 
 
 def _str(value: Any) -> str | None:
@@ -162,7 +217,8 @@ def _pick_email(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def account_from_resource(resource: dict[str, Any], etag: str | None = None) -> Account:
+def account_from_resource(resource: dict[str, Any], etag: str | None = None,
+                          attributes: tuple[str, ...] = ()) -> Account:
     """Map a SCIM User JSON object to an Account.
 
     Plain dict access, not scim2-models, for three reasons: validating a 1000-user
@@ -191,6 +247,7 @@ def account_from_resource(resource: dict[str, Any], etag: str | None = None) -> 
         lms_id=_str(resource.get("id")),
         version=_str(_dict(resource.get("meta")).get("version")) or etag,
         extra={"manager_lms_id": _str(manager.get("value"))},
+        attributes=read_attributes(resource, attributes) if attributes else {},
     )
 
 

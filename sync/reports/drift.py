@@ -21,7 +21,8 @@ from sync.status import format_age
 
 # Kinds that are data-quality problems for a person to fix, and who fixes them.
 QUALITY_KINDS = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed,
-                 DriftKind.conflict, DriftKind.manager_unknown, DriftKind.manager_cycle)
+                 DriftKind.conflict, DriftKind.manager_unknown, DriftKind.manager_cycle,
+                 DriftKind.login_taken)
 _PROBLEM_FIELD = re.compile(r" field (\w+):")
 OLDEST_LIMIT = 20
 
@@ -166,6 +167,9 @@ def _fields(kind: str, detail: str) -> list[tuple[str, str | None]]:
                 for f, v in (data.get("fields") or {}).items()]
     if kind in (DriftKind.manager_unknown, DriftKind.manager_cycle):
         return [("manager_id", data.get("cycle") or " -> ".join(data.get("chain", [])))]
+    if kind == DriftKind.login_taken:
+        return [("user_name", f"{c!r} held by {', '.join(w)}")
+                for c, w in (data.get("candidates") or {}).items()]
     return [("user_name/email", f"{len(data.get('candidates', []))} candidate accounts")]
 
 

@@ -24,7 +24,8 @@ def test_one_writer_one_watcher_and_a_stale_lease_is_recovered(tmp_path, capsys)
     world = World.generate(40)
     csv_path = world.write(tmp_path / "employees.csv")
     with ScimSandbox(token=SCIM_TOKEN) as lms:
-        config = str(write_config(tmp_path, lms.base_url, csv_path))
+        # One POST per create, so the switch stops the writer mid-run at a known one.
+        config = str(write_config(tmp_path, lms.base_url, csv_path, lms={"bulk": "off"}))
         switch = KillSwitch(lms, "POST", 10)  # the writer stops at its 10th create
         writer = subprocess.Popen([sys.executable, "-m", "console.cli", "sync", "--config",
                                    config, "--json"], env={**os.environ},

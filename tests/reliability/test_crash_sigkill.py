@@ -9,6 +9,10 @@ requests, so the kill lands at a precise point of the run, not after a sleep):
 - retry: `ops retry --all-failed` after a run whose connections were reset (some before
   the LMS acted, some after it acted but before the answer), killed at the n-th request.
 
+Each phase runs twice: with one request per operation, and with SCIM Bulk (the LMS
+advertising 10 operations per request, so that a run is a dozen /Bulk requests and the
+kill lands in one of them).
+
 After each kill: the database passes PRAGMA integrity_check, the next run is not blocked
 by the dead process's lease, and once converged the LMS holds exactly one account per
 person in the state HR asks for, every operation ended (none lost), and no operation or
@@ -45,12 +49,37 @@ PHASES = ("create", "update", "deactivate", "retry")
 TRIALS_PER_PHASE = figures.scale(1, 15)
 
 
-def _trials() -> list[tuple[str, int]]:
+MODES = ("single", "bulk")
+BULK_OPERATIONS = 10  # the maxOperations the LMS advertises in the bulk trials
+
+
+def _trials() -> list[tuple[str, str, int]]:
     single = os.environ.get("ROSTERSYNC_CRASH_SEED")
     if single:  # replay one seed in every phase
-        return [(phase, int(single)) for phase in PHASES]
-    return [(phase, BASE_SEED + 1000 * p + t) for p, phase in enumerate(PHASES)
-            for t in range(TRIALS_PER_PHASE)]
+        return [(mode, phase, int(single)) for mode in MODES for phase in PHASES]
+    return [(mode, phase, BASE_SEED + 1000 * p + t) for mode in MODES
+            for p, phase in enumerate(PHASES) for t in range(TRIALS_PER_PHASE)]
+
+
+class SmallBulk:
+    """The fault plan, behind a /ServiceProviderConfig that offers small bulk requests."""
+
+    wants_body = True
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self.spc: bytes | None = None
+
+    def __call__(self, method: str, path: str, body: bytes = b"") -> object:
+        if path.endswith("/ServiceProviderConfig") and self.spc is not None:
+            return 200, {"Content-Type": "application/scim+json"}, self.spc
+        return self.plan(method, path, body)
+
+    def offer(self, base_url: str, operations: int) -> None:
+        import httpx
+        spc = httpx.get(f"{base_url}/ServiceProviderConfig").json()
+        spc["bulk"]["maxOperations"] = operations
+        self.spc = json.dumps(spc).encode()
 
 
 class KillSwitch:
@@ -67,7 +96,11 @@ class KillSwitch:
         lms.on_request = self
 
     def __call__(self, method: str, path: str) -> None:
-        if "/Users" not in path or (self._method and method != self._method):
+        if path.endswith("/Bulk"):
+            method = "BULK"  # a bulk request stands for any write
+        elif "/Users" not in path:
+            return
+        if self._method and method not in (self._method, "BULK"):
             return
         with self._lock:
             self._seen += 1
@@ -165,20 +198,28 @@ def _expected(world: World, leavers: set[str]) -> dict[str, dict]:
             for k, row in world.rows.items()}
 
 
-@pytest.mark.parametrize(("phase", "seed"), _trials(),
-                         ids=[f"{p}-{s}" for p, s in _trials()])
-def test_sigkill_at_a_random_request_then_restart(phase, seed, tmp_path, capsys):
+def _requests(mode: str, operations: int) -> int:
+    """How many write requests ``operations`` writes take."""
+    return operations if mode == "single" else -(-operations // BULK_OPERATIONS)
+
+
+@pytest.mark.parametrize(("mode", "phase", "seed"), _trials(),
+                         ids=[f"{m}-{p}-{s}" for m, p, s in _trials()])
+def test_sigkill_at_a_random_request_then_restart(mode, phase, seed, tmp_path, capsys):
     rng = random.Random(seed)
     world = World.generate(PEOPLE)
     csv_path = world.write(tmp_path / "employees.csv")
     os.environ[TOKEN_ENV] = SCIM_TOKEN
     faults = FaultPlan()
+    hook = SmallBulk(faults)
     leavers: set[str] = set()
-    with ScimSandbox(token=SCIM_TOKEN, fault=faults) as lms:
+    with ScimSandbox(token=SCIM_TOKEN, fault=hook) as lms:
+        hook.offer(lms.base_url, BULK_OPERATIONS)
         config = write_config(tmp_path, lms.base_url, csv_path,
+                              lms={"bulk": "auto" if mode == "bulk" else "off"},
                               guards={"mass_deactivation_min": 200})
         if phase == "create":
-            nth, method, argv = rng.randint(1, PEOPLE), "POST", ("sync",)
+            nth, method, argv = rng.randint(1, _requests(mode, PEOPLE)), "POST", ("sync",)
         elif phase == "retry":
             # Lost answers (the LMS acted) and refused connections (it did not), spread
             # over the first run; the retry then meets both kinds.
@@ -195,24 +236,24 @@ def test_sigkill_at_a_random_request_then_restart(phase, seed, tmp_path, capsys)
             if phase == "update":
                 for key in rng.sample(keys, 50):
                     world.rows[key]["Job Title"] = "Senior Specialist"
-                nth = rng.randint(1, 50)
+                nth = rng.randint(1, _requests(mode, 50))
             else:
                 # 30 of 120: under the feed gate's 30% active-drop limit.
                 leavers = set(rng.sample(keys, 30))
                 for key in leavers:
                     world.rows[key].update({"Status": "Terminated",
                                             "Termination Date": "2026-02-01"})
-                nth = rng.randint(1, 30)
+                nth = rng.randint(1, _requests(mode, 30))
             world.write(csv_path)
             method, argv = "PATCH", ("sync",)
         # The seed is in the test id; this line shows where it killed (pytest -s, or a
         # failure's captured output).
         in_flight = rng.random() < 0.5
-        sys.stderr.write(f"crash trial phase={phase} seed={seed} kill at "
+        sys.stderr.write(f"crash trial mode={mode} phase={phase} seed={seed} kill at "
                          f"{method or 'any'} request #{nth} "
                          f"({'in flight' if in_flight else 'as the LMS acts'})\n")
         _kill_at(lms, config, argv, method, nth, in_flight)
-        figures.add(f"crash: SIGKILL trials ({phase})")
+        figures.add(f"crash: SIGKILL trials ({phase}{', bulk' if mode == 'bulk' else ''})")
         _assert_sound_after_kill(tmp_path)
         _converge(config, capsys)
         _check(tmp_path, lms, _expected(world, leavers), capsys)

@@ -78,6 +78,13 @@ class TmpfsDisk:
 
     def prepare(self, db: Path) -> None:
         _truncate_wal(db)  # the run's WAL starts empty, so every commit must grow it
+        # A reader holding its snapshot from before the run (a console left open does
+        # this) keeps SQLite from restarting the WAL at a checkpoint: every commit after
+        # the fill must then grow the file. Without it, whether a checkpoint happened to
+        # restart the WAL before the fill decided whether the disk looked full at all.
+        self._reader = sqlite3.connect(db, isolation_level=None)
+        self._reader.execute("BEGIN")
+        self._reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     def fill(self) -> None:
         fd = os.open(self.filler, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
@@ -93,6 +100,7 @@ class TmpfsDisk:
         assert probe.f_bavail == 0, "the disk still has room"
 
     def free(self) -> None:
+        self._reader.close()
         self.filler.unlink()
 
 
@@ -201,7 +209,9 @@ def test_disk_full_mid_run_then_space_freed(kind, tmp_path, capsys, monkeypatch)
     world = World.generate(PEOPLE)
     csv_path = world.write(tmp_path / "employees.csv")
     with small_disk(tmp_path / "disk", kind) as disk, ScimSandbox(token=SCIM_TOKEN) as lms:
-        config = write_config(disk.folder, lms.base_url, csv_path)
+        # One PATCH per update, so the fill lands at a known operation (SCIM Bulk packs
+        # them; its unknown outcomes are read first the same way, tests/test_bulk_scim.py).
+        config = write_config(disk.folder, lms.base_url, csv_path, lms={"bulk": "off"})
         db = disk.folder / "rostersync.db"
         assert main(["sync", "--config", str(config), "--json"]) == 0
         capsys.readouterr()

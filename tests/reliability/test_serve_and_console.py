@@ -53,7 +53,8 @@ async def test_serve_writes_the_console_watches_then_takes_over_when_serve_dies(
     os.environ[TOKEN_ENV] = SCIM_TOKEN
     csv_path = World.generate(PEOPLE).write(tmp_path / "employees.csv")
     with ScimSandbox(token=SCIM_TOKEN) as lms:
-        path = write_config(tmp_path, lms.base_url, csv_path)
+        # One POST per create, so the switch stops serve mid-run at a known one.
+        path = write_config(tmp_path, lms.base_url, csv_path, lms={"bulk": "off"})
         # serve's scheduler starts a full run well under a second after it starts.
         path.write_text(path.read_text() + "\n[schedule]\nfull_every_minutes = 0.01\n")
         switch = KillSwitch(lms, "POST", 10)  # serve's run stops at its 10th create
