@@ -126,6 +126,10 @@ class CsvKit:
         self.world.rows[key]["Manager ID"] = manager
         self.world.write(self.path)
 
+    def set_email(self, key: str, email: str) -> None:
+        self.world.rows[key]["Work Email"] = email
+        self.world.write(self.path)
+
 
 class BambooKit:
     KEY, KEY_ENV = "matrix-bamboo-key", "ROSTERSYNC_TEST_MATRIX_BAMBOOHR_KEY"
@@ -165,6 +169,9 @@ class BambooKit:
 
     def set_manager(self, key: str, manager: str) -> None:
         self.hris.update(key, supervisorEId=manager, supervisorId=None)
+
+    def set_email(self, key: str, email: str) -> None:
+        self.hris.update(key, workEmail=email)
 
 
 class WorkdayKit:
@@ -207,6 +214,9 @@ class WorkdayKit:
 
     def set_manager(self, key: str, manager: str) -> None:
         self.hris.update(key, Manager_Employee_ID=manager)
+
+    def set_email(self, key: str, email: str) -> None:
+        self.hris.update(key, Work_Email=email)
 
 
 class SuccessFactorsKit:
@@ -254,6 +264,11 @@ class SuccessFactorsKit:
 
     def set_manager(self, key: str, manager: str) -> None:
         self.hris.store.change_job(key, self.clock.now().date(), managerId=manager)
+
+    def set_email(self, key: str, email: str) -> None:
+        def change(record: dict[str, Any], now: datetime) -> None:
+            record["emailNav"][0].update(emailAddress=email, lastModifiedDateTime=now)
+        self.hris.store.edit(key, change)
 
 
 # -- targets ----------------------------------------------------------------------------
@@ -604,5 +619,34 @@ def test_back_to_back_runs_under_the_limit_are_held_once_the_window_is_crossed(
         assert inactive == set(leavers[:4])
         held = engine.store.rows("SELECT employee_id FROM ops WHERE status = 'held'")
         assert {h["employee_id"] for h in held} == set(leavers[4:])
+    assert slept == []
+
+
+# -- a spliced export rewriting many logins --------------------------------------------------
+
+
+@pytest.mark.parametrize("source_name", SHARING)
+def test_a_run_rewriting_many_logins_is_held(source_name, tmp_path, request):
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    guards = {"mass_identity_change_min": 2, "mass_identity_change_percent": 0}
+    with ExitStack() as stack:
+        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request, guards)
+
+        def full_run() -> Any:
+            clock.advance(hours=1)
+            return asyncio.run(engine.sync("full"))
+
+        assert full_run().status == "succeeded"
+        before = {u["externalId"]: u["userName"] for u in lms_users(lms.lms.base_url,
+                                                                     lms.token)}
+        renamed = hr.keys[2:5]  # three logins where the limit is two
+        for key in renamed:
+            hr.set_email(key, f"spliced.{key.lower()}@acme.example")
+        report = full_run()
+        assert report.status == "held", report.message
+        assert any(r.startswith("mass identity change") for r in report.reasons), report.reasons
+        after = {u["externalId"]: u["userName"] for u in lms_users(lms.lms.base_url, lms.token)}
+        assert after == before  # no login rewritten until someone approves
     assert slept == []
 
