@@ -42,8 +42,6 @@ from sync.evaluate import (
 )
 from sync.events import (
     EventCallback,
-    FeedRejected,
-    OpsHeld,
     Progress,
     RunFinished,
     RunStarted,
@@ -60,7 +58,6 @@ from sync.models import OpKind
 from sync.plan import NewOp, attribute_changes, identity_changes
 from sync.realtime.modes import keep_kinds
 from sync.realtime.runs import RealtimeRuns
-from sync.run_failures import FEED_REJECTED
 from sync.run_report import (  # noqa: F401 - the command line imports them from here
     EXIT_FAILED,
     EXIT_HELD,
@@ -70,6 +67,7 @@ from sync.run_report import (  # noqa: F401 - the command line imports them from
     EXIT_USAGE,
     EngineBusy,
     RunReport,
+    summarise,
 )
 from sync.threads import in_thread
 
@@ -237,7 +235,7 @@ class Engine(RealtimeRuns):
                                  vanished=len(pull.vanished), **pull.column_changes)
             self.on_event(Progress(run_id, "gate", pull.rows, pull.rows))
             if pull.reasons:
-                return self._reject(run_id, report, pull)
+                return run_failures.feed_rejected(self, report, pull.stats, pull.reasons)
         else:
             pull = None
             records = await in_thread(pull_mod.read_delta, self.store, self.source,
@@ -260,26 +258,10 @@ class Engine(RealtimeRuns):
                                               lms_read == "full")
         else:
             changes = await in_thread(self._plan_records, run_id, records, dry_run)
-        self._summarise(report, changes, dry_run)
+        summarise(report, self.on_event, changes, dry_run)
         if dry_run or not apply:
             return report
         return await self._apply(run_id, report)
-
-    def _reject(self, run_id: int, report: RunReport, pull: pull_mod.FullPull) -> RunReport:
-        now = self.clock.now()
-        stats = pull.stats
-        run_store.record_snapshot(self.store, now, run_id, "full", False, stats.rows,
-                                  stats.active, stats.null_counts, pull.reasons,
-                                  self.config.fingerprint())
-        message = "feed rejected: " + "; ".join(pull.reasons)
-        run_store.source_attempt(self.store, "hris", now, self.source.describe(), error=message,
-                                 error_class=FEED_REJECTED)
-        report.status = "rejected"
-        report.error_class = FEED_REJECTED
-        report.reasons = pull.reasons
-        report.message = message + " (the last accepted snapshot stays in force)"
-        self.on_event(FeedRejected(run_id, pull.reasons))
-        return report
 
     def _plan_full(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
                    lms_listed: bool) -> PlanSummary:
@@ -332,12 +314,6 @@ class Engine(RealtimeRuns):
             return self._evaluate_and_write_batches(
                 run_id, keys, fresh_for, missing, dry_run, finish, writer,
                 only_kinds=only_kinds, strays=strays)
-
-    def _config_changed(self) -> bool:
-        """Whether the config (its mapping among it) differs from the one the last
-        accepted feed was evaluated with."""
-        previous = run_store.last_accepted_snapshot(self.store)
-        return previous is not None and previous["fingerprint"] != self.config.fingerprint()
 
     def _evaluate_and_write_batches(self, run_id: int, keys: list[str],
                             fresh_for: Callable[[list[str]], dict[str, Parsed]],
@@ -405,11 +381,9 @@ class Engine(RealtimeRuns):
         # Updates go out with their batches (most runs rewrite little); the few runs
         # whose updates rewrite one attribute wholesale have them marked held here,
         # before anything is applied (the run holds the writer lease).
-        # Only a changed config rewrites wholesale by itself; HR changing many titles at
-        # once (a reorganisation) is HR's data, guarded by the feed gate, not a mapping.
-        rewrites_held, reason = (hold_mass_rewrites(self.store, g, now, rewriting,
-                                                    written=not dry_run)
-                                 if self._config_changed() else (0, None))
+        rewrites_held, reason = hold_mass_rewrites(self.store, g, now, rewriting,
+                                                   written=not dry_run,
+                                                   fingerprint=self.config.fingerprint())
         if rewrites_held:
             total.held += rewrites_held
             total.hold_reason = total.hold_reason or reason
@@ -428,22 +402,6 @@ class Engine(RealtimeRuns):
                 if finish is not None:
                     finish(conn)
         return total
-
-    def _summarise(self, report: RunReport, summary: PlanSummary, dry_run: bool) -> None:
-        report.counts.update(
-            evaluated=summary.evaluated, drift=dict(summary.drift),
-            planned=dict(summary.planned), held_new=summary.held,
-            scheduled=summary.scheduled, suppressed_new=summary.suppressed,
-            superseded=summary.superseded)
-        if summary.held:
-            reason = summary.hold_reason or "held"
-            report.reasons.append(reason)
-            if not dry_run:
-                self.on_event(OpsHeld(report.run_id or 0, summary.held, reason))
-        if dry_run:
-            report.plan = summary.plan or []
-            # A mapping change previewed: how many accounts each attribute would rewrite.
-            report.counts["rewrites"] = dict(sorted(summary.rewrites.items()))
 
     async def _apply(self, run_id: int, report: RunReport,
                      op_ids: list[int] | None = None, employee_id: str | None = None
@@ -520,7 +478,7 @@ class Engine(RealtimeRuns):
         async with await self.open_target() as target:
             await read_one(self.store, target, now, employee_id, email, email)
         changes = await in_thread(self._plan_records, run_id, [parsed], dry_run)
-        self._summarise(report, changes, dry_run)
+        summarise(report, self.on_event, changes, dry_run)
         if parsed.problems:
             report.reasons.extend(parsed.problems)
         if dry_run:

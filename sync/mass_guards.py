@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from storage import accounts as account_store
 from storage import ops as op_store
+from storage import runs as run_store
 from storage.db import Store
 from storage.people import chunks
 from sync.config import GuardsConfig
@@ -48,13 +49,19 @@ def hold_mass_changes(store: Store, g: GuardsConfig, now: datetime, run_id: int 
 
 
 def hold_mass_rewrites(store: Store, g: GuardsConfig, now: datetime, updates: list[NewOp],
-                       *, written: bool) -> tuple[int, str | None]:
+                       *, written: bool, fingerprint: str) -> tuple[int, str | None]:
     """Marks held the ``updates`` (already ``written`` by the run's batches, unless a dry
-    run) that rewrite an attribute on more accounts than the limit. Returns how many were
+    run) that rewrite an attribute on more accounts than the limit, when the config's
+    ``fingerprint`` differs from the one the last accepted feed was evaluated with: only a
+    changed config (its mapping) rewrites wholesale by itself; HR changing many titles at
+    once (a reorganisation) is HR's data, guarded by the feed gate. Returns how many were
     held and why."""
     most = max(Counter(a for op in updates for a in attribute_changes(op)).values(),
                default=0)
     if most <= g.mass_attribute_change_min:  # the limit is never below the minimum
+        return 0, None
+    previous = run_store.last_accepted_snapshot(store)
+    if previous is None or previous["fingerprint"] == fingerprint:
         return 0, None
     reason = apply_attribute_hold(updates, account_store.count_active(store),
                                   g.mass_attribute_change_min, g.mass_attribute_change_percent)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from storage import runs as run_store
 from storage.db import Store
@@ -14,6 +15,8 @@ from storage.failure import STORAGE, StorageFailure
 from sync.clock import Clock
 from sync.config import Config
 from sync.connectors.base import ConnectorError, FeedError, HrisSource, SourceUnavailable
+from sync.events import FeedRejected
+from sync.feedgate import FeedStats
 from sync.models import ErrorClass
 from sync.run_report import RunReport
 
@@ -25,6 +28,7 @@ class Engine(Protocol):
     clock: Clock
     source: HrisSource
     config: Config
+    on_event: Callable[[Any], None]
 
 FEED_REJECTED = "feed_rejected"  # the error class of a feed that was read and refused
 
@@ -42,6 +46,26 @@ def source_failed(engine: Engine, run_id: int, kind: str, dry_run: bool,
     return RunReport(run_id, kind, "failed", dry_run, error_class=exc.error_class,
                      message=f"{what}: {exc} (nothing changed; the last accepted snapshot "
                              "stays in force)")
+
+
+def feed_rejected(engine: Engine, report: RunReport, stats: FeedStats,
+                  reasons: list[str]) -> RunReport:
+    """The feed gate refused a feed that was read: its snapshot is recorded as rejected
+    (with the figures that tripped the gate) and the last accepted one stays in force."""
+    now = engine.clock.now()
+    run_id = report.run_id or 0
+    run_store.record_snapshot(engine.store, now, run_id, "full", False, stats.rows,
+                              stats.active, stats.null_counts, reasons,
+                              engine.config.fingerprint())
+    message = "feed rejected: " + "; ".join(reasons)
+    run_store.source_attempt(engine.store, "hris", now, engine.source.describe(),
+                             error=message, error_class=FEED_REJECTED)
+    report.status = "rejected"
+    report.error_class = FEED_REJECTED
+    report.reasons = reasons
+    report.message = message + " (the last accepted snapshot stays in force)"
+    engine.on_event(FeedRejected(run_id, reasons))
+    return report
 
 
 def feed_unusable(engine: Engine, run_id: int, kind: str, dry_run: bool,

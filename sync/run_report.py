@@ -4,8 +4,14 @@ returns for it (DESIGN.md's contract: 0 ok, 1 failed, 2 usage, 3 held, 4 rejecte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sync.events import OpsHeld
+
+if TYPE_CHECKING:
+    from sync.evaluate import PlanSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD, EXIT_REJECTED, EXIT_NOT_APPLIED = 0, 1, 2, 3, 4, 5
 
@@ -45,3 +51,23 @@ class RunReport:
                 "dry_run": self.dry_run, "exit_code": self.exit_code, "counts": self.counts,
                 "message": self.message, "reasons": self.reasons, "plan": self.plan,
                 "error_class": self.error_class}
+
+
+def summarise(report: RunReport, on_event: Callable[[Any], None], summary: PlanSummary,
+              dry_run: bool) -> None:
+    """A run's planning, as the report's counts and reasons (and the held event)."""
+    report.counts.update(
+        evaluated=summary.evaluated, drift=dict(summary.drift),
+        planned=dict(summary.planned), held_new=summary.held,
+        scheduled=summary.scheduled, suppressed_new=summary.suppressed,
+        superseded=summary.superseded)
+    if summary.held:
+        reason = summary.hold_reason or "held"
+        report.reasons.append(reason)
+        if not dry_run:
+            on_event(OpsHeld(report.run_id or 0, summary.held, reason))
+    if dry_run:
+        report.plan = summary.plan or []
+        # A mapping change previewed: how many accounts each attribute would rewrite.
+        report.counts["rewrites"] = dict(sorted(summary.rewrites.items()))
+

@@ -17,7 +17,9 @@ its ``accounts`` and says whether it can hold a title and a manager.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -523,6 +525,42 @@ def test_a_shared_email_is_hr_drift_naming_both_and_no_login_is_written(source_n
     assert slept == []
 
 
+# -- the HR data cases on every source, against scim2-server ----------------------------
+
+
+@dataclass
+class Rig:
+    """One source kit and scim2-server joined by an engine on a frozen clock."""
+
+    hr: Any
+    lms: ScimKit
+    clock: FrozenClock
+    engine: Engine
+
+    def run(self, **advance: float) -> Any:
+        """A full run after the clock moved (an hour unless said otherwise)."""
+        self.clock.advance(**(advance or {"hours": 1}))
+        return asyncio.run(self.engine.sync("full"))
+
+    def full_run(self) -> None:
+        report = self.run()
+        assert report.status == "succeeded", report.message
+
+    def users(self) -> dict[str, dict[str, Any]]:
+        return {u["externalId"]: u for u in lms_users(self.lms.lms.base_url, self.lms.token)}
+
+
+@contextlib.contextmanager
+def rig(source_name: str, tmp_path: Path, request: pytest.FixtureRequest,
+        guards: dict[str, Any] | None = None) -> Iterator[Rig]:
+    clock, slept = FrozenClock(NOW), Recorder()
+    hr, lms = SOURCES[source_name](), ScimKit()
+    with ExitStack() as stack:
+        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request, guards)
+        yield Rig(hr, lms, clock, engine)
+    assert slept == []
+
+
 # -- values no LMS should receive: a control character in a name --------------------------
 
 HOSTILE_NAME = "Ann\x1b[31m"  # an escape sequence, as pasted from a terminal
@@ -531,32 +569,19 @@ HOSTILE_NAME = "Ann\x1b[31m"  # an escape sequence, as pasted from a terminal
 @pytest.mark.parametrize("source_name", SHARING)
 def test_a_control_character_in_a_name_is_invalid_and_nothing_is_sent(source_name, tmp_path,
                                                                       request):
-    clock, slept = FrozenClock(NOW), Recorder()
-    hr, lms = SOURCES[source_name](), ScimKit()
-    with ExitStack() as stack:
-        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
-
-        def full_run() -> None:
-            clock.advance(hours=1)
-            report = asyncio.run(engine.sync("full"))
-            assert report.status == "succeeded", report.message
-
-        def users() -> dict[str, dict[str, Any]]:
-            return {u["externalId"]: u for u in lms_users(lms.lms.base_url, lms.token)}
-
-        full_run()
-        before = users()
-        mover = hr.keys[MOVER]
-        hr.set_first_name(mover, HOSTILE_NAME)
-        hr.retitle(mover, NEW_TITLE)  # the whole record waits: its last good state stands
-        full_run()
-        [invalid] = engine.store.rows("SELECT subject, detail FROM drift WHERE kind = 'invalid'"
-                                      " AND resolved_at IS NULL")
+    with rig(source_name, tmp_path, request) as r:
+        r.full_run()
+        before = r.users()
+        mover = r.hr.keys[MOVER]
+        r.hr.set_first_name(mover, HOSTILE_NAME)
+        r.hr.retitle(mover, NEW_TITLE)  # the whole record waits: its last good state stands
+        r.full_run()
+        [invalid] = r.engine.store.rows("SELECT subject, detail FROM drift WHERE kind = "
+                                        "'invalid' AND resolved_at IS NULL")
         assert invalid["subject"] == mover and "first_name" in invalid["detail"]
-        assert engine.store.rows("SELECT id FROM ops WHERE employee_id = ? AND kind = 'update'",
-                                 (mover,)) == []
-        assert users()[mover] == before[mover]  # nothing was sent for that person
-    assert slept == []
+        assert r.engine.store.rows("SELECT id FROM ops WHERE employee_id = ? AND kind = "
+                                   "'update'", (mover,)) == []
+        assert r.users()[mover] == before[mover]  # nothing was sent for that person
 
 
 # -- manager links: a manager id nobody in the feed has ---------------------------------
@@ -565,28 +590,18 @@ def test_a_control_character_in_a_name_is_invalid_and_nothing_is_sent(source_nam
 @pytest.mark.parametrize("source_name", SHARING)
 def test_an_unknown_manager_is_hr_drift_and_the_lms_manager_stays(source_name, tmp_path,
                                                                    request):
-    clock, slept = FrozenClock(NOW), Recorder()
-    hr, lms = SOURCES[source_name](), ScimKit()
-    with ExitStack() as stack:
-        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request)
-
-        def full_run() -> None:
-            clock.advance(hours=1)
-            report = asyncio.run(engine.sync("full"))
-            assert report.status == "succeeded", report.message
-
-        full_run()
-        report_key = hr.keys[REPORT]
-        before = {a.key: a.manager for a in lms.accounts()}
-        assert before[report_key] == hr.keys[BOSS]
-        hr.set_manager(report_key, "99999")  # HR typed a number no worker has
-        full_run()
-        drift = engine.store.rows("SELECT subject, owner, detail FROM drift WHERE "
-                                  "kind = 'manager_unknown' AND resolved_at IS NULL")
+    with rig(source_name, tmp_path, request) as r:
+        r.full_run()
+        report_key = r.hr.keys[REPORT]
+        before = {a.key: a.manager for a in r.lms.accounts()}
+        assert before[report_key] == r.hr.keys[BOSS]
+        r.hr.set_manager(report_key, "99999")  # HR typed a number no worker has
+        r.full_run()
+        drift = r.engine.store.rows("SELECT subject, owner, detail FROM drift WHERE "
+                                    "kind = 'manager_unknown' AND resolved_at IS NULL")
         assert [(d["subject"], d["owner"]) for d in drift] == [(report_key, "HR")]
         assert json.loads(drift[0]["detail"])["chain"][0] == report_key
-        assert {a.key: a.manager for a in lms.accounts()} == before  # nothing written
-    assert slept == []
+        assert {a.key: a.manager for a in r.lms.accounts()} == before  # nothing written
 
 
 # -- a slow bleed: terminations under the per-run limit, run after run --------------------
@@ -595,31 +610,22 @@ def test_an_unknown_manager_is_hr_drift_and_the_lms_manager_stays(source_name, t
 @pytest.mark.parametrize("source_name", SHARING)
 def test_back_to_back_runs_under_the_limit_are_held_once_the_window_is_crossed(
         source_name, tmp_path, request):
-    clock, slept = FrozenClock(NOW), Recorder()
-    hr, lms = SOURCES[source_name](), ScimKit()
     guards = {"mass_deactivation_min": 5, "mass_deactivation_percent": 0,
               "mass_window_minutes": 60}
-    with ExitStack() as stack:
-        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request, guards)
-
-        def full_run() -> Any:
-            clock.advance(minutes=10)  # back to back, well inside the hour
-            return asyncio.run(engine.sync("full"))
-
-        assert full_run().status == "succeeded"
-        leavers = [k for i, k in enumerate(hr.keys) if i not in (BOSS, REPORT)][-6:]
+    with rig(source_name, tmp_path, request, guards) as r:
+        assert r.run(minutes=10).status == "succeeded"  # back to back, well inside the hour
+        leavers = [k for i, k in enumerate(r.hr.keys) if i not in (BOSS, REPORT)][-6:]
         statuses = []
         for pair in (leavers[0:2], leavers[2:4], leavers[4:6]):
             for key in pair:
-                hr.terminate(key)
-            statuses.append(full_run().status)
+                r.hr.terminate(key)
+            statuses.append(r.run(minutes=10).status)
         # 2, then 4 in the window: under the limit of 5; the third pair makes 6.
         assert statuses == ["succeeded", "succeeded", "held"]
-        inactive = {a.key for a in lms.accounts() if not a.active}
+        inactive = {a.key for a in r.lms.accounts() if not a.active}
         assert inactive == set(leavers[:4])
-        held = engine.store.rows("SELECT employee_id FROM ops WHERE status = 'held'")
+        held = r.engine.store.rows("SELECT employee_id FROM ops WHERE status = 'held'")
         assert {h["employee_id"] for h in held} == set(leavers[4:])
-    assert slept == []
 
 
 # -- a spliced export rewriting many logins --------------------------------------------------
@@ -627,26 +633,14 @@ def test_back_to_back_runs_under_the_limit_are_held_once_the_window_is_crossed(
 
 @pytest.mark.parametrize("source_name", SHARING)
 def test_a_run_rewriting_many_logins_is_held(source_name, tmp_path, request):
-    clock, slept = FrozenClock(NOW), Recorder()
-    hr, lms = SOURCES[source_name](), ScimKit()
     guards = {"mass_identity_change_min": 2, "mass_identity_change_percent": 0}
-    with ExitStack() as stack:
-        _config, engine = _started(hr, lms, stack, clock, slept, tmp_path, request, guards)
-
-        def full_run() -> Any:
-            clock.advance(hours=1)
-            return asyncio.run(engine.sync("full"))
-
-        assert full_run().status == "succeeded"
-        before = {u["externalId"]: u["userName"] for u in lms_users(lms.lms.base_url,
-                                                                     lms.token)}
-        renamed = hr.keys[2:5]  # three logins where the limit is two
+    with rig(source_name, tmp_path, request, guards) as r:
+        assert r.run().status == "succeeded"
+        before = {k: u["userName"] for k, u in r.users().items()}
+        renamed = r.hr.keys[2:5]  # three logins where the limit is two
         for key in renamed:
-            hr.set_email(key, f"spliced.{key.lower()}@acme.example")
-        report = full_run()
+            r.hr.set_email(key, f"spliced.{key.lower()}@acme.example")
+        report = r.run()
         assert report.status == "held", report.message
-        assert any(r.startswith("mass identity change") for r in report.reasons), report.reasons
-        after = {u["externalId"]: u["userName"] for u in lms_users(lms.lms.base_url, lms.token)}
-        assert after == before  # no login rewritten until someone approves
-    assert slept == []
-
+        assert any(x.startswith("mass identity change") for x in report.reasons), report.reasons
+        assert {k: u["userName"] for k, u in r.users().items()} == before  # until approved
