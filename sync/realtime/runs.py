@@ -11,13 +11,13 @@ from storage import ops as op_store
 from sync.connectors.base import FeedError
 from sync.evaluate import Parsed, parse_record
 from sync.lms_read import read_one
-from sync.run_report import RunReport
+from sync.run_report import RunReport, summarise
 from sync.threads import in_thread
 
 
 class RealtimeRuns:
     """Mixed into Engine, whose state (store, source, config, clock, target_factory) and
-    steps (_evaluate_and_write, _summarise, _apply) it uses."""
+    steps (_evaluate_and_write, _apply) it uses; summarise is sync.run_report's."""
 
     async def _resync_many(self, run_id: int, employee_ids: list[str],
                            kinds: frozenset[str]) -> RunReport:
@@ -61,7 +61,7 @@ class RealtimeRuns:
             self._evaluate_and_write, run_id, sorted(by_key),
             lambda batch: {k: by_key[k] for k in batch if k in by_key}, frozenset(), False,
             None, only_kinds=kinds)
-        self._summarise(report, changes, False)
+        summarise(report, self.on_event, changes, False)
         report.counts["people"] = len(employee_ids)
         for parsed in fresh:
             report.reasons.extend(parsed.problems)
