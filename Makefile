@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 # since it prints the figures the workers would each keep to themselves.
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n 4
 
 # The reliability suites in full (many crash trials, every fault, more examples); the
@@ -47,6 +48,7 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.moodle --people 2000 --batch-size 100 --concurrency 4
 	$(PY) -m bench.console
 	$(PY) -m bench.latency --people 2000 --terminations 200
+	$(PY) -m bench.hostile --mib 256 --cap-mib 16 --drip-bytes 200 --drip-ms 20
 	$(PY) -m bench.expressions --people 20000
 
 screenshots: $(VENV)/.installed
@@ -54,4 +56,4 @@ screenshots: $(VENV)/.installed
 	$(PY) -m tests.report_screenshot --out screenshots  # HTML reports; skips without Chromium
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache mutants .mutation
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache mutants .mutation

@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from storage.db import Store
 
 
@@ -51,7 +53,7 @@ class Outcome:
     apply_ids: tuple[int, ...] = ()             # released ops the engine applies now
     engine: EngineRun | None = None             # an engine run to start, once confirmed
     on_loop: Callable[[], None] | None = None   # e.g. pausing the scheduler
-    severity: str = "information"
+    severity: SeverityLevel = "information"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from console import keymap, messages, requests
+from console import keymap, keys_config, messages, requests
 from console.action_path import ActionContext, ActionRequest, Outcome
 from console.app_notices import NoticeRouting
 from console.commands import ConsoleCommands
@@ -86,6 +86,9 @@ class ConsoleApp(NoticeRouting, App):
         self.read_only = read_only
         self.live = live
         self.actor = actor or audit.current_actor()
+        # The operator's [console.keys] (ConfigError when the section has a mistake; the
+        # command line checks it at load, before the terminal is taken over).
+        self.key_overrides = keys_config.resolve(config.console.keys)
         self.job: dict[str, Any] | None = None  # the running job, from engine events
         self.scheduler_paused = False
         self.banner_expanded = False  # the alert banner: one line with a count, or all
@@ -116,6 +119,7 @@ class ConsoleApp(NoticeRouting, App):
         gc.collect()
         gc.freeze()
         self.sub_title = "read-only" if self.read_only else f"as {self.actor}"
+        self.set_keymap(self.key_overrides)  # the bindings' ids are the actions' names
         self.push_screen(DashboardScreen())
         if self._start_scheduler and self.scheduler is not None:
             self.scheduler.start()

@@ -8,6 +8,7 @@ events and the action path. It needs the app's ``clock`` and ``store``.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.notifications import SeverityLevel
@@ -18,8 +19,21 @@ from console.notices import MIN_CHANGE_SECONDS, NoticeBoard
 from console.screens.log import LogScreen
 from console.widgets.notice_bar import NoticeBar
 
+if TYPE_CHECKING:
+    from textual.app import App
 
-class NoticeRouting:
+    from storage.db import Store
+    from sync.clock import Clock
+
+    # For the type checker the mixin is the app it is mixed into (screens, messages).
+    _App = App[object]
+else:
+    _App = object
+
+
+class NoticeRouting(_App):
+    clock: Clock  # set by ConsoleApp
+    store: Store
     def init_notices(self, live: bool) -> None:
         # Without timers (live=False) nothing would ever show a held-back line: hold none.
         self.notices = NoticeBoard(min_change_seconds=MIN_CHANGE_SECONDS if live else 0.0)

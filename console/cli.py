@@ -14,6 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from console import (
     actions,
@@ -31,9 +32,10 @@ from console.render import emit_json, run_text, status_text
 from console.safe_text import escape_output, escaped_stdout
 from storage import audit
 from storage.audit_key import AuditKeyError
+from storage.db import Store
 from storage.failure import StorageFailure, as_storage_failure
 from sync.clock import Clock
-from sync.config import ConfigError, default_config_path
+from sync.config import Config, ConfigError, default_config_path
 from sync.engine import EXIT_FAILED, EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
 from sync.run_report import RunReport
 from sync.status import build_status
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_report(args: argparse.Namespace, report) -> int:
+def print_report(args: argparse.Namespace, report: RunReport) -> int:
     """A run report on stdout (JSON or text); returns the run's exit code."""
     doc = report.as_dict()
     if args.json:
@@ -218,7 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo_oncall import demo_on_call
     from sandbox.demo import run_demo
 
-    def run_console(world, config, store) -> None:
+    def run_console(world: Any, config: Config, store: Store) -> None:
         from console.demo_app import run_demo_console  # textual loads only for the console
 
         run_demo_console(world, config, store)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from console.cli_context import CliError, load
 from console.render import emit_json
+from storage.db import Store
 from sync.audiences.explain import explain, overview
 from sync.clock import Clock
+from sync.config import Config
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:
     aud = sub.add_parser("audiences", help="LMS audiences: rules, sizes, why a person is in one")
     asub = aud.add_subparsers(dest="audiences_command", metavar="ACTION", required=True)
 
@@ -24,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     p.set_defaults(func=cmd_explain)
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace) -> tuple[Config, Store]:
     return load(args)
 
 

@@ -67,6 +67,9 @@ def init_key(config_path: Path) -> str:
     """`rostersync init`: the audit key file beside the new config (0600). An existing one
     is kept, --force or not: a new key would orphan the chain it signed."""
     path = audit_key.default_key_path(config_path)
+    if path.is_symlink():  # "kept" would be untrue: every command refuses a linked key
+        raise CliError(f"{path} is a symbolic link; the audit key is never written or read "
+                       "through a link (remove it and run init again)")
     try:
         audit_key.create_key_file(path)
     except FileExistsError:

@@ -8,10 +8,12 @@ import argparse
 import os
 from pathlib import Path
 
+from console import keys_config
 from console.safe_text import escape_controls
 from storage import audit, audit_key
 from storage.db import Store
-from sync.config import Config, default_config_path, load_config
+from storage.db_path import DatabasePathError
+from sync.config import Config, ConfigError, default_config_path, load_config
 from sync.engine import EXIT_USAGE, Engine
 
 
@@ -26,10 +28,17 @@ class CliError(Exception):
 def load(args: argparse.Namespace) -> tuple[Config, Store]:
     path = args.config or default_config_path()
     config = load_config(path)
+    # [console.keys] is the console's to check (the config layer knows no actions); a
+    # mistake there is a config mistake for every command, as any other key's is.
+    found = keys_config.problems(config.console.keys)
+    if found:
+        raise ConfigError(f"{path}: {keys_config.summary(found)}")
     if args.db is not None:
         config.database.path = args.db
     try:
         store = Store(config.database.path)
+    except DatabasePathError as exc:  # already one sentence naming the path
+        raise CliError(str(exc)) from None
     except Exception as exc:
         raise CliError(f"{config.database.path}: cannot open the database ({exc})") from None
     _audit_identity(args, store, path)

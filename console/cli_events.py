@@ -4,6 +4,7 @@ changed, what the sender said, the outcome and the run that synced them."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from console.cli_context import CliError, load
@@ -17,7 +18,7 @@ OUTCOMES = ("queued", "synced", "coalesced", "gated", "batched", "ignored",
             "held", "partial", "quarantined", "paused", "failed")
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:
     events = sub.add_parser("events", help="HR events received by the webhook listener")
     esub = events.add_subparsers(dest="events_command", metavar="ACTION", required=True)
     p = esub.add_parser("list", help="events received, newest first")

@@ -22,7 +22,7 @@ from sync.run_report import EXIT_OK, EXIT_USAGE
 Load = Callable[[argparse.Namespace], tuple[Any, Any]]
 
 
-def add_parsers(sub: argparse._SubParsersAction, common, load: Load) -> None:
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None], load: Load) -> None:
     links = sub.add_parser("links", help="disputed and unlinked matches: decide link, create "
                                          "or ignore")
     lsub = links.add_subparsers(dest="links_command", metavar="ACTION", required=True)
@@ -60,7 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction, common, load: Load) -> None:
                                 actions_links.clear(s, now, who, a.employee_id)))
 
 
-def cmd_decide(args: argparse.Namespace, *, load: Load, decide) -> int:
+def cmd_decide(args: argparse.Namespace, *, load: Load, decide: Callable[..., Any]) -> int:
     _config, store = load(args)
     try:
         outcome = decide(args, store, Clock().now(), audit.current_actor())

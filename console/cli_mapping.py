@@ -4,18 +4,20 @@ trial expression), from the HR record rostersync last read."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from console.cli_context import CliError, load
 from console.render import emit_json
 from storage import accounts as account_store
+from storage.db import Store
 from sync.clock import Clock
 from sync.expressions import ExpressionError
 from sync.mapping_explain import explain_mapping, trial_pairs
 from sync.models import Account, Person
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:
     mapping = sub.add_parser("mapping", help="attribute mapping: try it on a person")
     msub = mapping.add_subparsers(dest="mapping_command", metavar="ACTION", required=True)
     p = msub.add_parser("test", help="every target attribute of a person: expression, "
@@ -28,7 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction, common) -> None:
     p.set_defaults(func=cmd_test)
 
 
-def _recorded(store, employee_id: str) -> tuple[Person, Account | None, str | None]:
+def _recorded(store: Store, employee_id: str) -> tuple[Person, Account | None, str | None]:
     row = store.one("SELECT record, desired FROM people WHERE employee_id = ?",
                     (employee_id,))
     if row is None:

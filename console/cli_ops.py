@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import datetime
 
 from console import actions, when
@@ -15,8 +16,9 @@ from console.cli_context import CliError, engine_for, load
 from console.render import emit_json, ops_table, run_text
 from storage import audit
 from storage import ops as op_store
-from storage.db import ts
+from storage.db import Store, ts
 from sync.clock import Clock
+from sync.config import Config
 from sync.models import OpStatus
 
 
@@ -28,7 +30,7 @@ def parse_when(text: str, now: datetime) -> datetime:
         raise CliError(f"--until {exc}") from None
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:
     ops = sub.add_parser("ops", help="inspect and steer operations")
     osub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
 
@@ -89,7 +91,7 @@ def _expiry_arguments(p: argparse.ArgumentParser) -> None:
                    "terminations included, until someone runs `ops unsuppress`")
 
 
-def _expiry(args, now: datetime) -> datetime | None:
+def _expiry(args: argparse.Namespace, now: datetime) -> datetime | None:
     """An expiry is required: an indefinite suppression also swallows a later
     termination, so it must be asked for by name."""
     if args.until and args.no_expiry:
@@ -110,7 +112,7 @@ def _say_skipped(skipped: list[int], state: str) -> None:
               + ", ".join(f"#{i}" for i in skipped), file=sys.stderr)
 
 
-def _ops_or_fail(store, ids: list[int]) -> list[dict]:
+def _ops_or_fail(store: Store, ids: list[int]) -> list[dict]:
     found = []
     for op_id in ids:
         op = op_store.get_op(store, op_id)
@@ -148,7 +150,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_now(args, config, store, op_ids: list[int]) -> int:
+def _apply_now(args: argparse.Namespace, config: Config, store: Store, op_ids: list[int]
+               ) -> int:
     report = asyncio.run(engine_for(config, store).apply_due(trigger="cli", op_ids=op_ids))
     doc = report.as_dict()
     emit_json(doc) if args.json else print(run_text(doc))
@@ -204,7 +207,7 @@ def cmd_unsuppress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _held_ids(store, args) -> list[int]:
+def _held_ids(store: Store, args: argparse.Namespace) -> list[int]:
     if args.run is not None:
         ids = op_store.ids_with_status(store, "held", run_id=args.run)
         if not ids:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from console.cli_context import CliError, load
@@ -20,7 +21,7 @@ from sync.reports.build import DEFAULT_SINCE, REPORTS, build_report
 from sync.reports.period import PeriodError, parse_period
 
 
-def add_parsers(sub: argparse._SubParsersAction, common) -> None:
+def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:
     report = sub.add_parser("report", help="evidence from recorded history (terminations, "
                                            "drift, operator actions)")
     rsub = report.add_subparsers(dest="report", metavar="REPORT", required=True)

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from storage import people as people_store
 from storage import people_search
 from storage.db import Store
+
+if TYPE_CHECKING:
+    from console.app import ConsoleApp
 
 _ENTITY = re.compile(r"^(run|op)\s*#?(\d+)$", re.IGNORECASE)
 MIN_SEARCH = 2  # characters typed before people are searched: one letter names everyone
@@ -70,9 +74,13 @@ def look_up(store: Store, query: str) -> Found:
 
 
 class ConsoleCommands(Provider):
-    def _commands(self) -> list[tuple[str, str, object]]:
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> ConsoleApp: ...  # the console app's palette: its actions, typed
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         app = self.app
-        out: list[tuple[str, str, object]] = [
+        out: list[tuple[str, str, Callable[[], Any]]] = [
             ("Go: dashboard", "home", partial(app.action_go, "dashboard")),
             ("Go: drift", "open drift list", partial(app.action_go, "drift")),
             ("Go: operations", "operations list", partial(app.action_go, "ops")),

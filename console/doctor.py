@@ -10,6 +10,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from console import keys_config
 from console.render import emit_json
 from storage import audit_key
 from sync import config_safety
@@ -43,6 +44,9 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
     path = args.config or default_config_path()
     try:
         config = load_config(path)
+        key_problems = keys_config.problems(config.console.keys)  # the console's section
+        if key_problems:
+            raise ConfigError(f"{path}: {keys_config.summary(key_problems)}")
         add("config", True, f"{path} is valid")
     except ConfigError as exc:
         add("config", False, str(exc))
@@ -82,8 +86,9 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
             None if problem is None else "warning")
     # The audit chain's HMAC key (storage/audit_key.py): looked for, never created here.
     try:
-        key = audit_key.find_key(os.environ, audit_key.default_key_path(Path(path)))
-        add("audit key", True, f"from {key.source}" if key else "none yet: the next command "
+        key_found = audit_key.find_key(os.environ, audit_key.default_key_path(Path(path)))
+        add("audit key", True, f"from {key_found.source}" if key_found
+            else "none yet: the next command "
             f"writes {audit_key.default_key_path(Path(path))} (0600)")
     except audit_key.AuditKeyError as exc:
         add("audit key", False, str(exc))

@@ -7,6 +7,7 @@ entry point, which runs from any shell; run as `python -m`, this Python and the 
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -26,4 +27,5 @@ def program(argv0: str | None = None, executable: str | None = None,
     found = which(NAME)
     if found is not None and Path(found).resolve() == entry.resolve():
         return NAME
-    return shlex.quote(str(entry.absolute()))
+    # abspath also folds `..` (`make demo` runs `.venv/bin/rostersync` by a relative path).
+    return shlex.quote(os.path.abspath(entry))

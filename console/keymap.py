@@ -3,13 +3,21 @@ come from this table, so they cannot disagree.
 
 ``dangerous`` actions change data or the LMS: they confirm in a modal and vanish in
 ``--read-only``.
+
+An operator may move any action to another key (``[console.keys]``, checked by
+console/keys_config.py): ``overrides`` below maps an action's name to its keys, and each
+binding carries the action's name as its id, so Textual's keymap moves it everywhere the
+footer, the help screen and the palette's key panel look.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.keys import format_key
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,17 @@ class Key:
     dangerous: bool = False
     show: bool = True
     display: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The action's name in [console.keys]: "retry", "go_drift", "next_page"."""
+        go = re.fullmatch(r"go\('(\w+)'\)", self.action)
+        if go:
+            return f"go_{go.group(1)}"
+        return _PAGE_NAMES.get(self.action, self.action)
+
+
+_PAGE_NAMES = {"page(1)": "next_page", "page(-1)": "previous_page"}
 
 
 KEYS: tuple[Key, ...] = (
@@ -128,21 +147,46 @@ KEYS: tuple[Key, ...] = (
         show=False),
 )
 
+# Each scope as the help screen and the [console.keys] checks name it.
+SCOPE_TITLES = {"app": "Anywhere", "dashboard": "Dashboard", "list": "Lists",
+                "person": "Person", "run": "Run", "held": "Held batch review",
+                "held_group": "One hold: its people",
+                "reports": "Reports", "audiences": "Audiences", "log": "Log"}
+
 DANGEROUS = frozenset(k.action for k in KEYS if k.dangerous) | {
     # palette-only actions, equally dangerous
     "ask_sync", "ask_resync", "ask_pause", "ask_resume"}
 
 
-def bindings(scope: str) -> list[Binding]:
-    return [Binding(k.key, k.action, k.label, show=k.show, key_display=k.display)
+def bindings(scope: str) -> list[BindingType]:
+    return [Binding(k.key, k.action, k.label, show=k.show, key_display=k.display, id=k.name)
             for k in KEYS if k.scope == scope]
+
+
+def keys_of(k: Key, overrides: Mapping[str, str]) -> list[str]:
+    """The Textual key names that run ``k`` now (its own, or the operator's)."""
+    return overrides.get(k.name, k.key).split(",")
+
+
+def display_of(k: Key, overrides: Mapping[str, str]) -> str:
+    """``k``'s keys as the footer writes them ("?", "R", "ctrl+r")."""
+    if k.name not in overrides:
+        return k.display or k.key
+    return ", ".join(format_key(key) for key in keys_of(k, overrides))
+
+
+def key_for(name: str, overrides: Mapping[str, str]) -> str:
+    """The key of the action called ``name``, for a sentence that tells the operator
+    which key to press."""
+    return next(display_of(k, overrides) for k in KEYS if k.name == name)
 
 
 def is_dangerous(action: str) -> bool:
     return action.split("(")[0] in DANGEROUS
 
 
-def help_rows(read_only: bool) -> list[tuple[str, str, str]]:
+def help_rows(read_only: bool, overrides: Mapping[str, str] | None = None
+              ) -> list[tuple[str, str, str]]:
     """(scope, key, help) for the help screen; dangerous keys are absent when read-only."""
-    return [(k.scope, k.display or k.key, k.help) for k in KEYS
+    return [(k.scope, display_of(k, overrides or {}), k.help) for k in KEYS
             if not (read_only and k.dangerous)]

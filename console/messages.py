@@ -23,11 +23,15 @@ class EngineMessage(Message):
         self.event = event
 
 
+# Each message's ``event`` is declared as the event it wraps (``_BY_EVENT``), so that a
+# handler reads the event's own fields.
 class RunStarted(EngineMessage):
-    pass
+    event: events.RunStarted
 
 
 class RunProgress(EngineMessage):
+    event: events.Progress
+
     def can_replace(self, message: Message) -> bool:
         # A newer figure of the same run supersedes a queued one: the evaluate phase
         # reports every batch, and only the latest is worth drawing.
@@ -36,19 +40,19 @@ class RunProgress(EngineMessage):
 
 
 class RunFinished(EngineMessage):
-    pass
+    event: events.RunFinished
 
 
 class OpsHeld(EngineMessage):
-    pass
+    event: events.OpsHeld
 
 
 class FeedRejected(EngineMessage):
-    pass
+    event: events.FeedRejected
 
 
 class Quarantined(EngineMessage):
-    pass
+    event: events.Quarantined
 
 
 _BY_EVENT: dict[type[events.Event], type[EngineMessage]] = {

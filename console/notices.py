@@ -119,7 +119,7 @@ class NoticeBoard:
             # severe: it waits (a held line may follow a held line: an approval, its run).
             return
         if self._shown_at is None or now - self._shown_at >= self.min_change_seconds:
-            self._shown, self._shown_at = replace(self._pending), now
+            self._shown, self._shown_at = replace(pending), now
             self._pending = None
 
     def visible(self, now: float) -> Notice | None:

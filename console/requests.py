@@ -1,12 +1,13 @@
 """The requests of the console's dangerous actions (other than held review, see
 held_requests): each names exactly what will happen and fixes its scope when built.
 
-``app`` is the ConsoleApp (typed loosely: the app imports this module)."""
+``app`` is the ConsoleApp (imported for the type checker only: the app imports this
+module)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from console import actions
 from console.action_path import (
@@ -20,22 +21,27 @@ from console.action_path import (
 )
 from storage.db import ts
 
+if TYPE_CHECKING:
+    from console.app import ConsoleApp
+
 # -- engine runs and the scheduler ---------------------------------------------------
 
-def sync_run(app: Any, kind: str, source: str = "console") -> EngineRun:
+def sync_run(app: ConsoleApp, kind: str, source: str = "console") -> EngineRun:
     engine = app.engine
+    assert engine is not None  # a read-only console refuses the actions that run one
     return (f"{kind} sync", lambda: engine.sync(kind, trigger="console"),
             ("sync", None, {"kind": kind, "from": source}))
 
 
-def resync_run(app: Any, employee_id: str) -> EngineRun:
+def resync_run(app: ConsoleApp, employee_id: str) -> EngineRun:
     engine = app.engine
+    assert engine is not None  # a read-only console refuses the actions that run one
     return (f"resync {employee_id}",
             lambda: engine.resync(employee_id, trigger="console"),
             ("resync", employee_id, {"from": "console"}))
 
 
-def sync_request(app: Any, kind: str) -> ActionRequest:
+def sync_request(app: ConsoleApp, kind: str) -> ActionRequest:
     what = ("pull the whole HRIS feed, compare every person with the LMS and apply what "
             "differs" if kind == "full" else "pull the records changed since the last run "
             "and apply what differs")
@@ -45,7 +51,7 @@ def sync_request(app: Any, kind: str) -> ActionRequest:
         lambda _ctx: Outcome(f"{kind} sync requested", engine=sync_run(app, kind)))
 
 
-def resync_request(app: Any, employee_id: str) -> ActionRequest:
+def resync_request(app: ConsoleApp, employee_id: str) -> ActionRequest:
     return ActionRequest(
         "Resync", f"Resync {employee_id} now: read their HR record and LMS account and "
         "apply what differs, through the same guards (holds, suppressions)?", 1,
@@ -53,7 +59,7 @@ def resync_request(app: Any, employee_id: str) -> ActionRequest:
                              engine=resync_run(app, employee_id)))
 
 
-def pause_request(app: Any, paused: bool) -> ActionRequest:
+def pause_request(app: ConsoleApp, paused: bool) -> ActionRequest:
     def perform(ctx: ActionContext) -> Outcome:
         actions.set_job_state(ctx.store, ctx.now, "paused" if paused else "active",
                               "paused from the console" if paused else None, ctx.actor)
@@ -69,7 +75,7 @@ def pause_request(app: Any, paused: bool) -> ActionRequest:
 
 # -- one person --------------------------------------------------------------------------
 
-def retry_request(app: Any, employee_id: str, ids: Sequence[int]) -> ActionRequest:
+def retry_request(app: ConsoleApp, employee_id: str, ids: Sequence[int]) -> ActionRequest:
     ids = tuple(sorted(ids))
     attempts = app.config.guards.retry_max_attempts
 
@@ -149,7 +155,7 @@ def unsuppress_request(employee_id: str, ids: Sequence[int]) -> ActionRequest:
 
 # -- one run ----------------------------------------------------------------------------
 
-def retry_group_request(app: Any, run_id: int, error_class: str,
+def retry_group_request(app: ConsoleApp, run_id: int, error_class: str,
                         ids: Sequence[int]) -> ActionRequest:
     ids = tuple(sorted(ids))
     attempts = app.config.guards.retry_max_attempts

@@ -65,8 +65,8 @@ def escaped_stdout(command: str | None) -> Iterator[None]:
         yield
         return
     out, err = sys.stdout, sys.stderr
-    sys.stdout = _EscapingStream(out)  # type: ignore[assignment]
-    sys.stderr = _EscapingStream(err)  # type: ignore[assignment]
+    sys.stdout = _EscapingStream(out)
+    sys.stderr = _EscapingStream(err)
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ It serves the calls the Canvas target makes:
     GET    /api/v1/users/:id | sis_user_id:...              one user
     PUT    /api/v1/users/:id                                names, email, suspend event
     GET    /api/v1/users/:id/logins                         a user's logins, paged
+    GET    /api/v1/users/:id/profile                        the profile (time zone, locale)
     GET    /api/v1/accounts/:account_id/group_categories    group categories, paged
     POST   /api/v1/accounts/:account_id/group_categories    create one (name unique)
     GET    /api/v1/group_categories/:id/groups              its groups, paged
@@ -220,11 +221,12 @@ class CanvasApp:
             # (render_json_unauthorized, lib/authentication_methods.rb), not a 403.
             return json_reply(401, {"status": "unauthorized", "errors": [
                 {"message": "user not authorized to perform that action"}]}, meter)
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        multi = parse_qs(query, keep_blank_values=True)
+        params = {k: v[-1] for k, v in multi.items()}
         try:
             status, extra, payload = self._route(
                 method, path, params, _form(body, headers.get("content-type", "")),
-                headers.get("host", ""))
+                headers.get("host", ""), tuple(multi.get("include[]", ())))
         except _Refusal as refusal:
             return json_reply(refusal.status, refusal.body, meter)
         except Invalid as invalid:
@@ -234,7 +236,7 @@ class CanvasApp:
         return json_reply(status, payload, {**meter, **extra})
 
     def _route(self, method: str, path: str, params: dict[str, str], form: dict[str, str],
-               host: str) -> tuple[int, dict[str, str], Any]:
+               host: str, include: tuple[str, ...] = ()) -> tuple[int, dict[str, str], Any]:
         match = re.fullmatch(r"/api/v1/accounts/([^/]+)(/.*)?", path)
         if match:
             if unquote(match.group(1)) not in (self.account_id, "self"):
@@ -248,14 +250,14 @@ class CanvasApp:
                     raise _Refusal(400, {"errors": [{
                         "field": "search_term", "code": "invalid",
                         "message": f"{MIN_SEARCH_TERM} or more characters is required"}]})
-                users = self.data.list_users(term)
-                if params.get("include[]") != "email":  # only include[]=email shows it
-                    users = [{k: v for k, v in u.items() if k != "email"} for u in users]
-                return self._page(users, path, params, host)
+                # Only what include[] asks for (api_index: avatar_url, email, last_login,
+                # time_zone, uuid): no email or time zone otherwise.
+                users = self.data.list_users(term, set(include) & {"email", "time_zone"})
+                return self._page(users, path, params, host, include)
             if rest == "/users" and method == "POST":
                 # Canvas answers a creation with user_json(..., ["locale"]): no email.
                 made = self.data.create_user(form)
-                return 200, {}, {k: v for k, v in made.items() if k != "email"}
+                return 200, {}, self.data.user_json(made["id"], ("locale",))
             user = re.fullmatch(r"/users/([^/]+)", rest)
             if user and method == "DELETE":
                 return 200, {}, self.data.delete_user(self.data.find_user(unquote(user[1])))
@@ -268,9 +270,11 @@ class CanvasApp:
                 return 200, {}, self.data.create_category(form)
         if path.startswith(("/api/v1/group_categories/", "/api/v1/groups/")):
             return self._group_route(method, path, params, form, host)
-        match = re.fullmatch(r"/api/v1/users/([^/]+)(/logins)?", path)
+        match = re.fullmatch(r"/api/v1/users/([^/]+)(/logins|/profile)?", path)
         if match:
             user_id = self.data.find_user(unquote(match.group(1)))
+            if match.group(2) == "/profile" and method == "GET":
+                return 200, {}, self.data.profile_json(user_id)
             if match.group(2) and method == "GET":
                 return self._page(self.data.logins_of(user_id), path, params, host)
             if not match.group(2) and method == "GET":
@@ -306,19 +310,22 @@ class CanvasApp:
             return 200, {}, self.data.remove_member(group_id, unquote(item))
         raise _Refusal(404, _message(f"No route matches {method} {path}"))
 
-    def _page(self, items: list[Any], path: str, params: dict[str, str],
-              host: str) -> tuple[int, dict[str, str], Any]:
-        """One page and its Link header; pages are opaque ``bookmark:`` values (§7.1)."""
+    def _page(self, items: list[Any], path: str, params: dict[str, str], host: str,
+              include: tuple[str, ...] = ()) -> tuple[int, dict[str, str], Any]:
+        """One page and its Link header; pages are opaque ``bookmark:`` values (§7.1).
+        The links repeat the query, every ``include[]`` value included."""
         try:
             per_page = int(params.get("per_page", DEFAULT_PER_PAGE))
         except ValueError:
             raise _Refusal(400, _message("per_page must be a number")) from None
         per_page = max(1, min(per_page, self.max_per_page))
         start = _offset(params.get("page"))
-        others = {k: v for k, v in params.items() if k not in ("page", "per_page")}
+        others = [(k, v) for k, v in params.items()
+                  if k not in ("page", "per_page") and not (include and k == "include[]")]
+        others += [("include[]", value) for value in include]
 
         def link(offset: int, rel: str) -> str:
-            query = urlencode({**others, "page": _bookmark(offset), "per_page": per_page})
+            query = urlencode([*others, ("page", _bookmark(offset)), ("per_page", per_page)])
             return f'<http://{host}{path}?{query}>; rel="{rel}"'
 
         links = [link(start, "current")]

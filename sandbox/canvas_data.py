@@ -7,36 +7,41 @@ an email, a login has the login id (``unique_id``), the SIS and integration ids 
 (ignoring case), SIS and integration ids per account; deleted users keep holding their
 SIS id until revived with ``enable_sis_reactivation`` (docs/canvas.md §7.2).
 
+A user's ``time_zone`` and ``locale`` are kept as Canvas keeps them (docs/canvas.md §7.5): the
+zone shows only where Canvas includes it and reads as the account's default while unset;
+the locale is null while unset. A login's authentication provider is given by id or type
+and held by id, as Canvas's ``find_authentication_provider`` does.
+
 Invalid input raises ``Invalid`` with the nested error body Canvas sends.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import available_timezones
 
-MAX_NAME = 255
+from sandbox.canvas_errors import MAX_NAME, Invalid, NotFound
+from sandbox.canvas_errors import field_error as _field_error
+from sandbox.canvas_groups_data import CanvasGroupsData
+
+__all__ = ["MAX_NAME", "CanvasData", "Invalid", "NotFound"]
+
 LOGIN_STATES = ("active", "suspended")
-
-
-class Invalid(Exception):
-    """A refused write: the HTTP status and Canvas's ``{"errors": ...}`` body."""
-
-    def __init__(self, status: int, errors: Any) -> None:
-        super().__init__(str(errors))
-        self.status = status
-        self.body = {"errors": errors}
-
-
-class NotFound(Exception):
-    pass
-
-
-def _field_error(status: int, obj: str | None, attribute: str, kind: str,
-                 message: str) -> Invalid:
-    detail = {attribute: [{"attribute": attribute, "type": kind, "message": message}]}
-    return Invalid(status, {obj: detail} if obj else detail)
+# The root account's default zone (Account#default_time_zone), what an unset user zone
+# reads as; and its authentication providers (id -> auth_type) beside Canvas's own.
+DEFAULT_TIME_ZONE = "America/Denver"
+PROVIDERS = {7: "saml", 8: "ldap"}
+# What "Show user details" always includes (UsersController#api_show_includes).
+SHOW_INCLUDES = ("locale", "email")
+# RFC 5646 in the shape Canvas's locales take ("de", "pt-BR", "zh-Hant"); a stand-in for
+# Canvas's list of available locales [inferred].
+_LOCALE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+# IANA names; Rails' friendly names ("Mountain Time (US & Canada)") are not modelled.
+_ZONES = frozenset(available_timezones())
 
 
 def _valid_email(address: str) -> bool:
@@ -44,12 +49,14 @@ def _valid_email(address: str) -> bool:
     return bool(at and local and "." in domain and "@" not in domain and " " not in address)
 
 
-class CanvasData:
-    """One root account's users and logins; safe to use from any thread."""
+class CanvasData(CanvasGroupsData):
+    """One root account's users and logins, and its groups (CanvasGroupsData); safe to use
+    from any thread."""
 
     def __init__(self, account_id: int = 1, account_name: str = "Acme Learning") -> None:
         self.account = {"id": account_id, "name": account_name, "parent_account_id": None,
-                        "root_account_id": None, "workflow_state": "active"}
+                        "root_account_id": None, "workflow_state": "active",
+                        "default_time_zone": DEFAULT_TIME_ZONE}
         self._lock = threading.RLock()
         self._users: dict[int, dict[str, Any]] = {}
         self._logins: dict[int, dict[str, Any]] = {}
@@ -67,20 +74,40 @@ class CanvasData:
                        if lg["user_id"] == user_id and lg["workflow_state"] != "deleted"),
                       key=lambda lg: lg["id"])
 
-    def user_json(self, user_id: int) -> dict[str, Any]:
+    def user_json(self, user_id: int, include: Iterable[str] = SHOW_INCLUDES
+                  ) -> dict[str, Any]:
+        """Canvas's user_json: ``email``, ``locale`` and ``time_zone`` only when included
+        (lib/api/v1/user.rb), the zone as the account's default while the user has none."""
         with self._lock:
             user = self._users[user_id]
             logins = self._live_logins(user_id)
             primary = logins[0] if logins else {}
             sis = next((lg for lg in logins if lg["sis_user_id"]), primary)
-            return {
+            view = {
                 "id": user["id"], "name": user["name"], "sortable_name": user["sortable_name"],
                 "short_name": user["short_name"], "sis_user_id": sis.get("sis_user_id"),
                 "integration_id": sis.get("integration_id"),
-                "login_id": primary.get("unique_id"), "email": user["email"],
-                "avatar_url": None, "locale": None, "last_login": None, "time_zone": None,
-                "bio": None, "created_at": user["created_at"],
+                "login_id": primary.get("unique_id"), "created_at": user["created_at"],
             }
+            include = set(include)
+            if "email" in include:
+                view["email"] = user["email"]
+            if "locale" in include:
+                view["locale"] = user["locale"]
+            if "time_zone" in include:
+                zone = user["time_zone"]
+                view["time_zone"] = zone if zone in _ZONES else DEFAULT_TIME_ZONE
+            return view
+
+    def profile_json(self, user_id: int) -> dict[str, Any]:
+        """GET /users/:id/profile (ProfileController#settings, profile_json)."""
+        with self._lock:
+            view = self.user_json(user_id, ("email", "locale", "time_zone"))
+            return {"id": view["id"], "name": view["name"], "short_name": view["short_name"],
+                    "sortable_name": view["sortable_name"], "title": None, "bio": None,
+                    "primary_email": view["email"], "login_id": view["login_id"],
+                    "integration_id": view["integration_id"],
+                    "time_zone": view["time_zone"], "locale": view["locale"]}
 
     def find_user(self, ref: str) -> int:
         """A user by Canvas id or ``sis_user_id:...``; NotFound if absent or deleted."""
@@ -96,15 +123,17 @@ class CanvasData:
                 return int(ref)
             raise NotFound(ref)
 
-    def list_users(self, search_term: str | None = None) -> list[dict[str, Any]]:
+    def list_users(self, search_term: str | None = None,
+                   include: Iterable[str] = ("email",)) -> list[dict[str, Any]]:
         """Live users sorted by sortable name, optionally matching a search term in
         their names, email, login ids or SIS id (ignoring case)."""
+        include = set(include)
         with self._lock:
             out = []
             for user_id, user in self._users.items():
                 if user["workflow_state"] == "deleted":
                     continue
-                view = self.user_json(user_id)
+                view = self.user_json(user_id, include | {"email"})
                 if search_term:
                     term = search_term.casefold()
                     texts = [view["name"], view["sortable_name"], view["short_name"],
@@ -112,6 +141,8 @@ class CanvasData:
                              *(lg["unique_id"] for lg in self._live_logins(user_id))]
                     if not any(t and term in t.casefold() for t in texts):
                         continue
+                if "email" not in include:
+                    del view["email"]
                 out.append(view)
             return sorted(out, key=lambda u: (u["sortable_name"].casefold(), u["id"]))
 
@@ -166,17 +197,18 @@ class CanvasData:
                     return revived
             login = {"unique_id": unique, "sis_user_id": sis,
                      "integration_id": params.get("pseudonym[integration_id]") or None,
-                     "authentication_provider_id":
-                         params.get("pseudonym[authentication_provider_id]") or None}
+                     **self._provider(params.get("pseudonym[authentication_provider_id]"))}
             self._check_login_ids(login, 400, "pseudonym")
             names = self._names(params, unique)
             email = params.get("communication_channel[address]") or None
             if email and not _valid_email(email):
                 raise _field_error(400, "communication_channel", "address", "invalid",
                                    "is invalid")
+            profile = self._profile(params, "user")
             user_id, self._next_user = self._next_user, self._next_user + 1
             login_id, self._next_login = self._next_login, self._next_login + 1
             self._users[user_id] = {"id": user_id, **names, "email": email,
+                                    "time_zone": None, "locale": None, **profile,
                                     "workflow_state": "registered",
                                     "created_at": datetime.now(UTC).isoformat()}
             self._logins[login_id] = {**login, "id": login_id, "user_id": user_id,
@@ -217,7 +249,37 @@ class CanvasData:
                 if not _valid_email(email):
                     raise _field_error(400, None, "email", "invalid", "is invalid")
                 user["email"] = email
-            return self.user_json(user_id)
+            user.update(self._profile(params, None))
+            # UsersController#update answers user_json with locale, email and time_zone.
+            return self.user_json(user_id, ("locale", "email", "time_zone"))
+
+    @staticmethod
+    def _provider(ref: str | None) -> dict[str, Any]:
+        """A login's provider by id or auth type (find_authentication_provider); an
+        unknown one, or an empty one, is the 404 of its ``find``."""
+        if ref is None:
+            return {"authentication_provider_id": None, "authentication_provider_type": None}
+        for provider_id, kind in PROVIDERS.items():
+            if ref in (str(provider_id), kind):
+                return {"authentication_provider_id": provider_id,
+                        "authentication_provider_type": kind}
+        raise NotFound(f"authentication provider {ref!r}")
+
+    @staticmethod
+    def _profile(params: dict[str, str], obj: str | None) -> dict[str, Any]:
+        """user[time_zone] and user[locale] as given: an empty one clears it. A zone
+        Canvas does not know is kept but reads as the account's default (User#time_zone
+        answers nil for it); an unknown locale is refused [inferred: validates_locale]."""
+        out: dict[str, Any] = {}
+        if "user[time_zone]" in params:
+            out["time_zone"] = params["user[time_zone]"].strip() or None
+        if "user[locale]" in params:
+            locale = params["user[locale]"].strip() or None
+            if locale is not None and not _LOCALE.fullmatch(locale):
+                raise _field_error(400, obj, "locale", "inclusion",
+                                   "is not included in the list")
+            out["locale"] = locale
+        return out
 
     def update_login(self, login_id: int, params: dict[str, str]) -> dict[str, Any]:
         """PUT /accounts/:id/logins/:login_id with ``login[...]`` parameters (§7.2)."""
@@ -226,6 +288,8 @@ class CanvasData:
             if login is None or login["workflow_state"] == "deleted":
                 raise NotFound(str(login_id))
             changed = dict(login)
+            if "login[authentication_provider_id]" in params:
+                changed.update(self._provider(params["login[authentication_provider_id]"]))
             for key in ("unique_id", "sis_user_id", "integration_id"):
                 if f"login[{key}]" in params:
                     value = params[f"login[{key}]"]
@@ -250,128 +314,6 @@ class CanvasData:
                 login["workflow_state"] = "deleted"
             return view
 
-    # -- groups (§7.4) -----------------------------------------------------------------
-
-    def categories(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(c) for _i, c in sorted(self._categories.items())]
-
-    def create_category(self, params: dict[str, str]) -> dict[str, Any]:
-        """POST /accounts/:id/group_categories: names are unique within the account."""
-        with self._lock:
-            name = params.get("name", "").strip()
-            if not name:
-                raise _field_error(400, None, "name", "blank", "can't be blank")
-            if any(c["name"] == name for c in self._categories.values()):
-                raise _field_error(400, None, "name", "taken", "Name is already in use")
-            category_id, self._next_category = self._next_category, self._next_category + 1
-            self._categories[category_id] = {
-                "id": category_id, "name": name, "role": None, "self_signup": None,
-                "group_limit": None, "context_type": "Account",
-                "account_id": self.account["id"]}
-            return dict(self._categories[category_id])
-
-    def _group_view(self, group: dict[str, Any]) -> dict[str, Any]:
-        count = sum(1 for m in self._memberships.values()
-                    if m["group_id"] == group["id"] and m["workflow_state"] == "accepted")
-        return {**group, "members_count": count}
-
-    def group(self, group_id: int) -> dict[str, Any]:
-        with self._lock:
-            group = self._groups.get(group_id)
-            if group is None or group["workflow_state"] == "deleted":
-                raise NotFound(str(group_id))
-            return self._group_view(group)
-
-    def groups_in(self, category_id: int) -> list[dict[str, Any]]:
-        with self._lock:
-            if category_id not in self._categories:
-                raise NotFound(str(category_id))
-            return [self._group_view(g) for _i, g in sorted(self._groups.items())
-                    if g["group_category_id"] == category_id
-                    and g["workflow_state"] != "deleted"]
-
-    def create_group(self, category_id: int, params: dict[str, str]) -> dict[str, Any]:
-        """POST /group_categories/:id/groups (names need not be unique, as in Canvas)."""
-        with self._lock:
-            if category_id not in self._categories:
-                raise NotFound(str(category_id))
-            name = params.get("name", "").strip()
-            if not name:
-                raise _field_error(400, None, "name", "blank", "can't be blank")
-            if len(name) > MAX_NAME:
-                raise _field_error(400, None, "name", "too_long",
-                                   f"is too long (maximum is {MAX_NAME} characters)")
-            group_id, self._next_group = self._next_group, self._next_group + 1
-            self._groups[group_id] = {
-                "id": group_id, "name": name, "description": params.get("description") or None,
-                "is_public": False, "join_level": params.get("join_level") or "invitation_only",
-                "group_category_id": category_id, "context_type": "Account",
-                "account_id": self.account["id"], "sis_group_id": None,
-                "workflow_state": "available"}
-            return self._group_view(self._groups[group_id])
-
-    def memberships_of(self, group_id: int, states: list[str] | None = None
-                       ) -> list[dict[str, Any]]:
-        with self._lock:
-            self.group(group_id)
-            return [dict(m) for _i, m in sorted(self._memberships.items())
-                    if m["group_id"] == group_id and m["workflow_state"] != "deleted"
-                    and (not states or m["workflow_state"] in states)]
-
-    def _membership_of(self, group_id: int, user_id: int) -> dict[str, Any] | None:
-        return next((m for m in self._memberships.values() if m["group_id"] == group_id
-                     and m["user_id"] == user_id and m["workflow_state"] != "deleted"), None)
-
-    def add_membership(self, group_id: int, params: dict[str, str]) -> dict[str, Any]:
-        """POST /groups/:id/memberships with user_id; an existing member's membership is
-        answered again ("If the membership or join request already exists, then it is
-        simply returned"). GroupMembership#auto_join accepts it at once, and
-        #ensure_mutually_exclusive_membership deletes the user's memberships of the other
-        groups of the category (Group#peer_groups: every category but the
-        student_organized and communities ones)."""
-        with self._lock:
-            group = self.group(group_id)
-            user_id = self.find_user(params.get("user_id", "").strip())
-            existing = self._membership_of(group_id, user_id)
-            if existing is not None:
-                return {**existing, "just_created": False}
-            category = self._categories.get(group["group_category_id"], {})
-            if category.get("role") not in ("student_organized", "communities"):
-                for other in self._memberships.values():
-                    if other["user_id"] == user_id and other["group_id"] != group_id and \
-                            self._groups[other["group_id"]]["group_category_id"] == \
-                            group["group_category_id"]:
-                        other["workflow_state"] = "deleted"
-            membership_id = self._next_membership
-            self._next_membership += 1
-            self._memberships[membership_id] = {
-                "id": membership_id, "group_id": group_id, "user_id": user_id,
-                "workflow_state": "accepted", "moderator": False}
-            return {**self._memberships[membership_id], "just_created": True}
-
-    def remove_member(self, group_id: int, user_ref: str) -> dict[str, Any]:
-        """DELETE /groups/:id/users/:user_id; NotFound when not a member."""
-        with self._lock:
-            self.group(group_id)
-            membership = (self._membership_of(group_id, int(user_ref))
-                          if user_ref.isdigit() else None)
-            if membership is None:
-                raise NotFound(user_ref)
-            membership["workflow_state"] = "deleted"
-            return {"ok": True}  # GroupMembershipsController#destroy
-
-    def remove_membership(self, group_id: int, membership_id: int) -> dict[str, Any]:
-        """DELETE /groups/:id/memberships/:membership_id."""
-        with self._lock:
-            self.group(group_id)
-            membership = self._memberships.get(membership_id)
-            if membership is None or membership["group_id"] != group_id \
-                    or membership["workflow_state"] == "deleted":
-                raise NotFound(str(membership_id))
-            membership["workflow_state"] = "deleted"
-            return {"ok": True}
-
     # -- for tests and seeding ---------------------------------------------------------
 
     def add(self, name: str, unique_id: str, *, sis_user_id: str | None = None,
@@ -390,22 +332,3 @@ class CanvasData:
         with self._lock:
             logins = self._live_logins(user_id)
             return logins[0]["workflow_state"] if logins else None
-
-    def group_members(self, name: str, category: str | None = None) -> set[str]:
-        """The SIS ids (else Canvas ids) of the accepted members of every live group named
-        ``name`` (in ``category`` when given), for tests to read back."""
-        with self._lock:
-            wanted = {g["id"] for g in self._groups.values() if g["name"] == name
-                      and g["workflow_state"] != "deleted"
-                      and (category is None
-                           or self._categories[g["group_category_id"]]["name"] == category)}
-            out = set()
-            for m in self._memberships.values():
-                if m["group_id"] in wanted and m["workflow_state"] == "accepted":
-                    sis = self.user_json(m["user_id"])["sis_user_id"]
-                    out.add(sis or str(m["user_id"]))
-            return out
-
-    def delete_group(self, group_id: int) -> None:
-        with self._lock:
-            self._groups[group_id]["workflow_state"] = "deleted"

@@ -447,7 +447,9 @@ def rostersync_command(argv0: str | None = None, executable: str | None = None) 
     argv0 = sys.argv[0] if argv0 is None else argv0
     entry = Path(argv0) if argv0 else None
     if entry is not None and entry.name == "rostersync" and entry.is_file():
-        return shlex.quote(str(entry.absolute()))
+        # abspath also folds `..` (`make demo` runs `.venv/bin/rostersync` by a relative
+        # path; a virtualenv beside the checkout gives `../venv/bin/rostersync`).
+        return shlex.quote(os.path.abspath(entry))
     return f"{shlex.quote(executable or sys.executable)} -m {CLI_MODULE}"
 
 

@@ -5,7 +5,8 @@ One endpoint, ``POST /webservice/rest/server.php?wsfunction=...&moodlewsrestform
 form body), parameters as PHP bracket form fields (a JSON body is "Missing required
 key"), every failure an HTTP 200 answer holding ``{"exception", "errorcode",
 "message", "debuginfo"}``, some refusals a ``warnings`` list, usernames held to
-PARAM_USERNAME (§6.2), unique username, email and idnumber, and cohorts (§6.4).
+PARAM_USERNAME (§6.2), unique username and email (idnumber on request: a Moodle 4.3
+site does not keep it unique), and cohorts (§6.4).
 The rules live in sandbox/moodle_data.py.
 
     with MoodleSandbox(token="abc123", profile_fields=("jobtitle",)) as lms:

@@ -96,8 +96,10 @@ class MoodleSite:
 
     def __init__(self, *, profile_fields: tuple[str, ...] = (), debug: bool = True,
                  extended_username_chars: bool = False, allow_same_email: bool = False,
-                 unique_idnumber: bool = True) -> None:
+                 unique_idnumber: bool = False) -> None:
         self.profile_fields = set(profile_fields)
+        # A field's data type as answers name it ("text", "checkbox", ...); text unless set.
+        self.profile_datatypes: dict[str, str] = {}
         self.debug = debug
         self.extended_username_chars = extended_username_chars
         self.allow_same_email = allow_same_email
@@ -144,10 +146,12 @@ class MoodleSite:
                                "fullname": f"{user['firstname']} {user['lastname']}",
                                "suspended": bool(user["suspended"]), "confirmed": True}
         out.update({k: user[k] for k in TEXT_FIELDS if user[k] != ""})
-        if user["customfields"]:
-            out["customfields"] = [{"type": "text", "value": v, "displayvalue": v,
-                                    "name": k.title(), "shortname": k}
-                                   for k, v in sorted(user["customfields"].items())]
+        # 4.3 leaves out a field whose value is empty.
+        held = {k: v for k, v in sorted(user["customfields"].items()) if v != ""}
+        if held:
+            out["customfields"] = [{"type": self.profile_datatypes.get(k, "text"), "value": v,
+                                    "displayvalue": v, "name": k.title(), "shortname": k}
+                                   for k, v in held.items()]
         return out
 
     def user_by(self, field: str, value: str) -> dict[str, Any] | None:
@@ -178,21 +182,24 @@ class MoodleSite:
                 found = [u for u in found if pattern.match(u[key])]
             else:
                 found = [u for u in found if str(u[key]) == value]
-        return {"users": [self.view(u) for u in found] if not warnings else [],
-                "warnings": warnings}
+        # A 4.3 site drops an unsupported key with its warning and still answers the
+        # users the other criteria select (all of them when none is left).
+        return {"users": [self.view(u) for u in found], "warnings": warnings}
 
     def get_users_by_field(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         field = params.get("field")
         if field not in LOOKUP_FIELDS:
-            raise invalid(f"Invalid field requested: {field}")
+            raise WsError("coding_exception", "codingerror", "Coding error detected, it must "
+                          "be fixed by a programmer: invalid field parameter")
         values = {str(v) for v in _list(params, "values")}
-        if field == "username":
-            values = {clean_username(v, self.extended_username_chars) for v in values}
-        if field == "email":
-            values = {v.lower() for v in values}
-        with self._lock:
-            return [self.view(u) for u in self._live() if
-                    (str(u[field]).lower() if field == "email" else str(u[field])) in values]
+        if field == "username":  # a value that cleaning would change is refused
+            for value in values:
+                cleaned = clean_username(value, self.extended_username_chars)
+                if value != cleaned:
+                    raise self._debug(invalid(f"The field 'username' value is invalid: "
+                                              f"{value}(cleaned value: {cleaned})"))
+        with self._lock:  # an exact match, letter case included (email too)
+            return [self.view(u) for u in self._live() if str(u[field]) in values]
 
     def _check_user(self, record: dict[str, Any], current: dict[str, Any] | None) -> None:
         but = None if current is None else current["id"]
@@ -264,6 +271,26 @@ class MoodleSite:
                 created.append({"id": user["id"], "username": user["username"]})
             return created
 
+    def _update_refusal(self, record: dict[str, Any],
+                        user: dict[str, Any]) -> tuple[str, str] | None:
+        """The (warningcode, message) a 4.3 site's update_users answers for one user it
+        refuses: its own email checks, and a taken username reaching the database's
+        unique index."""
+        email = record.get("email")
+        if email is not None and email != user["email"]:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
+                return "useremailinvalid", "error/useremailinvalid"
+            if not self.allow_same_email and self._taken("email", email, user["id"]):
+                return "useremailduplicate", "Duplicate address"
+        username = record.get("username")
+        if username is not None and self._taken("username", username, user["id"]):
+            return "dmlwriteexception", "Error writing to database"
+        try:
+            self._check_user({k: v for k, v in record.items() if k != "email"}, user)
+        except WsError as error:
+            return "invalidparameter", error.debuginfo or error.message
+        return None
+
     def update_users(self, params: dict[str, Any]) -> dict[str, Any]:
         warnings = []
         with self._lock:
@@ -275,17 +302,10 @@ class MoodleSite:
                                      "warningcode": "invaliduserid",
                                      "message": "Invalid user ID"})
                     continue
-                if user["username"] == "admin" and str(record.get("suspended")) == "1":
+                refused = self._update_refusal(record, user)
+                if refused is not None:
                     warnings.append({"item": "user", "itemid": user["id"],
-                                     "warningcode": "nopermissions",
-                                     "message": "The site administrator cannot be suspended"})
-                    continue
-                try:
-                    self._check_user(record, user)
-                except WsError as error:
-                    warnings.append({"item": "user", "itemid": user["id"],
-                                     "warningcode": "invalidparameter",
-                                     "message": error.debuginfo or error.message})
+                                     "warningcode": refused[0], "message": refused[1]})
                     continue
                 self._apply(user, {k: v for k, v in record.items() if k != "id"})
         return {"warnings": warnings}
@@ -332,11 +352,7 @@ class MoodleSite:
 
     def get_cohorts(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         ids = [int(i) for i in params.get("cohortids") or []]
-        with self._lock:
-            for cohort_id in ids:
-                if cohort_id not in self.cohorts:
-                    raise WsError("dml_missing_record_exception", "invalidrecord",
-                                  "Can't find data record in database table cohort.")
+        with self._lock:  # unknown ids are left out, not refused
             return [dict(c) for i, c in sorted(self.cohorts.items()) if not ids or i in ids]
 
     def get_cohort_members(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -386,6 +402,11 @@ class MoodleSite:
             for member in _list(params, "members"):
                 member = _required(member, ("cohortid", "userid"), "members")
                 if int(member["cohortid"]) not in self.cohorts:
-                    raise self._debug(invalid(f"Cohort does not exist: {member['cohortid']}"))
+                    raise WsError("dml_missing_record_exception", "invalidrecord",
+                                  "Can't find data record in database table cohort.")
+                user = self.users.get(int(member["userid"]))
+                if user is None or user["deleted"]:
+                    raise WsError("dml_missing_record_exception", "invaliduser",
+                                  "Invalid user")
                 self.members[int(member["cohortid"])].discard(int(member["userid"]))
         return None

@@ -37,7 +37,7 @@ def upsert_accounts(conn: Any, accounts: Iterable[tuple[str, bytes]], now: datet
                data=excluded.data, digest=excluded.digest, seen_at=excluded.seen_at""", rows)
 
 
-def delete_accounts(conn: Any, lms_ids: Iterable[str]) -> None:
+def delete_accounts(conn: Any, lms_ids: Iterable[str | None]) -> None:
     conn.executemany("DELETE FROM accounts WHERE lms_id = ?", ((i,) for i in lms_ids))
 
 

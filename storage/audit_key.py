@@ -59,6 +59,11 @@ def read_key_file(path: Path, source: str | None = None) -> AuditKey:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW: a link could hand us a key someone else chose
+            raise AuditKeyError(
+                f"the audit key file {path} is a symbolic link; the key is read only from a "
+                f"regular file (replace the link with the file, or name the file itself in "
+                f"${KEY_FILE_ENV})") from None
         raise AuditKeyError(f"cannot read the audit key file {path} ({exc.strerror})") from None
     with os.fdopen(fd, "r", encoding="utf-8") as fh:
         info = os.fstat(fh.fileno())

@@ -14,13 +14,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import sqlite_utils
 
+from storage.db_path import checked_path
 from storage.schema import migrate as run_migrations
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@overload
+def ts(moment: datetime) -> str: ...
+@overload
+def ts(moment: None) -> None: ...
+@overload
+def ts(moment: datetime | None) -> str | None: ...
 
 
 def ts(moment: datetime | None) -> str | None:
@@ -32,6 +41,16 @@ def ts(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime(TS_FORMAT)
 
 
+# Typed as the columns are: a stored time is never empty text (``ts`` writes NULL for
+# none), so a time read from a column that holds one is a datetime.
+@overload
+def parse_ts(text: str) -> datetime: ...
+@overload
+def parse_ts(text: None) -> None: ...
+@overload
+def parse_ts(text: str | None) -> datetime | None: ...
+
+
 def parse_ts(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -39,11 +58,17 @@ def parse_ts(text: str | None) -> datetime | None:
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file with owner-only permissions before SQLite opens it."""
+    """Create the database file with owner-only permissions before SQLite opens it; never
+    through a link (storage/db_path.py has refused a dangling one already, O_NOFOLLOW
+    covers one planted since)."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return  # another process created it first; the path checks run again at open
     os.close(fd)
 
 
@@ -56,6 +81,13 @@ BULK_AUTOCHECKPOINT_PAGES = 65536
 
 # SQLite's default cap on bound parameters per statement (3.32+).
 MAX_VARIABLES = 32766
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT through ``cursor`` just made."""
+    if cursor.lastrowid is None:
+        raise sqlite3.InterfaceError("no row was inserted")
+    return cursor.lastrowid
 
 
 def execute_values(conn: sqlite3.Connection, sql: str, row: str,
@@ -89,12 +121,15 @@ class Store:
         self._local = threading.local()
         self._checkpointing = threading.Lock()
         if str(self.path) != ":memory:":
-            _create_private(self.path)
+            _create_private(checked_path(self.path))
         if migrate:
             run_migrations(self.conn, self.path)
 
     def _open(self) -> sqlite_utils.Database:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True,
+        # Checked before every connection: a link or a foreign WAL planted after the
+        # first open must not be followed either.
+        target = self.path if str(self.path) == ":memory:" else checked_path(self.path)
+        conn = sqlite3.connect(target, isolation_level=None, check_same_thread=True,
                                timeout=30.0)
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode loses no committed transaction on a process crash; only an
@@ -123,7 +158,8 @@ class Store:
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
-    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | tuple | None:
+    def one(self, sql: str, params: Any = ()) -> Any:
+        """The first row (a tuple, or None when there is none: an aggregate always has one)."""
         return self.conn.execute(sql, params).fetchone()
 
     def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:

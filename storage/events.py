@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.db import Store, ts
+from storage.db import Store, inserted_id, ts
 from storage.people import chunks
 
 OPEN = ("queued", "gated")
@@ -32,7 +32,7 @@ def record_delivery(store: Store, now: datetime, source: str, signature_hash: st
             cur = conn.execute(
                 "INSERT INTO webhook_deliveries(source, signature_hash, received_at, events) "
                 "VALUES (?,?,?,?)", (source, signature_hash, at, len(rows)))
-            delivery = int(cur.lastrowid)
+            delivery = inserted_id(cur)
             ids = []
             for employee_id, action, status, detail in rows:
                 cur = conn.execute(
@@ -40,7 +40,7 @@ def record_delivery(store: Store, now: datetime, source: str, signature_hash: st
                     "received_at, status, detail, done_at) VALUES (?,?,?,?,?,?,?,?)",
                     (delivery, source, employee_id, action, at, status, detail,
                      None if status in OPEN else at))
-                ids.append(int(cur.lastrowid))
+                ids.append(inserted_id(cur))
             return ids
     except sqlite3.IntegrityError:
         raise Replayed(f"a {source} request with this signature was already accepted") from None

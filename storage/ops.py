@@ -7,11 +7,12 @@ any point leaves each operation in a state the next run can resume from.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from storage.db import Store, execute_values, ts
+from storage.op_row import OpRow
 from storage.people import chunks
 
 OPEN = ("pending", "running", "failed", "held", "suppressed")
@@ -70,7 +71,7 @@ def set_status(conn: Any, now: datetime, op_ids: Iterable[int], status: str,
 
 
 def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,
-            op_ids: list[int] | None = None) -> list[dict[str, Any]]:
+            op_ids: list[int] | None = None) -> list[OpRow]:
     """Operations ready to apply now: pending or failed whose time has come."""
     where = ["status IN ('pending','failed')", "(next_attempt_at IS NULL OR next_attempt_at <= ?)"]
     params: list[Any] = [ts(now)]
@@ -84,7 +85,7 @@ def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,
                       params)
     for row in rows:
         row["payload"] = json.loads(row["payload"])
-    return rows
+    return cast(list[OpRow], rows)  # every column of ops, the payload decoded
 
 
 # The last_error of an op whose attempt may or may not have reached the LMS (the process
@@ -92,7 +93,7 @@ def due_ops(store: Store, now: datetime, *, employee_id: str | None = None,
 INTERRUPTED = "interrupted: the process ended while applying"
 
 
-def outcome_unknown(op: dict[str, Any]) -> bool:
+def outcome_unknown(op: Mapping[str, Any]) -> bool:
     """The op's last attempt was sent but its outcome never recorded: its next attempt
     reads the LMS before sending anything."""
     return op.get("status") != "running" and op.get("last_error") == INTERRUPTED
@@ -179,7 +180,8 @@ def get_op(store: Store, op_id: int) -> dict[str, Any] | None:
 
 def list_ops(store: Store, *, status: str | None = None, employee_id: str | None = None,
              run_id: int | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if status:
         where.append("status = ?")
         params.append(status)

@@ -6,14 +6,16 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from itertools import compress, repeat
 from operator import is_not
-from typing import Any
+from typing import Any, TypeVar
 
 from storage.db import Store, execute_values, ts
 
 _CHUNK = 500  # parameters per IN (...) query, well under SQLite's limit
 
+_Item = TypeVar("_Item")
 
-def chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
+
+def chunks(items: list[_Item], size: int = _CHUNK) -> Iterator[list[_Item]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
@@ -49,7 +51,7 @@ def _with_delta(keys: list[str], digests: list[bytes], delta: dict[str, bytes | 
     gone = False
     for i in compress(range(len(keys)), map(delta.__contains__, keys)):
         digest = delta.pop(keys[i])
-        digests[i] = digest  # type: ignore[call-overload]
+        digests[i] = digest  # type: ignore[assignment]  # None: removed below
         gone = gone or digest is None
     if gone:
         kept = list(map(is_not, digests, repeat(None)))

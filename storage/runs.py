@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
+from storage.db import Store, inserted_id, ts
 
 
 def start_run(store: Store, now: datetime, kind: str, trigger: str, dry_run: bool) -> int:
@@ -14,7 +14,7 @@ def start_run(store: Store, now: datetime, kind: str, trigger: str, dry_run: boo
         cur = conn.execute(
             "INSERT INTO runs(kind, trigger, dry_run, status, started_at) VALUES (?,?,?,?,?)",
             (kind, trigger, int(dry_run), "running", ts(now)))
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def finish_run(store: Store, run_id: int, now: datetime, status: str,
@@ -130,7 +130,7 @@ def record_snapshot(store: Store, now: datetime, run_id: int, mode: str, accepte
             (run_id, ts(now), mode, int(accepted), rows, active,
              json.dumps(null_counts, sort_keys=True), json.dumps(reasons), fingerprint,
              None if columns is None else json.dumps(columns)))
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 # -- job state -------------------------------------------------------------------------

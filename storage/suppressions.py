@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, parse_ts, ts
+from storage.db import Store, inserted_id, parse_ts, ts
 from storage.people import chunks
 
 
@@ -15,7 +15,7 @@ def add(store: Store, now: datetime, employee_id: str, reason: str, until: datet
         cur = conn.execute(
             "INSERT INTO suppressions(employee_id, reason, until, created_by, created_at) "
             "VALUES (?,?,?,?,?)", (employee_id, reason, ts(until), actor, ts(now)))
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def lift(store: Store, now: datetime, employee_id: str, actor: str) -> int:

@@ -108,11 +108,13 @@ class Alerter:
         self.log = log or (lambda _record: None)
         self._lock = threading.Lock()  # the periodic check and a post-run check may meet
         # URLs that are secrets are read now, so a missing variable is a config error.
-        targets, urls = [], []
+        targets: list[str] = []
+        urls: list[str | None] = []
         for c in config.alerts.channels:
             if isinstance(c, WebhookChannel):
                 url = secret_from_env(c.url_env, "alerts.channels.url_env") if c.url_env \
                     else c.url
+                assert url is not None  # exactly one of url, url_env (WebhookChannel)
                 try:  # a URL from a variable is checked here; one in the file at load
                     config_safety.check_url(url, c.allow_insecure_http,
                                             f"the URL in ${c.url_env or 'url'}")
@@ -168,6 +170,7 @@ class Alerter:
         c = channel.config
         try:
             if isinstance(c, WebhookChannel):
+                assert channel.url is not None  # a webhook channel's URL, read at start
                 answer = httpx.post(channel.url, content=body, timeout=c.timeout_seconds,
                                     headers={"Content-Type": "application/json"})
                 if answer.status_code >= 300:
@@ -182,6 +185,9 @@ class Alerter:
         except httpx.HTTPError as exc:
             return f"webhook channel: {type(exc).__name__}"
         except (OSError, subprocess.TimeoutExpired) as exc:
+            # A webhook may fail with an OSError too (e.g. an unreadable CA bundle).
+            if isinstance(c, WebhookChannel):
+                return f"webhook channel: {exc}"
             return f"command {c.command[0]}: {exc}"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from sync.connectors.base import ConnectorError
 from sync.models import Account
@@ -48,9 +48,20 @@ class BatchItem:
     prepared: Any = None  # the entry as the LMS's wire wants it, when built while packing
 
 
+_Item = TypeVar("_Item")
+
 # What became of each item: the account as the LMS holds it now (None: nothing to
 # report, e.g. an update the LMS answered without a body), or why it failed.
 Outcome = Account | ConnectorError | None
+
+
+class BatchingTarget(Protocol):
+    """An LMS target that takes batches (SCIM Bulk, Moodle): the executor sends batches
+    only to a target whose ``batch_limits`` answered with limits."""
+
+    async def batch_limits(self) -> BatchLimits | None: ...
+
+    async def apply_batch(self, items: list[BatchItem]) -> dict[str, Outcome]: ...
 
 
 class BatchRefused(Exception):
@@ -147,7 +158,7 @@ def packed(items: list[BatchItem], limits: BatchLimits, cost: Callable[[BatchIte
         yield current
 
 
-def split(items: list[BatchItem]) -> tuple[list[BatchItem], list[BatchItem]]:
+def split(items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
     """Two halves, to find the users an all-or-nothing batch was refused for."""
     middle = len(items) // 2
     return items[:middle], items[middle:]

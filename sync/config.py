@@ -30,10 +30,18 @@ from sync.config_base import (  # CANONICAL_FIELDS, REQUIRED_FIELDS: also import
 )
 from sync.config_base import Strict as _Strict
 from sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
+from sync.config_console import ConsoleConfig
 from sync.config_mapping import MappingConfig  # also imported from here
 from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
 from sync.config_reports import RetentionConfig
 from sync.connectors.canvas_config import CanvasTargetConfig
+from sync.connectors.http_limits import (
+    HRIS_DEADLINE_SECONDS,
+    HRIS_MAX_ANSWER_BYTES,
+    LMS_DEADLINE_SECONDS,
+    LMS_MAX_ANSWER_BYTES,
+    MAX_PAGES,
+)
 from sync.connectors.moodle_config import MoodleTargetConfig
 from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 from sync.connectors.workday_config import WorkdaySourceConfig
@@ -123,6 +131,11 @@ class BambooHRSourceConfig(_Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
+    # What one answer may cost (sync/connectors/http_limits.py): bytes read (streamed),
+    # seconds in all per request (the read timeout is per chunk), and pages per listing.
+    max_answer_bytes: int = Field(HRIS_MAX_ANSWER_BYTES, gt=0)
+    request_deadline_seconds: float = Field(HRIS_DEADLINE_SECONDS, gt=0)
+    max_pages: int = Field(MAX_PAGES, ge=1)  # a listing with more pages is refused
     # How current values are read (docs/bamboohr.md §1.2): "report" (the custom report)
     # or "dataset" (Datasets v2, the report's documented successor; the report is the
     # fallback when the dataset is not there). Names in the dataset differ: defaults in
@@ -180,7 +193,12 @@ class ScimTargetConfig(_Strict):
     base_url: str
     token_env: str | None = None
     page_size: int = Field(200, ge=1, le=10000)
+    max_pages: int = Field(MAX_PAGES, ge=1)  # a listing with more pages is refused
     concurrency: int = Field(8, ge=1, le=64)
+    # Bytes read per answer (streamed) and seconds per request in all (sync/connectors/
+    # http_limits.py): timeout_seconds is per read, which a byte-at-a-time answer never trips.
+    max_answer_bytes: int = Field(LMS_MAX_ANSWER_BYTES, gt=0)
+    request_deadline_seconds: float = Field(LMS_DEADLINE_SECONDS, gt=0)
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
@@ -331,14 +349,16 @@ class Config(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     audiences: list[AudienceConfig] = Field(default_factory=list)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
     def _user_name_matches_the_lms(self) -> Config:
-        keyed = getattr(self.lms, "KEYED_BY_EMAIL", frozenset())
-        if getattr(self.lms, "profile", None) in keyed and self.mapping.user_name != "email":
+        keyed: frozenset[str] = getattr(self.lms, "KEYED_BY_EMAIL", frozenset())
+        profile = getattr(self.lms, "profile", None)
+        if profile in keyed and self.mapping.user_name != "email":
             raise ValueError(f"mapping.user_name must be \"email\" for profile "
-                             f"{self.lms.profile!r}: that LMS keys its users by email")
+                             f"{profile!r}: that LMS keys its users by email")
         return self
 
     @model_validator(mode="after")
@@ -422,10 +442,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return config_from_dict(data, path)
+    return config_from_dict(document, path)
 
 
 def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:

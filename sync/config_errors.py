@@ -9,6 +9,7 @@ import types
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 
 # The section types' discriminator values: pydantic puts them in an error's location
 # ("hris.csv.path"), a person writes "hris.path".
@@ -68,7 +69,7 @@ def suggestion(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
     return f" (did you mean {(parent + '.' if parent else '') + close[0]!r}?)"
 
 
-def describe(err: dict[str, Any], root: type[BaseModel]) -> str:
+def describe(err: ErrorDetails, root: type[BaseModel]) -> str:
     """One problem, as a clause naming its key."""
     key = key_of(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
@@ -83,7 +84,7 @@ def describe(err: dict[str, Any], root: type[BaseModel]) -> str:
     return f"key {key!r}: {msg}{value}"
 
 
-def summarise(errors: list[dict[str, Any]], root: type[BaseModel]) -> str:
+def summarise(errors: list[ErrorDetails], root: type[BaseModel]) -> str:
     """Every problem, in the order found, each once; numbered when there are several."""
     problems = list(dict.fromkeys(describe(e, root) for e in errors))
     if len(problems) == 1:

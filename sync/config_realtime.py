@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from sync.config_base import Strict, http_url
 
 OpKindName = Literal["create", "update", "deactivate", "reactivate", "link", "delete"]
+_REALTIME_KINDS: tuple[OpKindName, ...] = ("create", "deactivate", "reactivate", "delete")
 ALL_KINDS: frozenset[str] = frozenset(
     ("create", "update", "deactivate", "reactivate", "link", "delete"))
 
@@ -41,8 +42,7 @@ class RealtimeConfig(Strict):
     # Loopback by default: put a TLS-terminating proxy in front to receive from outside.
     listen: str = "127.0.0.1:8787"
     mode: Literal["batch", "realtime", "hybrid"] = "hybrid"
-    realtime_kinds: list[OpKindName] = Field(
-        default_factory=lambda: ["create", "deactivate", "reactivate", "delete"])
+    realtime_kinds: list[OpKindName] = Field(default_factory=lambda: list(_REALTIME_KINDS))
     # Events wait this long before acting, so a burst coalesces and a bad record can be
     # caught (suppressed, or held by the windowed mass-deactivation check) before it spreads.
     buffer_seconds: float = Field(0.0, ge=0, le=3600)

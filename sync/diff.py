@@ -132,6 +132,12 @@ def changed_fields(desired: Account, actual: Account, unmanaged: frozenset[str],
     return out
 
 
+def same_value(name: str, want: Any, have: Any) -> bool:
+    """Whether the LMS holds the desired value as the diff compares them: empty is
+    missing, logins and e-mails regardless of case, numbers and truths as their text."""
+    return want == have or _text(_norm(name, want)) == _text(_norm(name, have))
+
+
 def account_payload(account: Account) -> dict[str, Any]:
     """A create's payload: the managed fields, and the target attributes when mapped."""
     payload = account.managed()
@@ -155,14 +161,14 @@ def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
     live = actual is not None and actual.active
 
     if not mapped.in_scope:
-        if live:
+        if live and actual is not None:
             out.drift.append(DriftItem(DriftKind.orphan, {
                 "reason": "out_of_scope", "scope": mapped.scope_reason}, actual.lms_id))
             out.intents.append(Intent(OpKind.deactivate, {}, "out of scope", actual.lms_id))
         return out
 
     if state.state == Status.terminated:
-        if live:
+        if live and actual is not None:
             since = state.effective_since
             out.drift.append(DriftItem(DriftKind.pending_termination, {
                 "hr_status": subject.hr_status,

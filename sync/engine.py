@@ -8,7 +8,7 @@ import contextlib
 import random
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -73,7 +73,7 @@ from sync.threads import in_thread
 
 BATCH = 2000
 
-class Engine(RealtimeRuns):
+class Engine:
     def __init__(self, config: Config, store: Store | None = None, *,
                  source: HrisSource | None = None,
                  target_factory: Callable[[], LmsTarget] | None = None,
@@ -87,6 +87,17 @@ class Engine(RealtimeRuns):
         self.on_event = on_event
         self.rng = rng
         self.holder = lease_store.new_holder_id()
+        # Why the process is shutting down (request_stop), and the executor applying now.
+        self.stopping: str | None = None
+        self._executor: Executor | None = None
+
+    def request_stop(self, reason: str) -> None:
+        """A shutdown (serve's SIGTERM): the run applying sends no new operation, lets the
+        requests in flight finish and records the run as interrupted; later runs do not
+        apply anything. Safe to call from the event loop at any time."""
+        self.stopping = self.stopping or reason
+        if self._executor is not None:
+            self._executor.interrupt(self.stopping)
 
     # -- public entry points -----------------------------------------------------------
 
@@ -114,7 +125,7 @@ class Engine(RealtimeRuns):
         deactivations count in the mass-deactivation window with every other run's."""
         return await self._guarded(
             "realtime", trigger, False,
-            lambda run_id: self._resync_many(run_id, employee_ids, kinds))
+            lambda run_id: RealtimeRuns(self).run(run_id, employee_ids, kinds))
 
     async def apply_due(self, *, trigger: str = "schedule",
                         op_ids: list[int] | None = None) -> RunReport:
@@ -124,7 +135,8 @@ class Engine(RealtimeRuns):
 
     # -- lease, recovery and run bookkeeping -----------------------------------------
 
-    async def _guarded(self, kind: str, trigger: str, dry_run: bool, body) -> RunReport:
+    async def _guarded(self, kind: str, trigger: str, dry_run: bool,
+                       body: Callable[[int], Awaitable[RunReport]]) -> RunReport:
         ttl = self.config.guards.lease_seconds
         # Off the loop: recovering a crashed run's ops scans the ops table, tens of
         # milliseconds at 100,000 ops, which the console would feel as a frozen screen.
@@ -163,7 +175,8 @@ class Engine(RealtimeRuns):
             op_store.recover_running(self.store, now)
         return run_store.start_run(self.store, now, kind, trigger, dry_run)
 
-    async def _run_body(self, run_id: int, kind: str, dry_run: bool, body) -> RunReport:
+    async def _run_body(self, run_id: int, kind: str, dry_run: bool,
+                        body: Callable[[int], Awaitable[RunReport]]) -> RunReport:
         try:
             report = await body(run_id)
         except SourceUnavailable as exc:
@@ -414,10 +427,15 @@ class Engine(RealtimeRuns):
             return report
         applied: Counter = Counter()
         quarantined = None
+        interrupted = self.stopping
+        unsent: int | None = None  # unknown when the stop came before this run applied
         # Round 1 applies what was planned. Creating a manager's account can make an
         # update of their reports possible (their manager reference); the re-evaluation
         # plans it and a further round applies it, so one run converges.
         for round_no in range(1, 4):
+            if self.stopping:
+                interrupted = self.stopping
+                break
             # In a thread: decoding tens of thousands of payloads would stall the loop
             # (the console's) for hundreds of milliseconds.
             due = await in_thread(op_store.due_ops, self.store, self.clock.now(),
@@ -430,8 +448,18 @@ class Engine(RealtimeRuns):
             async with await self.open_target() as target:
                 executor = Executor(self.store, target, self.config, self.clock, run_id,
                                     self.on_event, self.rng)
-                result = await executor.run(due)
+                self._executor = executor
+                if self.stopping:  # asked while the connector opened
+                    executor.interrupt(self.stopping)
+                try:
+                    result = await executor.run(due)
+                finally:
+                    self._executor = None
             applied.update(result.counts)
+            if result.interrupted:
+                interrupted = result.interrupted
+                unsent = max(0, len(due) - sum(result.counts.values()))
+                break
             # Each success resolved the drift it addressed; people marked dirty (reports of
             # a manager whose account just appeared, accounts that vanished) are revisited.
             keys = await in_thread(people_store.dirty_keys, self.store)
@@ -449,6 +477,14 @@ class Engine(RealtimeRuns):
             op_ids, employee_id = None, None  # later rounds: what the revisit planned
         if applied:
             report.counts["applied"] = dict(applied)
+        if interrupted:
+            # Not 'succeeded' (work is left) and not 'running' forever: what was never sent
+            # is pending, what was in flight has its outcome recorded; the next run goes on.
+            report.status, report.error_class = "failed", "interrupted"
+            what = "planned operations" if unsent is None else f"{unsent} planned operations"
+            report.message = (f"interrupted: {interrupted}; {what} were not sent and stay "
+                              "pending for the next run")
+            return report
         if quarantined:
             report.status = "quarantined"
             report.message = quarantined

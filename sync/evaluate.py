@@ -8,6 +8,7 @@ and returns a ChangeSet the engine writes in the run's transaction.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -214,7 +215,7 @@ def evaluate(store: Store, config: Config, now: datetime, keys: list[str],
     if config.mapping.generated_login:  # before matching: the settled login is matched
         for key in settle_logins(store, subjects.values(), logins):
             if key in person_rows:
-                desired = subjects[key].mapped.desired
+                desired = _desired(subjects[key])
                 person_rows[key]["desired"] = desired.to_json()
                 person_rows[key]["desired_digest"] = desired.content_hash()
     _attach_candidates(store, need_candidates)
@@ -276,11 +277,17 @@ def _person_row(key: str, parsed: Parsed | None, person: Person | None, subject:
     }
 
 
+def _desired(subject: Subject) -> Account:
+    """The account wanted for a subject that needs one (mapped, in scope)."""
+    assert subject.mapped is not None and subject.mapped.desired is not None
+    return subject.mapped.desired
+
+
 def _attach_candidates(store: Store, subjects: list[Subject]) -> None:
     if not subjects:
         return
-    emails = [s.mapped.desired.email for s in subjects if s.mapped.desired.email]
-    names = [s.mapped.desired.user_name for s in subjects]
+    emails = [email for s in subjects if (email := _desired(s).email)]
+    names = [_desired(s).user_name for s in subjects]
     found = [Account.from_json(t) for t in account_store.candidates(store, emails, names)]
     by_email: dict[str, list[Account]] = {}
     by_name: dict[str, list[Account]] = {}
@@ -289,7 +296,7 @@ def _attach_candidates(store: Store, subjects: list[Subject]) -> None:
             by_email.setdefault(account.email.lower(), []).append(account)
         by_name.setdefault(account.user_name.lower(), []).append(account)
     for subject in subjects:
-        desired = subject.mapped.desired
+        desired = _desired(subject)
         seen: dict[str | None, Account] = {}
         for account in (by_email.get((desired.email or "").lower(), [])
                         + by_name.get(desired.user_name.lower(), [])):
@@ -314,7 +321,7 @@ def _attach_choices(store: Store, subjects: list[Subject]) -> None:
                                          d.decided_at, _account(chosen.get(d.lms_id or "")))
 
 
-def _unmanage_unresolvable_managers(store: Store, subjects) -> None:
+def _unmanage_unresolvable_managers(store: Store, subjects: Collection[Subject]) -> None:
     """A manager without an LMS account cannot be referenced: leave the field alone
     (the manager's own drift says why) instead of planning an update that cannot land.
     When the manager's account appears, the executor marks the reports for a revisit."""
@@ -324,12 +331,13 @@ def _unmanage_unresolvable_managers(store: Store, subjects) -> None:
         return
     known = account_store.keys_with_accounts(store, sorted(wanted))
     for s in subjects:
-        desired = s.mapped.desired if s.mapped else None
-        if desired and desired.manager_key and desired.manager_key not in known:
-            s.mapped.unmanaged = s.mapped.unmanaged | {"manager_key"}
+        mapped = s.mapped
+        desired = mapped.desired if mapped else None
+        if mapped and desired and desired.manager_key and desired.manager_key not in known:
+            mapped.unmanaged = mapped.unmanaged | {"manager_key"}
 
 
-def _leave_conflicting_fields(subjects, issues: Issues) -> None:
+def _leave_conflicting_fields(subjects: Collection[Subject], issues: Issues) -> None:
     """Nothing is written for a field in conflict: it is left unmanaged, and no account
     is created for someone whose login or e-mail another person also claims."""
     for s in subjects:
@@ -419,11 +427,11 @@ def _plan(out: ChangeSet, key: str, intents: list[Intent], open_rows: list[dict[
     for op in plan.new:
         apply_suppression(op, suppression, now)
         out.new_ops.append(op)
-    for op in plan.keep:
-        if op.status == OpStatus.suppressed and suppression is None:
-            out.unsuppressed.append(op.id)
-        elif op.status in (OpStatus.pending, OpStatus.failed) and suppression is not None:
-            out.suppressed.append((op.id, suppression))
+    for kept in plan.keep:
+        if kept.status == OpStatus.suppressed and suppression is None:
+            out.unsuppressed.append(kept.id)
+        elif kept.status in (OpStatus.pending, OpStatus.failed) and suppression is not None:
+            out.suppressed.append((kept.id, suppression))
     out.superseded.extend(op.id for op in plan.supersede)
 
 

@@ -26,6 +26,7 @@ from storage import people as people_store
 from storage import runs as run_store
 from storage.db import Store, ts
 from storage.failure import StorageFailure, as_storage_failure
+from storage.op_row import OpRow
 from sync.audiences.ordering import Wait, check_removal
 from sync.clock import Clock
 from sync.config import Config
@@ -43,6 +44,7 @@ from sync.retry import RetryPolicy, backoff_seconds, should_retry
 class ExecResult:
     counts: Counter = field(default_factory=Counter)
     quarantined: str | None = None
+    interrupted: str | None = None  # the process was asked to stop (Executor.interrupt)
     applied_people: set[str] = field(default_factory=set)
 
     @property
@@ -60,7 +62,7 @@ def account_from_payload(data: dict[str, Any]) -> Account:
     return Account(**fields)
 
 
-def plan_waves(ops: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+def plan_waves(ops: list[OpRow]) -> dict[int, list[OpRow]]:
     """Links first (they make existing accounts referable), then creates in waves by
     manager depth (a manager's account exists before its reports are created), then
     every other operation, which may reference any of them."""
@@ -68,7 +70,7 @@ def plan_waves(ops: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
                for op in ops if op["kind"] == OpKind.create}
     depths = manager_depths(creates, has_account=set())
     last = max(depths.values(), default=-1) + 2
-    waves: dict[int, list[dict[str, Any]]] = {}
+    waves: dict[int, list[OpRow]] = {}
     for op in ops:
         if op["kind"] == OpKind.link:
             depth = 0
@@ -103,15 +105,16 @@ class Executor(CreateApply, BatchApply):
         self._attempted = 0
         self._failures = 0
         self._stop_reason: str | None = None
+        self._interrupted = False  # the stop is a shutdown, not a fault: no quarantine
         self._storage_failure: StorageFailure | None = None
-        self._done: list[tuple[dict[str, Any], int, datetime, datetime, Account | None]] = []
+        self._done: list[tuple[OpRow, int, datetime, datetime, Account | None]] = []
         # Accounts made or linked by this run, before their group commit: a report sent
         # right after its manager resolves the manager from here.
         self._made: dict[str, str] = {}
 
     # -- orchestration -------------------------------------------------------------------
 
-    async def run(self, ops: list[dict[str, Any]]) -> ExecResult:
+    async def run(self, ops: list[OpRow]) -> ExecResult:
         """Apply ``ops``; raises StorageFailure when the database failed under them (every
         worker stops at once: an attempt that cannot be recorded must not be sent)."""
         self._batch_limits = await self._discover_batches() if ops else None
@@ -131,17 +134,19 @@ class Executor(CreateApply, BatchApply):
             # Ops sent but not recorded stay 'running'; the next run recovers them and
             # reads the LMS before sending any again (storage.ops.outcome_unknown).
             raise self._storage_failure
-        if self._stop_reason:
+        if self._interrupted:
+            self.result.interrupted = self._stop_reason
+        elif self._stop_reason:
             self.result.quarantined = self._stop_reason
             run_store.set_job_state(self.store, self.clock.now(), "quarantined",
                                     self._stop_reason, actor="rostersync")
             self.on_event(Quarantined(self.run_id, self._stop_reason))
         return self.result
 
-    async def _wave(self, ops: list[dict[str, Any]]) -> None:
+    async def _wave(self, ops: list[OpRow]) -> None:
         if self._batch_limits is not None and not self._batches_refused:
-            batched: list[dict[str, Any]] = []
-            single: list[dict[str, Any]] = []
+            batched: list[OpRow] = []
+            single: list[OpRow] = []
             for op in ops:
                 (batched if self._batchable(op) else single).append(op)
             if batched:
@@ -149,7 +154,7 @@ class Executor(CreateApply, BatchApply):
             ops = single
         if not ops:
             return
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[OpRow] = asyncio.Queue()
         for op in ops:
             queue.put_nowait(op)
 
@@ -190,7 +195,7 @@ class Executor(CreateApply, BatchApply):
 
     # -- one operation -------------------------------------------------------------------
 
-    async def _apply(self, op: dict[str, Any]) -> None:
+    async def _apply(self, op: OpRow) -> None:
         if op["kind"] == OpKind.member_remove:
             wait = check_removal(self.store, self.config, op, self.clock.now())
             if wait is not None:
@@ -214,7 +219,7 @@ class Executor(CreateApply, BatchApply):
             self._succeeded(op, attempt, started, account)
             return
 
-    def _succeeded(self, op: dict[str, Any], attempt: int, started: datetime,
+    def _succeeded(self, op: OpRow, attempt: int, started: datetime,
                    account: Account | None) -> None:
         # Successes are committed in small groups (and at the end of every wave): a crash
         # before the commit leaves the op 'running', and its retry re-reads the LMS
@@ -260,7 +265,7 @@ class Executor(CreateApply, BatchApply):
                                              op["kind"] == OpKind.member_add)
                     people_store.mark_dirty(conn, [op["employee_id"]])
 
-    def _failed(self, op: dict[str, Any], attempt: int, started: datetime,
+    def _failed(self, op: OpRow, attempt: int, started: datetime,
                 exc: ConnectorError, *, counted: bool = True) -> float | None:
         """Persist a failure; returns the delay before the next attempt, or None.
         ``counted`` False: the failure of a whole batch already counted once for the
@@ -303,7 +308,7 @@ class Executor(CreateApply, BatchApply):
         self.result.counts[status] += 1
         return None
 
-    def _wait(self, op: dict[str, Any], wait: Wait) -> None:
+    def _wait(self, op: OpRow, wait: Wait) -> None:
         """Put off (or hold) a compliance removal whose person is not yet in the new
         audience (not an attempt: nothing was sent)."""
         status = "waiting" if wait.until is not None else "held"
@@ -321,6 +326,14 @@ class Executor(CreateApply, BatchApply):
     def _stop(self, reason: str) -> None:
         if not self._stop_reason:
             self._stop_reason = reason
+
+    def interrupt(self, reason: str) -> None:
+        """The process is shutting down: no new operation is sent (every loop checks the
+        stop reason), requests in flight finish and their outcomes are recorded, and what
+        was never sent stays pending for the next run. Unlike a fault, no quarantine."""
+        if not self._stop_reason:
+            self._stop_reason = reason
+            self._interrupted = True
 
     # -- what each kind of operation does ----------------------------------------------
 
@@ -342,7 +355,7 @@ class Executor(CreateApply, BatchApply):
             kind == OpKind.deactivate
             and getattr(self.config.lms, "deactivate_by", "active_false") == "delete")
 
-    def _target_of(self, op: dict[str, Any]) -> tuple[str, Account | None, dict[str, Any]]:
+    def _target_of(self, op: OpRow) -> tuple[str, Account | None, dict[str, Any]]:
         """The LMS id an account operation writes to, its cached account and the fields it
         sets. Raises not_found when the person's account is no longer linked."""
         kind = OpKind(op["kind"])
@@ -364,7 +377,7 @@ class Executor(CreateApply, BatchApply):
             changes["active"] = payload.get("active", True)
         return lms_id, self._cached(lms_id), changes
 
-    async def _perform(self, op: dict[str, Any]) -> Account | None:
+    async def _perform(self, op: OpRow) -> Account | None:
         kind = OpKind(op["kind"])
         key = op["employee_id"]
         payload = op["payload"]
@@ -374,7 +387,8 @@ class Executor(CreateApply, BatchApply):
             return await self._create(key, desired, op["attempt"],
                                       link_unlinked=not payload.get("new_account"))
         if kind in MEMBER_OP_KINDS:
-            return await self._membership(op, kind, key)
+            await self._membership(op, kind, key)
+            return None  # a membership changes no account
         lms_id, cached, changes = self._target_of(op)
         deletes = self._deletes(kind)
         if op_store.outcome_unknown(op):
@@ -400,7 +414,7 @@ class Executor(CreateApply, BatchApply):
             return None
         return await self._update(lms_id, key, cached, changes)
 
-    async def _membership(self, op: dict[str, Any], kind: OpKind, key: str) -> None:
+    async def _membership(self, op: OpRow, kind: OpKind, key: str) -> None:
         audience_id = op["payload"]["audience"]
         audience = next((a for a in self.config.audiences if a.id == audience_id), None)
         if audience is None:

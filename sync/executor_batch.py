@@ -15,14 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from storage import ops as op_store
-from sync.bulk import Batch, BatchItem, BatchLimits, BatchRefused, managers_first, packed
+from storage.op_row import OpRow
+from sync.bulk import (
+    Batch,
+    BatchingTarget,
+    BatchItem,
+    BatchLimits,
+    BatchRefused,
+    managers_first,
+    packed,
+)
 from sync.connectors.base import ConnectorError
 from sync.models import Account, ErrorClass, OpKind
+
+if TYPE_CHECKING:
+    from storage.db import Store
+    from sync.clock import Clock
+    from sync.config import Config
+    from sync.connectors.base import LmsTarget
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +45,9 @@ BATCHED_KINDS = (OpKind.create, OpKind.update, OpKind.deactivate, OpKind.reactiv
 ACCOUNT_KINDS = (OpKind.create, OpKind.link)
 
 
-def batch_phases(ops: list[dict[str, Any]], batchable: Callable[[dict[str, Any]], bool],
-                 plan_waves: Callable[[list[dict[str, Any]]], dict[int, list[dict[str, Any]]]]
-                 ) -> list[list[dict[str, Any]]]:
+def batch_phases(ops: list[OpRow], batchable: Callable[[OpRow], bool],
+                 plan_waves: Callable[[list[OpRow]], dict[int, list[OpRow]]]
+                 ) -> list[list[OpRow]]:
     """The order of a batched run: links and the creates sent on their own (by manager
     depth), then every batched create (one phase: a manager and its reports may share a
     request), then the batched updates, then the rest as ``plan_waves`` orders it."""
@@ -55,6 +70,37 @@ class BatchApply:
     _batches_refused = False
     _batch_open = False  # outcomes of a batch are being recorded: one commit at its end
 
+    # The executor's state and steps this half uses (``sync.executor.Executor`` sets and
+    # defines them), declared for the type checker.
+    store: Store
+    target: LmsTarget
+    config: Config
+    clock: Clock
+    _stop_reason: str | None
+
+    if TYPE_CHECKING:
+        def _recorded(self, write: Callable[[], object]) -> bool: ...
+        async def _recorded_async(self, step: Awaitable[object]) -> bool: ...
+        def _flush(self) -> None: ...
+        async def _apply(self, op: OpRow) -> None: ...
+        def _succeeded(self, op: OpRow, attempt: int, started: datetime,
+                       account: Account | None) -> None: ...
+        def _failed(self, op: OpRow, attempt: int, started: datetime,
+                    exc: ConnectorError, *, counted: bool = True) -> float | None: ...
+        def _lms_id_of(self, employee_id: str | None) -> str | None: ...
+        def _deletes(self, kind: OpKind) -> bool: ...
+        def _target_of(self, op: OpRow
+                       ) -> tuple[str, Account | None, dict[str, Any]]: ...
+        def _update_request(self, cached: Account | None, changes: dict[str, Any]
+                            ) -> tuple[str | None, str | None]: ...
+        async def _update(self, lms_id: str, key: str, cached: Account | None,
+                          changes: dict[str, Any]) -> Account: ...
+        @staticmethod
+        def _updated(lms_id: str, key: str, cached: Account | None,
+                     changes: dict[str, Any], returned: Account | None) -> Account: ...
+        async def _existing(self, key: str, desired: Account,
+                            link_unlinked: bool = True) -> Account | None: ...
+
     async def _discover_batches(self) -> BatchLimits | None:
         """The target's batch limits, or None to send one request per operation."""
         limits_of = getattr(self.target, "batch_limits", None)
@@ -67,7 +113,7 @@ class BatchApply:
             return None
         return limits if limits is not None and limits.max_items > 1 else None
 
-    def _batchable(self, op: dict[str, Any]) -> bool:
+    def _batchable(self, op: OpRow) -> bool:
         kind = op["kind"]
         if kind not in BATCHED_KINDS or op_store.outcome_unknown(op):
             return False
@@ -77,7 +123,7 @@ class BatchApply:
 
     # -- one phase ---------------------------------------------------------------------
 
-    async def _batched(self, ops: list[dict[str, Any]]) -> None:
+    async def _batched(self, ops: list[OpRow]) -> None:
         """Pack ``ops`` into batches and send them, ``concurrency`` at a time; a batch
         waits for the earlier batches that create its reports' managers."""
         limits = self._batch_limits
@@ -109,9 +155,9 @@ class BatchApply:
         await asyncio.gather(*(worker() for _ in range(max(1, workers))))
         # Ops of batches never sent (a stop) stay as they were: pending, no attempt.
 
-    def _items(self, ops: list[dict[str, Any]], limits: BatchLimits
-               ) -> tuple[list[BatchItem], dict[str, dict[str, Any]], dict[str, str]]:
-        creates: dict[str, list[dict[str, Any]]] = {}
+    def _items(self, ops: list[OpRow], limits: BatchLimits
+               ) -> tuple[list[BatchItem], dict[str, OpRow], dict[str, str]]:
+        creates: dict[str, list[OpRow]] = {}
         for op in ops:
             if op["kind"] == OpKind.create:
                 creates.setdefault(op["employee_id"], []).append(op)
@@ -139,14 +185,14 @@ class BatchApply:
         return items, by_ref, manager_ref_of
 
     @staticmethod
-    def _desired(op: dict[str, Any]) -> Account:
+    def _desired(op: OpRow) -> Account:
         fields = {k: v for k, v in op["payload"]["account"].items() if k in Account.__slots__}
         fields["external_key"] = op["employee_id"]
         return Account(**fields)
 
     # -- one batch ---------------------------------------------------------------------
 
-    async def _send_batch(self, batch: Batch, by_ref: dict[str, dict[str, Any]]) -> None:
+    async def _send_batch(self, batch: Batch, by_ref: dict[str, OpRow]) -> None:
         started = self.clock.now()
         ops = [by_ref[item.ref] for item in batch.items]
         attempts = {op["id"]: op["attempts"] + 1 for op in ops}
@@ -166,8 +212,11 @@ class BatchApply:
             sending.append(item)
         if not sending:
             return
+        whole: ConnectorError | None
         try:
-            outcomes = await self.target.apply_batch(sending)
+            # Batches are on only when the target answered ``batch_limits`` with limits.
+            batching = cast(BatchingTarget, self.target)
+            outcomes = await batching.apply_batch(sending)
         except BatchRefused as refused:
             # Nothing was applied: send each on its own, now and for the rest of the run.
             log.info("%s; sending one request per operation", refused)
@@ -184,7 +233,7 @@ class BatchApply:
             whole = exc  # the batch failed as one request: one failure for the breaker
         else:
             whole = None
-        retry: list[tuple[dict[str, Any], float]] = []
+        retry: list[tuple[OpRow, float]] = []
         self._batch_open = True
         try:
             await self._record_outcomes(sending, by_ref, outcomes, whole, started, retry)
@@ -199,9 +248,9 @@ class BatchApply:
                     return
 
     async def _record_outcomes(self, sending: list[BatchItem],
-                               by_ref: dict[str, dict[str, Any]], outcomes: dict[str, Any],
+                               by_ref: dict[str, OpRow], outcomes: dict[str, Any],
                                whole: ConnectorError | None, started: datetime,
-                               retry: list[tuple[dict[str, Any], float]]) -> None:
+                               retry: list[tuple[OpRow, float]]) -> None:
         """Each item's outcome recorded as its op's own (a failure of the whole batch
         counts once for the circuit breaker); inline retries are collected in ``retry``."""
         for position, item in enumerate(sending):
@@ -221,7 +270,7 @@ class BatchApply:
                 continue
             self._succeeded(op, op["attempt"], started, self._applied(item, op, outcome))
 
-    def _fill(self, item: BatchItem, op: dict[str, Any]) -> None:
+    def _fill(self, item: BatchItem, op: OpRow) -> None:
         """The request-time parts of an item: manager ids (managers created by earlier
         batches are recorded by now), the update's target, changes and version."""
         if item.kind == "create":
@@ -236,7 +285,7 @@ class BatchApply:
         item.manager_lms_id, item.version = manager_lms_id, version
         op["cached"] = cached
 
-    async def _second_chance(self, item: BatchItem, op: dict[str, Any],
+    async def _second_chance(self, item: BatchItem, op: OpRow,
                              error: ConnectorError) -> Account | ConnectorError:
         """What the single path does with the same answer: a create refused as taken may
         be ours already (or an unlinked account to link); an update refused for a stale
@@ -258,7 +307,7 @@ class BatchApply:
             return exc
         return error
 
-    def _applied(self, item: BatchItem, op: dict[str, Any], outcome: Account | None) -> Account:
+    def _applied(self, item: BatchItem, op: OpRow, outcome: Account | None) -> Account:
         """The account to record for a successful item, as the single path records it."""
         key = op["employee_id"]
         if item.kind == "update":

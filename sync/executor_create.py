@@ -7,13 +7,30 @@ the same userName, which is linked). A mixin of ``sync.executor.Executor``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from storage import accounts as account_store
 from sync.connectors.base import ConnectorError
 from sync.diff import changed_fields
 from sync.models import Account, ErrorClass
 
+if TYPE_CHECKING:
+    from storage.db import Store
+    from sync.connectors.base import LmsTarget
+
 
 class CreateApply:
+    # The executor's state and steps this half uses (``sync.executor.Executor`` sets and
+    # defines them), declared for the type checker.
+    store: Store
+    target: LmsTarget
+    _target_unmanaged: frozenset[str]
+
+    if TYPE_CHECKING:
+        def _lms_id_of(self, employee_id: str | None) -> str | None: ...
+        async def _update(self, lms_id: str, key: str, cached: Account | None,
+                          changes: dict[str, Any]) -> Account: ...
+
     async def _create(self, key: str, desired: Account, attempt: int, *,
                       link_unlinked: bool = True) -> Account:
         # An earlier attempt may have reached the LMS before the process died (its outcome

@@ -115,8 +115,8 @@ def feed_issues(store: Store, config: Config, now: datetime, keys: list[str],
         if not wanted_managers:
             break
         take(people_store.facts_for(store, sorted(wanted_managers)))
-        wanted_managers = {facts[m].manager_id for m in wanted_managers
-                           if m in facts and facts[m].manager_id}
+        wanted_managers = {manager for m in wanted_managers
+                           if m in facts and (manager := facts[m].manager_id)}
     unknown, cycles = manager_issues(
         subjects, lambda k: facts[k].manager_id if k in facts else None,
         lambda k: in_feed.get(k, False), lambda k: facts[k].claims)

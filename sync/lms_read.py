@@ -71,8 +71,8 @@ async def read_all(store: Store, target: LmsTarget, now: datetime) -> tuple[int,
     gone = [lms_id for lms_id in known if lms_id not in listed]
     if gone:
         for lms_id in gone:
-            if known[lms_id][1]:
-                touched.add(known[lms_id][1])
+            if key := known[lms_id][1]:
+                touched.add(key)
         with store.tx() as conn:
             account_store.delete_accounts(conn, gone)
     if touched:

@@ -7,7 +7,7 @@ is an expression that cannot be computed for the person.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -98,7 +98,8 @@ def compiled_mapping(config: Config) -> CompiledMapping:
     return config.mapping.compiled()
 
 
-def _run(rule: Rule, person: Person, today: date, tables, unmapped: list[Unmapped],
+def _run(rule: Rule, person: Person, today: date, tables: Mapping[str, Mapping[str, str]],
+         unmapped: list[Unmapped],
          unmanaged: set[str]) -> Any:
     try:
         return evaluate_rule(rule, person, today, tables)

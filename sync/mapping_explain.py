@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from sync.diff import same_value
 from sync.expressions import EvaluationError, ExpressionError, UnknownValue, compile_expression
 from sync.expressions.values import text_of
 from sync.mapping_rules import CompiledMapping, Rule, evaluate_rule, person_values
@@ -71,8 +72,8 @@ def _row(rule: Rule, person: Person, today: date, compiled: CompiledMapping,
 def explain_mapping(person: Person, compiled: CompiledMapping, today: date, *,
                     lms: Account | None = None, assigned_login: str | None = None,
                     trials: dict[str, str] | None = None) -> dict[str, Any]:
-    """Every target attribute for ``person``: expression, inputs, result, and the value
-    the LMS holds (``lms``: the linked account as last read)."""
+    """Every target attribute for ``person``: expression, inputs, result, the value the
+    LMS holds (``lms``: the linked account as last read) and whether it differs."""
     trials = trials or {}
     if trials:
         compiled = with_trials(compiled, trials)
@@ -85,6 +86,8 @@ def explain_mapping(person: Person, compiled: CompiledMapping, today: date, *,
             value = text_of(row["result"]) or None
             row["result"] = value.lower() if value and compiled.lowercase_login else value
         candidates.append(row)
+    for row in candidates + rows:
+        row["differs"] = _differs(row, lms)
     doc: dict[str, Any] = {
         "employee_id": person.employee_id, "today": today.isoformat(),
         "attributes": candidates + rows,
@@ -93,6 +96,15 @@ def explain_mapping(person: Person, compiled: CompiledMapping, today: date, *,
     if compiled.generated_login:
         doc["assigned_login"] = (lms.user_name if lms is not None else assigned_login)
     return doc
+
+
+def _differs(row: dict[str, Any], lms: Account | None) -> bool | None:
+    """Whether the LMS holds something else than the result (None: nothing to compare,
+    for want of an account or of a result, or because the attribute is unmanaged)."""
+    if lms is None or row["outcome"] != "ok":
+        return None
+    name = "user_name" if row["attribute"].startswith("user_name") else row["attribute"]
+    return not same_value(name, row["result"], row["lms"])
 
 
 def trial_pairs(items: list[str]) -> dict[str, str]:

@@ -2,13 +2,17 @@
 
 The built-in account fields exist on every target. Beyond them, a SCIM target takes any
 core, enterprise or custom extension attribute by its SCIM name (what the server knows is
-checked by `doctor` against its /Schemas); Moodle and Canvas take the built-in fields.
+checked by `doctor` against its /Schemas); a Canvas target takes the user and login fields
+of sync.connectors.canvas_attributes; Moodle takes custom profile fields as
+profile_field_<shortname> (docs/moodle.md §8).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sync.connectors.canvas_attributes import check_canvas_attributes
+from sync.connectors.moodle_config import check_moodle_attributes
 from sync.connectors.scim_payload import PATCH_PATHS
 
 # SCIM paths the built-in fields already write (their own names are the ones to map).
@@ -24,6 +28,15 @@ def check_targets(config: Any) -> None:
     if not custom:
         return
     lms = config.lms
+    if lms.type == "canvas":
+        check_canvas_attributes(custom, employee_number_field=lms.employee_number_field,
+                                authentication_provider_id=lms.authentication_provider_id)
+        lms._mapped_attributes = tuple(custom)
+        return
+    if lms.type == "moodle":
+        check_moodle_attributes(custom, lms.fields)
+        lms._mapped_attributes = tuple(custom)
+        return
     if lms.type != "scim":
         raise ValueError(
             f"key 'mapping.attributes.{custom[0]}': a {lms.type} target has no attribute "

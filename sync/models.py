@@ -214,8 +214,8 @@ class Account:
         return cls(**json.loads(text))
 
 
-_SLOT_NAMES = frozenset(Account.__slots__)  # type: ignore[attr-defined]
-_SLOTS = set(Account.__slots__) - {"attributes"}  # type: ignore[attr-defined]
+_SLOT_NAMES = frozenset(Account.__slots__)
+_SLOTS = set(Account.__slots__) - {"attributes"}
 _SORTED_SLOTS = tuple(sorted(_SLOTS))
 _sorted_values = attrgetter(*_SORTED_SLOTS)
 

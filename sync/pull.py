@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import compress
@@ -90,7 +91,8 @@ def _scan(store: Store, source: HrisSource, fingerprint: str) -> FullPull:
     return pull
 
 
-def compare_batches(source: HrisSource, batches, force: bool, pull: FullPull) -> int:
+def compare_batches(source: HrisSource, batches: Iterable[tuple[Any, list[bytes]]], force: bool,
+                    pull: FullPull) -> int:
     """The hot loop of a million-row reconcile, kept in C: per chunk, set operations find
     the rows whose digest the snapshot does not hold; a Python step runs only for them.
 
@@ -145,7 +147,7 @@ def compare_batches(source: HrisSource, batches, force: bool, pull: FullPull) ->
     return rows
 
 
-def compare_records(records, force: bool, pull: FullPull) -> int:
+def compare_records(records: Iterable[RawRecord], force: bool, pull: FullPull) -> int:
     known = dict(zip(pull.base_keys, pull.base_digests, strict=True))
     seen: set[str] = set()
     rows = 0
@@ -232,6 +234,6 @@ def read_delta(store: Store, source: HrisSource, config: Config, today: date) ->
     for record in source.scan_delta(since):
         out[record.key] = parse_record(source, record, config, today)
     for key in people_store.revisits_due(store, today):
-        if key not in out and (record := source.fetch_one(key)) is not None:
-            out[key] = parse_record(source, record, config, today)
+        if key not in out and (revisited := source.fetch_one(key)) is not None:
+            out[key] = parse_record(source, revisited, config, today)
     return list(out.values())

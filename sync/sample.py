@@ -48,8 +48,11 @@ type = "scim"
 base_url = "https://lms.example.com/scim/v2"
 token_env = "ROSTERSYNC_LMS_TOKEN"   # export ROSTERSYNC_LMS_TOKEN=...
 page_size = 200
+max_pages = 100000                # a listing that goes on past this is refused, not followed
 concurrency = 8
-timeout_seconds = 30
+timeout_seconds = 30              # per read: a byte at a time would never trip it, so...
+request_deadline_seconds = 300    # ...each request also ends after this long in all
+max_answer_bytes = 134217728      # 128 MiB: a larger answer is refused, not held in memory
 verify_tls = true                 # only turn off for a test endpoint you control
 allow_insecure_http = false       # plain http:// is refused beyond loopback unless true
                                   # (the token would travel in clear; doctor flags it)
@@ -101,6 +104,7 @@ strict = ["department"]
 # with apply = always | create (never compared after) | when_empty (LMS admins may edit
 # it) | never (unmanaged). A SCIM target takes core, enterprise and custom extension
 # attributes by their SCIM names; `rostersync doctor` checks them against its /Schemas.
+# A Canvas target takes time_zone, locale and authentication_provider_id (docs/canvas.md).
 [mapping.attributes]
 given_name = "coalesce(preferred_name, first_name)"
 family_name = "last_name"
@@ -211,4 +215,11 @@ stale_from = "critical"           # warning | critical
 # ops_days = 400                  # finished operations: the terminations evidence
 # resolved_drift_days = 400       # drift resolved this long ago (open drift stays)
 # audit_days = 2555               # audit entries (a checkpoint keeps the chain whole)
+
+# The console's keys (docs/console.md): action name = key, as the help screen (?) lists
+# them. Checked when the config is loaded: an unknown action, a key a terminal cannot
+# send, or two actions on one key on the same screen is one sentence naming the key.
+# [console.keys]
+# retry = "R"                     # a character, a key name ("f5"), or "ctrl+r"
+# help = "f1,?"                   # several keys: comma separated
 '''

@@ -76,13 +76,14 @@ class SyncScheduler:
                          if config.realtime.enabled else None)
         self.metrics = None
         if config.metrics.enabled:
-            shared = (self.realtime is not None
+            realtime = self.realtime
+            shared = (realtime is not None
                       and config.metrics.listen == config.realtime.listen)
             self.metrics = MetricsService(
                 engine.store, config, engine.clock, log=self.log, own_listener=not shared,
-                refused=(lambda: self.realtime.refused) if self.realtime else None)
-            if shared:
-                self.realtime.routes["/metrics"] = self.metrics.handle
+                refused=(lambda: realtime.refused) if realtime else None)
+            if shared and realtime is not None:
+                realtime.routes["/metrics"] = self.metrics.handle
         self.alerter = (Alerter(engine.store, config, engine.clock, log=self.log)
                         if config.alerts.channels else None)
 
@@ -160,7 +161,10 @@ class SyncScheduler:
     async def stop(self) -> None:
         """Shut down and let the job that is running finish (its outcome is recorded).
         APScheduler's shutdown cancels the coroutine jobs it started; ours run in tasks of
-        their own (see _job), so that cancel never reaches the engine mid-run."""
+        their own (see _job), so that cancel never reaches the engine mid-run; likewise a
+        real-time run in progress finishes before its dispatcher is cancelled."""
+        if self.realtime is not None:
+            await self.realtime.settle()
         self.shutdown()
         running = [t for t in self._running if not t.done()]
         if running:
@@ -168,6 +172,14 @@ class SyncScheduler:
         for service in (self.realtime, self.metrics):
             if service is not None:
                 await service.stop()
+
+    def cancel_running(self) -> None:
+        """Cancel the jobs running now (a second stop signal): each records its run as
+        interrupted and releases the lease; its requests in flight are of unknown outcome."""
+        for task in self._running:
+            task.cancel()
+        if self.realtime is not None:
+            self.realtime.close()  # its dispatcher's run too
 
     def pause(self) -> None:
         self.scheduler.pause()
@@ -243,8 +255,22 @@ def serve_forever(config: Config, store: Store) -> int:
         sched = SyncScheduler(engine, config, log=_json_line)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            # The first signal stops gracefully: no new operation, requests in flight
+            # finish, the run is recorded as interrupted. A second one does not wait for
+            # the LMS: the run is cancelled, the requests in flight stay of unknown
+            # outcome, and the next run reads the LMS before sending any of them again.
+            if not stop.is_set():
+                _json_line({"event": "stopping", "signal": sig.name})
+                engine.request_stop(f"serve was asked to stop ({sig.name})")
+                stop.set()
+            else:
+                _json_line({"event": "stopping", "signal": sig.name, "force": True})
+                sched.cancel_running()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         sched.start()
         try:
             await sched.ready()

@@ -180,3 +180,25 @@ def test_channel_ids_are_stable_digests_and_owed_follows_the_announced_state():
     assert channel_ids(["webhook https://a"]) == channel_ids(["webhook https://a"])
     assert owed(None, True) and not owed(None, False)
     assert owed(1, False) and owed(0, True) and not owed(1, True) and not owed(0, False)
+
+
+def test_a_webhook_that_fails_with_an_os_error_leaves_the_notice_owed(workspace, receiver,
+                                                                      monkeypatch, tmp_path):
+    """An OSError from the webhook's client (here: the CA bundle it is told to load does
+    not exist) is that channel's failure, not a crash of the check."""
+    url, received = receiver
+    with workspace.config_path.open("a") as f:
+        f.write(f'\n[[alerts.channels]]\ntype = "webhook"\nurl = "{url}"\n')
+    config = load_config(workspace.config_path)
+    store = Store(config.database.path)
+    monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", "revoked")
+    assert main(workspace.args("sync")) == 5
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    assert Alerter(store, config).check() == []
+    row = store.rows("SELECT * FROM alert_state WHERE key = 'quarantine'")[0]
+    assert row["active"] == 1 and row["notified"] is None
+    assert received == []
+
+    monkeypatch.delenv("SSL_CERT_FILE")
+    assert [d["alert"] for d in Alerter(store, config).check()] == ["quarantine"]
+    assert len(received) == 1

@@ -170,7 +170,9 @@ def test_serve_logs_json_lines_and_stops_on_sigterm(tmp_path, scim_server, lms_t
     assert first["event"] == "serving" and "full" in first["jobs"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
-    assert json.loads(proc.stdout.readline())["event"] == "stopped"
+    rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert [r["event"] for r in rest] == ["stopping", "stopped"]
+    assert rest[0]["signal"] == "SIGTERM"
 
 
 def test_header_lacking_a_required_column_rejects_the_feed(tmp_path, scim_server, lms_token):

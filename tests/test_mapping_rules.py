@@ -163,7 +163,8 @@ def test_a_broken_mapping_is_one_sentence_naming_the_key(mapping, expected):
 
 
 def test_a_custom_attribute_needs_a_target_that_holds_it():
-    with pytest.raises(ConfigError, match="moodle target has no attribute"):
+    with pytest.raises(ConfigError, match=r"mapping\.attributes\.country': a Moodle target "
+                       r"takes custom profile fields, named profile_field_<shortname>"):
         config("[mapping.attributes]\ncountry = 'location'\n",
                lms='type = "moodle"\nbase_url = "http://127.0.0.1:1"\ntoken_env = "T"')
 

@@ -185,13 +185,14 @@ def test_the_sandbox_refuses_a_call_whose_second_user_takes_the_firsts_email(lms
 
     before = len(lms.site.users)
     for clash in ([user("a1", "same@x.example", "I1"), user("a2", "SAME@x.example", "I2")],
-                  [user("b1", "b1@x.example", "J1"), user("b2", "b2@x.example", "J1")]):
+                  [user("b1", "b1@x.example", "J1"), user("b1", "b2@x.example", "J2")]):
         with pytest.raises(WsError) as refused:
             lms.site.create_users({"users": clash})
         assert "already exists" in refused.value.debuginfo
     assert len(lms.site.users) == before  # all or nothing
+    # A Moodle 4.3 site keeps no idnumber unique: two users may share one.
     lms.site.create_users({"users": [user("c1", "c1@x.example", "K1"),
-                                     user("c2", "c2@x.example", "K2")]})
+                                     user("c2", "c2@x.example", "K1")]})
     assert len(lms.site.users) == before + 2
 
 

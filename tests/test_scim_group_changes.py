@@ -9,6 +9,7 @@ invalidValue) comes from a fault in front of it.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -100,3 +101,43 @@ def test_an_lms_outage_fails_every_waiting_change_without_splitting(lms):
     assert all(isinstance(o, ConnectorError) and o.error_class == ErrorClass.transient
                for o in outcomes)
     assert 1 <= len(fault.patches) <= 3  # retried later as a whole, not member by member
+
+
+def test_a_created_group_answered_without_an_id_fails_and_is_not_remembered():
+    """A Group created by a POST whose answer names no id: the change fails (and is
+    retried), and the next change looks for the Group again instead of using no id."""
+    seen: list[tuple[str, str]] = []
+
+    def no_id(method: str, path: str, body: bytes = b""):
+        seen.append((method, path))
+        if method == "POST" and path == "/v2/Groups":
+            return 201, {"Content-Type": "application/scim+json"}, json.dumps(
+                {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                 "displayName": AUDIENCE.group}).encode()
+        return None
+
+    no_id.wants_body = True
+    server = ScimSandbox(token=TOKEN, fault=no_id).start()
+    try:
+        async def twice() -> list[BaseException | None]:
+            async with target(server) as t:
+                return [await _outcome(t.add_to_audience(AUDIENCE, "user-1")),
+                        await _outcome(t.add_to_audience(AUDIENCE, "user-2"))]
+
+        outcomes = asyncio.run(twice())
+    finally:
+        server.stop()
+    for outcome in outcomes:
+        assert isinstance(outcome, ConnectorError)
+        assert outcome.error_class == ErrorClass.transient
+        assert "names no Group id" in str(outcome)
+    assert [m for m, p in seen if p.startswith("/v2/Groups/")] == []  # no PATCH to no id
+    assert seen.count(("POST", "/v2/Groups")) == 2  # looked for and created again
+
+
+async def _outcome(step) -> BaseException | None:
+    try:
+        await step
+    except ConnectorError as exc:
+        return exc
+    return None

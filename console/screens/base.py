@@ -9,7 +9,7 @@ turn and reloads when it is shown again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -24,10 +24,19 @@ from console.widgets.banner import Banner
 from console.widgets.notice_bar import NoticeBar
 from storage import console_queries as q
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from console.app import ConsoleApp
+
 
 class DataScreen(Screen):
     scope = "list"
     refresh_seconds = 2.0
+
+    if TYPE_CHECKING:
+        # Every data screen runs in the console app: its store, clock and actions, typed.
+        app = getters.app(ConsoleApp)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -124,7 +133,7 @@ class DataScreen(Screen):
     def on_key(self, event: Key) -> None:
         # A disabled binding does not run; tell the operator why, as lazygit does.
         for k in keymap.KEYS:
-            if k.scope == self.scope and event.key in k.key.split(","):
+            if k.scope == self.scope and event.key in keymap.keys_of(k, self.app.key_overrides):
                 if keymap.is_dangerous(k.action) and self.app.read_only:
                     self.notify(f"'{k.label}' is not available in read-only mode",
                                 severity="warning")

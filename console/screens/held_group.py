@@ -109,7 +109,9 @@ class HeldGroupScreen(DataScreen):
         event.stop()  # the table takes Enter itself
         self.action_open()
 
-    def action_toggle(self) -> None:
+    # Textual's own ``toggle`` action takes an attribute name; this screen's key toggles
+    # the highlighted group instead (keymap), so the signature differs on purpose.
+    def action_toggle(self) -> None:  # type: ignore[override]
         key = self.query_one(PagedTable).current_key
         if key is not None:
             self.deselected ^= {int(key)}

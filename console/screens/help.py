@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,10 +14,12 @@ from textual.widgets import Static
 
 from console import keymap
 
-SCOPE_TITLES = {"app": "Anywhere", "dashboard": "Dashboard", "list": "Lists",
-                "person": "Person", "run": "Run", "held": "Held batch review",
-                "held_group": "One hold: its people",
-                "reports": "Reports", "audiences": "Audiences", "log": "Log"}
+if TYPE_CHECKING:
+    from textual import getters
+
+    from console.app import ConsoleApp
+
+SCOPE_TITLES = keymap.SCOPE_TITLES
 
 
 def ordered_sections(rows: list[tuple[str, str, str]], here: str | None
@@ -32,6 +36,8 @@ def ordered_sections(rows: list[tuple[str, str, str]], here: str | None
 
 
 class HelpScreen(ModalScreen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(ConsoleApp)  # shown only by the console app
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
@@ -40,7 +46,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold cyan")
         table.add_column("what")
         here = self.current_scope()
-        for scope, title, rows in ordered_sections(keymap.help_rows(self.app.read_only), here):
+        rows_now = keymap.help_rows(self.app.read_only, self.app.key_overrides)
+        for scope, title, rows in ordered_sections(rows_now, here):
             for i, (key, text) in enumerate(rows):
                 table.add_row(Text(title, style="bold") if i == 0 else "", key, text)
             if scope == "app":

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from console import actions_links, fmt, keymap, match_requests, requests
+from console import actions_links, fmt, keymap, match_requests, provenance, requests
 from console.screens.base import DataScreen
 from console.screens.reason_form import ReasonModal
 from console.widgets.match_panel import MatchPanel
@@ -48,9 +48,13 @@ class PersonScreen(DataScreen):
             yield Static(id="audiences", classes="panel")
             yield Static(id="history", classes="panel")
             yield Static(id="trail", classes="panel")
+            # Last, below what needs acting on and the person's history (the audit trail
+            # shows an operator's action at once): the long answer to "why this value?".
+            yield Static(id="provenance", classes="panel")
 
     def on_mount(self) -> None:
         for pid, title in (("hris", "HRIS record"), ("compare", "Desired (from HR) vs LMS"),
+                           ("provenance", "Where each desired value comes from"),
                            ("problems", "Drift and data quality"),
                            ("history", "Operations"), ("trail", "Audit trail")):
             self.query_one(f"#{pid}").border_title = title
@@ -63,6 +67,9 @@ class PersonScreen(DataScreen):
         if self.app.config.audiences:
             detail["audiences"] = explain(self.app.store, self.app.config, self.employee_id,
                                           self.app.clock.now())
+        # The mapping explained here, off the event loop, like the reads it builds on.
+        detail["provenance"] = provenance.explain_recorded(
+            self.app.config, detail, self.app.clock.now().date())
         detail["match"] = None
         if any(row["kind"] in ("disputed", "unlinked") for row in detail["drift"]):
             # Resolved since the drift was read (LinkRefused): no panel.
@@ -100,6 +107,8 @@ class PersonScreen(DataScreen):
         self.query_one("#hris", Static).update(hris if rec else Text("no valid HR record",
                                                                       style="yellow"))
         self.query_one("#compare", Static).update(self._compare(d["desired"], d["account"]))
+        self.query_one("#provenance", Static).update(
+            provenance.provenance(d.get("provenance"), d["account"] is not None))
         self.query_one(MatchPanel).show(d.get("match"))
         self.query_one("#problems", Static).update(self._problems(d["drift"]))
         if d.get("audiences"):
@@ -200,7 +209,9 @@ class PersonScreen(DataScreen):
             return None
         chosen = self.query_one(MatchPanel).highlighted()
         if chosen is None:
-            return "no candidate LMS account to link: press n for a new account instead"
+            return (f"no candidate LMS account to link: press "
+                    f"{keymap.key_for('create_account', self.app.key_overrides)} for a new "
+                    "account instead")
         owner = chosen.get("external_key")
         if owner and owner != self.employee_id:
             return (f"LMS account {chosen['lms_id']} belongs to {owner} (its externalId); "

@@ -14,10 +14,11 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from console import fmt, keymap, requests
+from console.action_path import ActionRequest
 from console.screens.base import DataScreen
 from console.widgets.paged_table import PagedTable
 from storage import run_detail
-from storage.db import parse_ts
+from storage.db import Store, parse_ts
 from sync.models import ERROR_OWNER
 
 FAILURE_COLUMNS = ("error class", "owner", "failed here", "still failing", "example")
@@ -139,7 +140,7 @@ class RunScreen(DataScreen):
         app, run_id = self.app, self.run_id
         # The ids are read when the dialog opens: a failure that lands after it is not in
         # the scope the operator confirms.
-        def build(store):
+        def build(store: Store) -> ActionRequest | str:
             ids = run_detail.failed_ids(store, run_id, error_class)
             if not ids:
                 return f"run {run_id}: no {error_class} failure is left to retry"

@@ -3,6 +3,8 @@ by side with each candidate LMS account, and a list to choose the candidate from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from rich.console import Group
@@ -12,6 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from console import keymap
 
 TITLE = "Match: HR record vs candidate LMS accounts"
 
@@ -51,7 +55,8 @@ class MatchPanel(Vertical):
         self.display = match is not None
         if match is None:
             return
-        self.query_one("#match-sides", Static).update(side_by_side(match))
+        self.query_one("#match-sides", Static).update(
+            side_by_side(match, getattr(self.app, "key_overrides", {})))
         ids = [c["lms_id"] for c in match["candidates"]]
         if ids == self._ids:
             return  # a refresh keeps the operator's highlighted candidate
@@ -77,7 +82,8 @@ class MatchPanel(Vertical):
         return candidates[index] if index is not None and index < len(candidates) else None
 
 
-def side_by_side(match: dict[str, Any]) -> Group:
+def side_by_side(match: dict[str, Any], overrides: Mapping[str, str] | None = None
+                 ) -> Group:
     rec, want = match.get("record") or {}, match.get("desired") or {}
     table = Table(box=None, padding=(0, 1), show_edge=False)
     table.add_column("", style="dim")
@@ -92,16 +98,18 @@ def side_by_side(match: dict[str, Any]) -> Group:
         table.add_row(label, _text(ours), *[_mark(c.get(field), ours) for c in candidates])
     table.add_row("active", "in HR" if want.get("active", True) else "not active",
                   *["yes" if c.get("active") else "no" for c in candidates])
-    return Group(table, Text(_state(match), style="italic"))
+    return Group(table, Text(_state(match, overrides or {}), style="italic"))
 
 
-def _state(match: dict[str, Any]) -> str:
+def _state(match: dict[str, Any], overrides: Mapping[str, str]) -> str:
     detail, decision = match.get("detail") or {}, match.get("decision")
     if detail.get("decision_stale"):
         return detail["decision_stale"]
     if decision is None:
-        return (f"{match['kind']}: choose a candidate and press l to link it, n for a new "
-                "account, i to ignore")
+        key = partial(keymap.key_for, overrides=overrides)  # the operator's keys
+        return (f"{match['kind']}: choose a candidate and press {key('link_match')} to link "
+                f"it, {key('create_account')} for a new account, {key('ignore_match')} to "
+                "ignore")
     what = {"link": f"link to LMS account {decision['lms_id']}",
             "create": "create a new account",
             "ignore": f"ignore ({decision['reason']})"}[decision["decision"]]

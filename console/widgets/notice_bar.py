@@ -3,11 +3,18 @@ rest are. Part of the layout, so it never covers data the way a toast does."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rich.text import Text
 from textual.widget import Widget
 
 from console import fmt
 from console.notices import TIMES, Notice, is_fresh
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from console.app import ConsoleApp
 
 STYLE = {"error": "bold red", "warning": "yellow", "information": "default"}
 MARK = {"error": "✖ ", "warning": "▲ ", "information": "• "}
@@ -32,10 +39,12 @@ def bar_text(notice: Notice | None, now: float) -> Text:
 
 
 class NoticeBar(Widget):
+    if TYPE_CHECKING:
+        app = getters.app(ConsoleApp)  # part of the console app's screens
     """Draws from the app's notice board whenever it is refreshed: on a new notice (the
     app refreshes every bar) and, in a live console, each second for the age and fade."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rows = 1
 

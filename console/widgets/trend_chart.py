@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -79,7 +80,7 @@ class TrendChart(PlotextPlot):
 
     DEFAULT_CSS = "TrendChart { height: 9; min-width: 24; }"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.current: ChartPlan | None = None
 

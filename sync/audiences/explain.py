@@ -49,6 +49,7 @@ def explain(store: Store, config: Any, employee_id: str, now: datetime) -> dict[
         "SELECT json_extract(payload, '$.audience'), kind, status FROM ops "
         "WHERE employee_id = ? AND kind IN ('member_add', 'member_remove') "
         "AND status IN ('pending','running','failed','held','suppressed')", (employee_id,))}
+    why_not: str | None
     eligible, why_not, placement, loop = False, "no valid HR record", None, None
     if person is not None:
         state = lifecycle(person, now, config.guards.termination_cutoff)

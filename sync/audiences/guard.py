@@ -34,8 +34,9 @@ def hold_removals(ops: list[NewOp], audiences: AudienceSet, sizes: dict[str, int
             op.hold_reason = (f"unmapped value: {unmapped}; approve to remove them from "
                               f"audience {op.payload['audience']!r}")
     by_id = audiences.by_id()
-    counts = Counter(op.payload.get("audience") for op in removals
-                     if op.status == OpStatus.pending)
+    counts = Counter(audience_id for op in removals
+                     if op.status == OpStatus.pending
+                     and (audience_id := op.payload.get("audience")) is not None)
     for audience_id, count in sorted(counts.items()):
         audience = by_id.get(audience_id)
         if audience is None:

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.audiences.chain import loop_note
 from sync.audiences.rules import Rule, facts_for, fold, parse_rule
 from sync.diff import Decision, DriftItem, Intent
 from sync.models import DriftKind, OpKind, Person
+
+if TYPE_CHECKING:
+    from sync.config import Config
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class AudienceSet:
 _COMPILED: dict[int, tuple[object, AudienceSet]] = {}
 
 
-def compile_audiences(config) -> AudienceSet:
+def compile_audiences(config: Config) -> AudienceSet:
     """The config's audiences, parsed once per Config object."""
     cached = _COMPILED.get(id(config))
     if cached is not None and cached[0] is config:
@@ -58,13 +62,14 @@ def compile_audiences(config) -> AudienceSet:
     for a in config.audiences:
         rules = tuple(parse_rule(t, attributes) for t in a.rule_texts)
         fields = frozenset().union(*(r.fields for r in rules))
+        minimum, percent = a.removal_limits(config.guards)
         audiences.append(Audience(a.id, a.title, a.group, rules, fields, a.compliance,
-                                  *a.removal_limits(config.guards), a.stray_members))
+                                  minimum, percent, a.stray_members))
         for r in rules:
             for name, values in r.literals().items():
                 literals.setdefault(name, set()).update(values)
-        for name, values in a.known_values.items():
-            declared.setdefault(name, set()).update(values)
+        for name, listed in a.known_values.items():
+            declared.setdefault(name, set()).update(listed)
     used = frozenset().union(*(a.fields for a in audiences)) if audiences else frozenset()
     checked_fields = set(declared) | (set(config.mapping.strict) & used)
     checked = {}

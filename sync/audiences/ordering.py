@@ -16,6 +16,7 @@ other compliance audience the rules want them in. Until then the removal is not 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,7 +60,8 @@ def removal_wait(leaving: Any, missing: dict[str, dict[str, Any] | None], employ
     return Wait(f"waits until the addition is retried: {why}", until)
 
 
-def check_removal(store: Store, config: Any, op: dict[str, Any], now: datetime) -> Wait | None:
+def check_removal(store: Store, config: Any, op: Mapping[str, Any], now: datetime
+                  ) -> Wait | None:
     """The wait for one member_remove op about to be applied, or None to go ahead."""
     if op.get("approved_by"):
         return None

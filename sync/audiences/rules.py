@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, overload
 
 # Person fields a rule can test, besides attributes.<name> (custom mapped fields).
 TEXT_FIELDS = ("department", "job_title", "location", "cost_center", "status",
@@ -39,6 +39,12 @@ FIELDS = (*TEXT_FIELDS, "hire_date", "manager_chain")
 
 class RuleError(ValueError):
     """A rule that cannot be parsed: names the column and what was expected."""
+
+
+@overload
+def fold(value: str) -> str: ...
+@overload
+def fold(value: str | None) -> str | None: ...
 
 
 def fold(value: str | None) -> str | None:

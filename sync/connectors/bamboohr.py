@@ -47,13 +47,13 @@ from sync.connectors.bamboohr_schedule import (
 from sync.connectors.bamboohr_wire import BambooHRHttp, configured_fields, directory, text
 from sync.connectors.base import FeedError, RawRecord, RecordError
 from sync.connectors.http_retry import RetryPolicy
+from sync.connectors.wire_types import is_text_id, unfit_sentence
 from sync.models import digest_of
 from sync.schema_check import describe, missing_columns
 
 MAX_ATTEMPTS = 4  # per call, when throttled or cut off
 MAX_WAIT_SECONDS = 60.0  # the longest Retry-After honoured; beyond it the pull fails
 BACKOFF_BASE_SECONDS = 1.0
-MAX_DATASET_PAGES = 10_000  # a dataset that keeps saying "more" is refused, not followed
 log = logging.getLogger(__name__)
 
 
@@ -205,6 +205,11 @@ class BambooHRSource(BambooHRHttp):
     def _record(self, employee: Any) -> RawRecord:
         if not isinstance(employee, dict) or not str(employee.get("id") or "").strip():
             raise FeedError("BambooHR: an employee in the answer has no 'id'")
+        if not is_text_id(employee["id"]):
+            # The text of an object or list would become a person nobody has.
+            why = unfit_sentence("id", employee["id"])
+            raise FeedError(f"BambooHR: the answer lists an employee whose {why}; the "
+                            "whole answer was refused")
         key = str(employee["id"]).strip()
         scheduled, day = next_due(employee)
         if scheduled:
@@ -297,7 +302,7 @@ class BambooHRSource(BambooHRHttp):
     def _report(self, filters: dict[str, Any], fields: list[str] | None = None, *,
                 only_current: bool = True) -> list[Any]:
         endpoint = "/v1/reports/custom"
-        body = {"title": "rostersync", "fields": fields or self._fields}
+        body: dict[str, Any] = {"title": "rostersync", "fields": fields or self._fields}
         if filters:
             body["filters"] = filters
         flag = "true" if only_current else "false"
@@ -336,13 +341,14 @@ class BambooHRSource(BambooHRHttp):
             ids, self._names["id"])
         out: list[Any] = []
         for filter_ in filters:
-            for page in range(1, MAX_DATASET_PAGES + 1):
+            for page in range(1, self.config.max_pages + 1):
                 body = dataset.data_request(self._asked, filter_, page,
                                             self.config.dataset_page_size)
                 answer = self._call("POST", endpoint, endpoint, missing_ok=True,
                                     content=json.dumps(body).encode())
                 if answer is None:
-                    return self._fallback(f"{what} answered 404")
+                    self._fallback(f"{what} answered 404")
+                    return None
                 parsed = dataset.data_page(answer, self._asked)
                 if parsed is None:
                     raise FeedError(f"{what}: the answer has no 'data' list of rows with "
@@ -352,7 +358,8 @@ class BambooHRSource(BambooHRHttp):
                 if not more:
                     break
             else:
-                raise FeedError(f"{what}: still more pages after {MAX_DATASET_PAGES}")
+                raise FeedError(f"{what}: still more pages after {self.config.max_pages} "
+                                "(hris.max_pages)")
         return out
 
     def _check_catalog(self, name: str) -> bool:
@@ -360,7 +367,7 @@ class BambooHRSource(BambooHRHttp):
         unknown fields with an error, which would not say which config key to fix)."""
         endpoint = f"/v1_2/datasets/{name}/fields"
         catalog: set[str] = set()
-        for page in range(1, MAX_DATASET_PAGES + 1):
+        for page in range(1, self.config.max_pages + 1):
             answer = self._call("GET", f"{endpoint}?page={page}&page_size=1000", endpoint,
                                 missing_ok=True)
             if answer is None:

@@ -64,7 +64,7 @@ def catalog_page(answer: Any) -> tuple[set[str], bool] | None:
     if not isinstance(answer, dict) or not isinstance(answer.get("fields"), list):
         return None
     names = {str(f["name"]) for f in answer["fields"] if isinstance(f, dict) and f.get("name")}
-    paging = answer.get("pagination") if isinstance(answer.get("pagination"), dict) else {}
+    paging = found if isinstance(found := answer.get("pagination"), dict) else {}
     current, total = paging.get("current_page"), paging.get("total_pages")
     more = isinstance(current, int) and isinstance(total, int) and current < total
     return names, more
@@ -98,7 +98,7 @@ def data_page(answer: Any, names: dict[str, str]) -> tuple[list[dict[str, Any]],
         if not isinstance(values, dict):
             return None
         employees.append({back[k]: _plain(v) for k, v in values.items() if k in back})
-    meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
+    meta = found if isinstance(found := answer.get("meta"), dict) else {}
     page, total = meta.get("page"), meta.get("totalPages")
     more = isinstance(page, int) and isinstance(total, int) and page < total
     return employees, more

@@ -52,7 +52,7 @@ class BambooHRHttp(HttpSource):
         # Every call here reads (the custom report is a POST, but only a query), so a
         # reset or a timeout is tried again like a throttle (sync/connectors/http_retry.py).
         answer = read_with_retries(
-            lambda: self._http().request(method, url, content=content, headers=headers),
+            lambda: self._send(method, url, what, content=content, headers=headers),
             self._retry, what=what, sleep=self._sleep, now=self._now, jitter=self._jitter,
             tls_setting="hris.verify_tls")
         response = answer.response

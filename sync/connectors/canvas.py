@@ -1,5 +1,5 @@
-"""Canvas LMS as a target (docs/canvas.md §7.1, §7.2, §7.4), over its REST API with async
-httpx; audiences are account groups (sync.connectors.canvas_groups).
+"""Canvas LMS as a target (docs/canvas.md §7.1, §7.2, §7.4), over its REST API through
+sync.connectors.canvas_client; audiences are account groups (sync.connectors.canvas_groups).
 
 A rostersync account is a Canvas user plus the login (pseudonym) holding the user's SIS
 id: the user carries the names and email, the login the login id (``user_name``), the
@@ -8,8 +8,8 @@ can log in (``workflow_state``). Canvas has no title, department or manager.
 
 Nothing Canvas answers is taken on trust: a lookup that returns a user other than the
 one asked for is an error, and every write is checked against its answer (or a read
-back) before it counts as done. The bearer token lives only in the request headers; no
-message built here contains it.
+back) before it counts as done. The bearer token stays inside the client; no message
+built here contains it.
 """
 
 from __future__ import annotations
@@ -20,47 +20,45 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any, NamedTuple
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from sync.config import secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
+from sync.connectors.canvas_attributes import (
+    ATTRIBUTES,
+    LOGIN_ATTRIBUTES,
+    NOT_CLEARABLE,
+    USER_ATTRIBUTES,
+    as_param,
+    same_attribute,
+)
+from sync.connectors.canvas_client import CanvasClient
 from sync.connectors.canvas_config import CanvasTargetConfig
 from sync.connectors.canvas_groups import CanvasGroups
 from sync.connectors.canvas_wire import (
     LOGIN_FIELDS,
     USER_FIELDS,
     account_from_canvas,
-    bearer_token,
     canvas_id,
     creation_params,
-    failure,
-    failure_hint,
-    is_permission_refusal,
-    is_throttled,
     login_params,
     managed_login,
     name_params,
-    next_page,
-    remaining_units,
     same,
     split_changes,
     user_params,
 )
-from sync.connectors.http_retry import retry_after_seconds
 from sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
 
-# Answers to a read worth asking again: the server stumbled (a write is not repeated on
-# these: it may have landed, and the executor owns its retries).
-_RETRY_READ = frozenset({429, 500, 502, 503, 504})
-
 # Listings carry a user's email only when asked for it (UsersController#api_index keeps
-# ``include[]`` values among avatar_url, email, last_login, time_zone, uuid).
+# ``include[]`` values among avatar_url, email, last_login, time_zone, uuid); the time
+# zone likewise, asked for only when a mapping reads it.
 _WITH_EMAIL = {"include[]": "email"}
+_WITH_EMAIL_AND_ZONE = {"include[]": ["email", "time_zone"]}
 
 # "List users in account": search_term "Must be at least 3 characters"
 # (SearchTermHelper::MIN_SEARCH_TERM_LENGTH); a shorter one is a 400.
@@ -71,13 +69,6 @@ def _q(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-class _Answer(NamedTuple):
-    """A response and its parsed JSON (None when the status was not 2xx)."""
-
-    response: httpx.Response
-    data: Any
-
-
 class CanvasTarget(LmsTarget):
     name = "canvas"
 
@@ -85,166 +76,51 @@ class CanvasTarget(LmsTarget):
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  jitter: Callable[[], float] = random.random) -> None:
         self.config = config
-        self._sleep = sleep
-        self._jitter = jitter
-        self._api = f"{config.base_url}/api/v1"
-        self._account_path = f"/accounts/{quote(config.account_id, safe=':')}"
-        self._headers = {"Accept": "application/json"}
-        self._token = bearer_token(secret_from_env(config.token_env, "lms.token_env"),
-                                   config.token_env)
-        if self._token:
-            self._headers["Authorization"] = f"Bearer {self._token}"
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            # No pool timeout: waiting for one of our own connections is not a failure
-            # of the LMS; the engine bounds its concurrency to config.concurrency.
-            timeout=httpx.Timeout(config.timeout_seconds, pool=None),
-            verify=config.verify_tls,
-            limits=httpx.Limits(max_connections=config.concurrency,
-                                max_keepalive_connections=config.concurrency))
-        self._pause = 0.0  # seconds the next request waits for the bucket to drain
+        # The transport (session, token, paging, pacing, retries, error answers), shared
+        # with the audience half.
+        self._api = CanvasClient(config, client=client, sleep=sleep, jitter=jitter)
+        self._account_path = self._api.account_path
         self._login_reads = asyncio.Semaphore(config.concurrency)
-        self._groups = CanvasGroups(self)
+        self._groups = CanvasGroups(self._api, config.groups)
+        # The Canvas attributes [mapping.attributes] names (sync.connectors.canvas_attributes).
+        self._mapped = config.mapped_attributes
+        self._include = _WITH_EMAIL_AND_ZONE if "time_zone" in self._mapped else _WITH_EMAIL
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    # -- transport -----------------------------------------------------------------------
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
-
-    def _backoff(self, attempt: int) -> float:
-        # Exponential with jitter between half and all of the step (§0: no Retry-After).
-        step = self.config.backoff_base_seconds * 2 ** (attempt - 1)
-        return min(self.config.max_wait_seconds, step * (0.5 + self._jitter() / 2))
-
-    def _note_remaining(self, response: httpx.Response) -> float | None:
-        left = remaining_units(response.headers.get("X-Rate-Limit-Remaining"))
-        low = self.config.low_water_remaining
-        if left is not None and left < low:
-            self._pause = max(self._pause, (low - left) / self.config.leak_units_per_second)
-        return left
-
-    async def _call(self, method: str, url: str, what: str, *,
-                    form: dict[str, str] | None = None,
-                    params: dict[str, Any] | None = None) -> _Answer:
-        """One call with bounded retries; returns 2xx answers and error statuses alike.
-
-        A throttled 403 is retried whatever the method: Canvas refused it before doing
-        anything (§7.1). Network errors, 5xx and unreadable 2xx bodies are retried for
-        reads only.
-        """
-        read = method == "GET"
-        attempts = self.config.max_attempts
-        for attempt in range(1, attempts + 1):
-            if self._pause > 0:
-                pause, self._pause = min(self._pause, self.config.max_wait_seconds), 0.0
-                await self._sleep(pause)
-            try:
-                response = await self._client.request(method, url, headers=self._headers,
-                                                      data=form, params=params)
-            except httpx.HTTPError as exc:
-                if read and attempt < attempts:
-                    await self._sleep(self._backoff(attempt))
-                    continue
-                raise self._network_error(exc, what) from None
-            left = self._note_remaining(response)
-            status = response.status_code
-            throttled = status == 403 and is_throttled(status, response.text,
-                                                       self.config.rate_limit_text)
-            if throttled or (read and status in _RETRY_READ):
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                if wait is None:
-                    wait = self._backoff(attempt)
-                    if throttled and left is not None:
-                        # Back off until the bucket has drained to the low-water mark.
-                        wait = min(self.config.max_wait_seconds, max(wait, self._pause))
-                self._pause = 0.0  # this wait covers the drain
-                if attempt == attempts or wait > self.config.max_wait_seconds:
-                    raise self._error(response, what, attempts=attempt, wait=wait)
-                await self._sleep(wait)
-                continue
-            if not 200 <= status < 300:
-                return _Answer(response, None)
-            try:
-                return _Answer(response, response.json())
-            except ValueError:
-                if read and attempt < attempts:
-                    await self._sleep(self._backoff(attempt))
-                    continue
-                raise ConnectorError(
-                    f"Canvas {what} failed: the {status} answer is not JSON (malformed or "
-                    f"cut short: {' '.join(response.text[:80].split())!r})"
-                    + ("" if read else "; the change may or may not have been made"),
-                    ErrorClass.transient, status=status) from None
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def _network_error(self, exc: httpx.HTTPError, what: str) -> ConnectorError:
-        if isinstance(exc, httpx.TimeoutException):
-            why = f"no answer within {self.config.timeout_seconds:g}s"
-        else:
-            why = f"network error: {self._redact(str(exc)) or 'connection failed'}"
-        return ConnectorError(f"Canvas {what} failed: {why} ({type(exc).__name__}, "
-                              f"{self.config.base_url})", ErrorClass.transient)
-
-    def _error(self, response: httpx.Response, what: str, *, attempts: int = 1,
-               wait: float | None = None) -> ConnectorError:
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error_class, text, code = failure(status, response.text, body,
-                                          self.config.rate_limit_text)
-        # One line; redact before cutting, or a cut could leave a prefix of the token.
-        detail = " ".join(self._redact(text or response.reason_phrase).split())[:300]
-        hint = failure_hint(status, error_class, attempts=attempts, wait=wait,
-                            max_wait=self.config.max_wait_seconds, token_env=self.config.token_env,
-                            refused=is_permission_refusal(status, body))
-        return ConnectorError(f"Canvas {what} failed: {status} {detail}{hint}", error_class,
-                              status=status, code=code,
-                              retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        await self._api.aclose()
 
     # -- reads ---------------------------------------------------------------------------
-
-    async def _pages(self, path: str, what: str,
-                     params: dict[str, Any] | None = None) -> AsyncIterator[list[Any]]:
-        """The pages of a list endpoint, following Link rel="next" as opaque URLs (§7.1)."""
-        url: str | None = self._api + path
-        query: dict[str, Any] | None = {**(params or {}), "per_page": self.config.per_page}
-        seen: set[str] = set()
-        page = 1
-        while url is not None:
-            page_what = f"{what} (GET {urlsplit(url).path}, page {page})"
-            answer = await self._call("GET", url, page_what, params=query)
-            if answer.data is None:
-                raise self._error(answer.response, page_what)
-            if not isinstance(answer.data, list):
-                raise ConnectorError(f"Canvas {page_what} failed: the answer is not a JSON "
-                                     "list", ErrorClass.transient)
-            yield answer.data
-            url = next_page(answer.response.headers.get("Link"), str(answer.response.url),
-                            self._api, seen, page_what)
-            query, page = None, page + 1
 
     async def _logins(self, user_id: str) -> list[dict[str, Any]]:
         what = f"read of the logins of user {user_id}"
         async with self._login_reads:
-            out: list[dict[str, Any]] = []
-            async for page in self._pages(f"/users/{quote(user_id, safe='')}/logins", what):
-                out += [login for login in page if isinstance(login, dict)]
-            return out
+            return await self._api.listing(f"/users/{quote(user_id, safe='')}/logins", what)
 
     async def _account(self, user: dict[str, Any]) -> Account:
-        logins = await self._logins(canvas_id(user.get("id")) or "")
+        user_id = canvas_id(user.get("id")) or ""
+        logins = await self._logins(user_id)
+        missing = [n for n in USER_ATTRIBUTES if n in self._mapped and n not in user]
+        if missing:
+            # Listings never carry the locale, "Show user details" never the zone; the
+            # user's profile has both (ProfileController#settings, profile_json).
+            profile = await self._profile(user_id)
+            user = {**user, **{n: profile.get(n) for n in missing}}
         return self._to_account(user, managed_login(user, logins))
+
+    async def _profile(self, user_id: str) -> dict[str, Any]:
+        what = f"read of the profile of user {user_id}"
+        async with self._login_reads:
+            answer = await self._api.call("GET", f"/users/{quote(user_id, safe='')}/profile",
+                                          what)
+        if answer.data is None:
+            raise self._api.error(answer.response, what)
+        return answer.data if isinstance(answer.data, dict) else {}
 
     def _to_account(self, user: dict[str, Any], login: dict[str, Any] | None) -> Account:
         return account_from_canvas(user, login,
                                    employee_number_field=self.config.employee_number_field,
-                                   active_state=self.config.active_state)
+                                   active_state=self.config.active_state,
+                                   attributes=self._mapped)
 
     async def _accounts(self, users: list[Any], what: str) -> list[Account]:
         usable = []
@@ -256,17 +132,17 @@ class CanvasTarget(LmsTarget):
         return list(await asyncio.gather(*(self._account(u) for u in usable)))
 
     async def list_accounts(self) -> AsyncIterator[Account]:
-        async for page in self._pages(f"{self._account_path}/users", "list of users",
-                                      _WITH_EMAIL):
+        async for page in self._api.pages(f"{self._account_path}/users", "list of users",
+                                          self._include):
             for account in await self._accounts(page, "list of users"):
                 yield account
 
     async def _user(self, path_id: str, what: str) -> dict[str, Any] | None:
-        answer = await self._call("GET", f"{self._api}/users/{path_id}", what)
+        answer = await self._api.call("GET", f"/users/{path_id}", what)
         if answer.response.status_code == 404:
             return None
         if answer.data is None:
-            raise self._error(answer.response, what)
+            raise self._api.error(answer.response, what)
         if not isinstance(answer.data, dict) or not canvas_id(answer.data.get("id")):
             raise ConnectorError(f"Canvas {what} failed: the answer is not a user object",
                                  ErrorClass.transient)
@@ -303,8 +179,8 @@ class CanvasTarget(LmsTarget):
             raise ConnectorError(f"Canvas {what} cannot be made: Canvas searches need at least "
                                  f"{MIN_SEARCH_TERM} characters", ErrorClass.data)
         hits: list[Any] = []
-        async for page in self._pages(f"{self._account_path}/users", what,
-                                      {"search_term": term, **_WITH_EMAIL}):
+        async for page in self._api.pages(f"{self._account_path}/users", what,
+                                          {"search_term": term, **self._include}):
             hits += [u for u in page if isinstance(u, dict)
                      and same("email", term, u.get(field))]
         found = await self._accounts(hits, what)
@@ -320,9 +196,11 @@ class CanvasTarget(LmsTarget):
     # -- writes --------------------------------------------------------------------------
 
     def _check(self, what: str, wanted: dict[str, Any], got: dict[str, Any]) -> None:
-        """Every value written must read back the same (login ids and emails: any case)."""
+        """Every value written must read back the same (login ids and emails: any case;
+        mapped attributes as text)."""
         for field, value in wanted.items():
-            if not same(field, value, got.get(field)):
+            if not (same_attribute(value, got.get(field)) if field in ATTRIBUTES
+                    else same(field, value, got.get(field))):
                 raise ConnectorError(f"Canvas {what} did not take: {field} reads back as "
                                      f"{_q(got.get(field))}, not {_q(value)}",
                                      ErrorClass.conflict)
@@ -339,7 +217,7 @@ class CanvasTarget(LmsTarget):
             account, employee_number_field=self.config.employee_number_field,
             authentication_provider_id=self.config.authentication_provider_id,
             enable_sis_reactivation=self.config.enable_sis_reactivation)
-        user = await self._write("POST", f"{self._account_path}/users", what, form)
+        user = await self._api.write("POST", f"{self._account_path}/users", what, form)
         if not canvas_id(user.get("id")):
             raise ConnectorError(f"Canvas {what}: the answer is not a user object; the user "
                                  "may or may not exist", ErrorClass.transient)
@@ -355,7 +233,11 @@ class CanvasTarget(LmsTarget):
             account.given_name, account.family_name, "")["short_name"]
         if self.config.employee_number_field == "integration_id":
             wanted["employee_number"] = account.employee_number
-        self._check(what, wanted, {k: getattr(created, k) for k in wanted})
+        got = {k: getattr(created, k) for k in wanted}
+        for name, value in account.attributes.items():
+            if name in self._mapped and as_param(value):  # an empty one is not sent
+                wanted[name], got[name] = value, created.attributes.get(name)
+        self._check(what, wanted, got)
         if not account.active:
             return await self._write_login(created, {"active": False}, what)
         return created
@@ -366,7 +248,8 @@ class CanvasTarget(LmsTarget):
         if not changes:
             return None
         what = f"update of user {_q(lms_id)}"
-        writable, refused, unknown = split_changes(changes, self.config.employee_number_field)
+        writable, refused, unknown = split_changes(changes, self.config.employee_number_field,
+                                                   self._mapped)
         if unknown:
             raise ConnectorError(f"Canvas {what} failed: unknown account field "
                                  f"{unknown[0]!r}", ErrorClass.mapping)
@@ -377,41 +260,45 @@ class CanvasTarget(LmsTarget):
                 raise ConnectorError(f"Canvas {what} failed: 404 the user no longer exists",
                                      ErrorClass.not_found, status=404)
             user_changes = {k: v for k, v in writable.items() if k in USER_FIELDS}
-            if user_changes:
-                account = await self._write_user(account, user_changes, what)
+            user_attributes = {k: v for k, v in writable.items() if k in USER_ATTRIBUTES}
+            if user_changes or user_attributes:
+                account = await self._write_user(account, user_changes, what,
+                                                 user_attributes)
             login_changes = {k: v for k, v in writable.items() if k in LOGIN_FIELDS}
-            if login_changes:
-                account = await self._write_login(account, login_changes, what)
+            login_attributes = {k: v for k, v in writable.items() if k in LOGIN_ATTRIBUTES}
+            if login_changes or login_attributes:
+                account = await self._write_login(account, login_changes, what,
+                                                  login_attributes)
         if refused:
             # Said after the rest has landed, so that the op is not reported as done.
+            uncleared = [k for k in refused if k in NOT_CLEARABLE]
+            if uncleared:
+                raise ConnectorError(
+                    f"Canvas {what}: Canvas cannot clear {uncleared[0]} "
+                    f"({NOT_CLEARABLE[uncleared[0]]}); give its expression in "
+                    "mapping.attributes a default", ErrorClass.mapping)
             raise ConnectorError(
                 f"Canvas {what}: Canvas has no place for {', '.join(refused)}; leave the "
                 "matching HRIS columns unmapped for a Canvas target (docs/canvas.md)",
                 ErrorClass.mapping)
         return account
 
-    async def _write(self, method: str, path: str, what: str,
-                     form: dict[str, str]) -> dict[str, Any]:
-        answer = await self._call(method, self._api + path, what, form=form)
-        if answer.data is None:
-            raise self._error(answer.response, what)
-        if not isinstance(answer.data, dict):
-            raise ConnectorError(f"Canvas {what}: the {answer.response.status_code} answer is "
-                                 "not a JSON object; the change may or may not have been made",
-                                 ErrorClass.transient)
-        return answer.data
-
-    async def _write_user(self, current: Account, changes: dict[str, Any],
-                          what: str) -> Account:
-        names, sent = user_params(current, changes)
+    async def _write_user(self, current: Account, changes: dict[str, Any], what: str,
+                          attributes: dict[str, Any] | None = None) -> Account:
+        """Names and email (``changes``) and mapped user attributes in one PUT; its
+        answer holds all of them (UsersController#update: locale, email, time_zone)."""
+        names: dict[str, Any]  # Account fields, given to dataclasses.replace
+        names, sent = user_params(current, changes) if changes else ({}, {})
+        sent.update({k: as_param(v) for k, v in (attributes or {}).items()})
         form = {f"user[{k}]": v for k, v in sent.items()}
-        user = await self._write("PUT", f"/users/{quote(current.lms_id or '', safe='')}",
-                                 what, form)
+        user = await self._api.write("PUT", f"/users/{quote(current.lms_id or '', safe='')}",
+                                     what, form)
         self._check(what, sent, user)
-        return replace(current, **names, email=sent.get("email", current.email))
+        return replace(current, **names, email=sent.get("email", current.email),
+                       attributes={**current.attributes, **(attributes or {})})
 
-    async def _write_login(self, current: Account, changes: dict[str, Any],
-                           what: str) -> Account:
+    async def _write_login(self, current: Account, changes: dict[str, Any], what: str,
+                           attributes: dict[str, Any] | None = None) -> Account:
         login_id = current.extra.get("login_id")
         if not login_id:
             raise ConnectorError(f"Canvas {what} failed: user {current.lms_id} has no login "
@@ -420,24 +307,43 @@ class CanvasTarget(LmsTarget):
         sent, state = login_params(changes, by_event=by_event,
                                    active_state=self.config.active_state,
                                    suspended_state=self.config.suspended_state)
+        sent.update({k: as_param(v) for k, v in (attributes or {}).items()})
         if sent:
-            login = await self._write(
-                "PUT", f"{self._account_path}/logins/{quote(login_id, safe='')}", what,
-                {f"login[{k}]": v for k, v in sent.items()})
+            login = await self._put_login(login_id, sent, what)
             self._check(what, sent, login)
         if by_event:
             user_path = f"/users/{quote(current.lms_id or '', safe='')}"
-            await self._write("PUT", user_path, what,
-                              {"user[event]": "unsuspend" if changes["active"] else "suspend"})
+            await self._api.write("PUT", user_path, what,
+                                  {"user[event]": "unsuspend" if changes["active"] else "suspend"})
             # The event answers the user, not its logins: read the login back.
             logins = await self._logins(current.lms_id or "")
             login = next((lg for lg in logins if canvas_id(lg.get("id")) == login_id), {})
             self._check(what, {"workflow_state": state}, login)
-        return replace(current, **changes)
+        return replace(current, **changes,
+                       attributes={**current.attributes, **(attributes or {})})
+
+    async def _put_login(self, login_id: str, sent: dict[str, str],
+                         what: str) -> dict[str, Any]:
+        try:
+            return await self._api.write(
+                "PUT", f"{self._account_path}/logins/{quote(login_id, safe='')}", what,
+                {f"login[{k}]": v for k, v in sent.items()})
+        except ConnectorError as exc:
+            provider = sent.get("authentication_provider_id")
+            if provider is None or exc.error_class is not ErrorClass.not_found:
+                raise
+            # Canvas looks the provider up before the login (find_authentication_provider):
+            # its 404 is most likely the mapped provider's, and not a reason to forget the
+            # account.
+            raise ConnectorError(
+                f"Canvas {what} failed: 404 for authentication_provider_id {_q(provider)}: "
+                "no active authentication provider of that id or type (or the login is "
+                "gone); check the mapping.attributes expression", ErrorClass.mapping,
+                status=404) from None
 
     async def delete(self, lms_id: str) -> None:
         what = f"delete of user {_q(lms_id)}"
-        gone = await self._write(
+        gone = await self._api.write(
             "DELETE", f"{self._account_path}/users/{quote(lms_id, safe='')}", what, {})
         if canvas_id(gone.get("id")) != lms_id:
             raise ConnectorError(f"Canvas {what}: the answer names user "
@@ -458,12 +364,12 @@ class CanvasTarget(LmsTarget):
 
     async def check(self) -> str:
         what = f"read of account {self.config.account_id}"
-        answer = await self._call("GET", f"{self._api}{self._account_path}", what)
+        answer = await self._api.call("GET", self._account_path, what)
         if answer.data is None:
-            raise self._error(answer.response, what)
+            raise self._api.error(answer.response, what)
         account = answer.data if isinstance(answer.data, dict) else {}
         # Reading the account needs less than managing its users: prove that too.
-        async for _page in self._pages(f"{self._account_path}/users", "credential probe"):
+        async for _page in self._api.pages(f"{self._account_path}/users", "credential probe"):
             break
         return (f"Canvas at {self.config.base_url} (account {account.get('name', '?')} "
                 f"#{canvas_id(account.get('id'))})")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from sync.config_base import Strict, http_url
+from sync.connectors.http_limits import LMS_DEADLINE_SECONDS, LMS_MAX_ANSWER_BYTES, MAX_PAGES
 
 
 class CanvasGroupsConfig(Strict):
@@ -58,6 +59,12 @@ class CanvasTargetConfig(Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
+    # What one answer may cost (sync/connectors/http_limits.py): bytes read (streamed)
+    # and seconds in all per request (the read timeout is per chunk), and pages per
+    # listing.
+    max_answer_bytes: int = Field(LMS_MAX_ANSWER_BYTES, gt=0)
+    request_deadline_seconds: float = Field(LMS_DEADLINE_SECONDS, gt=0)
+    max_pages: int = Field(MAX_PAGES, ge=1)  # a listing with more pages is refused
 
     # -- logins (§7.2) -----------------------------------------------------------------
     # pseudonym[authentication_provider_id] for new logins (e.g. "saml", or an id); unset:
@@ -116,6 +123,14 @@ class CanvasTargetConfig(Strict):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    # The Canvas attributes [mapping.attributes] maps beyond the built-in fields (set by
+    # Config when the file is loaded, sync.mapping_targets): read with every user.
+    _mapped_attributes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def mapped_attributes(self) -> tuple[str, ...]:
+        return self._mapped_attributes
 
     @property
     def unmanaged_fields(self) -> frozenset[str]:

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from sync.connectors.base import ConnectorError
+from sync.connectors.canvas_client import CanvasClient
+from sync.connectors.canvas_config import CanvasGroupsConfig
 from sync.connectors.canvas_wire import canvas_id
 from sync.models import ErrorClass
-
-if TYPE_CHECKING:
-    from sync.connectors.canvas import CanvasTarget
 
 
 def _q(value: str | None) -> str:
@@ -37,12 +36,12 @@ def _q(value: str | None) -> str:
 
 
 class CanvasGroups:
-    """The audience half of a CanvasTarget; it speaks through the target's transport
-    (paging, throttling, retries, redaction)."""
+    """The audience half of a CanvasTarget; it speaks through the client the target
+    shares with it (paging, throttling, retries, redaction)."""
 
-    def __init__(self, target: CanvasTarget) -> None:
-        self._t = target
-        self._config = target.config.groups
+    def __init__(self, client: CanvasClient, config: CanvasGroupsConfig) -> None:
+        self._api = client
+        self._config = config
         self._category_ids: dict[str, str] = {}  # category name -> Canvas category id
         self._group_ids: dict[str, str] = {}  # lms_group -> Canvas group id
         # One creator of a missing category or group: concurrent additions to a new
@@ -51,16 +50,10 @@ class CanvasGroups:
 
     # -- lookups -------------------------------------------------------------------------
 
-    async def _list(self, path: str, what: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        async for page in self._t._pages(path, what):
-            out += [item for item in page if isinstance(item, dict)]
-        return out
-
     async def _create(self, path: str, what: str, form: dict[str, str],
                       expect: dict[str, str]) -> str:
         """POST a category or group; its answer must show what was asked for."""
-        made = await self._t._write("POST", path, what, form)
+        made = await self._api.write("POST", path, what, form)
         new_id = canvas_id(made.get("id"))
         wrong = [k for k, v in expect.items()
                  if (canvas_id(made.get(k)) if k.endswith("_id") else made.get(k)) != v]
@@ -77,9 +70,9 @@ class CanvasGroups:
         name = self.category_name(audience)
         if name in self._category_ids:
             return self._category_ids[name]
-        path = f"{self._t._account_path}/group_categories"
+        path = f"{self._api.account_path}/group_categories"
         what = f"list of group categories (looking for {_q(name)})"
-        found = [c for c in await self._list(path, what)
+        found = [c for c in await self._api.listing(path, what)
                  if c.get("name") == name and canvas_id(c.get("id"))]
         if len(found) > 1:
             raise ConnectorError(f"Canvas {what}: {len(found)} categories have that name; "
@@ -103,7 +96,7 @@ class CanvasGroups:
         path = f"/group_categories/{quote(category, safe='')}/groups"
         what = f"list of groups in category {_q(self.category_name(audience))}"
         found = []
-        for group in await self._list(path, what):
+        for group in await self._api.listing(path, what):
             if group.get("name") != name or not canvas_id(group.get("id")):
                 continue
             if canvas_id(group.get("group_category_id")) != category:
@@ -136,7 +129,7 @@ class CanvasGroups:
 
     async def _memberships(self, group_id: str, what: str) -> list[dict[str, Any]]:
         """The group's memberships, each checked to belong to the group."""
-        out = await self._list(f"/groups/{quote(group_id, safe='')}/memberships", what)
+        out = await self._api.listing(f"/groups/{quote(group_id, safe='')}/memberships", what)
         for membership in out:
             if canvas_id(membership.get("group_id")) != group_id:
                 raise ConnectorError(
@@ -160,12 +153,12 @@ class CanvasGroups:
         what = f"add of user {_q(lms_id)} to group {_q(audience.group)}"
         async with self._lock:
             group_id = await self._group(audience, create=True) or ""
-        url = f"{self._t._api}/groups/{quote(group_id, safe='')}/memberships"
-        answer = await self._t._call("POST", url, what, form={"user_id": lms_id})
+        path = f"/groups/{quote(group_id, safe='')}/memberships"
+        answer = await self._api.call("POST", path, what, form={"user_id": lms_id})
         if answer.data is None:
             if answer.response.status_code == 404:
                 await self._not_found(audience, group_id, lms_id, what)
-            raise self._t._error(answer.response, what)
+            raise self._api.error(answer.response, what)
         got = answer.data if isinstance(answer.data, dict) else {}
         shown = (canvas_id(got.get("group_id")), canvas_id(got.get("user_id")),
                  got.get("workflow_state"))
@@ -177,8 +170,8 @@ class CanvasGroups:
     async def _not_found(self, audience: Any, group_id: str, lms_id: str, what: str) -> None:
         """A 404 on an addition: the group went away (look it up again next time) or the
         user did (the account is gone: the executor forgets it)."""
-        probe = await self._t._call("GET", f"{self._t._api}/groups/{quote(group_id, safe='')}",
-                                    f"read of group {group_id}")
+        probe = await self._api.call("GET", f"/groups/{quote(group_id, safe='')}",
+                                     f"read of group {group_id}")
         if probe.response.status_code == 404:
             self._group_ids.pop(audience.group, None)
             raise ConnectorError(f"Canvas {what} failed: group {group_id} no longer exists; "
@@ -192,7 +185,7 @@ class CanvasGroups:
         if group_id is None:
             return  # no group: nobody to remove
         what = f"removal of user {_q(lms_id)} from group {_q(audience.group)}"
-        path = f"{self._t._api}/groups/{quote(group_id, safe='')}"
+        path = f"/groups/{quote(group_id, safe='')}"
         if self._config.remove_by == "user":
             path += f"/users/{quote(lms_id, safe='')}"
         else:
@@ -201,11 +194,11 @@ class CanvasGroups:
             if not mine:
                 return
             path += f"/memberships/{quote(canvas_id(mine[0]['id']) or '', safe='')}"
-        answer = await self._t._call("DELETE", path, what)
+        answer = await self._api.call("DELETE", path, what)
         if answer.response.status_code == 404:
             return  # not a member (any more): the removal holds
         if answer.data is None:
-            raise self._t._error(answer.response, what)
+            raise self._api.error(answer.response, what)
         got = answer.data if isinstance(answer.data, dict) else {}
         if got.get("user_id") is not None and canvas_id(got.get("user_id")) != lms_id:
             raise ConnectorError(f"Canvas {what}: the answer names user "

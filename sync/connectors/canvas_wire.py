@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from sync.connectors.base import ConnectorError
+from sync.connectors.canvas_attributes import NOT_CLEARABLE, creation_attributes, read_attributes
+from sync.connectors.wire_types import is_text_id, unfit_sentence, unfit_text
 from sync.models import Account, ErrorClass
 
 # -- paging (§7.1) ---------------------------------------------------------------------
@@ -150,7 +152,10 @@ def _text(value: Any) -> str | None:
 
 
 def canvas_id(value: Any) -> str | None:
-    """A Canvas id as a string (they arrive as JSON numbers, or strings)."""
+    """A Canvas id as a string (they arrive as JSON numbers, or strings); None for an
+    object, a list or a boolean, whose text would name no user."""
+    if isinstance(value, dict | list | bool):
+        return None
     text = _text(value)
     return text.removesuffix(".0") if text else None
 
@@ -170,15 +175,29 @@ def managed_login(user: dict[str, Any], logins: list[dict[str, Any]]) -> dict[st
     return None
 
 
+# Fields of a user or login read as text; anything but a string or number is refused.
+_TEXT_FIELDS = ("id", "sis_user_id", "login_id", "unique_id", "integration_id", "name",
+                "sortable_name", "short_name", "email", "workflow_state")
+
+
 def account_from_canvas(user: dict[str, Any], login: dict[str, Any] | None, *,
-                        employee_number_field: str, active_state: str) -> Account:
-    """An Account from a user object and its managed login.
+                        employee_number_field: str, active_state: str,
+                        attributes: tuple[str, ...] = ()) -> Account:
+    """An Account from a user object and its managed login, with the mapped Canvas
+    ``attributes`` (sync.connectors.canvas_attributes) read from them.
 
     Canvas has no title, department or manager: those are always None here. Without a
     login (``None``) the state is unknown and the account counts as active, which is
     what a login freshly made by Canvas is.
     """
     login = login or {}
+    for part, obj in (("user", user), ("login", login)):
+        unfit = unfit_text(obj, _TEXT_FIELDS)
+        if unfit:  # its text ("{'a': 1}") would read as somebody's SIS id or login
+            who = user.get("id") if is_text_id(user.get("id")) else "?"
+            raise ConnectorError(f"Canvas answer for user {who}: the {part}'s "
+                                 f"{unfit_sentence(*unfit)}; the answer was refused",
+                                 ErrorClass.transient)
     name = _text(user.get("name")) or ""
     sortable = _text(user.get("sortable_name")) or name
     given, family = split_names(name, sortable)
@@ -196,6 +215,7 @@ def account_from_canvas(user: dict[str, Any], login: dict[str, Any] | None, *,
         active=state is None or state == active_state,
         lms_id=canvas_id(user.get("id")),
         extra={"login_id": canvas_id(login.get("id"))} if login.get("id") is not None else {},
+        attributes=read_attributes(user, login, attributes) if attributes else {},
     )
 
 
@@ -223,6 +243,7 @@ def creation_params(account: Account, *, employee_number_field: str,
         form["communication_channel[skip_confirmation]"] = "true"
     if enable_sis_reactivation:
         form["enable_sis_reactivation"] = "true"
+    form.update(creation_attributes(account.attributes))
     return form
 
 
@@ -259,11 +280,15 @@ def failure(status: int, text: str, body: Any, rate_limit_text: str
     return error_class, "; ".join(map(str, details)) or text, code
 
 
-def split_changes(changes: dict[str, Any], employee_number_field: str
-                  ) -> tuple[dict[str, Any], list[str], list[str]]:
-    """(writable changes, fields Canvas cannot hold, unknown fields) of an update."""
-    unknown = sorted(set(changes) - USER_FIELDS - LOGIN_FIELDS - UNSUPPORTED_FIELDS)
+def split_changes(changes: dict[str, Any], employee_number_field: str,
+                  mapped: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(writable changes, fields Canvas cannot hold, unknown fields) of an update;
+    ``mapped`` are the Canvas attributes [mapping.attributes] names."""
+    unknown = sorted(set(changes) - USER_FIELDS - LOGIN_FIELDS - UNSUPPORTED_FIELDS
+                     - set(mapped))
     refused = sorted(set(changes) & UNSUPPORTED_FIELDS)
+    refused += [k for k in sorted(set(changes) & set(mapped))
+                if k in NOT_CLEARABLE and changes[k] in (None, "")]
     if "employee_number" in changes and employee_number_field == "none":
         refused.append("employee_number")
     if "email" in changes and not changes["email"]:

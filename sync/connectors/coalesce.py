@@ -92,7 +92,7 @@ def _outcome_read(done: asyncio.Future[None]) -> None:
         done.exception()
 
 
-def _settle(batch: list[tuple[object, asyncio.Future[None]]],
+def _settle(batch: list[tuple[Change, asyncio.Future[None]]],
             error: ConnectorError | None) -> None:
     for _change, done in batch:
         if not done.done():

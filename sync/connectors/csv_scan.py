@@ -14,7 +14,7 @@ import csv
 import hashlib
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import and_, itemgetter, methodcaller, sub
@@ -101,7 +101,7 @@ class _ChunkScanner:
         self.lineno = 1  # line number of the next block's first line
         self.blank = b" \t" + sep  # a line of only these carries no data
 
-    def feed(self, block: bytes, eof: bool) -> Iterator[_Batch]:
+    def feed(self, block: bytes, eof: bool) -> Generator[_Batch, None, bytes]:
         """Yield batches for ``block``; return the bytes of a record left open at its end.
 
         ``block`` ends with a newline unless ``eof``. A record whose quoted field is still
@@ -376,6 +376,7 @@ def _digests(raws: Sequence[bytes]) -> Iterator[bytes]:
 
 
 def _tuples(batch: _Batch) -> Iterator[RecordTuple]:
+    assert batch.keys is not None  # a full scan's batches carry their keys
     return zip(batch.keys, _digests(batch.raws), batch.linenos, batch.raws, strict=True)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -146,12 +146,13 @@ class CsvSource(HrisSource):
         fmt = _locator_format(path)
 
         def records(batch: _Batch) -> Iterator[RawRecord]:
+            assert batch.keys is not None  # a full scan's batches carry their keys
             locators = map(fmt.__mod__, batch.linenos)
             return map(RawRecord, batch.keys, _digests(batch.raws), locators, batch.raws)
 
         return chain.from_iterable(map(records, self._batches(path)))
 
-    def _batches(self, path: Path, lazy_keys: bool = False) -> Iterator[_Batch]:
+    def _batches(self, path: Path, lazy_keys: bool = False) -> Generator[_Batch, None, None]:
         """Stream ``path`` chunk by chunk; the header is read before the first batch."""
         codec, sep = self._codec(), self._sep_byte()
         try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sync.connectors.base import HrisSource, LmsTarget
 
+if TYPE_CHECKING:
+    from sync.config import HrisConfig, LmsConfig
 
-def make_source(config) -> HrisSource:
+
+def make_source(config: HrisConfig) -> HrisSource:
     if config.type == "csv":
         from sync.connectors.csv_source import CsvSource
 
@@ -25,7 +30,7 @@ def make_source(config) -> HrisSource:
     raise ValueError(f"unknown HRIS type {config.type!r}")
 
 
-def make_target(config) -> LmsTarget:
+def make_target(config: LmsConfig) -> LmsTarget:
     if config.type == "scim":
         from sync.connectors.scim import ScimTarget
 

@@ -24,10 +24,12 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
 from sync.connectors.base import FeedError, HrisSource, SourceUnavailable
+from sync.connectors.http_limits import AnswerLimits, AnswerRefused, send_within
 
 # Failures inside an exchange that a second try can get past (see the module docstring).
 PASSING_TRANSPORT_FAILURES = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ConnectTimeout,
@@ -48,6 +50,19 @@ class HttpSource(HrisSource):
 
     def _open_client(self) -> httpx.Client:
         raise NotImplementedError
+
+    def _send(self, method: str, url: str, what: str, **request: Any) -> httpx.Response:
+        """One request, its answer read within hris.max_answer_bytes and
+        hris.request_deadline_seconds (sync/connectors/http_limits.py): a larger answer or
+        a redirect is a FeedError naming ``what``; a passed deadline is a read timeout."""
+        config = self.config  # type: ignore[attr-defined]  # every HTTP source config has them
+        limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds, "hris")
+        client = self._http()
+        try:
+            return send_within(client, client.build_request(method, url, **request), limits,
+                               what)
+        except AnswerRefused as exc:
+            raise FeedError(str(exc)) from None
 
     def close(self) -> None:
         if self._client is not None:

@@ -31,9 +31,16 @@ import httpx
 from sync.config import secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
 from sync.connectors.coalesce import GroupChanges, about_the_request
+from sync.connectors.http_limits import (
+    AnswerLimits,
+    AnswerRefused,
+    DeadlinePassed,
+    send_within_async,
+)
 from sync.connectors.moodle_batch import MoodleBatches
 from sync.connectors.moodle_cohorts import MoodleCohorts, _q
 from sync.connectors.moodle_config import MoodleTargetConfig
+from sync.connectors.moodle_doctor import MoodleDoctor
 from sync.connectors.moodle_wire import (
     Refused,
     account_from_user,
@@ -68,7 +75,7 @@ def _about_the_call(error: ConnectorError) -> bool:
     return error.status != 200 and about_the_request(error)  # 200: warnings (per member)
 
 
-class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
+class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
     name = "moodle"
 
     def __init__(self, config: MoodleTargetConfig, *, client: httpx.AsyncClient | None = None,
@@ -95,6 +102,8 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
             limits=httpx.Limits(max_connections=config.concurrency,
                                 max_keepalive_connections=config.concurrency))
         self._cohort_ids: dict[str, int] | None = None  # managed idnumber -> cohort id
+        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
+                                    "lms")
         self._cohort_lock = asyncio.Lock()
         self._audience_cohort_ids: dict[str, int] = {}  # audience idnumber -> cohort id
         # A call answered with warnings names the members it refused: split it, whatever
@@ -111,7 +120,8 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "***")
 
-    async def _call(self, function: str, params: dict[str, Any], what: str) -> Any:
+    async def _call(self, function: str, params: dict[str, Any], what: str, *,
+                    wait: float | None = None) -> Any:
         """One web service call, retried (bounded) while Moodle throttles or stumbles.
 
         Writes are retried too: a repeated create meets "username already exists",
@@ -128,7 +138,7 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
         label = f"Moodle {function} ({what})"
         for attempt in range(1, self.config.max_attempts + 1):
             try:
-                return await self._exchange(query, body, label)
+                return await self._exchange(query, body, label, wait)
             except ConnectorError as failure:
                 if failure.error_class is not ErrorClass.transient \
                         or attempt == self.config.max_attempts:
@@ -147,13 +157,25 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
                 await self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _exchange(self, query: dict[str, str], body: bytes, label: str) -> Any:
+    async def _exchange(self, query: dict[str, str], body: bytes, label: str,
+                        wait: float | None = None) -> Any:
         try:
-            response = await self._client.post(self._url, params=query, content=body,
-                                               headers=FORM)
+            # Within lms.max_answer_bytes and lms.request_deadline_seconds; a redirect is
+            # refused, never followed (sync/connectors/http_limits.py).
+            request = self._client.build_request(
+                "POST", self._url, params=query, content=body, headers=FORM,
+                timeout=httpx.Timeout(wait, pool=None) if wait else httpx.USE_CLIENT_DEFAULT)
+            response = await send_within_async(self._client, request, self._limits,
+                                               f"{label} failed")
+        except AnswerRefused as exc:  # a setting must change (base_url, max_answer_bytes)
+            raise ConnectorError(self._redact(str(exc)), ErrorClass.mapping) from None
+        except DeadlinePassed as exc:
+            raise ConnectorError(f"{label} failed: {exc}", ErrorClass.transient) from None
         except httpx.TimeoutException as exc:
+            key = "lms.request_deadline_seconds" if wait else "lms.timeout_seconds"
             raise ConnectorError(f"{label} failed: no answer within "
-                                 f"{self.config.timeout_seconds:g}s ({type(exc).__name__})",
+                                 f"{wait or self.config.timeout_seconds:g}s "
+                                 f"({type(exc).__name__}; {key})",
                                  ErrorClass.transient) from None
         except httpx.TransportError as exc:
             detail = self._redact(str(exc)) or "connection failed"
@@ -200,12 +222,19 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
                                  ErrorClass.conflict)
         return users[0] if users else None
 
+    def _listing_wait(self) -> float:
+        """A listing is answered only once every user's details are built (5-10 ms a user
+        on a 4.3 site on loopback: 5,300 users took over 30 s), so it may take up to the
+        whole-request deadline rather than the per-read timeout."""
+        return max(self.config.timeout_seconds, self.config.request_deadline_seconds)
+
     async def list_accounts(self) -> AsyncIterator[Account]:
         """Every user, from one core_user_get_users call (Moodle offers no paging, §6.3)."""
         key, value = self.config.list_criteria_key, self.config.list_criteria_value
         what = f"list of users ({key} {_q(value)})"
         data = await self._call("core_user_get_users",
-                                {"criteria": [{"key": key, "value": value}]}, what)
+                                {"criteria": [{"key": key, "value": value}]}, what,
+                                wait=self._listing_wait())
         if not isinstance(data, dict) or not isinstance(data.get("users"), list):
             raise ConnectorError(f"Moodle core_user_get_users ({what}): the answer has no "
                                  "users list", ErrorClass.transient)
@@ -243,7 +272,29 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
                 for u in await self._lookup("username", cleaned)]
 
     async def find_by_email(self, email: str) -> list[Account]:
-        return [account_from_user(u, self.config) for u in await self._lookup("email", email)]
+        return [account_from_user(u, self.config) for u in await self._with_email(email)]
+
+    async def _with_email(self, email: str) -> list[dict[str, Any]]:
+        """Users holding ``email`` in any letter case.
+
+        core_user_get_users_by_field matches an email exactly, letter case included (a
+        4.3 site holding "Ada.Novak@acme.example" answers [] for "ada.novak@..."), while
+        create_users refuses an email taken in any case. core_user_get_users matches email
+        with a case-insensitive LIKE (§6.3): ask it, and keep the hits equal to the value
+        ignoring case (LIKE's ``_`` and ``%`` match more than themselves).
+        """
+        what = f"lookup by email {_q(email)}"
+        data = await self._call("core_user_get_users",
+                                {"criteria": [{"key": "email", "value": email}]}, what)
+        if not isinstance(data, dict) or not isinstance(data.get("users"), list):
+            raise ConnectorError(f"Moodle core_user_get_users ({what}): the answer has no "
+                                 "users list", ErrorClass.transient)
+        if warnings_of(data):
+            raise refusal(warnings_of(data), f"Moodle core_user_get_users ({what})",
+                          self._redact)
+        wanted = email.casefold()
+        return [u for u in user_list(data["users"], f"Moodle {what}")
+                if str(u.get("email") or "").casefold() == wanted]
 
     # -- writes ------------------------------------------------------------------------
 
@@ -274,6 +325,8 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
         wanted = {name: getattr(account, name) for name in (
             "user_name", "given_name", "family_name", "email", "department", "external_key",
             *self.config.fields)}
+        wanted.update((name, value) for name, value in account.attributes.items()
+                      if name in self.config.mapped_attributes)
         params, _homeless = self._fields(wanted, label)  # homeless values show as drift
         params = {k: v for k, v in params.items() if v not in ("", [])}
         params.update(auth=self.config.auth, **self._new_password())
@@ -296,24 +349,30 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
         if str(data[0].get("username", "")).lower() != params["username"]:
             raise ConnectorError(f"{label}: Moodle answered user {user_id} with username "
                                  f"{_q(data[0].get('username'))}", ErrorClass.conflict)
+        # Read back before anything more is written for user_id: an answer naming another
+        # user's id must not move that user into a cohort or suspend them.
+        sent = {k: v for k, v in params.items() if k not in ("password", "createpassword")}
+        user = await self._read_back(user_id, sent, label)
         if self.config.cohorts:
             value = getattr(account, self.config.cohorts.field)
             await self._place_in_cohort(user_id, value, label)
         if not account.active:
             await self.update(str(user_id), {"active": False})
-        user = await self._read_back(user_id, {k: v for k, v in params.items()
-                                               if k not in ("password", "createpassword")},
-                                     label)
+            user = await self._read_back(user_id, sent, label)
         return account_from_user(user, self.config)
 
-    async def _explain_taken(self, params: dict[str, Any], exc: ConnectorError) -> None:
+    async def _explain_taken(self, params: dict[str, Any], exc: ConnectorError, *,
+                             but: int | None = None) -> None:
         """Without debugging, a duplicate username or email is only "Invalid parameter
-        value detected" (§6.1): look, and call it the conflict it is."""
+        value detected" (§6.1), and update_users words a taken username as the database
+        write it failed ("dmlwriteexception"): look, and call it the conflict it is."""
         for field in ("username", "email"):
             value = params.get(field)
             if not value:
                 continue
-            taken = await self._lookup(field, value)
+            taken = await (self._with_email(value) if field == "email"
+                           else self._lookup(field, value))
+            taken = [u for u in taken if int(u["id"]) != but]
             if taken:
                 raise ConnectorError(f"{exc.message}; {field} {_q(value)} already belongs to "
                                      f"Moodle user {taken[0]['id']}", ErrorClass.conflict,
@@ -343,7 +402,13 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, LmsTarget):
         if params:
             data = await self._call("core_user_update_users",
                                     {"users": [{"id": user_id, **params}]}, f"user {user_id}")
-            check_write_answer(data, label, self._redact)
+            try:
+                check_write_answer(data, label, self._redact, params)
+            except ConnectorError as exc:
+                if exc.code == "dmlwriteexception" and params.get("username"):
+                    await self._explain_taken({"username": params["username"]}, exc,
+                                              but=user_id)
+                raise
         cohorts = self.config.cohorts
         if cohorts and cohorts.field in changes:
             await self._place_in_cohort(user_id, changes[cohorts.field], label)

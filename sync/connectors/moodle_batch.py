@@ -14,7 +14,7 @@ what was sent, as the single-user path does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync.bulk import BatchItem, BatchLimits, Outcome, split
 from sync.connectors.base import ConnectorError
@@ -28,6 +28,9 @@ from sync.connectors.moodle_wire import (
 )
 from sync.models import Account, ErrorClass
 
+if TYPE_CHECKING:
+    from sync.connectors.moodle_config import MoodleTargetConfig
+
 # Refusals of what was sent (not of the site or the token): worth splitting the batch.
 SPLIT_CLASSES = frozenset({ErrorClass.data, ErrorClass.conflict, ErrorClass.not_found})
 
@@ -39,6 +42,22 @@ def _q(value: Any) -> str:
 class MoodleBatches:
     """The batched half of ``MoodleTarget`` (a mixin: it uses the target's calls and its
     single-user ``create`` and ``update``)."""
+
+    # The target's state and calls this half uses, declared for the type checker.
+    config: MoodleTargetConfig
+
+    if TYPE_CHECKING:
+        def _redact(self, text: str) -> str: ...
+        async def _call(self, function: str, params: dict[str, Any], what: str) -> Any: ...
+        def _fields(self, changes: dict[str, Any], label: str
+                    ) -> tuple[dict[str, Any], list[str]]: ...
+        def _new_password(self) -> dict[str, Any]: ...
+        async def _place_in_cohort(self, user_id: int, value: str | None,
+                                   label: str) -> None: ...
+        async def create(self, account: Account, manager_lms_id: str | None) -> Account: ...
+        async def update(self, lms_id: str, changes: dict[str, Any], *,
+                         version: str | None = None,
+                         manager_lms_id: str | None = None) -> Account | None: ...
 
     async def batch_limits(self) -> BatchLimits | None:
         if self.config.bulk == "off" or self.config.batch_size < 2:
@@ -67,6 +86,8 @@ class MoodleBatches:
         wanted = {name: getattr(account, name) for name in (
             "user_name", "given_name", "family_name", "email", "department", "external_key",
             *self.config.fields)}
+        wanted.update((name, value) for name, value in account.attributes.items()
+                      if name in self.config.mapped_attributes)
         params, _homeless = self._fields(wanted, label)
         params = {k: v for k, v in params.items() if v not in ("", [])}
         params.update(auth=self.config.auth, **self._new_password())
@@ -91,6 +112,7 @@ class MoodleBatches:
                             ) -> dict[str, Outcome]:
         if len(ready) == 1:  # alone: the single path names the failure exactly
             item = ready[0][0]
+            assert item.account is not None  # a create item carries its account
             try:
                 return {item.ref: await self.create(item.account, item.manager_lms_id)}
             except ConnectorError as exc:
@@ -214,7 +236,12 @@ class MoodleBatches:
             user_id = params["id"]
             label = f"Moodle core_user_update_users (user {user_id})"
             if user_id in refused:
-                outcomes[item.ref] = refusal([refused[user_id]], label, self._redact)
+                if refused[user_id].get("warningcode") == "dmlwriteexception":
+                    # Nothing of it was applied; alone, the single path looks up whether
+                    # the username it sends is taken (a conflict, never a retry).
+                    outcomes[item.ref] = await self._update_one(item)
+                    continue
+                outcomes[item.ref] = refusal([refused[user_id]], label, self._redact, params)
                 continue
             sent = {k: v for k, v in params.items() if k != "id"}
             outcomes[item.ref] = self._checked(users, user_id, sent, label)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync.connectors.base import ConnectorError
 from sync.connectors.moodle_wire import (
@@ -21,6 +21,12 @@ from sync.connectors.moodle_wire import (
     warnings_of,
 )
 from sync.models import Account, ErrorClass
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from sync.connectors.coalesce import GroupChanges
+    from sync.connectors.moodle_config import MoodleTargetConfig
 
 # core_cohort_add_cohort_members answers a member it did not add with a numbered
 # warningcode and no item (cohort/externallib.php, add_cohort_members): "1" a cohorttype
@@ -52,6 +58,19 @@ def _q(value: Any) -> str:
 
 
 class MoodleCohorts:
+    # The target's state and calls this half uses (``MoodleTarget`` sets and defines
+    # them), declared for the type checker.
+    config: MoodleTargetConfig
+    _cohort_ids: dict[str, int] | None  # managed idnumber -> cohort id
+    _cohort_lock: asyncio.Lock
+    _audience_cohort_ids: dict[str, int]  # audience idnumber -> cohort id
+    _audience_adds: GroupChanges[tuple[Any, int]]
+    _audience_removals: GroupChanges[tuple[Any, int]]
+
+    if TYPE_CHECKING:
+        def _redact(self, text: str) -> str: ...
+        async def _call(self, function: str, params: dict[str, Any], what: str) -> Any: ...
+
     # -- cohorts (§6.4) ----------------------------------------------------------------
 
     async def _managed_cohorts(self, refresh: bool = False) -> dict[str, int]:

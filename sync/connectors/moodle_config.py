@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from sync.config_base import Strict, http_url
+from sync.connectors.http_limits import LMS_DEADLINE_SECONDS, LMS_MAX_ANSWER_BYTES
 
 # Moodle core user fields that hold free text and that rostersync never uses for
 # anything else: the homes an Account field without a core Moodle field can be given.
@@ -21,6 +22,24 @@ PROFILE_PREFIX = "profile_field_"  # Moodle's own spelling of a custom profile f
 HOMELESS_FIELDS = ("title", "employee_number", "manager_key")
 
 _SHORTNAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def check_moodle_attributes(names: tuple[str, ...] | list[str],
+                            homes: dict[str, str]) -> None:
+    """Raises ValueError, naming the key, for a [mapping.attributes] name a Moodle target
+    cannot take: only custom profile fields, as ``profile_field_<shortname>``, and none
+    that [lms.fields] already gives to an account field (one value, one expression)."""
+    for name in names:
+        key = f"key 'mapping.attributes.{name}'"
+        shortname = name.removeprefix(PROFILE_PREFIX)
+        if not name.startswith(PROFILE_PREFIX) or not _SHORTNAME.fullmatch(shortname):
+            raise ValueError(f"{key}: a Moodle target takes custom profile fields, named "
+                             "profile_field_<shortname> (docs/moodle.md §8), beside the "
+                             "built-in attributes")
+        owner = next((field for field, home in homes.items() if home == name), None)
+        if owner is not None:
+            raise ValueError(f"{key}: lms.fields.{owner} already writes that profile field; "
+                             f"map {owner} instead")
 
 
 class MoodleCohortConfig(Strict):
@@ -57,6 +76,10 @@ class MoodleTargetConfig(Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
+    # What one answer may cost (sync/connectors/http_limits.py): bytes read (streamed)
+    # and seconds in all per request (the read timeout is per chunk).
+    max_answer_bytes: int = Field(LMS_MAX_ANSWER_BYTES, gt=0)
+    request_deadline_seconds: float = Field(LMS_DEADLINE_SECONDS, gt=0)
     # Where wstoken travels: the documented query parameter, or the form body (Moodle
     # reads either: webservice/rest/locallib.php; the body keeps it out of proxy and
     # access logs).
@@ -96,6 +119,14 @@ class MoodleTargetConfig(Strict):
     max_attempts: int = Field(4, ge=1, le=10)  # per call, throttled or 5xx
     max_retry_wait_seconds: float = Field(30.0, ge=0)
     backoff_base_seconds: float = Field(1.0, ge=0)
+
+    # The custom profile fields [mapping.attributes] maps, as profile_field_<shortname>
+    # (set by Config when the file is loaded, sync.mapping_targets): read with every user.
+    _mapped_attributes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def mapped_attributes(self) -> tuple[str, ...]:
+        return self._mapped_attributes
 
     @field_validator("base_url")
     @classmethod

@@ -22,6 +22,7 @@ from sync.connectors.moodle_config import (
     MoodleCohortConfig,
     MoodleTargetConfig,
 )
+from sync.connectors.wire_types import unfit_sentence, unfit_text
 from sync.models import Account, ErrorClass
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -136,14 +137,23 @@ _DUPLICATE = re.compile(r"(username|e-?mail( address)?|idnumber)\b.{0,40}\balrea
                         r"|\balready (exists|taken|in use|registered)", re.IGNORECASE)
 
 
+_ERRORCODE = re.compile(r"[a-z0-9_]*")  # a language string key, as errorcodes are
+
+
 def classify_fault(fault: MoodleFault) -> ErrorClass:
     """Which kind of failure a Moodle exception is (docs/moodle.md, "Errors")."""
     code = fault.errorcode.lower()
     if code in _AUTH_CODES or fault.exception in _AUTH_EXCEPTIONS:
         return ErrorClass.auth
     if _DUPLICATE.search(f"{fault.message} {fault.debuginfo or ''}") \
-            or code in ("usernameexists", "emailexists"):
+            or code in ("usernameexists", "emailexists", "useremailduplicate"):
         return ErrorClass.conflict
+    if code == "useremailinvalid":  # update_users' warning for an email it refuses
+        return ErrorClass.data
+    if not _ERRORCODE.fullmatch(code):
+        # A refusal thrown with its text as the error code (create_users' password policy
+        # check does this): the policy is the site's, so the fix is in the config.
+        return ErrorClass.mapping if "password" in code else ErrorClass.data
     if code in _NOT_FOUND_CODES or fault.exception == "dml_missing_record_exception":
         return ErrorClass.not_found
     if code in _TRANSIENT_CODES or fault.exception.startswith("dml_"):
@@ -198,23 +208,33 @@ def fault_error(fault: MoodleFault, label: str, redact: Callable[[str], str],
                           error_class, status=200, code=fault.errorcode or fault.exception)
 
 
-def refusal(warnings: list[dict[str, Any]], label: str,
-            redact: Callable[[str], str]) -> ConnectorError:
+# update_users' warnings name no field ("Duplicate address", "Error writing to database"
+# for a taken username): the parameter each one is about, quoted from what was sent.
+_WARNING_FIELD = {"useremailduplicate": "email", "useremailinvalid": "email",
+                  "dmlwriteexception": "username"}
+
+
+def refusal(warnings: list[dict[str, Any]], label: str, redact: Callable[[str], str],
+            sent: Mapping[str, Any] | None = None) -> ConnectorError:
     """A ``warnings`` answer: Moodle did not do (all of) what was asked."""
     first = warnings[0]
     fault = MoodleFault("warning", str(first.get("warningcode") or ""),
                         str(first.get("message") or ""))
     more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+    about = _WARNING_FIELD.get(fault.errorcode)
+    if sent and about is not None and about in sent:
+        more += f"; {about} sent: {json.dumps(str(sent[about]), ensure_ascii=False)}"
     return ConnectorError(f"{label} refused: {one_line(warning_text(first), redact, 300)}"
                           f"{more}", classify_fault(fault), status=200,
                           code=fault.errorcode or "warning")
 
 
-def check_write_answer(data: Any, label: str, redact: Callable[[str], str]) -> None:
+def check_write_answer(data: Any, label: str, redact: Callable[[str], str],
+                       sent: Mapping[str, Any] | None = None) -> None:
     """update/delete/cohort writes answer null, [] or {"warnings": []}; else refused."""
     warnings = warnings_of(data)
     if warnings:
-        raise refusal(warnings, label, redact)
+        raise refusal(warnings, label, redact, sent)
     if data is None or data == [] or (isinstance(data, dict) and set(data) <= {"warnings"}):
         return
     raise ConnectorError(f"{label}: unexpected answer {one_line(json.dumps(data), redact)}",
@@ -227,7 +247,17 @@ def user_list(data: Any, label: str) -> list[dict[str, Any]]:
             isinstance(u, dict) and str(u.get("id", "")).isdigit() for u in data):
         raise ConnectorError(f"{label}: the answer is not a list of users with ids",
                              ErrorClass.transient)
+    for user in data:
+        unfit = unfit_text(user, _TEXT_FIELDS)
+        if unfit:  # its text ("{'a': 1}") would read as somebody's idnumber or username
+            raise ConnectorError(f"{label}: user {user['id']}'s {unfit_sentence(*unfit)}; "
+                                 "the answer was refused", ErrorClass.transient)
     return [u for u in data if not u.get("deleted")]
+
+
+# Fields of a user read as text; anything but a string or number is refused.
+_TEXT_FIELDS = ("username", "idnumber", "email", "firstname", "lastname", "department",
+                "auth")
 
 
 # -- §6.3 / §8 users and accounts -------------------------------------------------------
@@ -276,6 +306,31 @@ def custom_field(user: Mapping[str, Any], shortname: str) -> str | None:
     return None
 
 
+def mapped_value(user: Mapping[str, Any], name: str) -> str | bool | None:
+    """A [mapping.attributes] profile field as the diff compares it: its text, or for a
+    checkbox field (answers say ``"type": "checkbox"``, value "1"/"0") true or false.
+    4.3 leaves a field whose value is empty out of ``customfields`` (None here)."""
+    shortname = name.removeprefix(PROFILE_PREFIX)
+    for entry in user.get("customfields") or []:
+        if isinstance(entry, Mapping) and entry.get("shortname") == shortname:
+            if entry.get("type") == "checkbox":
+                return str(entry.get("value")) == "1"
+            return _text(entry.get("value"))
+    return None
+
+
+def profile_text(value: Any) -> str:
+    """An expression's result as a profile field value: true/false as a checkbox's 1/0,
+    a date as YYYY-MM-DD, nothing as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
 def home_value(user: Mapping[str, Any], home: str) -> str | None:
     if home.startswith(PROFILE_PREFIX):
         return custom_field(user, home.removeprefix(PROFILE_PREFIX))
@@ -303,6 +358,7 @@ def account_from_user(user: Mapping[str, Any], config: MoodleTargetConfig) -> Ac
         manager_key=homed.get("manager_key"),
         active=not _flag(user.get("suspended")),
         lms_id=str(user["id"]),
+        attributes={name: mapped_value(user, name) for name in config.mapped_attributes},
     )
 
 
@@ -353,6 +409,9 @@ def user_fields(changes: Mapping[str, Any],
                                "value": value or ""})
             else:
                 out[home] = value or ""
+        elif name in config.mapped_attributes:  # a profile field [mapping.attributes] maps
+            custom.append({"type": name.removeprefix(PROFILE_PREFIX),
+                           "value": profile_text(value)})
         elif name == "display_name":
             pass  # derived from the names; the caller checks it against the read-back
         elif name not in HOMELESS_FIELDS:

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from sync.connectors.http_limits import MAX_PAGES, too_many_pages
+
 # `/Date(ms)/` is Edm.DateTime, `/Date(ms+0000)/` Edm.DateTimeOffset (§3.4). Some
 # serialisers escape the slashes as `\/`, which json.loads turns back into `/`.
 _DATE = re.compile(r"/Date\((-?\d{1,15})([+-]\d{4})?\)/")
@@ -173,11 +175,12 @@ def check_next_url(next_url: str, expected_prefix: str) -> str:
     return next_url
 
 
-def follow_pages(first_url: str, fetch: Callable[[str], bytes], expected_prefix: str
-                 ) -> Iterator[tuple[Any, str, int, int]]:
+def follow_pages(first_url: str, fetch: Callable[[str], bytes], expected_prefix: str,
+                 max_pages: int = MAX_PAGES) -> Iterator[tuple[Any, str, int, int]]:
     """(row, url, page number, row number) for every row of every page, following
-    ``__next`` until it is absent (§3.3). The fetching is handed in; a malformed page
-    raises PagingError naming its URL."""
+    ``__next`` until it is absent (§3.3). The fetching is handed in; a malformed page,
+    a next link back to a page already read or one past ``max_pages`` raises PagingError
+    naming its URL."""
     url: str | None = first_url
     seen: set[str] = set()
     number = 0
@@ -191,6 +194,9 @@ def follow_pages(first_url: str, fetch: Callable[[str], bytes], expected_prefix:
             raise PagingError(url, str(exc)) from None
         if next_url in seen:
             raise PagingError(url, '"d.__next" repeats an earlier page; paging would never end')
+        endless = next_url and too_many_pages(number + 1, max_pages, "hris")
+        if endless:
+            raise PagingError(url, endless)
         for row_number, row in enumerate(page.results, 1):
             yield row, url, number, row_number
         url = next_url

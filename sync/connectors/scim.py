@@ -22,6 +22,13 @@ from scim2_models import Context, Error, ServiceProviderConfig
 from sync.config import ScimTargetConfig, secret_from_env
 from sync.connectors.base import ConnectorError, LmsTarget
 from sync.connectors.coalesce import GroupChanges
+from sync.connectors.http_limits import (
+    AnswerLimits,
+    AnswerRefused,
+    DeadlinePassed,
+    send_within_async,
+    too_many_pages,
+)
 from sync.connectors.http_retry import retry_after_seconds
 from sync.connectors.scim_bulk import ScimBulk
 from sync.connectors.scim_payload import (
@@ -31,6 +38,7 @@ from sync.connectors.scim_payload import (
     patch_body,
     resource_matches,
 )
+from sync.connectors.wire_types import other_person
 from sync.mapping_targets import schema_attribute_names, unknown_attributes
 from sync.models import Account, ErrorClass
 
@@ -113,6 +121,8 @@ class ScimTarget(ScimBulk, LmsTarget):
                                 max_keepalive_connections=config.concurrency),
             transport=transport,
         )
+        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
+                                    "lms")
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -127,8 +137,8 @@ class ScimTarget(ScimBulk, LmsTarget):
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 response = await self._send("GET", url, what, params=params)
-            except ConnectorError:
-                if attempt == READ_ATTEMPTS:
+            except ConnectorError as exc:
+                if attempt == READ_ATTEMPTS or exc.error_class is not ErrorClass.transient:
                     raise
                 await self._sleep(min(READ_RETRY_MAX_SECONDS, 2.0 ** attempt))
                 continue
@@ -151,8 +161,16 @@ class ScimTarget(ScimBulk, LmsTarget):
             headers = {**(headers or {}), "Content-Type": SCIM_JSON}
         content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
         try:
-            return await self._client.request(method, url, content=content, params=params,
-                                              headers=headers)
+            # Within lms.max_answer_bytes and lms.request_deadline_seconds; a redirect is
+            # refused, never followed (sync/connectors/http_limits.py).
+            request = self._client.build_request(method, url, content=content, params=params,
+                                                 headers=headers)
+            return await send_within_async(self._client, request, self._limits,
+                                           f"SCIM {what} failed")
+        except AnswerRefused as exc:  # a setting must change (base_url, max_answer_bytes)
+            raise ConnectorError(self._redact(str(exc)), ErrorClass.mapping) from None
+        except DeadlinePassed as exc:
+            raise ConnectorError(f"SCIM {what} failed: {exc}", ErrorClass.transient) from exc
         except httpx.TimeoutException as exc:
             raise ConnectorError(f"SCIM {what} failed: no answer from {self.config.base_url} "
                                  f"within {self.config.timeout_seconds:g}s "
@@ -206,12 +224,18 @@ class ScimTarget(ScimBulk, LmsTarget):
                                  "JSON object", ErrorClass.transient, status=response.status_code)
         return data
 
-    def _account(self, response: httpx.Response, what: str) -> Account:
-        """A single User response (plain JSON, see scim_payload.account_from_resource)."""
+    def _account(self, response: httpx.Response, what: str,
+                 lms_id: str | None = None) -> Account:
+        """A single User response (plain JSON, see scim_payload.account_from_resource);
+        when ``lms_id`` was asked for, an answer naming another id is a conflict."""
         resource = self._json(response, what)
         if not isinstance(resource.get("id"), str):
             raise ConnectorError(f"SCIM {what} failed: the answer is not a SCIM User "
                                  "(no id)", ErrorClass.transient, status=response.status_code)
+        if lms_id is not None and resource["id"] != lms_id:
+            raise ConnectorError(f"SCIM {what}: the answer is user {_q(resource['id'])}, not "
+                                 "the one asked for; it was not taken as theirs",
+                                 ErrorClass.conflict)
         return account_from_resource(resource, etag=response.headers.get("ETag"),
                                      attributes=self._mapped)
 
@@ -219,9 +243,14 @@ class ScimTarget(ScimBulk, LmsTarget):
 
     async def _pages(self, what: str, params: dict[str, Any]) -> AsyncIterator[list[dict]]:
         """Raw ``Resources`` pages of GET /Users, paged by 1-based startIndex/count."""
-        start, previous_ids = 1, set[str]()
+        start, previous_ids, pages = 1, set[str](), 0
         while True:
             page_what = f"{what} (startIndex {start})"
+            pages += 1
+            endless = too_many_pages(pages, self.config.max_pages, "lms")
+            if endless:  # new ids on every page and no totalResults: it would never end
+                raise ConnectorError(f"SCIM {page_what} failed: {endless}",
+                                     ErrorClass.transient)
             response = await self._read("/Users", page_what,
                                         params={**params, "startIndex": start,
                                                 "count": self.config.page_size})
@@ -263,7 +292,7 @@ class ScimTarget(ScimBulk, LmsTarget):
             return None
         if response.status_code != 200:
             raise self._error(response, what)
-        return self._account(response, what)
+        return self._account(response, what, lms_id)
 
     async def _search(self, attribute: str, value: str) -> list[Account]:
         # The literal is a JSON string (RFC 7644 §3.4.2.2): json.dumps escapes " and \;
@@ -306,7 +335,13 @@ class ScimTarget(ScimBulk, LmsTarget):
         response = await self._send("POST", "/Users", what, body=body)
         if response.status_code not in (200, 201):
             raise self._error(response, what)
-        return self._account(response, what)
+        created = self._account(response, what)
+        other = other_person({"externalId": (account.external_key, created.external_key),
+                              "userName": (account.user_name, created.user_name)})
+        if other:  # recorded, it would link this person to somebody else's account
+            raise ConnectorError(f"SCIM {what}: the answer names another person ({other}); "
+                                 "it was not taken as theirs", ErrorClass.conflict)
+        return created
 
     async def update(self, lms_id: str, changes: dict[str, Any], *,
                      version: str | None = None,
@@ -334,7 +369,7 @@ class ScimTarget(ScimBulk, LmsTarget):
             return None
         if response.status_code != 200:
             raise self._error(response, what)
-        return self._account(response, what)
+        return self._account(response, what, lms_id)
 
     async def _patch(self, lms_id: str, body: dict[str, Any], version: str | None,
                      what: str) -> httpx.Response:
@@ -375,7 +410,12 @@ class ScimTarget(ScimBulk, LmsTarget):
                 "displayName": name, "externalId": audience.id})
             if response.status_code not in (200, 201):
                 raise self._error(response, what)
-            ids[name] = self._json(response, what).get("id")
+            created = self._json(response, what).get("id")
+            if not isinstance(created, str) or not created:
+                # Cached, an id-less answer would send every later change to no Group.
+                raise ConnectorError(f"SCIM {what}: the answer names no Group id",
+                                     ErrorClass.transient)
+            ids[name] = created
         elif create:
             raise ConnectorError(f"SCIM Group {_q(name)} (audience {audience.id!r}) does not "
                                  "exist; create it in the LMS or set create_missing = true",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import httpx
@@ -38,6 +38,9 @@ from sync.bulk import BatchItem, BatchLimits, BatchRefused, Outcome, split
 from sync.connectors.base import ConnectorError
 from sync.connectors.scim_payload import TOLERANT, account_from_resource, creation_body, patch_body
 from sync.models import Account, ErrorClass
+
+if TYPE_CHECKING:
+    from sync.config import ScimTargetConfig
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,21 @@ def results_by_ref(data: Any, items: list[BatchItem]) -> dict[str, dict[str, Any
 class ScimBulk:
     """The bulk half of ``ScimTarget`` (a mixin: it uses the target's transport)."""
 
+    # The target's state and transport this half uses, declared for the type checker.
+    config: ScimTargetConfig
+
+    if TYPE_CHECKING:
+        async def _read(self, url: str, what: str,
+                        params: dict[str, Any] | None = None) -> httpx.Response: ...
+        async def _send(self, method: str, url: str, what: str, *,
+                        body: dict[str, Any] | None = None,
+                        params: dict[str, Any] | None = None,
+                        headers: dict[str, str] | None = None) -> httpx.Response: ...
+        def _error(self, response: httpx.Response, what: str) -> ConnectorError: ...
+        @staticmethod
+        def _refused(exc: ValidationError, what: str) -> ConnectorError: ...
+        def _json(self, response: httpx.Response, what: str) -> dict[str, Any]: ...
+
     batch_envelope = 96  # the request's own bytes beside its operations
 
     async def batch_limits(self) -> BatchLimits | None:
@@ -214,7 +232,7 @@ class ScimBulk:
             raise self._error(response, what)  # the outcome of every operation is unknown
         entries = results_by_ref(self._json(response, what), items)
         stopped = self._stopped(entries)
-        outcomes: dict[str, Outcome] = {}
+        outcomes = {}
         for item in items:
             entry = entries.get(item.ref)
             if entry is None:

@@ -75,7 +75,7 @@ def creation_body(account: Account, manager_lms_id: str | None) -> dict[str, Any
     if account.title:
         body["title"] = account.title
     body["active"] = account.active
-    enterprise = {k: v for k, v in (("employeeNumber", account.employee_number),
+    enterprise: dict[str, Any] = {k: v for k, v in (("employeeNumber", account.employee_number),
                                     ("department", account.department)) if v}
     if manager_lms_id:
         enterprise["manager"] = {"value": manager_lms_id}
@@ -163,7 +163,7 @@ def patch_body(changes: dict[str, Any], manager_lms_id: str | None) -> dict[str,
     mapped: list[dict[str, Any]] = []  # target attributes, named by their own SCIM path
     for field, value in changes.items():
         path = PATCH_PATHS.get(field)
-        if path is None and field not in Account.__slots__:  # type: ignore[attr-defined]
+        if path is None and field not in Account.__slots__:
             # Built as plain JSON: scim2-models checks a path against the schemas it
             # knows, and a custom extension is not one of them.
             mapped.append({"op": "remove", "path": field} if value is None or value == ""

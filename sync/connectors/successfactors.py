@@ -362,7 +362,7 @@ class SuccessFactorsSource(HttpSource):
         first = f"{url}?{query_string(params)}"
         try:
             for row, _, page, number in follow_pages(first, lambda u: self._get(entity, u),
-                                                     url):
+                                                     url, self.config.max_pages):
                 yield row, f"{entity} page {page} row {number}"
         except PagingError as exc:
             raise FeedError(f"SuccessFactors GET {exc.url}: {exc.message}") from None
@@ -376,7 +376,7 @@ class SuccessFactorsSource(HttpSource):
         cannot succeed."""
         what = f"SuccessFactors GET {SERVICE}{entity}"
         try:
-            answer = read_with_retries(lambda: self._http().get(url), self._retry, what=what,
+            answer = read_with_retries(lambda: self._send("GET", url, what), self._retry, what=what,
                                        sleep=self._sleep, now=self._now, jitter=self._jitter,
                                        tls_setting="hris.verify_tls")
         except TokenRefused as exc:

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sync.config_base import Strict, http_url
+from sync.connectors.http_limits import HRIS_DEADLINE_SECONDS, HRIS_MAX_ANSWER_BYTES, MAX_PAGES
 from sync.models import Status
 
 # Path prefix -> the PerPerson navigation it reads (§3.2).
@@ -134,6 +135,11 @@ class SuccessFactorsSourceConfig(Strict):
     timeout_seconds: float = Field(60.0, gt=0)
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
+    # What one answer may cost (sync/connectors/http_limits.py): bytes read (streamed),
+    # seconds in all per request (the read timeout is per chunk), and pages per listing.
+    max_answer_bytes: int = Field(HRIS_MAX_ANSWER_BYTES, gt=0)
+    request_deadline_seconds: float = Field(HRIS_DEADLINE_SECONDS, gt=0)
+    max_pages: int = Field(MAX_PAGES, ge=1)  # a listing with more pages is refused
     retry_max_attempts: int = Field(4, ge=1, le=20)
     # SAP asks for 300 s after a 429 (§3.7); a longer Retry-After fails the pull.
     retry_max_wait_seconds: float = Field(300.0, ge=0)

@@ -203,10 +203,13 @@ class Seen:
 
     def __init__(self) -> None:
         self.present: set[str] = set()
-        self._reached: set[str] = {""}  # "" is PerPerson itself
+        # "" is PerPerson itself, reached only once one was returned: an export of nobody
+        # says nothing about which properties it carries.
+        self._reached: set[str] = set()
 
     def add(self, row: Any) -> None:
         if isinstance(row, dict):
+            self._reached.add("")
             self._walk(row, "", [""])
 
     def _walk(self, obj: dict[str, Any], nav: str, prefixes: list[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from sync.connectors.odata import (
     ODataFormatError,
@@ -59,7 +59,7 @@ class PersonView:
         except ODataFormatError as exc:
             raise ViewError("startDate/endDate", None, str(exc)) from None
         job = jobs[now_at] if now_at is not None else None
-        if job is None:
+        if job is None or now_at is None:
             status, ended = Status.pre_hire.value, None  # only future segments: not started
         else:
             status = _status_of(job, config, strict=True)
@@ -101,6 +101,14 @@ def _choose_employment(raw: dict[str, Any], today: date, config: SuccessFactorsS
     if current:
         return max(current, key=start)
     return min(candidates, key=start)
+
+
+@overload
+def _status_of(job: dict[str, Any], config: SuccessFactorsSourceConfig,
+               strict: Literal[True]) -> str: ...
+@overload
+def _status_of(job: dict[str, Any], config: SuccessFactorsSourceConfig,
+               strict: bool) -> str | None: ...
 
 
 def _status_of(job: dict[str, Any], config: SuccessFactorsSourceConfig,

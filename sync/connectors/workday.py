@@ -244,7 +244,9 @@ class WorkdaySource(HttpSource):
         return "active" if (terminated, active, leave) != (None, None, None) else None
 
     def _after_today(self, value: str | None) -> bool:
-        for fmt in self.config.date_formats if value else ():
+        if not value:
+            return False
+        for fmt in self.config.date_formats:
             try:
                 return datetime.strptime(value, fmt).date() > self._today()
             except ValueError:
@@ -278,9 +280,9 @@ class WorkdaySource(HttpSource):
         what = f"Workday GET {where}"
         try:
             answer = read_with_retries(
-                lambda: self._http().get(config.report_url,
-                                         params={"format": "json", **prompts},
-                                         timeout=self._report_timeout()),
+                lambda: self._send("GET", config.report_url, what,
+                                   params={"format": "json", **prompts},
+                                   timeout=self._report_timeout()),
                 self._retry, what=what, sleep=self._sleep, now=self._now,
                 jitter=self._jitter, tls_setting="hris.verify_tls")
         except TokenRefused as exc:
@@ -342,9 +344,12 @@ class WorkdaySource(HttpSource):
         """The report schema's aliases; SchemaUnreadable for any failure (one try: a
         missing check is noted, not worth waiting for)."""
         try:
-            response = self._http().get(where, headers={"Accept": "application/xml"})
+            response = self._send("GET", where, f"Workday GET {where}",
+                                  headers={"Accept": "application/xml"})
         except httpx.HTTPError as exc:
             raise SchemaUnreadable(f"{type(exc).__name__}: {exc or 'no detail'}") from None
+        except FeedError as exc:  # too large, or a redirect
+            raise SchemaUnreadable(str(exc)) from None
         except TokenRefused as exc:
             raise SchemaUnreadable(str(exc)) from None
         if response.status_code != 200:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sync.config_base import CANONICAL_FIELDS, Strict, http_url
+from sync.connectors.http_limits import HRIS_MAX_ANSWER_BYTES
 from sync.connectors.workday_prompts import check_template
 from sync.schema_check import column_keys
 
@@ -113,6 +114,11 @@ class WorkdaySourceConfig(Strict):
     report_timeout_seconds: float = Field(600.0, gt=0)
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http:// beyond loopback (sync/config_safety.py)
+    # What one answer may cost (sync/connectors/http_limits.py): bytes read (streamed),
+    # seconds in all per request (the read timeout is per chunk), and pages per listing (the report's
+    # deadline must exceed report_timeout_seconds).
+    max_answer_bytes: int = Field(HRIS_MAX_ANSWER_BYTES, gt=0)
+    request_deadline_seconds: float = Field(1800.0, gt=0)
     # Throttling is undocumented (§0): these statuses are retried with backoff.
     retry_statuses: list[int] = [429, 500, 502, 503, 504]
     max_attempts: int = Field(4, ge=1, le=20)
@@ -159,6 +165,11 @@ class WorkdaySourceConfig(Strict):
                              "the token)")
         if set(self.true_values) & set(self.false_values):
             raise ValueError("true_values and false_values share a spelling")
+        if self.request_deadline_seconds < self.report_timeout_seconds:
+            # The report may take report_timeout_seconds to start: the deadline covers it.
+            raise ValueError(f"request_deadline_seconds ({self.request_deadline_seconds:g}) "
+                             "is shorter than report_timeout_seconds "
+                             f"({self.report_timeout_seconds:g}): the report would be cut off")
         if not (self.columns.get("status") or self.status.flags()):
             raise ValueError("no status source: map columns.status or set a flag in "
                              "[hris.status]")

@@ -229,7 +229,7 @@ def days_since(today: date, d: Any) -> int | None:
     return None if day is None else (today - day).days
 
 
-_FUNCTIONS = [
+_FUNCTIONS: list[tuple[str, int, int | None, str, str, str, Callable[..., Any] | None]] = [
     # name, min, max, signature, summary, group, impl
     ("lower", 1, 1, "lower(s)", "s in lower case", "text", _lower),
     ("upper", 1, 1, "upper(s)", "s in upper case", "text", _upper),

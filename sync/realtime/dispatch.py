@@ -36,6 +36,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self.last_report: RunReport | None = None
         self.busy = False  # a real-time run holds the lock (scheduled jobs wait for it)
+        self.idle = asyncio.Event()  # set while no real-time run is in progress
+        self.idle.set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -60,6 +62,8 @@ class Dispatcher:
 
     async def drain_once(self) -> RunReport | None:
         """One round: returns the run's report, None when nothing was run."""
+        if self.engine.stopping:
+            return None  # shutting down: the events stay queued for the next start
         now = self.engine.clock.now()
         if await in_thread(event_store.feed_gate_open, self.store):
             await in_thread(event_store.requeue_gated, self.store)
@@ -84,6 +88,7 @@ class Dispatcher:
         taken = [r for r in rows if r["employee_id"] in first]
         async with self.lock:
             self.busy = True
+            self.idle.clear()
             try:
                 report = await self.engine.resync_many(list(first), kinds=kinds)
             except EngineBusy:
@@ -95,6 +100,12 @@ class Dispatcher:
                 raise
             finally:
                 self.busy = False
+                self.idle.set()
+        if report.error_class == "interrupted":
+            # A shutdown stopped the run: the events stay queued, the next start syncs them.
+            self.log({"event": "realtime_run", "run_id": report.run_id,
+                      "status": "interrupted", "people": len(first), "events": len(taken)})
+            return None
         done = self.engine.clock.now()
         status = "synced" if report.status == "succeeded" else report.status
         primary = [first[k] for k in first]

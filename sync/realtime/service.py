@@ -76,6 +76,12 @@ class RealtimeService:
         for task in self._tasks:
             task.cancel()
 
+    async def settle(self) -> None:
+        """Stop listening, then let a real-time run in progress finish (a shutdown
+        interrupts it between operations) rather than cancel it mid-request."""
+        self.listener.close()
+        await self.dispatcher.idle.wait()
+
     async def stop(self) -> None:
         self.close()
         await self.listener.wait_closed()

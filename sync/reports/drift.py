@@ -155,7 +155,7 @@ def _fields(kind: str, detail: str) -> list[tuple[str, str | None]]:
     except ValueError:
         return [("?", None)]
     if kind == DriftKind.invalid:
-        found = []
+        found: list[tuple[str, str | None]] = []
         for problem in data.get("problems", []):
             match = _PROBLEM_FIELD.search(str(problem))
             found.append((match.group(1) if match else "record", str(problem)[:100]))

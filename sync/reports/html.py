@@ -3,7 +3,7 @@ and no external resource, so it opens offline in any browser and can be mailed a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from html import escape
 from typing import Any
 
@@ -57,7 +57,7 @@ def _cards(items: Sequence[tuple[str, Any, str]]) -> str:
         f"{escape(label)}</div>" for label, value, cls in items) + "</div>"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int] = frozenset(),
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Set[int] = frozenset(),
            row_classes: Sequence[str] | None = None, table_id: str = "") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     out = [f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>']

@@ -95,23 +95,32 @@ def _effective_key(text: str | None) -> str | None:
     return ts(moment) if moment else None
 
 
+def _at(text: str) -> datetime:
+    """A time from a column that always holds one (NOT NULL, or filtered on)."""
+    moment = history.moment(text)
+    if moment is None:
+        raise ValueError(f"a stored time is empty: {text!r}")
+    return moment
+
+
 def _row(e: Episode, person: dict[str, Any], attempts: dict[int, list[dict[str, Any]]],
          suppressions: list[dict[str, Any]], actions: dict[int, list[dict[str, Any]]],
          period: Period, sla: float) -> dict[str, Any] | None:
     until = period.until
-    seen = min(history.moment(t) for t in
+    seen = min(_at(t) for t in
                [op["created_at"] for op in e.ops] + [d["first_seen_at"] for d in e.drift])
     effective = history.moment(e.effective_key) or seen
     if effective > until:
         return None  # scheduled: not yet a termination
-    inactive, via = None, None
-    done = [history.moment(op["finished_at"]) for op in e.ops
+    inactive: datetime | None = None
+    via: str | None = None
+    done = [_at(op["finished_at"]) for op in e.ops
             if op["status"] == "succeeded" and op["finished_at"]]
     done = [t for t in done if t <= until]
     if done:
         inactive, via = min(done), "deactivated"
     else:
-        resolved = [history.moment(d["resolved_at"]) for d in e.drift if d["resolved_at"]]
+        resolved = [_at(d["resolved_at"]) for d in e.drift if d["resolved_at"]]
         resolved = [t for t in resolved if t <= until]
         if resolved:
             inactive, via = min(resolved), "seen inactive"
@@ -156,7 +165,7 @@ def _causes(e: Episode, attempts: dict[int, list[dict[str, Any]]],
     as (cause, sentence), strongest cause first."""
     found: dict[str, list[str]] = {c: [] for c in CAUSES}
     for s in suppressions:
-        made, lifted = history.moment(s["created_at"]), history.moment(s["lifted_at"])
+        made, lifted = _at(s["created_at"]), history.moment(s["lifted_at"])
         if made <= end and (lifted is None or lifted >= start):
             text = f"suppressed by {s['created_by']} at {s['created_at'][:16]}Z: {s['reason']}"
             if lifted is not None:
