@@ -30,11 +30,11 @@ from pathlib import Path
 import httpx
 
 from bench.common import TOKEN_ENV, config_text, line_for
-from sandbox.world import HEADER
-from sync.bulk import BatchItem
-from sync.connectors.scim_bulk import bulk_operation, bulk_request
-from sync.connectors.scim_payload import creation_body
-from sync.models import Account
+from rostersync.sandbox.world import HEADER
+from rostersync.sync.bulk import BatchItem
+from rostersync.sync.connectors.scim_bulk import bulk_operation, bulk_request
+from rostersync.sync.connectors.scim_payload import creation_body
+from rostersync.sync.models import Account
 
 TOKEN = "bench-token"
 
@@ -42,7 +42,7 @@ TOKEN = "bench-token"
 class ServerProcess:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.scim_server", "--token", TOKEN],
+            [sys.executable, "-m", "rostersync.sandbox.scim_server", "--token", TOKEN],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("http"):
@@ -108,9 +108,9 @@ async def bare_bulk_loop(base_url: str, accounts: list[Account], concurrency: in
 
 async def engine_apply(folder: Path, base_url: str, rows: list[str], concurrency: int,
                        bulk: str = "off") -> tuple[float, dict]:
-    from storage.db import Store
-    from sync.config import load_config
-    from sync.engine import Engine
+    from rostersync.storage.db import Store
+    from rostersync.sync.config import load_config
+    from rostersync.sync.engine import Engine
 
     csv_path = folder / "employees.csv"
     csv_path.write_text(",".join(HEADER) + "\n" + "".join(rows))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.world import COLUMNS, DEPARTMENTS, HEADER, ZONES
+from rostersync.sandbox.world import COLUMNS, DEPARTMENTS, HEADER, ZONES
 
 TOKEN_ENV = "ROSTERSYNC_BENCH_TOKEN"
 
@@ -89,10 +89,10 @@ def seed_database(config_path: Path) -> dict[str, Any]:
     (no network), then record the plan as applied: accounts equal to the desired state."""
     import asyncio
 
-    from storage.db import Store, ts
-    from sync.clock import Clock
-    from sync.config import load_config
-    from sync.engine import Engine
+    from rostersync.storage.db import Store, ts
+    from rostersync.sync.clock import Clock
+    from rostersync.sync.config import load_config
+    from rostersync.sync.engine import Engine
 
     config = load_config(config_path)
     store = Store(config.database.path)

@@ -31,9 +31,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from storage import console_queries as q
-from storage.db import Store, ts
-from sync.clock import Clock
+from rostersync.storage import console_queries as q
+from rostersync.storage.db import Store, ts
+from rostersync.sync.clock import Clock
 
 KINDS = ("mismatch", "missing", "pending_termination", "invalid", "unmapped", "orphan")
 STATUSES = ("succeeded",) * 14 + ("failed", "dead", "held", "pending", "suppressed")
@@ -83,7 +83,7 @@ def timed(fn, repeat: int = 7) -> float:
 
 
 def dashboard_queries(store: Store, config) -> None:
-    from sync.status import build_status
+    from rostersync.sync.status import build_status
 
     build_status(store, config, Clock().now())
     q.run_series(store)
@@ -131,9 +131,9 @@ async def _world(folder: Path, people: int, base_url: str):
     ``base_url``, the store and an engine."""
     from bench.apply import flat_rows
     from bench.common import config_text
-    from sandbox.world import HEADER
-    from sync.config import load_config
-    from sync.engine import Engine
+    from rostersync.sandbox.world import HEADER
+    from rostersync.sync.config import load_config
+    from rostersync.sync.engine import Engine
 
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / "employees.csv"
@@ -177,7 +177,7 @@ async def apply_alone(folder: Path, n: int) -> dict[str, Any]:
 
 
 async def stall_during_apply(folder: Path, n: int) -> dict[str, Any]:
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     async def body(base_url: str) -> dict[str, Any]:
         config, store, engine = await _world(folder, n, base_url)
@@ -233,9 +233,9 @@ def _counting(engine: Any, counts: Counter[str]) -> None:
 async def full_sync(folder: Path, n: int, *, console: bool) -> dict[str, Any]:
     """A full sync from an empty LMS: by the engine alone, or started from the console
     (its confirmed-sync path) with the engine on the console's loop."""
-    from console import requests
-    from console.app import ConsoleApp
-    from console.messages import EngineMessage, OpsApplied
+    from rostersync.console import requests
+    from rostersync.console.app import ConsoleApp
+    from rostersync.console.messages import EngineMessage, OpsApplied
 
     async def body(base_url: str) -> dict[str, Any]:
         config, store, engine = await _world(folder, n, base_url)
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
 
-    from sync.config import Config
+    from rostersync.sync.config import Config
 
     t0 = time.perf_counter()
     store = seed(folder / "big.db", args.people, args.ops, args.drift)

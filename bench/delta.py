@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 
 from bench.common import TOKEN_ENV, config_text, line_for, run_child, seed_database, write_exports
-from sandbox.world import HEADER
+from rostersync.sandbox.world import HEADER
 
 DELTA = """
 import asyncio, json, sys, time
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 engine = Engine(load_config(sys.argv[1]))
 t0 = time.perf_counter()
 report = asyncio.run(engine.sync("delta", lms_read="cached", apply=False, trigger="bench"))

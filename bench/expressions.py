@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date
 
-from sync.expressions import compile_expression
+from rostersync.sync.expressions import compile_expression
 
 TODAY = date(2026, 12, 5)
 TABLES = {"country": {"Berlin": "DE", "Oslo": "NO", "Paris": "FR"}}

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from sync.connectors.http_limits import (
+from rostersync.sync.connectors.http_limits import (
     AnswerLimits,
     AnswerRefused,
     DeadlinePassed,

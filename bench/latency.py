@@ -21,14 +21,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sandbox.bamboohr import BambooSandbox, generate
-from sandbox.scim_server import ScimSandbox
-from storage.db import Store
-from sync.config import Config
-from sync.connectors.bamboohr import BambooHRSource
-from sync.engine import Engine
-from sync.events import Event, OpFinished
-from sync.realtime.service import RealtimeService
+from rostersync.sandbox.bamboohr import BambooSandbox, generate
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage.db import Store
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.engine import Engine
+from rostersync.sync.events import Event, OpFinished
+from rostersync.sync.realtime.service import RealtimeService
 
 API_KEY, HOOK_KEY, LMS_TOKEN = "bench-key", "bench-hook-key", "bench-token"
 ENV = {"ROSTERSYNC_BENCH_BAMBOOHR": API_KEY, "ROSTERSYNC_BENCH_HOOK": HOOK_KEY,

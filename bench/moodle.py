@@ -38,9 +38,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from sandbox.world import COLUMNS, HEADER
-from sync.connectors.moodle_config import MoodleTargetConfig
-from sync.connectors.moodle_wire import encode_params, user_fields
+from rostersync.sandbox.world import COLUMNS, HEADER
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.moodle_wire import encode_params, user_fields
 
 TOKEN = "0123456789abcdefbench0123456789"
 TOKEN_ENV = "ROSTERSYNC_BENCH_MOODLE_TOKEN"
@@ -50,7 +50,7 @@ ENDPOINT = "/webservice/rest/server.php"
 class SiteProcess:
     def __init__(self, costs: list[str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.moodle", "--token", TOKEN, *costs],
+            [sys.executable, "-m", "rostersync.sandbox.moodle", "--token", TOKEN, *costs],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("http"):
@@ -113,9 +113,9 @@ async def bare_loop(base_url: str, token: str, people: list[dict[str, str]], bat
 async def first_sync(folder: Path, base_url: str, token_env: str,
                      people: list[dict[str, str]], batch: int, concurrency: int, bulk: str,
                      only_these: str | None = None) -> tuple[float, dict]:
-    from storage.db import Store
-    from sync.config import load_config
-    from sync.engine import Engine
+    from rostersync.storage.db import Store
+    from rostersync.sync.config import load_config
+    from rostersync.sync.engine import Engine
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

@@ -41,8 +41,8 @@ from bench.common import (
 
 ENGINE = """
 import asyncio, json, sys, time
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 config = load_config(sys.argv[1])
 engine = Engine(config)
 t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
-    from storage.db import Store
+    from rostersync.storage.db import Store
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage import audit
-from storage import ops as op_store
-from storage import runs as run_store
-from storage import suppressions as suppression_store
-from storage.db import Store, ts
-from storage.people import chunks
+from rostersync.storage import audit
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage import suppressions as suppression_store
+from rostersync.storage.db import Store, ts
+from rostersync.storage.people import chunks
 
 RETRYABLE = ("failed", "dead")
 SUPPRESSIBLE = ("pending", "failed", "held")

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage import audit
-from storage import match_decisions as match_store
-from storage import ops as op_store
-from storage import people as people_store
-from storage.db import Store, ts
+from rostersync.storage import audit
+from rostersync.storage import match_decisions as match_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import people as people_store
+from rostersync.storage.db import Store, ts
 
 # Open operations a match decision overrules.
 _MATCH_OPS = ("link", "create")

@@ -24,18 +24,18 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from console import keymap, keys_config, messages, requests
-from console.action_path import ActionContext, ActionRequest, Outcome
-from console.app_notices import NoticeRouting
-from console.commands import ConsoleCommands
-from console.engine_digest import EngineDigest
-from console.screens.audiences import AudiencesScreen
-from console.screens.base import DataScreen
-from console.screens.confirm import ConfirmModal
-from console.screens.dashboard import DashboardScreen
-from console.screens.held import HeldScreen
-from console.screens.help import HelpScreen
-from console.screens.lists import (
+from rostersync.console import keymap, keys_config, messages, requests
+from rostersync.console.action_path import ActionContext, ActionRequest, Outcome
+from rostersync.console.app_notices import NoticeRouting
+from rostersync.console.commands import ConsoleCommands
+from rostersync.console.engine_digest import EngineDigest
+from rostersync.console.screens.audiences import AudiencesScreen
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.screens.confirm import ConfirmModal
+from rostersync.console.screens.dashboard import DashboardScreen
+from rostersync.console.screens.held import HeldScreen
+from rostersync.console.screens.help import HelpScreen
+from rostersync.console.screens.lists import (
     AuditList,
     DriftList,
     OpsList,
@@ -43,19 +43,19 @@ from console.screens.lists import (
     ScheduledList,
     TerminationsList,
 )
-from console.screens.log import LogScreen
-from console.screens.person import PersonScreen
-from console.screens.reports import ReportsScreen
-from console.screens.run import RunScreen
-from console.screens.suppress_form import SuppressModal
-from storage import audit
-from storage.db import Store
-from sync import events as engine_events
-from sync.clock import Clock
-from sync.config import Config
-from sync.engine import Engine, EngineBusy, RunReport
-from sync.events import Event
-from sync.scheduler import SyncScheduler
+from rostersync.console.screens.log import LogScreen
+from rostersync.console.screens.person import PersonScreen
+from rostersync.console.screens.reports import ReportsScreen
+from rostersync.console.screens.run import RunScreen
+from rostersync.console.screens.suppress_form import SuppressModal
+from rostersync.storage import audit
+from rostersync.storage.db import Store
+from rostersync.sync import events as engine_events
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config
+from rostersync.sync.engine import Engine, EngineBusy, RunReport
+from rostersync.sync.events import Event
+from rostersync.sync.scheduler import SyncScheduler
 
 LISTS = {"drift": DriftList, "ops": OpsList, "terminations": TerminationsList,
          "runs": RunsList, "audit": AuditList, "held": HeldScreen, "reports": ReportsScreen,

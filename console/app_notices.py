@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.notifications import SeverityLevel
 
-from console import messages
-from console.live_log import LogRing, audit_text, audit_time, read_audit_after
-from console.notices import MIN_CHANGE_SECONDS, NoticeBoard
-from console.screens.log import LogScreen
-from console.widgets.notice_bar import NoticeBar
+from rostersync.console import messages
+from rostersync.console.live_log import LogRing, audit_text, audit_time, read_audit_after
+from rostersync.console.notices import MIN_CHANGE_SECONDS, NoticeBoard
+from rostersync.console.screens.log import LogScreen
+from rostersync.console.widgets.notice_bar import NoticeBar
 
 if TYPE_CHECKING:
     from textual.app import App
 
-    from storage.db import Store
-    from sync.clock import Clock
+    from rostersync.storage.db import Store
+    from rostersync.sync.clock import Clock
 
     # For the type checker the mixin is the app it is mixed into (screens, messages).
     _App = App[object]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console import (
+from rostersync.console import (
     actions,
     cli_audiences,
     cli_audit,
@@ -27,18 +27,18 @@ from console import (
     cli_reports,
     web,
 )
-from console.cli_context import CliError, engine_for, load
-from console.render import emit_json, run_text, status_text
-from console.safe_text import escape_output, escaped_stdout
-from storage import audit
-from storage.audit_key import AuditKeyError
-from storage.db import Store
-from storage.failure import StorageFailure, as_storage_failure
-from sync.clock import Clock
-from sync.config import Config, ConfigError, default_config_path
-from sync.engine import EXIT_FAILED, EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
-from sync.run_report import RunReport
-from sync.status import build_status
+from rostersync.console.cli_context import CliError, engine_for, load
+from rostersync.console.render import emit_json, run_text, status_text
+from rostersync.console.safe_text import escape_output, escaped_stdout
+from rostersync.storage import audit
+from rostersync.storage.audit_key import AuditKeyError
+from rostersync.storage.db import Store
+from rostersync.storage.failure import StorageFailure, as_storage_failure
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config, ConfigError, default_config_path
+from rostersync.sync.engine import EXIT_FAILED, EXIT_NOT_APPLIED, EXIT_USAGE, EngineBusy
+from rostersync.sync.run_report import RunReport
+from rostersync.sync.status import build_status
 
 
 def _common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
@@ -162,7 +162,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from console.app import run_console
+    from rostersync.console.app import run_console
 
     if (refused := web.usage_error(args)) is not None:
         raise CliError(refused)
@@ -176,16 +176,16 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from sync.scheduler import serve_forever
+    from rostersync.sync.scheduler import serve_forever
 
     config, store = load(args)
     return serve_forever(config, store)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from console.cli_init import write_sample
-    from console.invocation import program
-    from sync.sample import SAMPLE_CONFIG
+    from rostersync.console.cli_init import write_sample
+    from rostersync.console.invocation import program
+    from rostersync.sync.sample import SAMPLE_CONFIG
 
     write_sample(args.path, SAMPLE_CONFIG, args.force)  # 0600; one sentence when it cannot
     print(cli_audit.init_key(args.path))
@@ -196,7 +196,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from console.doctor import run_doctor
+    from rostersync.console.doctor import run_doctor
 
     return run_doctor(args, load)
 
@@ -217,11 +217,13 @@ def cmd_job_state(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from console.demo_oncall import demo_on_call
-    from sandbox.demo import run_demo
+    from rostersync.console.demo_oncall import demo_on_call
+    from rostersync.sandbox.demo import run_demo
 
     def run_console(world: Any, config: Config, store: Store) -> None:
-        from console.demo_app import run_demo_console  # textual loads only for the console
+        from rostersync.console.demo_app import (
+            run_demo_console,  # textual loads only for the console
+        )
 
         run_demo_console(world, config, store)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from console.cli_context import CliError, load
-from console.render import emit_json
-from storage.db import Store
-from sync.audiences.explain import explain, overview
-from sync.clock import Clock
-from sync.config import Config
+from rostersync.console.cli_context import CliError, load
+from rostersync.console.render import emit_json
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.explain import explain, overview
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:

@@ -11,11 +11,11 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from console.cli_context import CliError, load
-from console.render import emit_json
-from console.safe_text import escape_controls
-from storage import audit, audit_key
-from storage.audit_chain import parse_anchor
+from rostersync.console.cli_context import CliError, load
+from rostersync.console.render import emit_json
+from rostersync.console.safe_text import escape_controls
+from rostersync.storage import audit, audit_key
+from rostersync.storage.audit_chain import parse_anchor
 
 EXIT_BROKEN = 2
 

@@ -8,13 +8,13 @@ import argparse
 import os
 from pathlib import Path
 
-from console import keys_config
-from console.safe_text import escape_controls
-from storage import audit, audit_key
-from storage.db import Store
-from storage.db_path import DatabasePathError
-from sync.config import Config, ConfigError, default_config_path, load_config
-from sync.engine import EXIT_USAGE, Engine
+from rostersync.console import keys_config
+from rostersync.console.safe_text import escape_controls
+from rostersync.storage import audit, audit_key
+from rostersync.storage.db import Store
+from rostersync.storage.db_path import DatabasePathError
+from rostersync.sync.config import Config, ConfigError, default_config_path, load_config
+from rostersync.sync.engine import EXIT_USAGE, Engine
 
 
 class CliError(Exception):

@@ -7,11 +7,11 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from console.cli_context import CliError, load
-from console.render import emit_json
-from storage import intake as intake_store
-from sync.clock import Clock
-from sync.reports.period import PeriodError, parse_period
+from rostersync.console.cli_context import CliError, load
+from rostersync.console.render import emit_json
+from rostersync.storage import intake as intake_store
+from rostersync.sync.clock import Clock
+from rostersync.sync.reports.period import PeriodError, parse_period
 
 # events_received.status: the intake's own outcomes, then the statuses a run can end in.
 OUTCOMES = ("queued", "synced", "coalesced", "gated", "batched", "ignored",

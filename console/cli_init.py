@@ -15,7 +15,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from console.cli_context import CliError
+from rostersync.console.cli_context import CliError
 
 
 def init_problem(path: Path, force: bool) -> str | None:

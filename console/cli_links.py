@@ -13,11 +13,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from console import actions_links
-from console.render import emit_json
-from storage import audit
-from sync.clock import Clock
-from sync.run_report import EXIT_OK, EXIT_USAGE
+from rostersync.console import actions_links
+from rostersync.console.render import emit_json
+from rostersync.storage import audit
+from rostersync.sync.clock import Clock
+from rostersync.sync.run_report import EXIT_OK, EXIT_USAGE
 
 Load = Callable[[argparse.Namespace], tuple[Any, Any]]
 

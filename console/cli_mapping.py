@@ -7,14 +7,14 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from console.cli_context import CliError, load
-from console.render import emit_json
-from storage import accounts as account_store
-from storage.db import Store
-from sync.clock import Clock
-from sync.expressions import ExpressionError
-from sync.mapping_explain import explain_mapping, trial_pairs
-from sync.models import Account, Person
+from rostersync.console.cli_context import CliError, load
+from rostersync.console.render import emit_json
+from rostersync.storage import accounts as account_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import Clock
+from rostersync.sync.expressions import ExpressionError
+from rostersync.sync.mapping_explain import explain_mapping, trial_pairs
+from rostersync.sync.models import Account, Person
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:

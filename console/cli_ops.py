@@ -11,15 +11,15 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from console import actions, when
-from console.cli_context import CliError, engine_for, load
-from console.render import emit_json, ops_table, run_text
-from storage import audit
-from storage import ops as op_store
-from storage.db import Store, ts
-from sync.clock import Clock
-from sync.config import Config
-from sync.models import OpStatus
+from rostersync.console import actions, when
+from rostersync.console.cli_context import CliError, engine_for, load
+from rostersync.console.render import emit_json, ops_table, run_text
+from rostersync.storage import audit
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store, ts
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config
+from rostersync.sync.models import OpStatus
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from console.cli_context import CliError, load
-from console.render import emit_json
-from storage import audit, retention
-from sync.clock import Clock
-from sync.reports import html, tabular, text
-from sync.reports.build import DEFAULT_SINCE, REPORTS, build_report
-from sync.reports.period import PeriodError, parse_period
+from rostersync.console.cli_context import CliError, load
+from rostersync.console.render import emit_json
+from rostersync.storage import audit, retention
+from rostersync.sync.clock import Clock
+from rostersync.sync.reports import html, tabular, text
+from rostersync.sync.reports.build import DEFAULT_SINCE, REPORTS, build_report
+from rostersync.sync.reports.period import PeriodError, parse_period
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:

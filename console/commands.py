@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from storage import people as people_store
-from storage import people_search
-from storage.db import Store
+from rostersync.storage import people as people_store
+from rostersync.storage import people_search
+from rostersync.storage.db import Store
 
 if TYPE_CHECKING:
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
 _ENTITY = re.compile(r"^(run|op)\s*#?(\d+)$", re.IGNORECASE)
 MIN_SEARCH = 2  # characters typed before people are searched: one letter names everyone

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from console import messages
-from console.app import ConsoleApp
-from storage.db import Store
-from sync.config import Config, ConfigError
+from rostersync.console import messages
+from rostersync.console.app import ConsoleApp
+from rostersync.storage.db import Store
+from rostersync.sync.config import Config, ConfigError
 
 if TYPE_CHECKING:
-    from sandbox.demo import DemoWorld
+    from rostersync.sandbox.demo import DemoWorld
 
 
 class DemoConsole(ConsoleApp):
@@ -37,7 +37,7 @@ class DemoConsole(ConsoleApp):
         # the first sync is done, so the LMS's faults meet the story, not the first load.
         if not self._hr_life_started:
             self._hr_life_started = True
-            from sandbox.demo import TICK_SECONDS
+            from rostersync.sandbox.demo import TICK_SECONDS
 
             self.set_interval(TICK_SECONDS, self._hr_tick)
 
@@ -66,7 +66,7 @@ class DemoConsole(ConsoleApp):
         # operator did (their "done: ..." must not be replaced a second later by HR news).
         for who, what in self.world.tick(self.store, self.clock.now()):
             self.call_from_thread(self.notify, what, title=who)
-        from sandbox.alert_file import read_notices
+        from rostersync.sandbox.alert_file import read_notices
 
         notices = read_notices(self.world.alerts_path)
         for notice in notices[self.alerts_seen:]:

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from console import actions
-from storage import ops as op_store
-from storage import runs as run_store
-from storage.db import Store
+from rostersync.console import actions
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
 
 if TYPE_CHECKING:
-    from sandbox.demo import DemoWorld
+    from rostersync.sandbox.demo import DemoWorld
 
 ACTOR = "demo on-call"
 RESUME_REASON = "IT rotated the LMS token back in; checked with a test request"

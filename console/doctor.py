@@ -10,19 +10,19 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from console import keys_config
-from console.render import emit_json
-from storage import audit_key
-from sync import config_safety
-from sync.config import (
+from rostersync.console import keys_config
+from rostersync.console.render import emit_json
+from rostersync.storage import audit_key
+from rostersync.sync import config_safety
+from rostersync.sync.config import (
     ConfigError,
     default_config_path,
     load_config,
     metrics_textfile_problem,
     secret_from_env,
 )
-from sync.connectors.base import ConnectorError, FeedError
-from sync.connectors.factory import make_source, make_target
+from rostersync.sync.connectors.base import ConnectorError, FeedError
+from rostersync.sync.connectors.factory import make_source, make_target
 
 
 def _perm_problem(path: Path) -> str | None:

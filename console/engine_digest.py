@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from sync import events
+from rostersync.sync import events
 
 SUCCESS_LINE_SECONDS = 2.0
 

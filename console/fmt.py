@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.text import Text
 
-from storage.db import parse_ts
-from sync.status import format_age
+from rostersync.storage.db import parse_ts
+from rostersync.sync.status import format_age
 
 age = format_age
 

@@ -9,17 +9,17 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from console import actions, fmt
-from console.action_path import (
+from rostersync.console import actions, fmt
+from rostersync.console.action_path import (
     ActionContext,
     ActionRequest,
     Outcome,
     counted,
     when_applied,
 )
-from storage import held
-from storage import runs as run_store
-from storage.db import Store, parse_ts, ts
+from rostersync.storage import held
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store, parse_ts, ts
 
 
 def _breakdown_line(title: str, pairs: list[tuple[str, int]], limit: int = 4) -> str:

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 # a configured key must compare equal to the name Textual gives the key event.
 from textual.keys import Keys, _character_to_key, format_key, key_to_character
 
-from console import keymap
-from console.keymap import SCOPE_TITLES
-from sync.config import ConfigError
+from rostersync.console import keymap
+from rostersync.console.keymap import SCOPE_TITLES
+from rostersync.sync.config import ConfigError
 
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 # Named keys a terminal sends (Textual's names), beside single characters and the names

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from console import fmt
-from storage.db import parse_ts
+from rostersync.console import fmt
+from rostersync.storage.db import parse_ts
 
 KINDS = ("notice", "engine", "operator")
 CAPACITY = 5_000

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from console import actions_links
-from console.action_path import ActionContext, ActionRequest, Outcome
+from rostersync.console import actions_links
+from rostersync.console.action_path import ActionContext, ActionRequest, Outcome
 
 
 def _perform(decide: Callable[[ActionContext], str]) -> Callable[[ActionContext], Outcome]:

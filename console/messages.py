@@ -12,7 +12,7 @@ from typing import Any
 
 from textual.message import Message
 
-from sync import events
+from rostersync.sync import events
 
 
 class EngineMessage(Message):

@@ -10,9 +10,9 @@ from typing import Any
 
 from rich.text import Text
 
-from sync.config import Config
-from sync.mapping_explain import explain_mapping
-from sync.models import Account, Person
+from rostersync.sync.config import Config
+from rostersync.sync.mapping_explain import explain_mapping
+from rostersync.sync.models import Account, Person
 
 
 def explain_recorded(config: Config, detail: dict[str, Any], today: date

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any
 
-from storage.terminations import describe
-from sync.status import format_age
+from rostersync.storage.terminations import describe
+from rostersync.sync.status import format_age
 
 
 def emit_json(document: Any) -> None:

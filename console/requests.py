@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from console import actions
-from console.action_path import (
+from rostersync.console import actions
+from rostersync.console.action_path import (
     ActionContext,
     ActionRequest,
     EngineRun,
@@ -19,10 +19,10 @@ from console.action_path import (
     ids_text,
     when_applied,
 )
-from storage.db import ts
+from rostersync.storage.db import ts
 
 if TYPE_CHECKING:
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
 # -- engine runs and the scheduler ---------------------------------------------------
 

@@ -22,12 +22,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.cli_context import CliError
-from sync.config_realtime import host_port, split_host_port
+from rostersync.console.cli_context import CliError
+from rostersync.sync.config_realtime import host_port, split_host_port
 
 if TYPE_CHECKING:
-    from storage.db import Store
-    from sync.config import Config
+    from rostersync.storage.db import Store
+    from rostersync.sync.config import Config
 
 DEFAULT_LISTEN = "127.0.0.1:8790"
 # Recorded beside the OS user of the server when a browser session acts (with
@@ -121,7 +121,7 @@ def serve(args: argparse.Namespace, config_path: Path) -> int:
     refused here, not in every browser session."""
     host, port = listen_address(args.web_listen, args.web_allow_remote)
     try:
-        from console.web_server import ConsoleServer, bind
+        from rostersync.console.web_server import ConsoleServer, bind
     except ImportError:
         raise CliError("--web needs the textual-serve package: "
                        "pip install 'rostersync[web]'") from None
@@ -139,7 +139,7 @@ def serve(args: argparse.Namespace, config_path: Path) -> int:
 
 def run_session(config: Config, store: Store, *, read_only: bool) -> int:
     """One browser session's console: the terminal console's app, minus the scheduler."""
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     ConsoleApp(config, store, read_only=read_only, run_scheduler=False).run()
     return 0

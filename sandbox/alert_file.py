@@ -1,6 +1,6 @@
 """The demo's alert channel: a command that appends each notice to a file.
 
-    python -m sandbox.alert_file PATH      (the notice as JSON on stdin)
+    python -m rostersync.sandbox.alert_file PATH      (the notice as JSON on stdin)
 
 rostersync runs it for every alert notice ([[alerts.channels]] type = "command"), so the
 demo's quarantines and held batches can be read in PATH, one JSON document a line.
@@ -27,7 +27,7 @@ def read_notices(path: Path) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m sandbox.alert_file PATH  (the notice as JSON on stdin)",
+        print("usage: python -m rostersync.sandbox.alert_file PATH  (the notice as JSON on stdin)",
               file=sys.stderr)
         return 2
     try:

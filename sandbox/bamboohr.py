@@ -20,7 +20,7 @@ history fields whose future values show with ``onlyCurrent=false``
         hris.put({"id": "1", "firstName": "Ada", ...})
         hris.base_url  # "http://127.0.0.1:PORT/api/gateway.php/acme"
 
-Foreground, for the demo: ``python -m sandbox.bamboohr --port 8081 --api-key k``.
+Foreground, for the demo: ``python -m rostersync.sandbox.bamboohr --port 8081 --api-key k``.
 Behaviour marked unconfirmed in docs/bamboohr.md is simulated as described there and must be
 checked against a real tenant before go-live.
 """
@@ -40,14 +40,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from sandbox.bamboohr_dataset import dataset_data, dataset_fields
-from sandbox.bamboohr_history import TABLES, table_rows, view_of
+from rostersync.sandbox.bamboohr_dataset import dataset_data, dataset_fields
+from rostersync.sandbox.bamboohr_history import TABLES, table_rows, view_of
 
 # Re-exported: tests and the demo import generate and parse_since from here.
-from sandbox.bamboohr_store import EmployeeStore, generate, parse_since, seed_schedule, stamp
+from rostersync.sandbox.bamboohr_store import (
+    EmployeeStore,
+    generate,
+    parse_since,
+    seed_schedule,
+    stamp,
+)
 
 # Reused, not copied: a uvicorn.Server that reports when its startup has finished.
-from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
+from rostersync.sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
 
 ERROR_HEADER = "X-BambooHR-Error-Message"
 LEGACY_ERROR_HEADER = "X-BambooHR-Error-Messsage"  # the historical typo (§1.7)
@@ -348,7 +354,7 @@ class BambooSandbox(AppSandbox):
 
     def add_webhook(self, url: str, private_key: str, **options: Any) -> Any:
         """Send signed webhooks for every change to ``url`` (docs/bamboohr.md §1.8)."""
-        from sandbox.bamboohr_webhooks import WebhookSender
+        from rostersync.sandbox.bamboohr_webhooks import WebhookSender
 
         sender = WebhookSender(url, private_key, clock=self.store.clock, **options)
         self.store.listeners.append(sender.on_change)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sandbox.bamboohr_history import TABLES
+from rostersync.sandbox.bamboohr_history import TABLES
 
 # `since` formats of /employees/changed (§1.3): yyyy-mm-ddThh:mm:ss then Z, ±hh:mm or ±hhmm.
 _SINCE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(Z|[+-]\d{2}:?\d{2})")

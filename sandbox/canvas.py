@@ -32,7 +32,7 @@ every answer, and nested validation errors (canvas_data).
         lms.base_url          # "http://127.0.0.1:PORT"
         lms.data.add("Ada Novak", "ada@acme.example")
 
-Foreground, for the demo: ``python -m sandbox.canvas --port 8082 --token t``.
+Foreground, for the demo: ``python -m rostersync.sandbox.canvas --port 8082 --token t``.
 Its rules follow the Canvas source docs/canvas.md cites.
 """
 
@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
-from sandbox.canvas_data import CanvasData, Invalid, NotFound
-from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
+from rostersync.sandbox.canvas_data import CanvasData, Invalid, NotFound
+from rostersync.sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
 
 RATE_LIMITED_BODY = b"403 Forbidden (Rate Limit Exceeded)\n"
 MIN_SEARCH_TERM = 3  # SearchTermHelper::MIN_SEARCH_TERM_LENGTH

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import available_timezones
 
-from sandbox.canvas_errors import MAX_NAME, Invalid, NotFound
-from sandbox.canvas_errors import field_error as _field_error
-from sandbox.canvas_groups_data import CanvasGroupsData
+from rostersync.sandbox.canvas_errors import MAX_NAME, Invalid, NotFound
+from rostersync.sandbox.canvas_errors import field_error as _field_error
+from rostersync.sandbox.canvas_groups_data import CanvasGroupsData
 
 __all__ = ["MAX_NAME", "CanvasData", "Invalid", "NotFound"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sandbox.canvas_errors import MAX_NAME, NotFound
-from sandbox.canvas_errors import field_error as _field_error
+from rostersync.sandbox.canvas_errors import MAX_NAME, NotFound
+from rostersync.sandbox.canvas_errors import field_error as _field_error
 
 
 class CanvasGroupsData:

@@ -34,25 +34,25 @@ from typing import Any, Protocol
 
 import httpx
 
-from sandbox.alert_file import read_notices
-from sandbox.bamboohr import BambooSandbox
-from sandbox.bamboohr_webhooks import WebhookSender
-from sandbox.faults import FaultPlan
-from sandbox.hr_life import HrLife
-from sandbox.publish import BambooPublisher
-from sandbox.scim_server import ScimSandbox
-from sandbox.world import DEPARTMENTS, World
-from storage import audit_key
-from storage import drift as drift_store
-from storage import events as event_store
-from storage import ops as op_store
-from storage.db import Store
-from sync.audiences.explain import overview
-from sync.clock import Clock
-from sync.config import Config, load_config
-from sync.engine import Engine
-from sync.scheduler import SyncScheduler
-from sync.status import build_status
+from rostersync.sandbox.alert_file import read_notices
+from rostersync.sandbox.bamboohr import BambooSandbox
+from rostersync.sandbox.bamboohr_webhooks import WebhookSender
+from rostersync.sandbox.faults import FaultPlan
+from rostersync.sandbox.hr_life import HrLife
+from rostersync.sandbox.publish import BambooPublisher
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.world import DEPARTMENTS, World
+from rostersync.storage import audit_key
+from rostersync.storage import drift as drift_store
+from rostersync.storage import events as event_store
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.explain import overview
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config, load_config
+from rostersync.sync.engine import Engine
+from rostersync.sync.scheduler import SyncScheduler
+from rostersync.sync.status import build_status
 
 TOKEN_ENV = "ROSTERSYNC_DEMO_LMS_TOKEN"
 HRIS_KEY_ENV = "ROSTERSYNC_DEMO_HRIS_KEY"
@@ -68,7 +68,7 @@ ON_CALL = "on-call"
 def _config_text(hris_url: str, lms_url: str, alerts_path: Path) -> str:
     departments = "\n".join(f'"{d}" = "{d}"' for d in DEPARTMENTS)
     # A JSON array of strings is a TOML array: paths with any character stay intact.
-    alert_command = json.dumps([sys.executable, "-m", "sandbox.alert_file",
+    alert_command = json.dumps([sys.executable, "-m", "rostersync.sandbox.alert_file",
                                 str(alerts_path)])
     return f"""# Written by `rostersync demo`: the sandbox world's config. The sandboxes stop with
 # the demo; the database stays:  {rostersync_command()} status --config THIS_FILE

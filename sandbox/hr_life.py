@@ -25,9 +25,9 @@ import random
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from sandbox.faults import FaultPlan
-from sandbox.publish import Publisher
-from sandbox.world import DEPARTMENTS, World, employee_id
+from rostersync.sandbox.faults import FaultPlan
+from rostersync.sandbox.publish import Publisher
+from rostersync.sandbox.world import DEPARTMENTS, World, employee_id
 
 INCIDENT_PASS = "incident pass"
 NORMAL_LIFE = "normal life"
@@ -162,6 +162,12 @@ class HrLife:
     def _day(self, offset: int) -> str:
         return (self.today() + timedelta(days=offset)).isoformat()
 
+    def _past_everywhere(self) -> str:
+        """A last working day already over in every zone at any hour: the end of
+        yesterday is still to come west of UTC until the afternoon (UTC-8: 08:00 UTC), so
+        a leaver meant to go now gets the day before."""
+        return self._day(-2)
+
     # -- the events --------------------------------------------------------------------
 
     def hires(self) -> str:
@@ -206,9 +212,10 @@ class HrLife:
 
     def termination(self) -> str:
         (key,) = self._pick()
-        self.world.rows[key].update({"Status": "Terminated", "Termination Date": self._day(-1)})
+        self.world.rows[key].update({"Status": "Terminated",
+                                     "Termination Date": self._past_everywhere()})
         self.terminated.append(key)
-        return f"{key} terminated (last day yesterday)"
+        return f"{key} terminated (last day two days ago)"
 
     def future_termination(self) -> str:
         (key,) = self._pick()
@@ -247,7 +254,7 @@ class HrLife:
         keys = self._pick(self.mass_termination)
         for key in keys:
             self.world.rows[key].update({"Status": "Terminated",
-                                         "Termination Date": self._day(-1)})
+                                         "Termination Date": self._past_everywhere()})
         self.terminated.extend(keys)
         return f"{len(keys)} people terminated at once (a site closure?)"
 

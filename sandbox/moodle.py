@@ -14,7 +14,7 @@ The rules live in sandbox/moodle_data.py.
 
 Faults (``lms.faults``): a burst of throttled or failing answers, malformed or cut-short
 bodies, an exception or warning for a chosen user, a replaced answer.
-Foreground: ``python -m sandbox.moodle --port 8082 --token abc123``.
+Foreground: ``python -m rostersync.sandbox.moodle --port 8082 --token abc123``.
 
 For benchmarks it can cost what a real site costs (``Cost``): every web-service call
 boots the whole site (tens of milliseconds) and each user it writes costs more. The wait
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sandbox.moodle_data import MoodleSite, WsError, decode_form
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
+from rostersync.sandbox.moodle_data import MoodleSite, WsError, decode_form
+from rostersync.sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
 
 ENDPOINT = "/webservice/rest/server.php"
 Reply = tuple[int, dict[str, str], bytes]

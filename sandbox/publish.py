@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from sandbox.bamboohr import BambooSandbox
-from sandbox.world import World
+from rostersync.sandbox.bamboohr import BambooSandbox
+from rostersync.sandbox.world import World
 
 
 class Publisher(Protocol):

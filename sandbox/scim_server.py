@@ -7,7 +7,7 @@ client in the main thread can both talk to it.
     with ScimSandbox(token="t") as lms:
         lms.base_url  # "http://127.0.0.1:PORT/v2"
 
-Foreground, for the demo: ``python -m sandbox.scim_server --port 8080 --token t``.
+Foreground, for the demo: ``python -m rostersync.sandbox.scim_server --port 8080 --token t``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from scim2_server.memory import AsyncInMemoryStorage
 from scim2_server.requests import ScimRequest
 from scim2_server.utils import load_default_provider
 
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
+from rostersync.sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
 
 # A fault injector: (method, path) -> (status, headers, body) to answer instead of the
 # SCIM server, a number of seconds to delay it, "reset-before" / "reset-after" to reset

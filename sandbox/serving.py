@@ -120,7 +120,7 @@ class AppSandbox(LoopbackSandbox):
 
 def run_from_command_line(sandbox: LoopbackSandbox, parser: Any,
                           announce: Any) -> None:
-    """`python -m sandbox.X` after its arguments are parsed: start (a failure is one line
+    """`python -m rostersync.sandbox.X` after its arguments are parsed: start (a failure is one line
     and exit 1), print ``announce(sandbox)``, serve until Ctrl+C or SIGTERM."""
     try:
         sandbox.start()
@@ -130,7 +130,7 @@ def run_from_command_line(sandbox: LoopbackSandbox, parser: Any,
 
 
 def serve_in_foreground(sandbox: LoopbackSandbox, announce: str) -> None:
-    """`python -m sandbox.X`: print where it listens, run until Ctrl+C or SIGTERM."""
+    """`python -m rostersync.sandbox.X`: print where it listens, run until Ctrl+C or SIGTERM."""
     import signal
 
     stop = threading.Event()

@@ -30,7 +30,7 @@ the way docs/successfactors.md §3 describes them:
         hris.base_url  # "http://127.0.0.1:PORT"
 
 Foreground, for the demo:
-``python -m sandbox.successfactors --port 8082 --company-id ACME --username api
+``python -m rostersync.sandbox.successfactors --port 8082 --company-id ACME --username api
 --password pw --people 30``.
 """
 
@@ -48,8 +48,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
-from sandbox.successfactors_data import (
+from rostersync.sandbox.serving import HOST, AppSandbox, LoopbackServer, run_from_command_line
+from rostersync.sandbox.successfactors_data import (
     OPEN_END,
     ODataRefusal,
     PeopleStore,
@@ -57,7 +57,7 @@ from sandbox.successfactors_data import (
     parse_filter,
     render,
 )
-from sandbox.successfactors_entities import (
+from rostersync.sandbox.successfactors_entities import (
     ENTITIES,
     PREFIX,
     dated,
@@ -66,7 +66,7 @@ from sandbox.successfactors_entities import (
     request_origin,
     rows_of,
 )
-from sandbox.successfactors_oauth import TokenIssuer, TokenRefusal
+from rostersync.sandbox.successfactors_oauth import TokenIssuer, TokenRefusal
 
 ENTITY_PATH = "/odata/v2/PerPerson"
 SERVICE_PATH = "/odata/v2/"

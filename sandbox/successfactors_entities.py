@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sandbox.successfactors_data import api_order, in_window, person, stamp_all
+from rostersync.sandbox.successfactors_data import api_order, in_window, person, stamp_all
 
 SERVICE_PATH = "/odata/v2/"
 _DEFAULT_PORTS = {"http": 80, "https": 443}

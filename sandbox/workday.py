@@ -18,7 +18,7 @@ Also served:
         hris.faults.push(throttled(429, "2"), Truncated())
         hris.base_url, hris.report_path
 
-Foreground, for the demo: ``python -m sandbox.workday --port 8082 --password pw``.
+Foreground, for the demo: ``python -m rostersync.sandbox.workday --port 8082 --password pw``.
 Behaviour marked inferred in docs/workday.md is simulated as described there and must be
 checked against a real tenant before go-live.
 """
@@ -38,8 +38,8 @@ from html import escape
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
-from sandbox.workday_data import (
+from rostersync.sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
+from rostersync.sandbox.workday_data import (
     REPORT_COLUMNS,
     Booleans,
     WorkerStore,
@@ -47,7 +47,7 @@ from sandbox.workday_data import (
     report_xsd,
     row_as_of,
 )
-from sandbox.workday_oauth import TokenIssuer
+from rostersync.sandbox.workday_oauth import TokenIssuer
 
 REPORT_PREFIX = "/ccx/service/customreport2"
 # Prompt name -> the alias it filters on (equality). Anything else is refused (inferred).

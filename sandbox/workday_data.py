@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from html import escape
 from typing import Any, Literal
 
-from sandbox.world import DEPARTMENTS, FIRST, LAST
+from rostersync.sandbox.world import DEPARTMENTS, FIRST, LAST
 
 Booleans = Literal["text", "json"]  # "1"/"0" or true/false (§2.1: both occur)
 FLAGS = ("Active", "On_Leave", "Terminated")

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
-from storage.people import chunks
+from rostersync.storage.db import Store, ts
+from rostersync.storage.people import chunks
 
 
 def _row(account_json: str, now: datetime) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
+from rostersync.storage.db import Store, ts
 
 
 def all_states(store: Store) -> dict[str, dict[str, Any]]:

@@ -18,10 +18,17 @@ import pwd
 from datetime import datetime
 from typing import Any
 
-from storage.audit_chain import GENESIS, checkpoint_mac, keyed_hash, legacy_hash, same_mac, who
-from storage.audit_key import AuditKeyError
-from storage.audit_verify import ChainCheck, verify
-from storage.db import Store, ts
+from rostersync.storage.audit_chain import (
+    GENESIS,
+    checkpoint_mac,
+    keyed_hash,
+    legacy_hash,
+    same_mac,
+    who,
+)
+from rostersync.storage.audit_key import AuditKeyError
+from rostersync.storage.audit_verify import ChainCheck, verify
+from rostersync.storage.db import Store, ts
 
 __all__ = [
     "GENESIS",

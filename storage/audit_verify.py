@@ -13,8 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.audit_chain import GENESIS, Anchor, checkpoint_mac, keyed_hash, legacy_hash, same_mac
-from storage.db import Store
+from rostersync.storage.audit_chain import (
+    GENESIS,
+    Anchor,
+    checkpoint_mac,
+    keyed_hash,
+    legacy_hash,
+    same_mac,
+)
+from rostersync.storage.db import Store
 
 
 @dataclass

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from storage import people_search, source_health, trends
-from storage.db import Store, ts
-from storage.queries import SCHEDULED_TERMINATION
+from rostersync.storage import people_search, source_health, trends
+from rostersync.storage.db import Store, ts
+from rostersync.storage.queries import SCHEDULED_TERMINATION
 
 
 @dataclass(frozen=True)

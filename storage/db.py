@@ -18,8 +18,8 @@ from typing import Any, overload
 
 import sqlite_utils
 
-from storage.db_path import checked_path
-from storage.schema import migrate as run_migrations
+from rostersync.storage.db_path import checked_path
+from rostersync.storage.schema import migrate as run_migrations
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 

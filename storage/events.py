@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.db import Store, inserted_id, ts
-from storage.people import chunks
+from rostersync.storage.db import Store, inserted_id, ts
+from rostersync.storage.people import chunks
 
 OPEN = ("queued", "gated")
 

@@ -11,8 +11,8 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from storage import lease as lease_store
-from storage.db import Store
+from rostersync.storage import lease as lease_store
+from rostersync.storage.db import Store
 
 STORAGE = "storage"  # the error class of a run that a storage failure stopped
 

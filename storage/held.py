@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from storage.db import Store
+from rostersync.storage.db import Store
 
 # What the review shows of each held person, read from their last accepted HR record.
 _PERSON_FIELDS = ("first_name", "last_name", "preferred_name", "department", "location",

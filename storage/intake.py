@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
+from rostersync.storage.db import Store, ts
 
 
 def record_refusal(store: Store, now: datetime, source: str, status: int, why: str) -> None:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.db import Store, parse_ts, ts
+from rostersync.storage.db import Store, parse_ts, ts
 
 
 @dataclass

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage import accounts as account_store
-from storage.db import Store, ts
-from storage.people import chunks
+from rostersync.storage import accounts as account_store
+from rostersync.storage.db import Store, ts
+from rostersync.storage.people import chunks
 
 DECISIONS = ("link", "create", "ignore")
 MATCH_KINDS = ("disputed", "unlinked")

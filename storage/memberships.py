@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, execute_values, ts
-from storage.people import chunks
+from rostersync.storage.db import Store, execute_values, ts
+from rostersync.storage.people import chunks
 
 _json = json.JSONEncoder(sort_keys=True, default=str).encode
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from storage.db import Store, execute_values, ts
-from storage.op_row import OpRow
-from storage.people import chunks
+from rostersync.storage.db import Store, execute_values, ts
+from rostersync.storage.op_row import OpRow
+from rostersync.storage.people import chunks
 
 OPEN = ("pending", "running", "failed", "held", "suppressed")
 

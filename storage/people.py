@@ -8,7 +8,7 @@ from itertools import compress, repeat
 from operator import is_not
 from typing import Any, TypeVar
 
-from storage.db import Store, execute_values, ts
+from rostersync.storage.db import Store, execute_values, ts
 
 _CHUNK = 500  # parameters per IN (...) query, well under SQLite's limit
 

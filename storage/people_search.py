@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Store
-from storage.people import chunks
+from rostersync.storage.db import Store
+from rostersync.storage.people import chunks
 
 # One json_extract with several paths parses the record once and returns the fields as a
 # JSON array: a word matches when it is a substring of any of them.

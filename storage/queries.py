@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.db import Store, parse_ts, ts
+from rostersync.storage.db import Store, parse_ts, ts
 
 # A scheduled termination: a future change whose next state is "terminated" (the rehire
 # rule of sync.lifecycle: a hire date after the termination date makes it history), of a

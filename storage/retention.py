@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage import audit
-from storage.db import Store, ts
+from rostersync.storage import audit
+from rostersync.storage.db import Store, ts
 
 FINISHED_OPS = ("succeeded", "dead", "superseded")
 _NO_DELETE = ("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage.db import Store
+from rostersync.storage.db import Store
 
 # The last attempt each operation made in run :run (one row per op).
 _LAST_ATTEMPTS = """

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, inserted_id, ts
+from rostersync.storage.db import Store, inserted_id, ts
 
 
 def start_run(store: Store, now: datetime, kind: str, trigger: str, dry_run: bool) -> int:

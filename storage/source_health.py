@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.db import Store
+from rostersync.storage.db import Store
 
 # The error classes of a source that could not be read at all (sync.connectors.base.
 # SourceUnavailable): nothing was read, so nothing is said about the feed.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, inserted_id, parse_ts, ts
-from storage.people import chunks
+from rostersync.storage.db import Store, inserted_id, parse_ts, ts
+from rostersync.storage.people import chunks
 
 
 def add(store: Store, now: datetime, employee_id: str, reason: str, until: datetime | None,

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.db import Store, parse_ts, ts
-from storage.people import chunks
+from rostersync.storage.db import Store, parse_ts, ts
+from rostersync.storage.people import chunks
 
 # The newest suppression in force per person (several may be stacked; the newest one is
 # the one the engine applies, see storage.suppressions.active_for).

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from storage.db import Store, parse_ts, ts
+from rostersync.storage.db import Store, parse_ts, ts
 
 # Apply-rate buckets across the window: enough points for a line, few rows to read.
 RATE_BUCKETS = 40

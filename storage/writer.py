@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from storage.db import Store
+from rostersync.storage.db import Store
 
 
 class BatchWriter:

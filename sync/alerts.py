@@ -26,13 +26,13 @@ from typing import Any
 
 import httpx
 
-from storage import alert_state as alert_store
-from storage.db import Store
-from sync import config_safety
-from sync.clock import Clock
-from sync.config import Config, ConfigError, secret_from_env
-from sync.config_realtime import CommandChannel, WebhookChannel
-from sync.status import build_status
+from rostersync.storage import alert_state as alert_store
+from rostersync.storage.db import Store
+from rostersync.sync import config_safety
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config, ConfigError, secret_from_env
+from rostersync.sync.config_realtime import CommandChannel, WebhookChannel
+from rostersync.sync.status import build_status
 
 STALE_LEVELS = {"warning": ("warning", "critical"), "critical": ("critical",)}
 

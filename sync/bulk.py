@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from sync.connectors.base import ConnectorError
-from sync.models import Account
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.models import Account
 
 
 @dataclass(frozen=True)

@@ -21,32 +21,32 @@ from pydantic import (
     model_validator,
 )
 
-from sync import config_errors, config_safety
-from sync.config_audiences import AudienceConfig, audiences_fingerprint, check_audiences
-from sync.config_base import (  # CANONICAL_FIELDS, REQUIRED_FIELDS: also imported from here
+from rostersync.sync import config_errors, config_safety
+from rostersync.sync.config_audiences import AudienceConfig, audiences_fingerprint, check_audiences
+from rostersync.sync.config_base import (  # CANONICAL_FIELDS, REQUIRED_FIELDS: also imported from here
     CANONICAL_FIELDS,
     REQUIRED_FIELDS,
     http_url,
 )
-from sync.config_base import Strict as _Strict
-from sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
-from sync.config_console import ConsoleConfig
-from sync.config_mapping import MappingConfig  # also imported from here
-from sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
-from sync.config_reports import RetentionConfig
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.http_limits import (
+from rostersync.sync.config_base import Strict as _Strict
+from rostersync.sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
+from rostersync.sync.config_console import ConsoleConfig
+from rostersync.sync.config_mapping import MappingConfig  # also imported from here
+from rostersync.sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
+from rostersync.sync.config_reports import RetentionConfig
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.http_limits import (
     HRIS_DEADLINE_SECONDS,
     HRIS_MAX_ANSWER_BYTES,
     LMS_DEADLINE_SECONDS,
     LMS_MAX_ANSWER_BYTES,
     MAX_PAGES,
 )
-from sync.connectors.moodle_config import MoodleTargetConfig
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.mapping_targets import check_targets
-from sync.models import Status
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.mapping_targets import check_targets
+from rostersync.sync.models import Status
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +411,7 @@ class Config(_Strict):
 
     def fingerprint(self) -> str:
         """What must invalidate cached mapping results when it changes."""
-        from sync.models import digest_of
+        from rostersync.sync.models import digest_of
 
         parts = {
             "columns": self.hris.columns, "attributes": self.hris.attributes,

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sync.audiences.rules import FIELDS, Rule, RuleError, parse_rule
-from sync.config_base import Strict
+from rostersync.sync.audiences.rules import FIELDS, Rule, RuleError, parse_rule
+from rostersync.sync.config_base import Strict
 
 if TYPE_CHECKING:
-    from sync.config import Config
+    from rostersync.sync.config import Config
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -145,7 +145,7 @@ def check_audiences(config: Config) -> None:
                                  f"{name!r}, which hris.attributes does not map")
     cohorts = getattr(config.lms, "cohorts", None)
     if cohorts is not None:
-        from sync.connectors.moodle_wire import is_managed_cohort
+        from rostersync.sync.connectors.moodle_wire import is_managed_cohort
 
         for i, audience in enumerate(audiences):
             if is_managed_cohort(audience.group, cohorts):

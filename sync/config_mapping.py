@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from sync.config_base import Strict
-from sync.config_checks import check_zone
-from sync.mapping_rules import CompiledMapping, check_mapping, compile_mapping
-from sync.models import Status
+from rostersync.sync.config_base import Strict
+from rostersync.sync.config_checks import check_zone
+from rostersync.sync.mapping_rules import CompiledMapping, check_mapping, compile_mapping
+from rostersync.sync.models import Status
 
 # How a mapped attribute is kept: written and compared on every run; written when the
 # account is created and never compared after; written only while the LMS holds no value

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sync.config_base import Strict, http_url
+from rostersync.sync.config_base import Strict, http_url
 
 OpKindName = Literal["create", "update", "deactivate", "reactivate", "link", "delete"]
 _REALTIME_KINDS: tuple[OpKindName, ...] = ("create", "deactivate", "reactivate", "delete")

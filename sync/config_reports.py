@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sync.config_base import Strict
+from rostersync.sync.config_base import Strict
 
 
 class RetentionConfig(Strict):

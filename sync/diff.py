@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sync.lifecycle import Lifecycle
-from sync.mapping import Mapped
-from sync.models import MANAGED_FIELDS, Account, DriftKind, OpKind, Status
+from rostersync.sync.lifecycle import Lifecycle
+from rostersync.sync.mapping import Mapped
+from rostersync.sync.models import MANAGED_FIELDS, Account, DriftKind, OpKind, Status
 
 # Compared without regard to case: SCIM userName and e-mail addresses are case-insensitive.
 _CASELESS = {"user_name", "email"}

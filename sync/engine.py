@@ -12,53 +12,53 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from storage import lease as lease_store
-from storage import ops as op_store
-from storage import people as people_store
-from storage import runs as run_store
-from storage.db import Store
-from storage.failure import StorageFailure, as_storage_failure
-from storage.writer import BatchWriter
-from sync import pull as pull_mod
-from sync import run_failures
-from sync.audiences.lms import guard_removals, read_memberships
-from sync.audiences.strays import is_stray, plan_strays
-from sync.clock import Clock
-from sync.config import Config, ConfigError
-from sync.connectors.base import (
+from rostersync.storage import lease as lease_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import people as people_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.storage.failure import StorageFailure, as_storage_failure
+from rostersync.storage.writer import BatchWriter
+from rostersync.sync import pull as pull_mod
+from rostersync.sync import run_failures
+from rostersync.sync.audiences.lms import guard_removals, read_memberships
+from rostersync.sync.audiences.strays import is_stray, plan_strays
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config, ConfigError
+from rostersync.sync.connectors.base import (
     ConnectorError,
     FeedError,
     HrisSource,
     LmsTarget,
     SourceUnavailable,
 )
-from sync.connectors.factory import make_source, make_target
-from sync.evaluate import (
+from rostersync.sync.connectors.factory import make_source, make_target
+from rostersync.sync.evaluate import (
     Parsed,
     PlanSummary,
     evaluate,
     parse_record,
     write_changes,
 )
-from sync.events import (
+from rostersync.sync.events import (
     EventCallback,
     Progress,
     RunFinished,
     RunStarted,
     ignore,
 )
-from sync.executor import Executor
-from sync.feed_issues import feed_issues
-from sync.gc_pause import YoungCollector, gc_paused
-from sync.lms_read import read_all, read_one
-from sync.mapping import absent_account_fields
-from sync.mapping_logins import LoginBook
-from sync.mass_guards import hold_mass_changes, hold_mass_rewrites
-from sync.models import OpKind
-from sync.plan import NewOp, attribute_changes, identity_changes
-from sync.realtime.modes import keep_kinds
-from sync.realtime.runs import RealtimeRuns
-from sync.run_report import (  # noqa: F401 - the command line imports them from here
+from rostersync.sync.executor import Executor
+from rostersync.sync.feed_issues import feed_issues
+from rostersync.sync.gc_pause import YoungCollector, gc_paused
+from rostersync.sync.lms_read import read_all, read_one
+from rostersync.sync.mapping import absent_account_fields
+from rostersync.sync.mapping_logins import LoginBook
+from rostersync.sync.mass_guards import hold_mass_changes, hold_mass_rewrites
+from rostersync.sync.models import OpKind
+from rostersync.sync.plan import NewOp, attribute_changes, identity_changes
+from rostersync.sync.realtime.modes import keep_kinds
+from rostersync.sync.realtime.runs import RealtimeRuns
+from rostersync.sync.run_report import (  # noqa: F401 - the command line imports them from here
     EXIT_FAILED,
     EXIT_HELD,
     EXIT_NOT_APPLIED,
@@ -69,7 +69,7 @@ from sync.run_report import (  # noqa: F401 - the command line imports them from
     RunReport,
     summarise,
 )
-from sync.threads import in_thread
+from rostersync.sync.threads import in_thread
 
 BATCH = 2000
 

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from storage import accounts as account_store
-from storage import drift as drift_store
-from storage import match_decisions as match_store
-from storage import memberships as membership_store
-from storage import ops as op_store
-from storage import people as people_store
-from storage import suppressions as suppression_store
-from storage.db import Store, parse_ts, ts
-from sync.audiences.batch import AudienceBatch
-from sync.config import Config
-from sync.connectors.base import HrisSource, RawRecord, RecordError
-from sync.diff import (
+from rostersync.storage import accounts as account_store
+from rostersync.storage import drift as drift_store
+from rostersync.storage import match_decisions as match_store
+from rostersync.storage import memberships as membership_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import people as people_store
+from rostersync.storage import suppressions as suppression_store
+from rostersync.storage.db import Store, parse_ts, ts
+from rostersync.sync.audiences.batch import AudienceBatch
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.base import HrisSource, RawRecord, RecordError
+from rostersync.sync.diff import (
     Decision,
     DriftItem,
     Intent,
@@ -34,13 +34,13 @@ from sync.diff import (
     Vanished,
     decide,
 )
-from sync.feed_conflicts import Issues, describe_cycle
-from sync.lifecycle import lifecycle
-from sync.mapping import map_person
-from sync.mapping_logins import LoginBook, login_drift, settle_logins
-from sync.models import DRIFT_OWNER, Account, DriftKind, OpKind, OpStatus, Person, Status
-from sync.plan import NewOp, OpenOp, Suppression, apply_suppression, reconcile
-from sync.validate import null_mask, to_person
+from rostersync.sync.feed_conflicts import Issues, describe_cycle
+from rostersync.sync.lifecycle import lifecycle
+from rostersync.sync.mapping import map_person
+from rostersync.sync.mapping_logins import LoginBook, login_drift, settle_logins
+from rostersync.sync.models import DRIFT_OWNER, Account, DriftKind, OpKind, OpStatus, Person, Status
+from rostersync.sync.plan import NewOp, OpenOp, Suppression, apply_suppression, reconcile
+from rostersync.sync.validate import null_mask, to_person
 
 
 @dataclass

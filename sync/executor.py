@@ -18,26 +18,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage import accounts as account_store
-from storage import drift as drift_store
-from storage import memberships as membership_store
-from storage import ops as op_store
-from storage import people as people_store
-from storage import runs as run_store
-from storage.db import Store, ts
-from storage.failure import StorageFailure, as_storage_failure
-from storage.op_row import OpRow
-from sync.audiences.ordering import Wait, check_removal
-from sync.clock import Clock
-from sync.config import Config
-from sync.connectors.base import ConnectorError, LmsTarget
-from sync.events import EventCallback, OpFinished, Quarantined, ignore
-from sync.executor_batch import BatchApply, batch_phases
-from sync.executor_create import CreateApply
-from sync.models import MEMBER_OP_KINDS, Account, ErrorClass, OpKind
-from sync.plan import manager_depths
-from sync.read_first import already_applied
-from sync.retry import RetryPolicy, backoff_seconds, should_retry
+from rostersync.storage import accounts as account_store
+from rostersync.storage import drift as drift_store
+from rostersync.storage import memberships as membership_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import people as people_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store, ts
+from rostersync.storage.failure import StorageFailure, as_storage_failure
+from rostersync.storage.op_row import OpRow
+from rostersync.sync.audiences.ordering import Wait, check_removal
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.base import ConnectorError, LmsTarget
+from rostersync.sync.events import EventCallback, OpFinished, Quarantined, ignore
+from rostersync.sync.executor_batch import BatchApply, batch_phases
+from rostersync.sync.executor_create import CreateApply
+from rostersync.sync.models import MEMBER_OP_KINDS, Account, ErrorClass, OpKind
+from rostersync.sync.plan import manager_depths
+from rostersync.sync.read_first import already_applied
+from rostersync.sync.retry import RetryPolicy, backoff_seconds, should_retry
 
 
 @dataclass

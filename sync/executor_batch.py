@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from storage import ops as op_store
-from storage.op_row import OpRow
-from sync.bulk import (
+from rostersync.storage import ops as op_store
+from rostersync.storage.op_row import OpRow
+from rostersync.sync.bulk import (
     Batch,
     BatchingTarget,
     BatchItem,
@@ -30,14 +30,14 @@ from sync.bulk import (
     managers_first,
     packed,
 )
-from sync.connectors.base import ConnectorError
-from sync.models import Account, ErrorClass, OpKind
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.models import Account, ErrorClass, OpKind
 
 if TYPE_CHECKING:
-    from storage.db import Store
-    from sync.clock import Clock
-    from sync.config import Config
-    from sync.connectors.base import LmsTarget
+    from rostersync.storage.db import Store
+    from rostersync.sync.clock import Clock
+    from rostersync.sync.config import Config
+    from rostersync.sync.connectors.base import LmsTarget
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from storage import accounts as account_store
-from sync.connectors.base import ConnectorError
-from sync.diff import changed_fields
-from sync.models import Account, ErrorClass
+from rostersync.storage import accounts as account_store
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.diff import changed_fields
+from rostersync.sync.models import Account, ErrorClass
 
 if TYPE_CHECKING:
-    from storage.db import Store
-    from sync.connectors.base import LmsTarget
+    from rostersync.storage.db import Store
+    from rostersync.sync.connectors.base import LmsTarget
 
 
 class CreateApply:

@@ -7,17 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from storage import drift as drift_store
-from storage import people as people_store
-from storage.db import Store
-from sync.config import Config
-from sync.feed_conflicts import Facts, Issues, find_conflicts, manager_issues
-from sync.lifecycle import lifecycle
-from sync.mapping import in_scope, login_of
-from sync.models import DriftKind, Person, Status
+from rostersync.storage import drift as drift_store
+from rostersync.storage import people as people_store
+from rostersync.storage.db import Store
+from rostersync.sync.config import Config
+from rostersync.sync.feed_conflicts import Facts, Issues, find_conflicts, manager_issues
+from rostersync.sync.lifecycle import lifecycle
+from rostersync.sync.mapping import in_scope, login_of
+from rostersync.sync.models import DriftKind, Person, Status
 
 if TYPE_CHECKING:
-    from sync.evaluate import Parsed
+    from rostersync.sync.evaluate import Parsed
 
 
 def _facts(person: Person, config: Config, now: datetime) -> Facts:

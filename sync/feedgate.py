@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sync.config import CANONICAL_FIELDS
+from rostersync.sync.config import CANONICAL_FIELDS
 
 
 @dataclass

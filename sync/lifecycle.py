@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync.models import Person, Status
+from rostersync.sync.models import Person, Status
 
 
 @dataclass(frozen=True)

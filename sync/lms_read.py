@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage import accounts as account_store
-from storage import people as people_store
-from storage.db import Store
-from sync.connectors.base import LmsTarget
-from sync.models import Account
+from rostersync.storage import accounts as account_store
+from rostersync.storage import people as people_store
+from rostersync.storage.db import Store
+from rostersync.sync.connectors.base import LmsTarget
+from rostersync.sync.models import Account
 
 _BATCH = 1000
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sync.config import Config
-from sync.expressions import EvaluationError, UnknownValue
-from sync.expressions.values import text_of
-from sync.lifecycle import Lifecycle
-from sync.mapping_rules import CompiledMapping, Rule, evaluate_rule
-from sync.models import Account, Person, Status
+from rostersync.sync.config import Config
+from rostersync.sync.expressions import EvaluationError, UnknownValue
+from rostersync.sync.expressions.values import text_of
+from rostersync.sync.lifecycle import Lifecycle
+from rostersync.sync.mapping_rules import CompiledMapping, Rule, evaluate_rule
+from rostersync.sync.models import Account, Person, Status
 
 
 @dataclass(frozen=True)

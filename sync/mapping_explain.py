@@ -11,11 +11,16 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from sync.diff import same_value
-from sync.expressions import EvaluationError, ExpressionError, UnknownValue, compile_expression
-from sync.expressions.values import text_of
-from sync.mapping_rules import CompiledMapping, Rule, evaluate_rule, person_values
-from sync.models import Account, Person
+from rostersync.sync.diff import same_value
+from rostersync.sync.expressions import (
+    EvaluationError,
+    ExpressionError,
+    UnknownValue,
+    compile_expression,
+)
+from rostersync.sync.expressions.values import text_of
+from rostersync.sync.mapping_rules import CompiledMapping, Rule, evaluate_rule, person_values
+from rostersync.sync.models import Account, Person
 
 
 def _shown(value: Any) -> Any:

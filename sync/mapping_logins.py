@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage import accounts as account_store
-from storage import people as people_store
-from storage.db import Store
-from sync.diff import DriftItem
-from sync.models import Account, DriftKind
+from rostersync.storage import accounts as account_store
+from rostersync.storage import people as people_store
+from rostersync.storage.db import Store
+from rostersync.sync.diff import DriftItem
+from rostersync.sync.models import Account, DriftKind
 
 # Statuses whose stored login still claims its name (see sync.feed_issues).
 _CLAIMING = frozenset(("active", "leave", "pre_hire"))

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sync.expressions import Expression, ExpressionError, UnknownValue, compile_expression
-from sync.models import Person
+from rostersync.sync.expressions import (
+    Expression,
+    ExpressionError,
+    UnknownValue,
+    compile_expression,
+)
+from rostersync.sync.models import Person
 
 # The Account fields an expression may set, in the order they are compared and shown.
 BUILT_IN = ("given_name", "family_name", "display_name", "email", "title", "department",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.connectors.canvas_attributes import check_canvas_attributes
-from sync.connectors.moodle_config import check_moodle_attributes
-from sync.connectors.scim_payload import PATCH_PATHS
+from rostersync.sync.connectors.canvas_attributes import check_canvas_attributes
+from rostersync.sync.connectors.moodle_config import check_moodle_attributes
+from rostersync.sync.connectors.scim_payload import PATCH_PATHS
 
 # SCIM paths the built-in fields already write (their own names are the ones to map).
 _SCIM_BUILT_IN = {path.lower(): field for field, path in PATCH_PATHS.items()}

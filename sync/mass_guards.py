@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from storage import accounts as account_store
-from storage import ops as op_store
-from storage import runs as run_store
-from storage.db import Store
-from storage.people import chunks
-from sync.config import GuardsConfig
-from sync.models import OpKind, OpStatus
-from sync.plan import (
+from rostersync.storage import accounts as account_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.storage.people import chunks
+from rostersync.sync.config import GuardsConfig
+from rostersync.sync.models import OpKind, OpStatus
+from rostersync.sync.plan import (
     NewOp,
     apply_attribute_hold,
     apply_identity_hold,

@@ -19,13 +19,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from storage import events as event_store
-from storage.db import Store, parse_ts
-from sync.clock import Clock
-from sync.config import Config
-from sync.config_realtime import split_host_port
-from sync.realtime.http import HttpListener, Request, Response
-from sync.status import build_status
+from rostersync.storage import events as event_store
+from rostersync.storage.db import Store, parse_ts
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config
+from rostersync.sync.config_realtime import split_host_port
+from rostersync.sync.realtime.http import HttpListener, Request, Response
+from rostersync.sync.status import build_status
 
 JOB_STATES = ("active", "paused", "quarantined")
 STALE_STATES = ("ok", "warning", "critical", "never")

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sync.diff import Intent
-from sync.models import OpKind, OpStatus, canonical_json
+from rostersync.sync.diff import Intent
+from rostersync.sync.models import OpKind, OpStatus, canonical_json
 
 
 def payload_json(payload: dict[str, Any]) -> str:

@@ -16,15 +16,15 @@ from itertools import compress
 from operator import not_
 from typing import Any
 
-from storage import people as people_store
-from storage import runs as run_store
-from storage.db import Store
-from sync.config import REQUIRED_FIELDS, Config
-from sync.connectors.base import HrisSource, RawRecord
-from sync.evaluate import Parsed, parse_record
-from sync.feedgate import FeedStats, GateLimits, check_feed
-from sync.gc_pause import gc_paused
-from sync.schema_check import column_changes
+from rostersync.storage import people as people_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.sync.config import REQUIRED_FIELDS, Config
+from rostersync.sync.connectors.base import HrisSource, RawRecord
+from rostersync.sync.evaluate import Parsed, parse_record
+from rostersync.sync.feedgate import FeedStats, GateLimits, check_feed
+from rostersync.sync.gc_pause import gc_paused
+from rostersync.sync.schema_check import column_changes
 
 # Stored as the snapshot digest of an invalid record so that it never matches: an invalid
 # row is re-read every run and its `invalid` drift stays current.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.diff import changed_fields
-from sync.models import Account
+from rostersync.sync.diff import changed_fields
+from rostersync.sync.models import Account
 
 
 def already_applied(found: Account, changes: dict[str, Any], unmanaged: frozenset[str]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sync.models import ErrorClass
+from rostersync.sync.models import ErrorClass
 
 # Classes worth retrying by themselves. A data or mapping error needs someone to change
 # the HR record or the mapping (which plans a new operation anyway), so retrying the same

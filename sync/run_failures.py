@@ -9,16 +9,16 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from storage import runs as run_store
-from storage.db import Store
-from storage.failure import STORAGE, StorageFailure
-from sync.clock import Clock
-from sync.config import Config
-from sync.connectors.base import ConnectorError, FeedError, HrisSource, SourceUnavailable
-from sync.events import FeedRejected
-from sync.feedgate import FeedStats
-from sync.models import ErrorClass
-from sync.run_report import RunReport
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.storage.failure import STORAGE, StorageFailure
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.base import ConnectorError, FeedError, HrisSource, SourceUnavailable
+from rostersync.sync.events import FeedRejected
+from rostersync.sync.feedgate import FeedStats
+from rostersync.sync.models import ErrorClass
+from rostersync.sync.run_report import RunReport
 
 
 class Engine(Protocol):

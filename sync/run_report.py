@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sync.events import OpsHeld
+from rostersync.sync.events import OpsHeld
 
 if TYPE_CHECKING:
-    from sync.evaluate import PlanSummary
+    from rostersync.sync.evaluate import PlanSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD, EXIT_REJECTED, EXIT_NOT_APPLIED = 0, 1, 2, 3, 4, 5
 

@@ -23,13 +23,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from storage.db import Store
-from sync.alerts import Alerter
-from sync.config import Config, ConfigError
-from sync.engine import Engine, EngineBusy
-from sync.events import Event
-from sync.metrics import MetricsService
-from sync.realtime.service import RealtimeService
+from rostersync.storage.db import Store
+from rostersync.sync.alerts import Alerter
+from rostersync.sync.config import Config, ConfigError
+from rostersync.sync.engine import Engine, EngineBusy
+from rostersync.sync.events import Event
+from rostersync.sync.metrics import MetricsService
+from rostersync.sync.realtime.service import RealtimeService
 
 
 def quiet_apscheduler() -> None:
@@ -61,7 +61,7 @@ class SyncScheduler:
             full = (IntervalTrigger(minutes=s.full_every_minutes) if s.full_every_minutes
                     else CronTrigger.from_crontab(s.full_cron, timezone=s.timezone))
         except ValueError as exc:
-            from sync.config import ConfigError
+            from rostersync.sync.config import ConfigError
 
             raise ConfigError(f"key 'schedule.full_cron': {exc} (got {s.full_cron!r})") from None
         self.scheduler.add_job(self._job, full, args=["full"], id="full",

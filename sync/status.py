@@ -8,20 +8,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage import audit as audit_log
-from storage import drift as drift_store
-from storage import intake as intake_store
-from storage import ops as op_store
-from storage import runs as run_store
-from storage import source_health
-from storage.db import Store, parse_ts
-from storage.failure import unresolved, unresolved_reason
-from storage.queries import termination_figures
-from storage.terminations import blocked_by_suppression, describe
-from sync import config_safety
-from sync.config import Config
-from sync.config_realtime import ALL_KINDS
-from sync.models import DriftKind, OpStatus
+from rostersync.storage import audit as audit_log
+from rostersync.storage import drift as drift_store
+from rostersync.storage import intake as intake_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage import source_health
+from rostersync.storage.db import Store, parse_ts
+from rostersync.storage.failure import unresolved, unresolved_reason
+from rostersync.storage.queries import termination_figures
+from rostersync.storage.terminations import blocked_by_suppression, describe
+from rostersync.sync import config_safety
+from rostersync.sync.config import Config
+from rostersync.sync.config_realtime import ALL_KINDS
+from rostersync.sync.models import DriftKind, OpStatus
 
 OK, WARNING, CRITICAL = 0, 1, 2
 LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}

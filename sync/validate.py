@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from sync.config import CANONICAL_FIELDS, Config
-from sync.models import Person, Status
+from rostersync.sync.config import CANONICAL_FIELDS, Config
+from rostersync.sync.models import Person, Status
 
 # Plain optional text fields: stripped, empty -> None.
 _TEXT_FIELDS = (

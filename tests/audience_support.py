@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.support import World, write_config
 
 AUDIENCES = '''

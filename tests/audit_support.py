@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from console.cli import main
+from rostersync.console.cli import main
 
 
 class Install:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.bamboohr import BambooSandbox, generate
-from sync.clock import FrozenClock
+from rostersync.sandbox.bamboohr import BambooSandbox, generate
+from rostersync.sync.clock import FrozenClock
 
 KEY = "sandbox-key"
 KEY_ENV = "ROSTERSYNC_TEST_BAMBOOHR_KEY"

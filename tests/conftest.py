@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
 from tests.console_harness import TOKEN, Seeded, make_app, seed
 from tests.scim_fixtures import SCIM_TOKEN, scim_server  # noqa: F401 - a fixture
 from tests.support import World, set_token_env, write_config

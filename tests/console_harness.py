@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
-from sandbox.scim_server import ScimSandbox
-from storage import audit
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, load_config
-from sync.engine import Engine
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage import audit
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, load_config
+from rostersync.sync.engine import Engine
 from tests.support import World, set_token_env, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -127,7 +127,7 @@ def fresh_db(seeded: Seeded, folder: Path) -> Path:
 
 def make_app(seeded: Seeded, folder: Path, *, read_only: bool = False):
     """A console over a private copy of the seeded database, with no timers running."""
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     db = fresh_db(seeded, folder)
     config = seeded.config_for(db)

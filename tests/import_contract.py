@@ -4,6 +4,10 @@ console -> sync -> storage, and the sandbox (servers and the demo world) may use
 storage but never the console. Any import statement counts, inside functions too: a lazy
 import is still a dependency. Imports under ``if TYPE_CHECKING:`` are left out (they
 never run). The imports must also form no circle.
+
+Installed, the packages live under the ``rostersync`` namespace (``rostersync.sync``);
+an import of a bare ``sync`` or ``console`` would work only from a clone, so it is a
+violation too. Names below are the short ones (``sync.engine``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGES = ("console", "sync", "storage", "sandbox")
+NAMESPACE = "rostersync."
 # What each layer may not import (our packages and the console's libraries).
 FORBIDDEN = {
     "storage": ("sync", "console", "sandbox", "textual", "rich", "httpx"),
@@ -28,6 +33,16 @@ def modules(root: Path) -> dict[str, Path]:
             name = ".".join(path.relative_to(root).with_suffix("").parts)
             out[name.removesuffix(".__init__")] = path
     return out
+
+
+def short(name: str) -> str:
+    """``rostersync.sync.engine`` -> ``sync.engine``; other names unchanged."""
+    return name.removeprefix(NAMESPACE)
+
+
+def bare(name: str) -> bool:
+    """An import of one of our packages without the namespace (``from sync import x``)."""
+    return name.split(".")[0] in PACKAGES
 
 
 def _type_checking(node: ast.If) -> bool:
@@ -57,13 +72,17 @@ def imports(path: Path, *, module_level: bool, expand: bool = True
 
 
 def violations(root: Path) -> list[str]:
-    """One line per upward import: 'storage/x.py:12 imports sync.engine'."""
+    """One line per upward import: 'storage/x.py:12 imports sync.engine', and per import
+    outside the namespace: 'sync/x.py:3 imports sync.plan without the rostersync. prefix'."""
     out: list[str] = []
     for name, path in modules(root).items():
         banned = FORBIDDEN.get(name.split(".")[0], ())
         for line, target in imports(path, module_level=False, expand=False):
-            if target.split(".")[0] in banned:
-                out.append(f"{path.relative_to(root)}:{line} imports {target}")
+            where = f"{path.relative_to(root)}:{line}"
+            if bare(target):
+                out.append(f"{where} imports {target} without the {NAMESPACE} prefix")
+            if short(target).split(".")[0] in banned:
+                out.append(f"{where} imports {short(target)}")
     return sorted(set(out))
 
 
@@ -71,8 +90,8 @@ def cycles(root: Path) -> list[list[str]]:
     """Circles among imports, lazy ones included (Tarjan's strongly connected
     components): a circle closed inside a function still ties the two modules."""
     known = modules(root)
-    graph = {name: sorted({t for _line, t in imports(path, module_level=False)
-                           if t in known and t != name})
+    graph = {name: sorted({short(t) for _line, t in imports(path, module_level=False)
+                           if short(t) in known and short(t) != name})
              for name, path in known.items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}

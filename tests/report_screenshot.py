@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     if browser is None:
         print("report screenshots skipped: no Chromium found (apt-get install chromium)")
         return 0
-    from console.cli import main as cli
-    from sandbox.scim_server import ScimSandbox
+    from rostersync.console.cli import main as cli
+    from rostersync.sandbox.scim_server import ScimSandbox
     from tests.report_world import SINCE, UNTIL, live
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from console import actions
-from sandbox.scim_server import ScimSandbox
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, load_config
-from sync.engine import Engine
+from rostersync.console import actions
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, load_config
+from rostersync.sync.engine import Engine
 from tests.support import Refusing, World, set_token_env, write_config
 
 START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
 
 SCIM_TOKEN = "test-token"
 

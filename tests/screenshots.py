@@ -21,15 +21,15 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from console.app import ConsoleApp
-from console.cli import main as cli_main
-from console.demo_oncall import demo_on_call
-from sandbox.demo import DemoWorld
-from storage.db import Store
-from sync.alerts import Alerter
-from sync.config import Config
-from sync.engine import Engine
-from sync.realtime.service import RealtimeService
+from rostersync.console.app import ConsoleApp
+from rostersync.console.cli import main as cli_main
+from rostersync.console.demo_oncall import demo_on_call
+from rostersync.sandbox.demo import DemoWorld
+from rostersync.storage.db import Store
+from rostersync.sync.alerts import Alerter
+from rostersync.sync.config import Config
+from rostersync.sync.engine import Engine
+from rostersync.sync.realtime.service import RealtimeService
 from tests import web_screenshot
 from tests.console_harness import SIZE
 from tests.console_views import call_app, press_keys

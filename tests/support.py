@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.world import DEPARTMENTS, World  # noqa: F401 - re-exported for tests
+from rostersync.sandbox.world import DEPARTMENTS, World  # noqa: F401 - re-exported for tests
 
 TOKEN_ENV = "ROSTERSYNC_TEST_LMS_TOKEN"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from console.cli import main
-from storage.db import Store
-from sync.alerts import Alerter, channel_ids, conditions, owed
-from sync.config import load_config
+from rostersync.console.cli import main
+from rostersync.storage.db import Store
+from rostersync.sync.alerts import Alerter, channel_ids, conditions, owed
+from rostersync.sync.config import load_config
 
 
 class Receiver:

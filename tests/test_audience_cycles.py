@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from console.cli import main
-from storage.db import Store
-from sync.audiences.chain import MAX_CHAIN, walk_managers
-from sync.audiences.explain import explain
-from sync.audiences.membership import compile_audiences, place
-from sync.clock import FrozenClock
-from sync.config import config_from_dict, load_config
+from rostersync.console.cli import main
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.chain import MAX_CHAIN, walk_managers
+from rostersync.sync.audiences.explain import explain
+from rostersync.sync.audiences.membership import compile_audiences, place
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import config_from_dict, load_config
 from tests.audience_support import NOW, audience_config, group_members, sync
 from tests.support import World
 from tests.test_audiences import BASE, person

@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sync.audiences.guard import hold_removals
-from sync.audiences.membership import compile_audiences, place
-from sync.audiences.rules import RuleError, facts_for, parse_rule
-from sync.config import ConfigError, config_from_dict
-from sync.models import OpKind, OpStatus, Person
-from sync.plan import NewOp
+from rostersync.sync.audiences.guard import hold_removals
+from rostersync.sync.audiences.membership import compile_audiences, place
+from rostersync.sync.audiences.rules import RuleError, facts_for, parse_rule
+from rostersync.sync.config import ConfigError, config_from_dict
+from rostersync.sync.models import OpKind, OpStatus, Person
+from rostersync.sync.plan import NewOp
 
 BASE = {"hris": {"type": "csv", "path": "e.csv", "attributes": {"worker_type": "WT"}},
         "lms": {"type": "scim", "base_url": "http://127.0.0.1:1/v2"}}
@@ -153,7 +153,7 @@ def test_mass_removal_guard_holds_one_audience_and_not_the_other():
 def test_a_compliance_removal_waits_for_the_addition_it_follows():
     from types import SimpleNamespace
 
-    from sync.audiences.ordering import removal_wait
+    from rostersync.sync.audiences.ordering import removal_wait
 
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     sales = SimpleNamespace(id="sales", compliance=True)
@@ -179,7 +179,7 @@ def test_a_compliance_removal_waits_for_the_addition_it_follows():
 
 
 def test_stray_members_are_reported_and_removed_only_where_configured():
-    from sync.audiences.strays import stray_decision
+    from rostersync.sync.audiences.strays import stray_decision
 
     audiences = compile_audiences(config(
         {"id": "a", "rule": 'department == "Sales"', "stray_members": "remove"},

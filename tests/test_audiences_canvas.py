@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
-from sandbox.canvas import CanvasSandbox, json_reply
-from storage import drift as drift_store
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import config_from_dict
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas import CanvasTarget
-from sync.engine import Engine
-from sync.models import ErrorClass
+from rostersync.sandbox.canvas import CanvasSandbox, json_reply
+from rostersync.storage import drift as drift_store
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import config_from_dict
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import ErrorClass
 from tests.audience_support import NOW
 from tests.support import World
 from tests.test_canvas import CANVAS_COLUMNS, TOKEN, TOKEN_ENV, Sleeper
@@ -243,7 +243,7 @@ def test_a_failing_addition_makes_the_removal_wait_for_its_retry(org):
 
 
 def test_an_approved_removal_runs_even_while_the_addition_fails(org, capsys):
-    from console.cli import main
+    from rostersync.console.cli import main
 
     org.sync()
     org.world.rows["E00010"]["Department"] = "Finance"
@@ -355,7 +355,7 @@ def test_a_listing_naming_another_group_is_never_trusted(org):
 
 
 def test_group_lookups_and_answers_are_checked(lms, sleeper):
-    from sync.connectors.canvas_config import CanvasTargetConfig
+    from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
 
     config = CanvasTargetConfig(base_url=lms.base_url, token_env=TOKEN_ENV,
                                 account_id=lms.account_id)
@@ -414,7 +414,7 @@ def test_group_lookups_and_answers_are_checked(lms, sleeper):
 
 
 def test_removal_by_membership_id(lms, sleeper):
-    from sync.connectors.canvas_config import CanvasTargetConfig
+    from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
 
     config = CanvasTargetConfig(base_url=lms.base_url, token_env=TOKEN_ENV,
                                 account_id=lms.account_id, groups={"remove_by": "membership"})

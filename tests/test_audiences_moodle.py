@@ -10,13 +10,13 @@ from urllib.parse import unquote
 
 import pytest
 
-from sandbox.moodle import MoodleSandbox
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ConfigError, config_from_dict
-from sync.connectors.base import ConnectorError
-from sync.connectors.factory import make_target
-from sync.engine import Engine
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ConfigError, config_from_dict
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.factory import make_target
+from rostersync.sync.engine import Engine
 from tests.audience_support import NOW
 from tests.support import World
 from tests.test_moodle import PROFILE, TOKEN, TOKEN_ENV, write_moodle_config

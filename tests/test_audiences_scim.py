@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from console.cli import main
-from storage import drift as drift_store
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
+from rostersync.console.cli import main
+from rostersync.storage import drift as drift_store
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
 from tests.audience_support import NOW, audience_config, group_members, people_in, sync
 from tests.support import World
 

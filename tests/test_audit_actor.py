@@ -10,10 +10,10 @@ import pwd
 
 import pytest
 
-from console.safe_text import escape_controls, escape_output
-from storage import audit
-from storage.db import Store
-from sync.clock import Clock
+from rostersync.console.safe_text import escape_controls, escape_output
+from rostersync.storage import audit
+from rostersync.storage.db import Store
+from rostersync.sync.clock import Clock
 from tests.audit_support import Install, attacker, rewrite_from
 
 pytestmark = pytest.mark.reliability  # `make reliability` runs them too

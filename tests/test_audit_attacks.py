@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from storage import audit, retention
-from storage.db import Store
-from sync import alerts
-from sync.clock import Clock
-from sync.config import load_config
-from sync.status import build_status
+from rostersync.storage import audit, retention
+from rostersync.storage.db import Store
+from rostersync.sync import alerts
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import load_config
+from rostersync.sync.status import build_status
 from tests.audit_support import Install, attacker, rewrite_from
 from tests.test_metrics import scrape
 

@@ -10,8 +10,8 @@ import stat
 
 import pytest
 
-from storage.audit_key import KEY_ENV, KEY_FILE_ENV
-from storage.db import Store
+from rostersync.storage.audit_key import KEY_ENV, KEY_FILE_ENV
+from rostersync.storage.db import Store
 from tests.audit_support import Install
 
 pytestmark = pytest.mark.reliability  # `make reliability` runs them too

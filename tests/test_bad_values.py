@@ -9,10 +9,10 @@ from datetime import date
 
 import pytest
 
-from console.cli import main
-from sync.config import config_from_dict
-from sync.models import Person
-from sync.validate import to_person
+from rostersync.console.cli import main
+from rostersync.sync.config import config_from_dict
+from rostersync.sync.models import Person
+from rostersync.sync.validate import to_person
 from tests.support import by_external_id, lms_users
 
 MIB = 1024 * 1024

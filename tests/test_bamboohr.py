@@ -16,14 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.bamboohr import ERROR_HEADER, BambooSandbox
-from storage import ops as op_store
-from storage.db import Store
-from sync.config import BambooHRSourceConfig, Config, config_from_dict
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.base import FeedError
-from sync.connectors.factory import make_source
-from sync.engine import Engine
+from rostersync.sandbox.bamboohr import ERROR_HEADER, BambooSandbox
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.config import BambooHRSourceConfig, Config, config_from_dict
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.connectors.factory import make_source
+from rostersync.sync.engine import Engine
 from tests.bamboo_fixtures import KEY, KEY_ENV, NOW
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
@@ -227,7 +227,7 @@ def test_legacy_error_header_spelling_is_read(clock):
 
 
 def test_network_errors_and_timeouts_are_feed_errors(hris, clock):
-    from sandbox.bamboohr import Slow
+    from rostersync.sandbox.bamboohr import Slow
 
     hris.fault = lambda method, path: Slow(1.0)
     config = BambooHRSourceConfig(base_url=hris.base_url, api_key_env=KEY_ENV,

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from sync.config import BambooHRSourceConfig
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.base import FeedError
+from rostersync.sync.config import BambooHRSourceConfig
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.base import FeedError
 from tests.bamboo_fixtures import KEY, KEY_ENV, NOW
 
 

@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from sandbox.bamboohr import EmployeeStore, generate, seed_schedule
-from storage import ops as op_store
-from storage.db import Store
-from sync.config import BambooHRSourceConfig, Config
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.bamboohr_schedule import SCHEDULED
-from sync.connectors.base import FeedError
-from sync.engine import Engine
+from rostersync.sandbox.bamboohr import EmployeeStore, generate, seed_schedule
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.config import BambooHRSourceConfig, Config
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.bamboohr_schedule import SCHEDULED
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.engine import Engine
 from tests.bamboo_fixtures import KEY, KEY_ENV, NOW
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 

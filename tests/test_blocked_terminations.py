@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from console.cli import main
-from storage import suppressions as suppression_store
-from storage.db import Store, parse_ts
-from sync.clock import Clock, FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
-from sync.status import CRITICAL, OK, WARNING, build_status
+from rostersync.console.cli import main
+from rostersync.storage import suppressions as suppression_store
+from rostersync.storage.db import Store, parse_ts
+from rostersync.sync.clock import Clock, FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
+from rostersync.sync.status import CRITICAL, OK, WARNING, build_status
 from tests.support import World, by_external_id, lms_users, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

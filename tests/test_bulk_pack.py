@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from sync.bulk import BatchItem, BatchLimits, managers_first, pack, split
-from sync.models import Account
+from rostersync.sync.bulk import BatchItem, BatchLimits, managers_first, pack, split
+from rostersync.sync.models import Account
 
 
 def _items(n: int) -> list[BatchItem]:

@@ -16,11 +16,15 @@ from typing import Any
 
 import pytest
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
-from sync.bulk import BatchItem
-from sync.connectors.scim_bulk import bulk_operation, bulk_request, bulk_request_reference
-from sync.models import Account
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sync.bulk import BatchItem
+from rostersync.sync.connectors.scim_bulk import (
+    bulk_operation,
+    bulk_request,
+    bulk_request_reference,
+)
+from rostersync.sync.models import Account
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import ENTERPRISE, TOKEN_ENV, World, by_external_id, lms_users, write_config
 
@@ -193,9 +197,9 @@ def _plan_then_take(config: Path, lms: ScimSandbox, *people: int) -> Any:
 
     import httpx
 
-    from storage.db import Store
-    from sync.config import load_config
-    from sync.engine import Engine
+    from rostersync.storage.db import Store
+    from rostersync.sync.config import load_config
+    from rostersync.sync.engine import Engine
 
     loaded = load_config(config)
     engine = Engine(loaded, Store(loaded.database.path))
@@ -260,7 +264,7 @@ def test_single_requests_where_bulk_is_off_absent_or_refused(tmp_path, lms, caps
 
 
 def test_a_lost_bulk_answer_is_read_before_anything_is_sent_again(tmp_path, capsys):
-    from sandbox.faults import FaultPlan
+    from rostersync.sandbox.faults import FaultPlan
     faults = FaultPlan()
     faults.reset_connections(1, method="POST", after=True)  # the LMS acts; the answer is lost
     with ScimSandbox(token=SCIM_TOKEN, fault=faults) as server:
@@ -311,7 +315,7 @@ def test_the_lms_refuses_the_same_records_inside_a_bulk_request(tmp_path, capsys
     """The sandbox's fault plan (a login the LMS holds elsewhere, an update it rejects)
     applies to each operation of a /Bulk request as to single requests, with its own
     status: the demo's and the console tests' stories hold with bulk on."""
-    from sandbox.faults import FaultPlan
+    from rostersync.sandbox.faults import FaultPlan
 
     plan = FaultPlan()
     seen: list[tuple[str, str]] = []
@@ -347,7 +351,7 @@ def test_a_refused_operation_stays_refused_when_the_bulk_answer_is_lost(tmp_path
     """The LMS carries out a /Bulk request whose answer the network then loses: the
     operation it refused inside it is still refused (the sandbox must not let a lost
     answer turn a refusal into an account), and every other person exists once."""
-    from sandbox.faults import FaultPlan
+    from rostersync.sandbox.faults import FaultPlan
 
     plan = FaultPlan()
     with ScimSandbox(token=SCIM_TOKEN, fault=plan) as lms:

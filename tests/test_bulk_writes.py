@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storage.db import Store, execute_values
-from storage.writer import BatchWriter
-from sync import pull as pull_mod
-from sync.config import load_config
-from sync.connectors.factory import make_source
-from sync.evaluate import evaluate, write_changes
+from rostersync.storage.db import Store, execute_values
+from rostersync.storage.writer import BatchWriter
+from rostersync.sync import pull as pull_mod
+from rostersync.sync.config import load_config
+from rostersync.sync.connectors.factory import make_source
+from rostersync.sync.evaluate import evaluate, write_changes
 from tests.support import TOKEN_ENV, World, write_config
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -18,18 +18,18 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.canvas import CanvasSandbox, Truncated, json_reply, once, throttle_burst
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, config_from_dict
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas import CanvasTarget
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.canvas_wire import parse_link_header, split_names
-from sync.connectors.factory import make_target
-from sync.engine import Engine
-from sync.models import Account, ErrorClass
-from sync.status import build_status
+from rostersync.sandbox.canvas import CanvasSandbox, Truncated, json_reply, once, throttle_burst
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, config_from_dict
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.canvas_wire import parse_link_header, split_names
+from rostersync.sync.connectors.factory import make_target
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import Account, ErrorClass
+from rostersync.sync.status import build_status
 from tests.support import World
 
 TOKEN = "canvas-sandbox-token-7f3a"
@@ -433,7 +433,7 @@ def test_example_config_validates_and_the_factory_builds_the_target(monkeypatch)
 
 
 def test_bad_config_values_are_named():
-    from sync.config import ConfigError
+    from rostersync.sync.config import ConfigError
 
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     data["lms"]["account_id"] = "acme"

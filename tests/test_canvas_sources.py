@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from sandbox.canvas import CanvasSandbox
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas import MIN_SEARCH_TERM, CanvasTarget
-from sync.connectors.canvas_config import CanvasGroupsConfig, CanvasTargetConfig
-from sync.models import ErrorClass
+from rostersync.sandbox.canvas import CanvasSandbox
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas import MIN_SEARCH_TERM, CanvasTarget
+from rostersync.sync.connectors.canvas_config import CanvasGroupsConfig, CanvasTargetConfig
+from rostersync.sync.models import ErrorClass
 from tests.test_canvas import (
     READ_ONLY,
     TOKEN,

@@ -10,9 +10,9 @@ import stat
 import subprocess
 import sys
 
-from console.cli import main
-from storage import audit
-from storage.db import Store
+from rostersync.console.cli import main
+from rostersync.storage import audit
+from rostersync.storage.db import Store
 from tests.support import Refusing
 
 
@@ -20,7 +20,7 @@ def test_init_writes_a_private_sample_that_loads(tmp_path, capsys):
     path = tmp_path / "rostersync.toml"
     assert main(["init", str(path)]) == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    from sync.config import load_config
+    from rostersync.sync.config import load_config
     config = load_config(path)
     assert config.lms.token_env == "ROSTERSYNC_LMS_TOKEN"
     assert "token" not in path.read_text().split("token_env")[0].lower()

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from console.cli import main
-from sync.config import ConfigError, load_config
+from rostersync.console.cli import main
+from rostersync.sync.config import ConfigError, load_config
 
 EXIT_CONFIG = 2  # docs/cli.md: usage or config error
 

@@ -28,25 +28,25 @@ from typing import Any
 
 import pytest
 
-from sandbox import bamboohr, successfactors_data, workday_data
-from sandbox.bamboohr import BambooSandbox
-from sandbox.canvas import CanvasSandbox
-from sandbox.moodle import MoodleSandbox
-from sandbox.scim_server import ScimSandbox
-from sandbox.successfactors import SuccessFactorsSandbox
-from sandbox.workday import WorkdaySandbox
-from sandbox.world import COLUMNS, World
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, config_from_dict
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.canvas import CanvasTarget
-from sync.connectors.moodle import MoodleTarget
-from sync.connectors.scim import ScimTarget
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.workday import WorkdaySource
-from sync.engine import Engine
-from sync.status import build_status
+from rostersync.sandbox import bamboohr, successfactors_data, workday_data
+from rostersync.sandbox.bamboohr import BambooSandbox
+from rostersync.sandbox.canvas import CanvasSandbox
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox
+from rostersync.sandbox.workday import WorkdaySandbox
+from rostersync.sandbox.world import COLUMNS, World
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, config_from_dict
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.connectors.moodle import MoodleTarget
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.engine import Engine
+from rostersync.sync.status import build_status
 from tests.support import ENTERPRISE, TOKEN_ENV, lms_users
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

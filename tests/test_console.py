@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from console.screens.confirm import ConfirmModal
-from console.screens.dashboard import DashboardScreen
-from console.screens.held import HeldScreen
-from console.screens.help import HelpScreen
-from console.screens.lists import DriftList, OpsList
-from console.screens.person import PersonScreen
-from console.screens.run import RunScreen
-from console.screens.suppress_form import SuppressModal
-from storage import lease
-from sync.status import build_status
+from rostersync.console.screens.confirm import ConfirmModal
+from rostersync.console.screens.dashboard import DashboardScreen
+from rostersync.console.screens.held import HeldScreen
+from rostersync.console.screens.help import HelpScreen
+from rostersync.console.screens.lists import DriftList, OpsList
+from rostersync.console.screens.person import PersonScreen
+from rostersync.console.screens.run import RunScreen
+from rostersync.console.screens.suppress_form import SuppressModal
+from rostersync.storage import lease
+from rostersync.sync.status import build_status
 from tests.console_harness import ACTOR, SIZE, make_app, notes, settle
 
 # anyio's pytest plugin (anyio comes with httpx) runs the async tests on asyncio.

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from console import actions, requests
-from console.action_path import ActionRequest, Outcome
-from console.app import JOB_DRAW_SECONDS, ConsoleApp
-from console.cli import main
-from console.engine_digest import EngineDigest
-from storage import ops as op_store
-from storage.db import Store
-from sync import events
-from sync.clock import FrozenClock
-from sync.engine import Engine
+from rostersync.console import actions, requests
+from rostersync.console.action_path import ActionRequest, Outcome
+from rostersync.console.app import JOB_DRAW_SECONDS, ConsoleApp
+from rostersync.console.cli import main
+from rostersync.console.engine_digest import EngineDigest
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync import events
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.engine import Engine
 from tests.console_harness import ACTOR, SIZE, VIEWED_AT, fresh_db, notes, settle
 from tests.support import write_config
 

@@ -14,17 +14,17 @@ from datetime import timedelta
 
 import pytest
 
-from console.cli import main
-from console.screens.confirm import ConfirmModal
-from console.screens.held import HeldScreen
-from console.screens.held_group import HeldGroupScreen
-from console.screens.person import PersonScreen
-from storage import held
-from storage import ops as op_store
-from storage import runs as run_store
-from storage.db import Store
-from sync.models import OpKind, OpStatus
-from sync.plan import NewOp
+from rostersync.console.cli import main
+from rostersync.console.screens.confirm import ConfirmModal
+from rostersync.console.screens.held import HeldScreen
+from rostersync.console.screens.held_group import HeldGroupScreen
+from rostersync.console.screens.person import PersonScreen
+from rostersync.storage import held
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.sync.models import OpKind, OpStatus
+from rostersync.sync.plan import NewOp
 from tests.console_harness import ACTOR, SIZE, TOKEN, fresh_db, notes, settle
 from tests.support import lms_users, write_config
 
@@ -330,13 +330,13 @@ def text_of(widget) -> str:
 
 
 def _now(store: Store):
-    from storage.db import parse_ts
+    from rostersync.storage.db import parse_ts
 
     return parse_ts(store.scalar("SELECT max(started_at) FROM runs")) + timedelta(hours=1)
 
 
 async def test_an_approval_while_the_job_is_paused_says_when_it_applies(app):
-    from console import actions
+    from rostersync.console import actions
 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -359,7 +359,7 @@ async def test_an_approval_names_the_operations_that_wait_for_their_effective_ti
     the dialog says so (an op due exactly now is not 'later')."""
     from datetime import timedelta
 
-    from storage.db import ts
+    from rostersync.storage.db import ts
 
     now = app.clock.now()
     ids = [r[0] for r in app.store.conn.execute(
@@ -390,9 +390,9 @@ async def test_an_unreachable_hris_has_its_own_banner_not_a_rejected_feed(seeded
     import asyncio
     import random
 
-    from sync.clock import FrozenClock
-    from sync.config import load_config
-    from sync.engine import Engine
+    from rostersync.sync.clock import FrozenClock
+    from rostersync.sync.config import load_config
+    from rostersync.sync.engine import Engine
     from tests.console_harness import VIEWED_AT
 
     db = fresh_db(seeded, tmp_path)
@@ -403,7 +403,7 @@ async def test_an_unreachable_hris_has_its_own_banner_not_a_rejected_feed(seeded
     assert (report.status, report.exit_code, report.error_class) == \
         ("failed", 1, "source_unreachable")
 
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     app = ConsoleApp(seeded.config_for(db), Store(db), clock=FrozenClock(VIEWED_AT),
                      engine=None, run_scheduler=False, live=False, actor=ACTOR)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from console.screens.audiences import AudiencesScreen
-from console.widgets.paged_table import PagedTable
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
+from rostersync.console.screens.audiences import AudiencesScreen
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
 from tests.audience_support import NOW, audience_config, group_members, people_in, sync
 from tests.console_harness import ACTOR, settle
 from tests.support import World
@@ -49,7 +49,7 @@ def synced(tmp_path, scim_server, lms_token):
 @pytest.mark.anyio
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_audiences_screen_shows_sizes_and_held_removals(synced, size):
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     config_path, clock, sales, finance = synced
     config = load_config(config_path)

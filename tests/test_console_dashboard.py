@@ -15,19 +15,19 @@ from datetime import timedelta
 import pytest
 from textual.command import CommandPalette
 
-from console.screens.dashboard import OP_FIGURES, DashboardScreen
-from console.screens.held import HeldScreen
-from console.screens.lists import DriftList, OpsList, ScheduledList, TerminationsList
-from console.screens.run import RunScreen
-from console.widgets.banner import Banner, fit, folded
-from console.widgets.figures import FigureList
-from console.widgets.trend_chart import POINT, TrendChart, plan
-from storage import ops as op_store
-from storage import runs as run_store
-from storage import trends
-from storage.db import Store, ts
-from sync.models import OpKind, OpStatus
-from sync.plan import NewOp
+from rostersync.console.screens.dashboard import OP_FIGURES, DashboardScreen
+from rostersync.console.screens.held import HeldScreen
+from rostersync.console.screens.lists import DriftList, OpsList, ScheduledList, TerminationsList
+from rostersync.console.screens.run import RunScreen
+from rostersync.console.widgets.banner import Banner, fit, folded
+from rostersync.console.widgets.figures import FigureList
+from rostersync.console.widgets.trend_chart import POINT, TrendChart, plan
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage import trends
+from rostersync.storage.db import Store, ts
+from rostersync.sync.models import OpKind, OpStatus
+from rostersync.sync.plan import NewOp
 from tests.console_harness import START, VIEWED_AT, fresh_db, make_app, settle
 
 pytestmark = pytest.mark.anyio
@@ -342,7 +342,7 @@ async def test_slash_opens_the_palette_and_L_the_last_run(app):
 def test_the_next_runs_read_as_time_left_not_timestamps():
     from datetime import UTC, datetime, timedelta
 
-    from console.screens.dashboard import _due_in
+    from rostersync.console.screens.dashboard import _due_in
 
     now = datetime(2026, 12, 5, 17, 36, tzinfo=UTC)
     assert _due_in((now + timedelta(seconds=4)).isoformat(), now) == "in 4s"

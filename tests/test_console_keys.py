@@ -13,17 +13,17 @@ from rich.console import Console
 from textual.geometry import Region
 from textual.widgets import Static
 
-from console import keymap
-from console.app import ConsoleApp
-from console.cli import main
-from console.keys_config import problems, resolve
-from console.screens.confirm import ConfirmModal
-from console.screens.help import HelpScreen
-from console.screens.person import PersonScreen
-from console.widgets.match_panel import side_by_side
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ConfigError
+from rostersync.console import keymap
+from rostersync.console.app import ConsoleApp
+from rostersync.console.cli import main
+from rostersync.console.keys_config import problems, resolve
+from rostersync.console.screens.confirm import ConfirmModal
+from rostersync.console.screens.help import HelpScreen
+from rostersync.console.screens.person import PersonScreen
+from rostersync.console.widgets.match_panel import side_by_side
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ConfigError
 from tests.console_harness import ACTOR, SIZE, VIEWED_AT, fresh_db, settle
 
 pytestmark = pytest.mark.anyio

@@ -12,16 +12,16 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from console.screens.confirm import ConfirmModal
-from console.screens.person import PersonScreen
-from console.screens.reason_form import ReasonModal
-from console.widgets.match_panel import MatchPanel
-from sandbox.scim_server import ScimSandbox
-from storage import match_decisions as match_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.console.screens.confirm import ConfirmModal
+from rostersync.console.screens.person import PersonScreen
+from rostersync.console.screens.reason_form import ReasonModal
+from rostersync.console.widgets.match_panel import MatchPanel
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage import match_decisions as match_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.console_harness import SIZE, settle
 from tests.support import World, set_token_env, write_config
 
@@ -60,7 +60,7 @@ def world(tmp_path) -> Iterator[tuple]:
 
 
 def make_app(world):
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     config, store, clock, engine, _ids = world
     return ConsoleApp(config, store, clock=clock, engine=engine, run_scheduler=False,

@@ -11,12 +11,12 @@ from datetime import date
 import pytest
 from textual.command import CommandList
 
-from console.screens.lists import DriftList, OpsList, ScheduledList, TerminationsList
-from console.screens.row_view import RowView
-from console.widgets.paged_table import PagedTable
-from storage.db import ts
-from sync.lifecycle import termination_instant
-from sync.models import Person
+from rostersync.console.screens.lists import DriftList, OpsList, ScheduledList, TerminationsList
+from rostersync.console.screens.row_view import RowView
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage.db import ts
+from rostersync.sync.lifecycle import termination_instant
+from rostersync.sync.models import Person
 from tests.console_harness import SIZE, notes, settle
 
 pytestmark = pytest.mark.anyio

@@ -12,13 +12,19 @@ import pytest
 from rich.text import Text
 from textual.widgets import Log
 
-from console import actions
-from console.cli import main
-from console.engine_digest import EngineDigest
-from console.live_log import LogRing, audit_text, select, stamp
-from console.screens.log import _TEXT, EntryHighlighter, LogScreen, entry_line, entry_lines
-from storage.db import Store
-from sync import events
+from rostersync.console import actions
+from rostersync.console.cli import main
+from rostersync.console.engine_digest import EngineDigest
+from rostersync.console.live_log import LogRing, audit_text, select, stamp
+from rostersync.console.screens.log import (
+    _TEXT,
+    EntryHighlighter,
+    LogScreen,
+    entry_line,
+    entry_lines,
+)
+from rostersync.storage.db import Store
+from rostersync.sync import events
 from tests.console_harness import VIEWED_AT, settle
 from tests.support import write_config
 
@@ -235,7 +241,7 @@ def test_a_drawn_row_is_styled_by_its_columns():
 
 @pytest.mark.parametrize(("spare", "rows"), [(0, 1), (-1, 2)])
 def test_an_entry_wraps_only_past_the_width(spare, rows):
-    from console.live_log import LogEntry
+    from rostersync.console.live_log import LogEntry
 
     entry = LogEntry(1, VIEWED_AT, "engine", "error", ("the LMS refused our credentials " * 3).strip())
     width = len(entry_line(entry)) + spare  # exactly as wide as the line; one cell less

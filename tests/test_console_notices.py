@@ -12,11 +12,11 @@ import pytest
 from textual.widgets import DataTable, Footer
 from textual.widgets._toast import Toast
 
-from console import messages
-from console.engine_digest import EngineDigest
-from console.notices import COALESCE_SECONDS, FRESH_SECONDS, NoticeBoard, is_fresh
-from console.widgets.notice_bar import NoticeBar, bar_text
-from sync import events
+from rostersync.console import messages
+from rostersync.console.engine_digest import EngineDigest
+from rostersync.console.notices import COALESCE_SECONDS, FRESH_SECONDS, NoticeBoard, is_fresh
+from rostersync.console.widgets.notice_bar import NoticeBar, bar_text
+from rostersync.sync import events
 from tests.console_harness import notes, settle
 
 pytestmark = pytest.mark.anyio

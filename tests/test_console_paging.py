@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.screens.lists import PAGE_SIZE, OpsList, RunsList
-from console.widgets.paged_table import PagedTable
+from rostersync.console.screens.lists import PAGE_SIZE, OpsList, RunsList
+from rostersync.console.widgets.paged_table import PagedTable
 from tests.console_harness import settle
 
 pytestmark = pytest.mark.anyio

@@ -13,13 +13,13 @@ import pytest
 from textual.geometry import Region
 from textual.widgets import Static
 
-from console.app import ConsoleApp
-from console.cli import main
-from console.screens.person import PersonScreen
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.console.app import ConsoleApp
+from rostersync.console.cli import main
+from rostersync.console.screens.person import PersonScreen
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.console_harness import settle
 from tests.support import ENTERPRISE, Refusing, World, write_config
 

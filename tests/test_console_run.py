@@ -14,10 +14,10 @@ import pytest
 from rich.console import Console
 from textual.geometry import Region
 
-from console.screens.confirm import ConfirmModal
-from console.screens.run import RunScreen
-from storage import run_detail
-from storage import runs as run_store
+from rostersync.console.screens.confirm import ConfirmModal
+from rostersync.console.screens.run import RunScreen
+from rostersync.storage import run_detail
+from rostersync.storage import runs as run_store
 from tests.console_harness import SIZE, settle
 from tests.support import Refusing
 

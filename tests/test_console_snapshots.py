@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
 from tests.console_harness import SIZE, TOKEN, Seeded, make_app, seed
 from tests.console_views import SIZES, VIEWS
 

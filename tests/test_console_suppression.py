@@ -14,10 +14,10 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Checkbox, Label, Static
 
-from console.screens.dashboard import DashboardScreen
-from console.screens.held import HeldScreen
-from console.screens.lists import TerminationsList
-from console.screens.suppress_form import NEED_EXPIRY, NO_EXPIRY_WARNING, SuppressModal
+from rostersync.console.screens.dashboard import DashboardScreen
+from rostersync.console.screens.held import HeldScreen
+from rostersync.console.screens.lists import TerminationsList
+from rostersync.console.screens.suppress_form import NEED_EXPIRY, NO_EXPIRY_WARNING, SuppressModal
 from tests.console_harness import ACTOR, settle
 
 pytestmark = pytest.mark.anyio
@@ -147,7 +147,7 @@ async def test_blocked_terminations_show_in_the_list_and_on_the_dashboard(app):
 async def test_a_suppression_that_ends_before_now_blocks_nothing(app):
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
-        from storage import suppressions
+        from rostersync.storage import suppressions
 
         now = app.clock.now()
         suppressions.add(app.store, now.replace(hour=0), "E00121", "expired hold",

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from console import fmt
-from console.screens.help import HelpScreen, ordered_sections
+from rostersync.console import fmt
+from rostersync.console.screens.help import HelpScreen, ordered_sections
 from tests.console_harness import SIZE, settle
 from tests.test_console_run import lines_of, text_of
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from console import web
-from console.cli import main
-from storage.db import Store
-from sync.config import load_config
-from sync.status import build_status
+from rostersync.console import web
+from rostersync.console.cli import main
+from rostersync.storage.db import Store
+from rostersync.sync.config import load_config
+from rostersync.sync.status import build_status
 from tests.chromium import find_browser, headless_chromium
 from tests.console_harness import Seeded, fresh_db
 from tests.support import write_config
@@ -246,7 +246,7 @@ def test_a_port_in_use_is_one_sentence(world, capsys):
 def test_without_textual_serve_the_extra_is_named(world, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "textual_serve", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "textual_serve.server", None)
-    monkeypatch.delitem(sys.modules, "console.web_server", raising=False)
+    monkeypatch.delitem(sys.modules, "rostersync.console.web_server", raising=False)
     assert main(["console", "--web", "--web-listen", "127.0.0.1:0",
                  "--config", str(world)]) == 2
     assert "pip install 'rostersync[web]'" in capsys.readouterr().err

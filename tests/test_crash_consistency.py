@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
@@ -28,7 +28,7 @@ SEED = int(os.environ.get("ROSTERSYNC_CRASH_SEED", "20261126"))
 
 def _sync_subprocess(config: Path) -> subprocess.Popen:
     env = {**os.environ, TOKEN_ENV: SCIM_TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "console.cli", "sync", "--config",
+    return subprocess.Popen([sys.executable, "-m", "rostersync.console.cli", "sync", "--config",
                              str(config), "--json"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sync.config import CsvSourceConfig
-from sync.connectors import csv_scan, csv_source
-from sync.connectors.base import FeedError, RawRecord, RecordError
-from sync.connectors.csv_source import CsvSource
-from sync.models import digest_bytes
+from rostersync.sync.config import CsvSourceConfig
+from rostersync.sync.connectors import csv_scan, csv_source
+from rostersync.sync.connectors.base import FeedError, RawRecord, RecordError
+from rostersync.sync.connectors.csv_source import CsvSource
+from rostersync.sync.models import digest_bytes
 
 HEADER = "employee_id,first_name,last_name,status"
 COLUMNS = {

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from sync.diff import Policy, Subject, Vanished, changed_fields, decide
-from sync.feedgate import FeedStats, GateLimits, check_feed
-from sync.lifecycle import Lifecycle, lifecycle, termination_instant
-from sync.mapping import Mapped
-from sync.models import Account, DriftKind, OpKind, OpStatus, Person, Status
-from sync.plan import NewOp, OpenOp, apply_mass_hold, idem_key, manager_depths, reconcile
-from sync.retry import RetryPolicy, backoff_seconds, should_retry
+from rostersync.sync.diff import Policy, Subject, Vanished, changed_fields, decide
+from rostersync.sync.feedgate import FeedStats, GateLimits, check_feed
+from rostersync.sync.lifecycle import Lifecycle, lifecycle, termination_instant
+from rostersync.sync.mapping import Mapped
+from rostersync.sync.models import Account, DriftKind, OpKind, OpStatus, Person, Status
+from rostersync.sync.plan import NewOp, OpenOp, apply_mass_hold, idem_key, manager_depths, reconcile
+from rostersync.sync.retry import RetryPolicy, backoff_seconds, should_retry
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICY = Policy(timedelta(hours=24), 0, frozenset({Status.pre_hire, Status.terminated}))
@@ -170,7 +170,7 @@ def test_backoff_grows_honours_retry_after_and_stops_retrying():
     assert 20 <= backoff_seconds(3, policy, rng=rng) <= 40
     assert 300 <= backoff_seconds(1, RetryPolicy(4, 10, 1000), retry_after=300, rng=rng) <= 330
     assert backoff_seconds(9, policy, rng=rng) <= 100
-    from sync.models import ErrorClass
+    from rostersync.sync.models import ErrorClass
     assert should_retry(ErrorClass.transient, 3, policy)
     assert not should_retry(ErrorClass.transient, 4, policy)
     assert not should_retry(ErrorClass.data, 1, policy)

@@ -10,10 +10,16 @@ import json
 import subprocess
 import sys
 
-from console.cli import main
-from console.demo_oncall import ACTOR, APPROVE_REASON, RETRY_REASON, DemoOnCall, demo_on_call
-from sandbox.alert_file import read_notices
-from sandbox.demo import (
+from rostersync.console.cli import main
+from rostersync.console.demo_oncall import (
+    ACTOR,
+    APPROVE_REASON,
+    RETRY_REASON,
+    DemoOnCall,
+    demo_on_call,
+)
+from rostersync.sandbox.alert_file import read_notices
+from rostersync.sandbox.demo import (
     IN_HR,
     ON_CALL,
     DemoWorld,
@@ -22,15 +28,15 @@ from sandbox.demo import (
     run_headless,
     summary,
 )
-from sandbox.hr_life import INCIDENT_PASS, NORMAL_LIFE
-from storage import audit
-from storage import ops as op_store
-from storage import runs as run_store
-from storage.db import Store, ts
-from sync.alerts import Alerter
-from sync.clock import Clock
-from sync.engine import Engine
-from sync.status import build_status
+from rostersync.sandbox.hr_life import INCIDENT_PASS, NORMAL_LIFE
+from rostersync.storage import audit
+from rostersync.storage import ops as op_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store, ts
+from rostersync.sync.alerts import Alerter
+from rostersync.sync.clock import Clock
+from rostersync.sync.engine import Engine
+from rostersync.sync.status import build_status
 from tests.console_harness import VIEWED_AT, fresh_db
 
 OUTCOMES = {"queued", "synced", "coalesced", "gated", "batched", "ignored", "held",
@@ -194,12 +200,12 @@ def test_the_exit_message_names_a_command_that_runs_without_the_virtualenv(tmp_p
     assert rostersync_command(str(entry)) == str(entry.absolute())
     # Run another way (python -m): this Python runs the CLI module, which works.
     command = rostersync_command("/somewhere/console/cli.py", sys.executable)
-    assert command == f"{sys.executable} -m console.cli"
-    done = subprocess.run([sys.executable, "-m", "console.cli", "--help"], cwd=tmp_path,
+    assert command == f"{sys.executable} -m rostersync.console.cli"
+    done = subprocess.run([sys.executable, "-m", "rostersync.console.cli", "--help"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "demo" in done.stdout
     assert rostersync_command(str(tmp_path / "bin" / "missing" / "rostersync"),
-                              "/opt/py") == "/opt/py -m console.cli"
+                              "/opt/py") == "/opt/py -m rostersync.console.cli"
 
 
 def _on_call_store(seeded, tmp_path) -> Store:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import build_parser
-from sync.engine import EXIT_USAGE
-from sync.sample import SAMPLE_CONFIG
+from rostersync.console.cli import build_parser
+from rostersync.sync.engine import EXIT_USAGE
+from rostersync.sync.sample import SAMPLE_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -25,14 +25,14 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from console.cli import build_parser, main
-from storage import events as event_store
-from storage.db import Store
-from sync.alerts import Alerter, conditions
-from sync.clock import FrozenClock
-from sync.config import Config
-from sync.metrics import MetricsService
-from sync.status import build_status
+from rostersync.console.cli import build_parser, main
+from rostersync.storage import events as event_store
+from rostersync.storage.db import Store
+from rostersync.sync.alerts import Alerter, conditions
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config
+from rostersync.sync.metrics import MetricsService
+from rostersync.sync.status import build_status
 from tests.console_harness import VIEWED_AT, fresh_db
 from tests.promql_selectors import Selector, matches, selectors
 from tests.test_deploy import DEPLOY, UNIT, one, unit_directives

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from console.screens.audiences import AudiencesScreen
-from console.screens.dashboard import DashboardScreen
-from console.screens.lists import ListScreen
-from console.widgets.paged_table import PagedTable
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.console.cli import main
+from rostersync.console.screens.audiences import AudiencesScreen
+from rostersync.console.screens.dashboard import DashboardScreen
+from rostersync.console.screens.lists import ListScreen
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.console_harness import ACTOR, VIEWED_AT, settle
 from tests.support import set_token_env, write_config
 
@@ -54,7 +54,7 @@ def test_status_of_an_empty_database_says_never_read_and_warns(tmp_path, capsys)
 
 
 def empty_app(folder: Path):
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
     config = load_config(empty_config(folder))
     store = Store(config.database.path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from console.cli import main
+from rostersync.console.cli import main
 from tests.support import World, by_external_id, lms_users
 
 PAST = "2026-01-15"

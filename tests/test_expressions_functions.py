@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from sync.expressions import (
+from rostersync.sync.expressions import (
     FUNCTIONS,
     MAX_TEXT,
     EvaluationError,
     UnknownValue,
     compile_expression,
 )
-from sync.models import Status
+from rostersync.sync.models import Status
 
 TODAY = date(2026, 12, 5)
 TABLES = {"department": {"SLS": "Sales", "ENG": "Engineering"},

@@ -14,7 +14,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.expressions import (
+from rostersync.sync.expressions import (
     FUNCTIONS,
     HR_FIELDS,
     MAX_DEPTH,

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from sync.expressions import (
+from rostersync.sync.expressions import (
     HR_FIELDS,
     MAX_DEPTH,
     MAX_LENGTH,
@@ -16,7 +16,7 @@ from sync.expressions import (
     ExpressionError,
     compile_expression,
 )
-from sync.models import Person
+from rostersync.sync.models import Person
 
 TODAY = date(2026, 12, 5)
 

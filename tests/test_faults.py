@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.faults import FaultPlan
-from sandbox.scim_server import ScimSandbox
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ScimTargetConfig, load_config
-from sync.connectors.base import ConnectorError
-from sync.connectors.scim import ScimTarget
-from sync.engine import Engine
-from sync.models import Account, ErrorClass
+from rostersync.sandbox.faults import FaultPlan
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ScimTargetConfig, load_config
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import Account, ErrorClass
 from tests.support import World, by_external_id, lms_users, set_token_env, write_config
 
 

@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
-from sync.feed_conflicts import Facts, find_conflicts, manager_issues, walk
-from sync.reports import drift as drift_report
-from sync.reports.period import parse_period
-from sync.status import build_status
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
+from rostersync.sync.feed_conflicts import Facts, find_conflicts, manager_issues, walk
+from rostersync.sync.reports import drift as drift_report
+from rostersync.sync.reports.period import parse_period
+from rostersync.sync.status import build_status
 from tests.support import World, by_external_id, lms_users, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -232,7 +232,7 @@ def test_people_who_manage_each_other_are_drift_naming_the_chain(small):
 
 
 def test_manager_depths_terminate_on_a_loop_and_say_who_is_on_it():
-    from sync.plan import manager_depths
+    from rostersync.sync.plan import manager_depths
     loops: set[str] = set()
     depths = manager_depths({"A": "B", "B": "A", "C": "A", "D": None}, set(), loops)
     assert set(depths) == {"A", "B", "C", "D"} and loops == {"A", "B"}

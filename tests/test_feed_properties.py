@@ -19,12 +19,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.scim_server import ScimSandbox
-from sandbox.world import HEADER
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.world import HEADER
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import (
     ENTERPRISE,

@@ -11,8 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from console.invocation import program
-from sandbox.demo import closing_message
+from rostersync.console.invocation import program
+from rostersync.sandbox.demo import closing_message
 
 ROOT = Path(__file__).resolve().parents[1]
 # A login shell's PATH: the virtualenv is not active, its `rostersync` is not on it.
@@ -103,7 +103,7 @@ def test_the_program_is_named_by_its_path_unless_path_finds_this_very_one(tmp_pa
     assert program(str(entry), which=lambda _name: str(entry)) == "rostersync"
     assert program(str(entry), which=lambda _name: str(other)) == str(entry)
     assert program(str(entry), which=lambda _name: None) == str(entry)
-    assert program("/somewhere/console/cli.py", "/opt/py") == "/opt/py -m console.cli"
+    assert program("/somewhere/console/cli.py", "/opt/py") == "/opt/py -m rostersync.console.cli"
 
 
 def test_init_prints_a_doctor_command_that_runs_as_printed(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from sync.gc_pause import gc_paused
+from rostersync.sync.gc_pause import gc_paused
 
 
 def test_collection_resumes_when_the_last_holder_leaves_even_from_another_thread():

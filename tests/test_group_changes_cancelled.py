@@ -13,10 +13,10 @@ import gc
 import threading
 from typing import Any
 
-from sandbox.scim_server import ScimSandbox
-from sync.config import ScimTargetConfig
-from sync.config_audiences import AudienceConfig
-from sync.connectors.scim import ScimTarget
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sync.config import ScimTargetConfig
+from rostersync.sync.config_audiences import AudienceConfig
+from rostersync.sync.connectors.scim import ScimTarget
 
 TOKEN = "group-cancel-token"
 AUDIENCE = AudienceConfig(id="sales-compliance", rule='department == "Sales"')

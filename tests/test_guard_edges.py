@@ -12,12 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from sync.audiences.guard import hold_removals, removal_limit
-from sync.audiences.membership import Audience, AudienceSet
-from sync.feedgate import FeedStats, GateLimits, check_feed
-from sync.lifecycle import lifecycle, local_midnight, termination_instant
-from sync.models import OpKind, OpStatus, Person, Status
-from sync.plan import (
+from rostersync.sync.audiences.guard import hold_removals, removal_limit
+from rostersync.sync.audiences.membership import Audience, AudienceSet
+from rostersync.sync.feedgate import FeedStats, GateLimits, check_feed
+from rostersync.sync.lifecycle import lifecycle, local_midnight, termination_instant
+from rostersync.sync.models import OpKind, OpStatus, Person, Status
+from rostersync.sync.plan import (
     NewOp,
     Suppression,
     apply_identity_hold,
@@ -26,7 +26,7 @@ from sync.plan import (
     identity_changes,
     mass_deactivation_limit,
 )
-from sync.retry import RETRYABLE, RetryPolicy, backoff_seconds, should_retry
+from rostersync.sync.retry import RETRYABLE, RetryPolicy, backoff_seconds, should_retry
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TICK = timedelta(microseconds=1)
@@ -108,7 +108,7 @@ def test_an_empty_feed_is_rejected_and_the_first_feed_has_no_baseline():
 
 
 def test_feed_stats_count_rows_active_and_empty_fields():
-    from sync.config import CANONICAL_FIELDS
+    from rostersync.sync.config import CANONICAL_FIELDS
 
     email = 1 << CANONICAL_FIELDS.index("email")
     dept = 1 << CANONICAL_FIELDS.index("department")
@@ -410,13 +410,13 @@ def test_retry_after_is_honoured_never_earlier_and_capped(retry_after, low, high
 
 @pytest.mark.parametrize(("attempt", "retry"), [(5, True), (6, False), (7, False)])
 def test_attempts_stop_at_the_maximum(attempt, retry):
-    from sync.models import ErrorClass
+    from rostersync.sync.models import ErrorClass
 
     assert should_retry(ErrorClass.transient, attempt, POLICY) is retry
 
 
 def test_only_retryable_classes_are_retried():
-    from sync.models import ErrorClass
+    from rostersync.sync.models import ErrorClass
 
     for cls in ErrorClass:
         assert should_retry(cls, 1, POLICY) is (cls in RETRYABLE)
@@ -458,14 +458,14 @@ def test_the_unmapped_reason_comes_first():
 
 
 def test_a_cycle_is_described_back_to_its_start():
-    from sync.feed_conflicts import describe_cycle
+    from rostersync.sync.feed_conflicts import describe_cycle
 
     assert describe_cycle(("E1", "E2")) == "E1 -> E2 -> E1"
     assert describe_cycle(()) == ""
 
 
 def test_every_person_with_an_issue_is_a_key():
-    from sync.feed_conflicts import Issues
+    from rostersync.sync.feed_conflicts import Issues
 
     issues = Issues({"A": {}}, {"B": "Z"}, {"C": ("C", "D")})
     assert issues.keys() == {"A", "B", "C"}
@@ -492,7 +492,7 @@ def line(n: int, top: str | None = None) -> dict[str, str | None]:
 
 @pytest.mark.parametrize(("people", "cut"), [(65, False), (66, True), (67, True)])
 def test_a_chain_is_cut_after_max_chain_links(people, cut):
-    from sync.feed_conflicts import MAX_CHAIN, walk
+    from rostersync.sync.feed_conflicts import MAX_CHAIN, walk
 
     assert MAX_CHAIN == 64
     managers = line(people)
@@ -502,7 +502,7 @@ def test_a_chain_is_cut_after_max_chain_links(people, cut):
 
 
 def test_a_walk_names_the_managers_it_met():
-    from sync.feed_conflicts import walk
+    from rostersync.sync.feed_conflicts import walk
 
     managers = line(3, top="Z")
     chain = walk("P0", managers.get, managers.__contains__)
@@ -512,7 +512,7 @@ def test_a_walk_names_the_managers_it_met():
 
 
 def test_a_loop_above_a_cut_chain_is_still_found_from_nearer_people():
-    from sync.feed_conflicts import manager_issues
+    from rostersync.sync.feed_conflicts import manager_issues
 
     managers = line(70, top="L1") | {"L1": "L2", "L2": "L1"}
     # P0's walk is cut long before the loop; P60's reaches it.
@@ -522,7 +522,7 @@ def test_a_loop_above_a_cut_chain_is_still_found_from_nearer_people():
 
 
 def test_people_wanting_no_account_are_not_checked():
-    from sync.feed_conflicts import manager_issues
+    from rostersync.sync.feed_conflicts import manager_issues
 
     assert manager_issues(["A"], {"A": "Z"}.get, lambda k: k == "A", lambda k: False) \
         == ({}, {})

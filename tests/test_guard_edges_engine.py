@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.support import World, by_external_id, lms_users, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -286,7 +286,7 @@ def failed_op(rig: Rig) -> dict:
 
 
 def finished(rig: Rig) -> list:
-    from sync.events import OpFinished
+    from rostersync.sync.events import OpFinished
 
     return [e for e in rig.events if isinstance(e, OpFinished)]
 
@@ -309,7 +309,7 @@ def test_a_refused_write_is_dead_at_once_with_its_class_and_event(
     assert (op["status"], op["attempts"], op["error_class"], op["next_attempt_at"]) == (
         "dead", 1, "data", None)
     assert "title refused" in op["last_error"]
-    from sync.events import OpFinished
+    from rostersync.sync.events import OpFinished
 
     assert finished(rig)[-1] == OpFinished(report.run_id, op["id"], "E00001", "update",
                                            "dead", op["last_error"])
@@ -331,7 +331,7 @@ def test_a_transient_failure_is_tried_again_after_its_backoff(
     assert report.counts["applied"] == {"failed": 1}
     op = failed_op(rig)
     assert (op["status"], op["attempts"], op["error_class"]) == ("failed", 1, "transient")
-    from storage.db import parse_ts
+    from rostersync.storage.db import parse_ts
 
     wait = (parse_ts(op["next_attempt_at"]) - rig.clock.now()).total_seconds()
     assert low <= wait <= high

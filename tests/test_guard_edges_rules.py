@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from sync.audiences.rules import FIELDS, Facts, RuleError, facts_for, parse_rule
-from sync.models import Person
+from rostersync.sync.audiences.rules import FIELDS, Facts, RuleError, facts_for, parse_rule
+from rostersync.sync.models import Person
 
 HIRED = date(2026, 6, 1)
 

@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from console import actions
-from storage import accounts as account_store
-from storage import held as held_store
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ConfigError, load_config
-from sync.engine import Engine
-from sync.models import OpKind, OpStatus
-from sync.plan import NewOp, apply_identity_hold, apply_mass_hold
+from rostersync.console import actions
+from rostersync.storage import accounts as account_store
+from rostersync.storage import held as held_store
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ConfigError, load_config
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import OpKind, OpStatus
+from rostersync.sync.plan import NewOp, apply_identity_hold, apply_mass_hold
 from tests.support import World, by_external_id, lms_users, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage import ops as op_store
-from storage import suppressions as suppression_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine, EngineBusy
-from sync.status import build_status
+from rostersync.storage import ops as op_store
+from rostersync.storage import suppressions as suppression_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine, EngineBusy
+from rostersync.sync.status import build_status
 from tests.support import World, by_external_id, lms_users
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -128,7 +128,7 @@ def test_circuit_breaker_quarantines_the_job_and_resume_recovers(small):
     # Still quarantined: the next run plans but does not apply.
     small.lms.fault = None
     assert small.run().status == "quarantined"
-    from storage import runs as run_store
+    from rostersync.storage import runs as run_store
     run_store.set_job_state(small.engine.store, small.clock.now(), "active", None, "bob")
     small.clock.advance(hours=2)
     assert small.run().exit_code == 0
@@ -177,7 +177,7 @@ def test_existing_account_is_linked_by_unique_email_and_disputed_when_ambiguous(
 
 def test_second_writer_is_refused_while_the_lease_is_held(small):
     other = Engine(small.config, Store(small.config.database.path), clock=small.clock)
-    from storage import lease
+    from rostersync.storage import lease
     assert lease.acquire(other.store, other.holder, small.clock.now(), 60) is None
     with pytest.raises(EngineBusy, match="holds the writer lease"):
         small.run()

@@ -11,14 +11,14 @@ from datetime import timedelta
 
 import httpx
 
-from console.cli import main
-from storage import intake as intake_store
-from storage.db import Store
-from sync.config import load_config
-from sync.engine import Engine
-from sync.realtime import signatures
-from sync.realtime.service import RealtimeService
-from sync.status import REFUSED_WARNING_MINUTES, build_status
+from rostersync.console.cli import main
+from rostersync.storage import intake as intake_store
+from rostersync.storage.db import Store
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
+from rostersync.sync.realtime import signatures
+from rostersync.sync.realtime.service import RealtimeService
+from rostersync.sync.status import REFUSED_WARNING_MINUTES, build_status
 from tests.test_metrics import scrape
 
 EVENT_ENV, EVENT_KEY = "ROSTERSYNC_TEST_EVENT_KEY", "intake-status-key"

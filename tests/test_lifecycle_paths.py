@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 import httpx
 
-from sandbox.world import HEADER
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
-from sync.scheduler import SyncScheduler
+from rostersync.sandbox.world import HEADER
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
+from rostersync.sync.scheduler import SyncScheduler
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -163,7 +163,7 @@ def test_serve_logs_json_lines_and_stops_on_sigterm(tmp_path, scim_server, lms_t
     world = World.generate(5)
     csv_path = world.write(tmp_path / "employees.csv")
     path = write_config(tmp_path, scim_server.base_url, csv_path)
-    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "serve", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "rostersync.console.cli", "serve", "--config",
                              str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, TOKEN_ENV: lms_token})
     first = json.loads(proc.stdout.readline())

@@ -15,15 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.canvas import CanvasSandbox
-from sandbox.canvas_data import DEFAULT_TIME_ZONE
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ConfigError, config_from_dict
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas import CanvasTarget
-from sync.engine import Engine
-from sync.models import ErrorClass
+from rostersync.sandbox.canvas import CanvasSandbox
+from rostersync.sandbox.canvas_data import DEFAULT_TIME_ZONE
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ConfigError, config_from_dict
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import ErrorClass
 from tests.support import World
 from tests.test_canvas import CANVAS_COLUMNS, NOW, TOKEN, TOKEN_ENV, Sleeper
 

@@ -11,15 +11,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.config import ConfigError, config_from_dict
-from sync.diff import changed_fields
-from sync.expressions import compile_expression
-from sync.lifecycle import Lifecycle
-from sync.mapping import map_person
-from sync.mapping_logins import choose_login
-from sync.mapping_rules import BUILT_IN, Rule, compile_mapping, default_text, evaluate_rule
-from sync.models import Account, OpKind, OpStatus, Person, Status
-from sync.plan import NewOp, apply_attribute_hold
+from rostersync.sync.config import ConfigError, config_from_dict
+from rostersync.sync.diff import changed_fields
+from rostersync.sync.expressions import compile_expression
+from rostersync.sync.lifecycle import Lifecycle
+from rostersync.sync.mapping import map_person
+from rostersync.sync.mapping_logins import choose_login
+from rostersync.sync.mapping_rules import (
+    BUILT_IN,
+    Rule,
+    compile_mapping,
+    default_text,
+    evaluate_rule,
+)
+from rostersync.sync.models import Account, OpKind, OpStatus, Person, Status
+from rostersync.sync.plan import NewOp, apply_attribute_hold
 
 ACTIVE = Lifecycle(Status.active)
 TODAY = date(2026, 12, 1)
@@ -248,7 +254,7 @@ def test_identity_fields_are_left_to_their_own_hold():
 # -- SCIM: where a mapped attribute goes and how it is read back -------------------
 
 def test_scim_bodies_carry_core_enterprise_and_custom_attributes():
-    from sync.connectors.scim_payload import (
+    from rostersync.sync.connectors.scim_payload import (
         ENTERPRISE,
         account_from_resource,
         creation_body,
@@ -274,7 +280,7 @@ def test_scim_bodies_carry_core_enterprise_and_custom_attributes():
 
 
 def test_the_schemas_answer_names_core_and_extension_attributes():
-    from sync.mapping_targets import schema_attribute_names, unknown_attributes
+    from rostersync.sync.mapping_targets import schema_attribute_names, unknown_attributes
 
     known = schema_attribute_names([
         {"id": "urn:ietf:params:scim:schemas:core:2.0:User",

@@ -22,14 +22,14 @@ from scim2_server.utils import (
     load_default_service_provider_config,
 )
 
-from console.cli import main
-from console.doctor import run_doctor
-from sandbox.scim_server import BearerTokenApp, ScimSandbox
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.console.cli import main
+from rostersync.console.doctor import run_doctor
+from rostersync.sandbox.scim_server import BearerTokenApp, ScimSandbox
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import ENTERPRISE, World, by_external_id, lms_users, write_config
 

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from console.cli import main
-from storage import match_decisions as match_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.diff import MatchChoice, Policy, Subject, decide
-from sync.engine import Engine
-from sync.lifecycle import Lifecycle
-from sync.mapping import Mapped
-from sync.models import Account, DriftKind, OpKind, Status
+from rostersync.console.cli import main
+from rostersync.storage import match_decisions as match_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.diff import MatchChoice, Policy, Subject, decide
+from rostersync.sync.engine import Engine
+from rostersync.sync.lifecycle import Lifecycle
+from rostersync.sync.mapping import Mapped
+from rostersync.sync.models import Account, DriftKind, OpKind, Status
 from tests.support import World, lms_users, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -256,7 +256,7 @@ def test_decide_create_ignore_and_a_stale_link():
 
 
 def test_an_ignored_dispute_stays_listed_but_is_no_longer_a_status_warning(org, capsys):
-    from sync.status import build_status
+    from rostersync.sync.status import build_status
 
     org.run()
     before = build_status(org.store, org.engine.config, org.clock.now())

@@ -8,11 +8,11 @@ import json
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from console.cli import main
-from storage.db import Store
-from sync.clock import Clock
-from sync.config import load_config
-from sync.metrics import MetricsService
+from rostersync.console.cli import main
+from rostersync.storage.db import Store
+from rostersync.sync.clock import Clock
+from rostersync.sync.config import load_config
+from rostersync.sync.metrics import MetricsService
 
 
 def scrape(config) -> dict[str, dict[tuple, float]]:
@@ -83,9 +83,9 @@ def test_metrics_textfile_is_written_atomically(workspace, tmp_path):
 
 
 def test_the_scheduler_serves_webhooks_and_metrics_on_one_listener(workspace, monkeypatch):
-    from sync.config import ConfigError
-    from sync.engine import Engine
-    from sync.scheduler import SyncScheduler
+    from rostersync.sync.config import ConfigError
+    from rostersync.sync.engine import Engine
+    from rostersync.sync.scheduler import SyncScheduler
 
     with workspace.config_path.open("a") as f:
         f.write('\n[realtime]\nenabled = true\nlisten = "127.0.0.1:0"\n'
@@ -128,8 +128,8 @@ def test_overlapping_runs_are_reported_as_json_lines_not_apscheduler_warnings(
     from datetime import UTC, datetime
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from sync.engine import Engine
-    from sync.scheduler import SyncScheduler
+    from rostersync.sync.engine import Engine
+    from rostersync.sync.scheduler import SyncScheduler
     from tests.support import TOKEN_ENV, World, write_config
 
     arrived, release = threading.Event(), threading.Event()

@@ -17,17 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.moodle import MoodleSandbox
-from sandbox.world import COLUMNS
-from storage import drift as drift_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, config_from_dict
-from sync.connectors.base import ConnectorError
-from sync.connectors.factory import make_target
-from sync.connectors.moodle import MoodleTarget
-from sync.connectors.moodle_config import MoodleTargetConfig
-from sync.connectors.moodle_wire import (
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.world import COLUMNS
+from rostersync.storage import drift as drift_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, config_from_dict
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.factory import make_target
+from rostersync.sync.connectors.moodle import MoodleTarget
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.moodle_wire import (
     MoodleFault,
     Refused,
     classify_fault,
@@ -36,8 +36,8 @@ from sync.connectors.moodle_wire import (
     encode_params,
     moodle_username,
 )
-from sync.engine import Engine
-from sync.models import Account, ErrorClass
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import Account, ErrorClass
 from tests.support import World
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -148,7 +148,7 @@ def test_exceptions_are_classified(exception, code, message, debug, expected):
 
 
 def test_cohort_idnumber_from_map_then_prefix():
-    from sync.connectors.moodle_config import MoodleCohortConfig
+    from rostersync.sync.connectors.moodle_config import MoodleCohortConfig
 
     config = MoodleCohortConfig(idnumbers={"R&D": "rnd"})
     assert cohort_idnumber("R&D", config) == "rnd"

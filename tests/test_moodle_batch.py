@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.moodle import MoodleSandbox
-from sandbox.world import COLUMNS
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import config_from_dict
-from sync.engine import Engine
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.world import COLUMNS
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import config_from_dict
+from rostersync.sync.engine import Engine
 from tests.support import World
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -177,7 +177,7 @@ def test_an_untrustworthy_create_answer_is_read_before_anything_is_sent_again(tm
 
 
 def test_the_sandbox_refuses_a_call_whose_second_user_takes_the_firsts_email(lms):
-    from sandbox.moodle_data import WsError
+    from rostersync.sandbox.moodle_data import WsError
 
     def user(name: str, email: str, idnumber: str) -> dict:
         return {"username": name, "firstname": "A", "lastname": "B", "email": email,
@@ -197,7 +197,7 @@ def test_the_sandbox_refuses_a_call_whose_second_user_takes_the_firsts_email(lms
 
 
 def test_the_sandbox_costs_a_call_its_bootstrap_plus_each_user():
-    from sandbox.moodle import Cost
+    from rostersync.sandbox.moodle import Cost
 
     cost = Cost(call=0.031, user_written=0.0117, user_read=0.001)
     users = {"users": [{"username": "u"}] * 100}

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.moodle import MoodleSandbox
-from sandbox.world import COLUMNS
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ConfigError, config_from_dict
-from sync.connectors.moodle import MoodleTarget
-from sync.engine import Engine
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.world import COLUMNS
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ConfigError, config_from_dict
+from rostersync.sync.connectors.moodle import MoodleTarget
+from rostersync.sync.engine import Engine
 from tests.support import World
 
 TOKEN = "0123456789abcdef0123456789abcdef"

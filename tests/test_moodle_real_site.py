@@ -10,11 +10,11 @@ import os
 
 import pytest
 
-from sandbox.moodle import MoodleSandbox
-from sandbox.moodle_data import WsError
-from sync.connectors.base import ConnectorError
-from sync.connectors.moodle_wire import MoodleFault, classify_fault
-from sync.models import ErrorClass
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.moodle_data import WsError
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.moodle_wire import MoodleFault, classify_fault
+from rostersync.sync.models import ErrorClass
 from tests.test_moodle import PROFILE, TOKEN, TOKEN_ENV, ada, make, run
 
 PASSWORD = "Rs1!abcdefghijkLMN"
@@ -159,7 +159,7 @@ def test_cohort_reads_and_removals_answer_as_4_3_does(lms):
 def test_the_listing_may_take_the_request_deadline_where_other_calls_get_the_timeout():
     # 4.3 builds the whole answer before it sends a byte: listing 5,300 users took more
     # than the default 30 s read timeout on loopback. The sandbox's cost stands in for it.
-    from sandbox.moodle import Cost
+    from rostersync.sandbox.moodle import Cost
 
     os.environ[TOKEN_ENV] = TOKEN
     with MoodleSandbox(token=TOKEN, profile_fields=PROFILE, cost=Cost(call=0.3)) as slow:
@@ -177,7 +177,7 @@ def test_the_listing_may_take_the_request_deadline_where_other_calls_get_the_tim
 
 
 def test_in_a_batch_a_taken_username_fails_that_user_as_a_conflict_and_the_rest_apply(lms):
-    from sync.bulk import BatchItem
+    from rostersync.sync.bulk import BatchItem
 
     lms.site.create_users({"users": [_user("taken", "t@acme.example")]})
     ids = [run(make(lms), lambda t, i=i: t.create(ada(f"E{i}", user_name=f"u{i}@acme.example",

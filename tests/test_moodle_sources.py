@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from sandbox.moodle import MoodleSandbox
-from sync.connectors.base import ConnectorError
-from sync.models import ErrorClass
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.models import ErrorClass
 from tests.test_moodle import PROFILE, TOKEN, TOKEN_ENV, ada, make, run
 
 

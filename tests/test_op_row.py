@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from storage import ops as op_store
-from storage.db import Store
-from storage.op_row import OpRow
-from sync.models import OpKind
-from sync.plan import NewOp
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.storage.op_row import OpRow
+from rostersync.sync.models import OpKind
+from rostersync.sync.plan import NewOp
 
 
 def _columns(store: Store) -> set[str]:

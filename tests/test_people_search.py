@@ -10,11 +10,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from storage import console_queries as q
-from storage import people_search
-from storage.db import Store, ts
-from sync.lifecycle import termination_instant
-from sync.models import Person
+from rostersync.storage import console_queries as q
+from rostersync.storage import people_search
+from rostersync.storage.db import Store, ts
+from rostersync.sync.lifecycle import termination_instant
+from rostersync.sync.models import Person
 from tests.console_harness import VIEWED_AT, fresh_db
 
 

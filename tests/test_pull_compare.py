@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.config import CsvSourceConfig
-from sync.connectors import csv_source
-from sync.connectors.csv_source import CsvSource
-from sync.pull import FullPull, compare_batches, compare_records
+from rostersync.sync.config import CsvSourceConfig
+from rostersync.sync.connectors import csv_source
+from rostersync.sync.connectors.csv_source import CsvSource
+from rostersync.sync.pull import FullPull, compare_batches, compare_records
 
 COLUMNS = {"employee_id": "id", "first_name": "first", "last_name": "last", "status": "status"}
 

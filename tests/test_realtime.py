@@ -12,18 +12,18 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from sandbox.bamboohr import BambooSandbox, generate
-from storage import events as event_store
-from storage import intake as intake_store
-from storage import ops as op_store
-from storage import suppressions
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, ConfigError, config_from_dict
-from sync.connectors.bamboohr import BambooHRSource
-from sync.engine import Engine
-from sync.realtime import intake, signatures
-from sync.realtime.service import RealtimeService
+from rostersync.sandbox.bamboohr import BambooSandbox, generate
+from rostersync.storage import events as event_store
+from rostersync.storage import intake as intake_store
+from rostersync.storage import ops as op_store
+from rostersync.storage import suppressions
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, ConfigError, config_from_dict
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.engine import Engine
+from rostersync.sync.realtime import intake, signatures
+from rostersync.sync.realtime.service import RealtimeService
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
 KEY, KEY_ENV = "sandbox-key", "ROSTERSYNC_TEST_BAMBOOHR_KEY"

@@ -16,14 +16,14 @@ import random
 
 import pytest
 
-from console.cli import main
-from console.screens.held import HeldScreen
-from console.screens.person import PersonScreen
-from console.screens.suppress_form import SuppressModal
-from storage import ops as op_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.engine import Engine
+from rostersync.console.cli import main
+from rostersync.console.screens.held import HeldScreen
+from rostersync.console.screens.person import PersonScreen
+from rostersync.console.screens.suppress_form import SuppressModal
+from rostersync.storage import ops as op_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.engine import Engine
 from tests.console_harness import ACTOR, SIZE, TOKEN, VIEWED_AT, fresh_db, settle
 from tests.support import lms_users, set_token_env, write_config
 

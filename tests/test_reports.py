@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
-from storage import audit, retention
-from storage.db import Store
-from sync.reports import parse_period
-from sync.reports.period import PeriodError
-from sync.reports.stats import percentile
-from sync.status import build_status
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage import audit, retention
+from rostersync.storage.db import Store
+from rostersync.sync.reports import parse_period
+from rostersync.sync.reports.period import PeriodError
+from rostersync.sync.reports.stats import percentile
+from rostersync.sync.status import build_status
 from tests.report_world import END, SINCE, UNTIL, History, live
 
 TOKEN = "reports-test-token"
@@ -308,10 +308,10 @@ def test_percentiles_are_values_that_occurred():
 
 @pytest.mark.anyio
 async def test_reports_screen_shows_the_report_summaries(world, tmp_path):
-    from console.app import ConsoleApp
-    from console.screens.reports import ReportsScreen
-    from sync.clock import FrozenClock
-    from sync.reports.build import build_report
+    from rostersync.console.app import ConsoleApp
+    from rostersync.console.screens.reports import ReportsScreen
+    from rostersync.sync.clock import FrozenClock
+    from rostersync.sync.reports.build import build_report
     from tests.console_harness import SIZE, settle
 
     store = Store(copy_db(world, tmp_path))

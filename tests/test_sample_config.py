@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import tomllib
 
-from sync.config import Config, config_from_dict
-from sync.config_errors import _models_in
-from sync.sample import SAMPLE_CONFIG
+from rostersync.sync.config import Config, config_from_dict
+from rostersync.sync.config_errors import _models_in
+from rostersync.sync.sample import SAMPLE_CONFIG
 
 # The sample shows one source and one target; the others have their own examples
 # (examples/*.toml) and docs.

@@ -12,28 +12,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from console.cli import main
-from sandbox.world import HEADER
-from storage import runs as run_store
-from storage.db import Store, parse_ts
-from sync.config import (
+from rostersync.console.cli import main
+from rostersync.sandbox.world import HEADER
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store, parse_ts
+from rostersync.sync.config import (
     BambooHRSourceConfig,
     Config,
     ConfigError,
     config_from_dict,
     load_config,
 )
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.base import FeedError
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.schema_check import (
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.schema_check import (
     MissingColumn,
     column_changes,
     column_keys,
     describe,
     missing_columns,
 )
-from sync.status import COLUMN_CHANGE_HOURS, build_status
+from rostersync.sync.status import COLUMN_CHANGE_HOURS, build_status
 from tests.bamboo_fixtures import KEY_ENV
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
@@ -297,7 +297,7 @@ def test_bamboohr_report_without_a_requested_field_is_rejected(hris, clock):
 
 def test_bamboohr_engine_keeps_the_lms_and_snapshot_then_accepts_when_optional(
         hris, clock, scim_server, lms_token, tmp_path):
-    from sync.engine import Engine
+    from rostersync.sync.engine import Engine
 
     config = bamboo_config(hris, scim_server, tmp_path)
     clock.advance(minutes=1)
@@ -338,8 +338,8 @@ SF_PW, SF_PW_ENV = "sandbox-sf-pw", "ROSTERSYNC_TEST_SCHEMA_SF_PW"
 
 @pytest.fixture
 def sf(clock):
-    from sandbox import successfactors_data
-    from sandbox.successfactors import SuccessFactorsSandbox
+    from rostersync.sandbox import successfactors_data
+    from rostersync.sandbox.successfactors import SuccessFactorsSandbox
 
     os.environ[SF_PW_ENV] = SF_PW
     with SuccessFactorsSandbox("ACME", username="api", password=SF_PW,
@@ -355,7 +355,7 @@ def sf_config(sf, **settings):
 
 
 def test_successfactors_answer_without_a_selected_property_is_rejected(sf, clock):
-    from sync.connectors.successfactors import SuccessFactorsSource
+    from rostersync.sync.connectors.successfactors import SuccessFactorsSource
 
     assert len(list(SuccessFactorsSource(sf_config(sf), now=clock.now).scan_full())) == 7
     sf.drop_property("employmentNav/jobInfoNav/departmentNav/name_localized")
@@ -369,7 +369,7 @@ def test_successfactors_answer_without_a_selected_property_is_rejected(sf, clock
 
 
 def test_successfactors_property_marked_optional_may_be_missing(sf, clock):
-    from sync.connectors.successfactors import SuccessFactorsSource
+    from rostersync.sync.connectors.successfactors import SuccessFactorsSource
 
     sf.drop_property("employmentNav/jobInfoNav/departmentNav/name_localized")
     config = sf_config(sf, optional_columns=["job.departmentNav.name_localized"])
@@ -387,7 +387,7 @@ def test_successfactors_optional_paths_must_be_configured():
 
 
 def test_successfactors_a_navigation_nobody_has_says_nothing(sf, clock):
-    from sync.connectors.successfactors import SuccessFactorsSource
+    from rostersync.sync.connectors.successfactors import SuccessFactorsSource
 
     # An attribute under a navigation no person carries cannot be judged: accepted.
     sf.drop_property("employmentNav/jobInfoNav/departmentNav")

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.config import ScimTargetConfig
-from sync.connectors.base import ConnectorError
-from sync.connectors.scim import ScimTarget, parse_retry_after
-from sync.models import Account, ErrorClass
+from rostersync.sync.config import ScimTargetConfig
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.scim import ScimTarget, parse_retry_after
+from rostersync.sync.models import Account, ErrorClass
 from tests.scim_fixtures import SCIM_TOKEN, scim_server  # noqa: F401
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -142,7 +142,7 @@ def test_paging_stops_when_server_ignores_start_index(scim_server, caplog):
         async with make(scim_server, transport=transport, page_size=2) as lms:
             return [a async for a in lms.list_accounts()], transport
 
-    with caplog.at_level(logging.WARNING, logger="sync.connectors.scim"):
+    with caplog.at_level(logging.WARNING, logger="rostersync.sync.connectors.scim"):
         accounts, transport = run(scenario())
     assert len(accounts) == 2  # the first page once, never the same page twice
     assert len(transport.requests) == 2
@@ -502,8 +502,8 @@ def test_creation_body_equals_the_scim2_models_serialisation():
     import itertools
     import json
 
-    from sync.connectors.scim_payload import creation_body, creation_body_reference
-    from sync.models import Account
+    from rostersync.sync.connectors.scim_payload import creation_body, creation_body_reference
+    from rostersync.sync.models import Account
 
     values = {
         "external_key": ["E1", None], "given_name": ["Ann", ""], "family_name": ["Lee", ""],

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.faults import scim_error
-from sandbox.scim_server import ScimSandbox
-from sync.config import ScimTargetConfig
-from sync.config_audiences import AudienceConfig
-from sync.connectors.base import ConnectorError
-from sync.connectors.scim import ScimTarget
-from sync.models import ErrorClass
+from rostersync.sandbox.faults import scim_error
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sync.config import ScimTargetConfig
+from rostersync.sync.config_audiences import AudienceConfig
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.models import ErrorClass
 
 TOKEN = "group-changes-token"
 AUDIENCE = AudienceConfig(id="sales-compliance", rule='department == "Sales"')

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ConfigError, config_from_dict, load_config
-from sync.engine import Engine
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ConfigError, config_from_dict, load_config
+from rostersync.sync.engine import Engine
 from tests.support import World, by_external_id, lms_users, write_config
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

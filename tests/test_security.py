@@ -14,22 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from console.app import ConsoleApp
-from console.cli import main
-from sandbox.faults import FaultPlan
-from sandbox.scim_server import ScimSandbox
-from sandbox.successfactors import SuccessFactorsSandbox
-from sandbox.successfactors_data import organisation
-from storage.db import Store
-from sync.config import load_config
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.moodle_config import MoodleTargetConfig
-from sync.connectors.scim import ScimTarget
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.engine import Engine
-from sync.models import Account
+from rostersync.console.app import ConsoleApp
+from rostersync.console.cli import main
+from rostersync.sandbox.faults import FaultPlan
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox
+from rostersync.sandbox.successfactors_data import organisation
+from rostersync.storage.db import Store
+from rostersync.sync.config import load_config
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.engine import Engine
+from rostersync.sync.models import Account
 from tests.console_harness import SIZE, settle
 from tests.console_harness import TOKEN as HARNESS_TOKEN
 from tests.reliability import figures

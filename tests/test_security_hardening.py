@@ -24,16 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from sandbox import alert_file
-from storage import lease as lease_store
-from storage.db import Store
-from sync import config_safety
-from sync.alerts import Alerter, Channel, command_env
-from sync.config import ConfigError, config_from_dict, load_config
-from sync.config_realtime import CommandChannel
-from sync.metrics import MetricsService
-from sync.reports.tabular import FORMULA_STARTS, neutralise, to_csv
+from rostersync.console.cli import main
+from rostersync.sandbox import alert_file
+from rostersync.storage import lease as lease_store
+from rostersync.storage.db import Store
+from rostersync.sync import config_safety
+from rostersync.sync.alerts import Alerter, Channel, command_env
+from rostersync.sync.config import ConfigError, config_from_dict, load_config
+from rostersync.sync.config_realtime import CommandChannel
+from rostersync.sync.metrics import MetricsService
+from rostersync.sync.reports.tabular import FORMULA_STARTS, neutralise, to_csv
 from tests.reliability import figures
 from tests.support import TOKEN_ENV
 
@@ -140,9 +140,9 @@ def test_an_allowed_insecure_url_is_named_at_load_by_doctor_and_on_the_dashboard
                         'base_url = "http://rs:pw@lms.example.invalid/v2"\n'
                         "allow_insecure_http = true\ntimeout_seconds = 2")
     workspace.config_path.write_text(text, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="sync.config"):
+    with caplog.at_level(logging.WARNING, logger="rostersync.sync.config"):
         load_config(workspace.config_path)
-    said = [r.getMessage() for r in caplog.records if r.name == "sync.config"]
+    said = [r.getMessage() for r in caplog.records if r.name == "rostersync.sync.config"]
     assert len(said) == 1
     assert "lms.base_url" in said[0] and "http://lms.example.invalid/v2" in said[0]
     assert "pw" not in said[0]
@@ -389,9 +389,9 @@ def test_a_missing_metrics_folder_is_one_sentence_not_an_error_every_interval(
         workspace, capsys, caplog):
     append(workspace.config_path, '\n[metrics]\nenabled = true\nlisten = ""\n'
                                   'textfile = "missing/rostersync.prom"\n')
-    with caplog.at_level(logging.WARNING, logger="sync.config"):
+    with caplog.at_level(logging.WARNING, logger="rostersync.sync.config"):
         config = load_config(workspace.config_path)
-    said = [r.getMessage() for r in caplog.records if r.name == "sync.config"]
+    said = [r.getMessage() for r in caplog.records if r.name == "rostersync.sync.config"]
     assert len(said) == 1 and "metrics.textfile" in said[0] and "does not exist" in said[0]
     code, out, _err = run_cli(capsys, *workspace.args("doctor", "--json"))
     check = [c for c in json.loads(out)["checks"] if c["check"] == "metrics textfile"]
@@ -435,7 +435,7 @@ def test_a_closed_pipe_ends_quietly(workspace):
     os.close(read_end)  # like `| head` that has read all it wanted
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     try:
-        done = subprocess.run([sys.executable, "-m", "console.cli", "ops", "list", "--json",
+        done = subprocess.run([sys.executable, "-m", "rostersync.console.cli", "ops", "list", "--json",
                                "--config", str(workspace.config_path)],
                               stdout=write_end, stderr=subprocess.PIPE, env=env,
                               timeout=60, check=False)

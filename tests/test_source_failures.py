@@ -15,17 +15,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from console.cli import main
-from console.widgets.banner import alerts
-from sandbox.bamboohr import ERROR_HEADER, BambooSandbox, generate
-from storage import console_queries as q
-from storage import runs as run_store
-from storage import source_health
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config
-from sync.connectors.bamboohr import BambooHRSource
-from sync.engine import Engine
+from rostersync.console.cli import main
+from rostersync.console.widgets.banner import alerts
+from rostersync.sandbox.bamboohr import ERROR_HEADER, BambooSandbox, generate
+from rostersync.storage import console_queries as q
+from rostersync.storage import runs as run_store
+from rostersync.storage import source_health
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.engine import Engine
 from tests.support import TOKEN_ENV
 
 KEY = "sandbox-key"

@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storage import lease
-from storage import people as people_store
-from storage import runs as run_store
-from storage.db import Store
-from storage.schema import MIGRATIONS
-from sync.clock import FrozenClock
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.storage import lease
+from rostersync.storage import people as people_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.storage.schema import MIGRATIONS
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.support import World, write_config
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

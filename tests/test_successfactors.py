@@ -18,19 +18,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.successfactors import SuccessFactorsSandbox, Truncated, burst, odata_error
-from sandbox.successfactors_data import organisation, person
-from storage import drift as drift_store
-from storage import runs as run_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config
-from sync.connectors.base import FeedError, RecordError
-from sync.connectors.factory import make_source
-from sync.connectors.odata import ODataFormatError, parse_odata_date
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.engine import Engine
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox, Truncated, burst, odata_error
+from rostersync.sandbox.successfactors_data import organisation, person
+from rostersync.storage import drift as drift_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.base import FeedError, RecordError
+from rostersync.sync.connectors.factory import make_source
+from rostersync.sync.connectors.odata import ODataFormatError, parse_odata_date
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.engine import Engine
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
 PASSWORD = "sandbox-pw"

@@ -12,16 +12,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from sandbox.successfactors import SuccessFactorsSandbox
-from sandbox.successfactors_data import organisation, person
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config
-from sync.connectors.base import FeedError, RecordError
-from sync.connectors.odata import ODataFormatError, check_next_url, origin_of
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.engine import Engine
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox
+from rostersync.sandbox.successfactors_data import organisation, person
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.base import FeedError, RecordError
+from rostersync.sync.connectors.odata import ODataFormatError, check_next_url, origin_of
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.engine import Engine
 from tests.support import TOKEN_ENV
 
 PASSWORD, PASSWORD_ENV = "sandbox-dated-pw", "ROSTERSYNC_TEST_SF_DATED_PW"

@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sandbox.successfactors import SuccessFactorsSandbox
-from sandbox.successfactors_data import organisation
-from sandbox.successfactors_oauth import make_key_pair
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config
-from sync.connectors.base import SourceUnavailable
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.engine import Engine
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox
+from rostersync.sandbox.successfactors_data import organisation
+from rostersync.sandbox.successfactors_oauth import make_key_pair
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config
+from rostersync.sync.connectors.base import SourceUnavailable
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.engine import Engine
 from tests.support import TOKEN_ENV
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

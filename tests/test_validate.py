@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from sync.config import CANONICAL_FIELDS, config_from_dict
-from sync.connectors.csv_source import CsvSource
-from sync.models import Person, Status
-from sync.validate import Problem, null_mask, to_person
+from rostersync.sync.config import CANONICAL_FIELDS, config_from_dict
+from rostersync.sync.connectors.csv_source import CsvSource
+from rostersync.sync.models import Person, Status
+from rostersync.sync.validate import Problem, null_mask, to_person
 
 TODAY = date(2024, 6, 15)
 WHERE = "employees.csv:17"

@@ -17,17 +17,17 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from storage import events as event_store
-from storage import intake as intake_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config
-from sync.engine import Engine
-from sync.realtime import intake, signatures
-from sync.realtime.accept import connection_cap
-from sync.realtime.intake import MAX_NESTING, IntakeError, nesting_depth
-from sync.realtime.log_limit import RateLimitedLog
-from sync.realtime.service import RealtimeService
+from rostersync.storage import events as event_store
+from rostersync.storage import intake as intake_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config
+from rostersync.sync.engine import Engine
+from rostersync.sync.realtime import intake, signatures
+from rostersync.sync.realtime.accept import connection_cap
+from rostersync.sync.realtime.intake import MAX_NESTING, IntakeError, nesting_depth
+from rostersync.sync.realtime.log_limit import RateLimitedLog
+from rostersync.sync.realtime.service import RealtimeService
 from tests.reliability import figures
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, write_config
@@ -220,7 +220,7 @@ def test_400_slow_connections_with_64_descriptors(tmp_path, scim_server, monkeyp
         fh.write(f'\n[realtime]\nenabled = true\nlisten = "127.0.0.1:0"\n'
                  f'generic_secret_env = "{EVENT_ENV}"\n')
     env = {**os.environ, TOKEN_ENV: SCIM_TOKEN, EVENT_ENV: EVENT_KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "serve", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "rostersync.console.cli", "serve", "--config",
                              str(config)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=_few_descriptors)
     slow: list[socket.socket] = []
@@ -273,8 +273,8 @@ def test_400_slow_connections_with_64_descriptors(tmp_path, scim_server, monkeyp
 
 _EXHAUSTED_LISTENER = """
 import asyncio, json, os, resource, sys
-from sync.realtime.http import HttpListener, Response
-from sync.realtime.log_limit import RateLimitedLog
+from rostersync.sync.realtime.http import HttpListener, Response
+from rostersync.sync.realtime.log_limit import RateLimitedLog
 
 async def ok(request):
     return Response(200, b"{}")

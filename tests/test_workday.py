@@ -18,17 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.workday import Truncated, WorkdaySandbox, malformed, soap_fault, throttled
-from sandbox.workday_data import employee_id, generate, worker_wid
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, ConfigError, config_from_dict
-from sync.connectors.base import FeedError, RecordError
-from sync.connectors.factory import make_source
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.engine import Engine
-from sync.status import build_status
+from rostersync.sandbox.workday import Truncated, WorkdaySandbox, malformed, soap_fault, throttled
+from rostersync.sandbox.workday_data import employee_id, generate, worker_wid
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, ConfigError, config_from_dict
+from rostersync.sync.connectors.base import FeedError, RecordError
+from rostersync.sync.connectors.factory import make_source
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.engine import Engine
+from rostersync.sync.status import build_status
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 
 USER = "isu_lms@acme"

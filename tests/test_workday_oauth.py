@@ -10,15 +10,15 @@ import os
 
 import pytest
 
-from sandbox.workday import WorkdaySandbox
-from sandbox.workday_data import generate
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, ConfigError, config_from_dict
-from sync.connectors.base import SourceUnavailable
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.engine import Engine
+from rostersync.sandbox.workday import WorkdaySandbox
+from rostersync.sandbox.workday_data import generate
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, ConfigError, config_from_dict
+from rostersync.sync.connectors.base import SourceUnavailable
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.engine import Engine
 from tests.support import TOKEN_ENV
 from tests.test_workday import NOW
 
@@ -196,7 +196,7 @@ def test_doctor_notes_say_which_auth_is_used(hris, clock):
 
 def test_rostersync_doctor_shows_the_auth_and_the_prompts(hris, tmp_path, capsys,
                                                           scim_server, lms_token):
-    from console.cli import main
+    from rostersync.console.cli import main
 
     path = tmp_path / "rostersync.toml"
     path.write_text("\n".join([

@@ -11,12 +11,12 @@ import os
 import httpx
 import pytest
 
-from sandbox.workday import WorkdaySandbox, json_error, malformed, soap_fault
-from sandbox.workday_data import REPORT_COLUMNS, generate, report_xsd
-from storage import runs as run_store
-from sync.clock import FrozenClock
-from sync.connectors.base import FeedError
-from sync.connectors.workday_schema import SchemaUnreadable, report_columns
+from rostersync.sandbox.workday import WorkdaySandbox, json_error, malformed, soap_fault
+from rostersync.sandbox.workday_data import REPORT_COLUMNS, generate, report_xsd
+from rostersync.storage import runs as run_store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.connectors.workday_schema import SchemaUnreadable, report_columns
 from tests.support import by_external_id, lms_users
 from tests.test_workday import (
     NOW,
@@ -145,7 +145,7 @@ def test_a_schema_that_cannot_be_had_is_noted_and_the_pull_goes_on(hris, clock, 
     hris.app.schema_fault = answer
     hris.rename_column("Supervisory_Organization", "Sup_Org")  # not seen without a schema
     src = source(hris, clock)
-    with caplog.at_level("WARNING", logger="sync.connectors.workday"):
+    with caplog.at_level("WARNING", logger="rostersync.sync.connectors.workday"):
         assert len(list(src.scan_full())) == 7
     assert src.source_columns() is None
     assert src.schema_note == (

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sandbox.workday import WorkdaySandbox
-from sandbox.workday_data import generate
-from sync.connectors.base import SourceUnavailable
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sandbox.workday import WorkdaySandbox
+from rostersync.sandbox.workday_data import generate
+from rostersync.sync.connectors.base import SourceUnavailable
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
 from tests.reliability.fault_proxy import FaultProxy
 from tests.test_workday import NOW, PASSWORD, PASSWORD_ENV, USER
 

@@ -15,15 +15,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.workday import DEFAULT_PROMPTS, WorkdaySandbox
-from sandbox.workday_data import generate
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import Config, ConfigError, config_from_dict
-from sync.connectors.base import RecordError
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_prompts import check_template, resolve
-from sync.engine import Engine
+from rostersync.sandbox.workday import DEFAULT_PROMPTS, WorkdaySandbox
+from rostersync.sandbox.workday_data import generate
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import Config, ConfigError, config_from_dict
+from rostersync.sync.connectors.base import RecordError
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_prompts import check_template, resolve
+from rostersync.sync.engine import Engine
 from tests.support import TOKEN_ENV, by_external_id, lms_users
 from tests.test_workday import NOW, PASSWORD, PASSWORD_ENV, USER, W, canned, config_for
 

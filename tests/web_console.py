@@ -47,7 +47,7 @@ def web_console(config: Path, *flags: str, env: dict[str, str] | None = None
                 ) -> Iterator[str]:
     """`rostersync console --web` on a free loopback port; yields its URL (ending in /).
     Stopped with SIGTERM, as a service manager stops it."""
-    argv = [sys.executable, "-m", "console.cli", "console", "--web",
+    argv = [sys.executable, "-m", "rostersync.console.cli", "console", "--web",
             "--web-listen", "127.0.0.1:0", "--config", str(config), *flags]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, **(env or {})})

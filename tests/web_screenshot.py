@@ -15,9 +15,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from storage.db import Store
-from sync.config import load_config
-from sync.status import build_status
+from rostersync.storage.db import Store
+from rostersync.sync.config import load_config
+from rostersync.sync.status import build_status
 from tests.chromium import find_browser, headless_chromium
 from tests.web_console import web_console
 

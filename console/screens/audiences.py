@@ -8,10 +8,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import Label
 
-from console import fmt, keymap
-from console.screens.base import DataScreen
-from console.widgets.paged_table import PagedTable
-from sync.audiences.explain import overview
+from rostersync.console import fmt, keymap
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.sync.audiences.explain import overview
 
 
 class AudiencesScreen(DataScreen):

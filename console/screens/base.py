@@ -18,16 +18,16 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header
 
-from console import keymap
-from console.messages import DataChanged, Loaded
-from console.widgets.banner import Banner
-from console.widgets.notice_bar import NoticeBar
-from storage import console_queries as q
+from rostersync.console import keymap
+from rostersync.console.messages import DataChanged, Loaded
+from rostersync.console.widgets.banner import Banner
+from rostersync.console.widgets.notice_bar import NoticeBar
+from rostersync.storage import console_queries as q
 
 if TYPE_CHECKING:
     from textual import getters
 
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
 
 class DataScreen(Screen):

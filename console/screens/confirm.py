@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from console.action_path import ActionRequest, ids_text
+from rostersync.console.action_path import ActionRequest, ids_text
 
 
 class ConfirmModal(ModalScreen[bool]):

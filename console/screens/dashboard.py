@@ -18,16 +18,16 @@ from textual.app import ComposeResult
 from textual.containers import Container, Grid, Horizontal, Vertical
 from textual.widgets import Label, OptionList, ProgressBar, Static
 
-from console import fmt, keymap
-from console.screens.base import DataScreen
-from console.widgets import job_status
-from console.widgets.figures import Figure, FigureList
-from console.widgets.intake import IntakeLine
-from console.widgets.trend_chart import TrendChart, plan
-from storage import console_queries as q
-from storage import events as event_store
-from storage.db import parse_ts
-from sync.status import build_status
+from rostersync.console import fmt, keymap
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.widgets import job_status
+from rostersync.console.widgets.figures import Figure, FigureList
+from rostersync.console.widgets.intake import IntakeLine
+from rostersync.console.widgets.trend_chart import TrendChart, plan
+from rostersync.storage import console_queries as q
+from rostersync.storage import events as event_store
+from rostersync.storage.db import parse_ts
+from rostersync.sync.status import build_status
 
 # The status reason about blocked terminations: the Health panel shows its own line for
 # it (first, in colour), so the reason is not repeated below.

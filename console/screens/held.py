@@ -10,12 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Label, Static
 
-from console import fmt, keymap
-from console.held_requests import event_request
-from console.screens.base import DataScreen
-from console.screens.held_group import HeldGroupScreen
-from console.widgets.paged_table import PagedTable
-from storage import held
+from rostersync.console import fmt, keymap
+from rostersync.console.held_requests import event_request
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.screens.held_group import HeldGroupScreen
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage import held
 
 
 class HeldScreen(DataScreen):

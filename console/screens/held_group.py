@@ -17,12 +17,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Static
 
-from console import fmt, keymap
-from console.held_requests import event_request
-from console.screens.base import DataScreen
-from console.widgets.charts import bar_table
-from console.widgets.paged_table import PagedTable
-from storage import held
+from rostersync.console import fmt, keymap
+from rostersync.console.held_requests import event_request
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.widgets.charts import bar_table
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage import held
 
 PAGE_SIZE = 100
 COLUMNS = ("sel", "person", "name", "department", "location", "manager", "HR status",

@@ -12,12 +12,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from console import keymap
+from rostersync.console import keymap
 
 if TYPE_CHECKING:
     from textual import getters
 
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
 SCOPE_TITLES = keymap.SCOPE_TITLES
 

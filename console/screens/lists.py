@@ -18,16 +18,16 @@ from textual.app import ComposeResult
 from textual.events import Resize
 from textual.widgets import Input, Label
 
-from console import fmt, keymap
-from console.screens.base import DataScreen
-from console.screens.row_view import RowView, row_tsv
-from console.widgets.filter_box import fold_filter, open_filter
-from console.widgets.paged_table import PagedTable
-from storage import console_queries as q
-from storage import people_search
-from storage import terminations as term_store
-from storage.db import parse_ts
-from sync.models import DriftKind, OpStatus
+from rostersync.console import fmt, keymap
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.screens.row_view import RowView, row_tsv
+from rostersync.console.widgets.filter_box import fold_filter, open_filter
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage import console_queries as q
+from rostersync.storage import people_search
+from rostersync.storage import terminations as term_store
+from rostersync.storage.db import parse_ts
+from rostersync.sync.models import DriftKind, OpStatus
 
 PAGE_SIZE = 50
 ASCENDING, DESCENDING = "▲", "▼"

@@ -19,10 +19,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Input, Label, Log
 
-from console import keymap
-from console.live_log import KINDS, LogEntry, select, stamp
-from console.screens.base import DataScreen
-from console.widgets.filter_box import fold_filter, open_filter
+from rostersync.console import keymap
+from rostersync.console.live_log import KINDS, LogEntry, select, stamp
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.widgets.filter_box import fold_filter, open_filter
 
 SHOWN = 1_000  # lines kept in the view; the ring behind it keeps more
 KIND_STYLE = {"notice": "magenta", "engine": "cyan", "operator": "green"}

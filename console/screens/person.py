@@ -13,15 +13,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from console import actions_links, fmt, keymap, match_requests, provenance, requests
-from console.screens.base import DataScreen
-from console.screens.reason_form import ReasonModal
-from console.widgets.match_panel import MatchPanel
-from storage import console_queries as q
-from storage import runs as run_store
-from sync.audiences.explain import explain
-from sync.lifecycle import termination_instant
-from sync.models import MANAGED_FIELDS
+from rostersync.console import actions_links, fmt, keymap, match_requests, provenance, requests
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.screens.reason_form import ReasonModal
+from rostersync.console.widgets.match_panel import MatchPanel
+from rostersync.storage import console_queries as q
+from rostersync.storage import runs as run_store
+from rostersync.sync.audiences.explain import explain
+from rostersync.sync.lifecycle import termination_instant
+from rostersync.sync.models import MANAGED_FIELDS
 
 # Person fields worth showing, in the order HR people think of them.
 HR_FIELDS = ("employee_id", "employee_number", "first_name", "last_name", "preferred_name",

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label
 
-from console.screens.answer_form import AnswerForm, Missing
+from rostersync.console.screens.answer_form import AnswerForm, Missing
 
 
 class ReasonModal(AnswerForm[str]):

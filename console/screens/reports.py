@@ -13,11 +13,11 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Static
 
-from console import fmt, keymap
-from console.screens.base import DataScreen
-from console.widgets.charts import bar_table, sparkline
-from sync.reports.build import build_report
-from sync.reports.period import Period
+from rostersync.console import fmt, keymap
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.widgets.charts import bar_table, sparkline
+from rostersync.sync.reports.build import build_report
+from rostersync.sync.reports.period import Period
 
 PERIODS = (7, 30, 90)
 

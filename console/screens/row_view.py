@@ -19,7 +19,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from console import fmt
+from rostersync.console import fmt
 
 # Columns that hold JSON text in the database.
 JSON_FIELDS = frozenset({"detail", "counts", "payload", "record", "desired"})

@@ -13,13 +13,13 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from console import fmt, keymap, requests
-from console.action_path import ActionRequest
-from console.screens.base import DataScreen
-from console.widgets.paged_table import PagedTable
-from storage import run_detail
-from storage.db import Store, parse_ts
-from sync.models import ERROR_OWNER
+from rostersync.console import fmt, keymap, requests
+from rostersync.console.action_path import ActionRequest
+from rostersync.console.screens.base import DataScreen
+from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.storage import run_detail
+from rostersync.storage.db import Store, parse_ts
+from rostersync.sync.models import ERROR_OWNER
 
 FAILURE_COLUMNS = ("error class", "owner", "failed here", "still failing", "example")
 

@@ -17,9 +17,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label
 
-from console import fmt
-from console.screens.answer_form import AnswerForm, Missing
-from console.when import WhenError, parse_when
+from rostersync.console import fmt
+from rostersync.console.screens.answer_form import AnswerForm, Missing
+from rostersync.console.when import WhenError, parse_when
 
 NO_EXPIRY = "no expiry — suppress until lifted by hand"
 NO_EXPIRY_WARNING = ("⚠ no expiry: these people get no change at all — terminations "

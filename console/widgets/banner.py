@@ -10,7 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from console import fmt
+from rostersync.console import fmt
 
 # An HRIS that could not be read (storage/source_health.py), by its error class.
 _OUTAGE = {"source_unreachable": "HRIS UNREACHABLE",

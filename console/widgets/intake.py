@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.widgets import Label
 
-from console import fmt
+from rostersync.console import fmt
 
 # Outcomes worth a word on the line, in the order they are shown.
 # An event's status is the outcome of the run that took it ("quarantined": the run was

@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.text import Text
 
-from console import fmt
-from storage.db import parse_ts
+from rostersync.console import fmt
+from rostersync.storage.db import parse_ts
 
 # Op statuses that mean the run has finished with the op (for a run's progress).
 DONE = ("succeeded", "failed", "dead", "suppressed", "superseded", "held")

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from console import keymap
+from rostersync.console import keymap
 
 TITLE = "Match: HR record vs candidate LMS accounts"
 

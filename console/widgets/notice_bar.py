@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widget import Widget
 
-from console import fmt
-from console.notices import TIMES, Notice, is_fresh
+from rostersync.console import fmt
+from rostersync.console.notices import TIMES, Notice, is_fresh
 
 if TYPE_CHECKING:
     from textual import getters
 
-    from console.app import ConsoleApp
+    from rostersync.console.app import ConsoleApp
 
 STYLE = {"error": "bold red", "warning": "yellow", "information": "default"}
 MARK = {"error": "✖ ", "warning": "▲ ", "information": "• "}

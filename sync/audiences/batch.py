@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage import memberships as membership_store
-from storage.db import Store
-from sync.audiences.chain import MAX_CHAIN, ManagerChain, walk_managers
-from sync.audiences.membership import AudienceSet, compile_audiences, membership, place
-from sync.diff import Decision, Subject
-from sync.models import OpKind, Person, Status
+from rostersync.storage import memberships as membership_store
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.chain import MAX_CHAIN, ManagerChain, walk_managers
+from rostersync.sync.audiences.membership import AudienceSet, compile_audiences, membership, place
+from rostersync.sync.diff import Decision, Subject
+from rostersync.sync.models import OpKind, Person, Status
 
 
 class AudienceBatch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sync.feed_conflicts import describe_cycle
+from rostersync.sync.feed_conflicts import describe_cycle
 
 # Manager chains longer than this are cut (a cycle in HR data must not hang a run).
 MAX_CHAIN = 32

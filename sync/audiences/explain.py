@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage import memberships as membership_store
-from storage.db import Store
-from sync.audiences.chain import ManagerChain, walk_managers
-from sync.audiences.membership import compile_audiences, place
-from sync.lifecycle import lifecycle
-from sync.mapping import map_person
-from sync.models import Person, Status
+from rostersync.storage import memberships as membership_store
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.chain import ManagerChain, walk_managers
+from rostersync.sync.audiences.membership import compile_audiences, place
+from rostersync.sync.lifecycle import lifecycle
+from rostersync.sync.mapping import map_person
+from rostersync.sync.models import Person, Status
 
 
 def overview(store: Store, config: Any) -> list[dict[str, Any]]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sync.audiences.membership import AudienceSet
-from sync.models import OpKind, OpStatus
-from sync.plan import NewOp
+from rostersync.sync.audiences.membership import AudienceSet
+from rostersync.sync.models import OpKind, OpStatus
+from rostersync.sync.plan import NewOp
 
 
 def removal_limit(size: int, minimum: int, percent: float) -> int:

@@ -7,14 +7,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from storage import accounts as account_store
-from storage import memberships as membership_store
-from storage import people as people_store
-from storage.db import Store
-from sync.audiences.guard import hold_removals
-from sync.audiences.membership import compile_audiences
-from sync.connectors.base import LmsTarget
-from sync.plan import NewOp
+from rostersync.storage import accounts as account_store
+from rostersync.storage import memberships as membership_store
+from rostersync.storage import people as people_store
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.guard import hold_removals
+from rostersync.sync.audiences.membership import compile_audiences
+from rostersync.sync.connectors.base import LmsTarget
+from rostersync.sync.plan import NewOp
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync.audiences.chain import loop_note
-from sync.audiences.rules import Rule, facts_for, fold, parse_rule
-from sync.diff import Decision, DriftItem, Intent
-from sync.models import DriftKind, OpKind, Person
+from rostersync.sync.audiences.chain import loop_note
+from rostersync.sync.audiences.rules import Rule, facts_for, fold, parse_rule
+from rostersync.sync.diff import Decision, DriftItem, Intent
+from rostersync.sync.models import DriftKind, OpKind, Person
 
 if TYPE_CHECKING:
-    from sync.config import Config
+    from rostersync.sync.config import Config
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage import memberships as membership_store
-from storage.db import Store, parse_ts
+from rostersync.storage import memberships as membership_store
+from rostersync.storage.db import Store, parse_ts
 
 RETRYING = ("pending", "running", "failed")
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from storage import memberships as membership_store
-from storage.db import Store
-from sync.audiences.membership import AudienceSet, compile_audiences
-from sync.diff import Intent
-from sync.evaluate import ChangeSet
-from sync.models import DRIFT_OWNER, DriftKind, OpKind
-from sync.plan import OpenOp, reconcile
+from rostersync.storage import memberships as membership_store
+from rostersync.storage.db import Store
+from rostersync.sync.audiences.membership import AudienceSet, compile_audiences
+from rostersync.sync.diff import Intent
+from rostersync.sync.evaluate import ChangeSet
+from rostersync.sync.models import DRIFT_OWNER, DriftKind, OpKind
+from rostersync.sync.plan import OpenOp, reconcile
 
 
 def stray_subject(lms_id: str) -> str:

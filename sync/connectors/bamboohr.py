@@ -34,9 +34,9 @@ from urllib.parse import quote
 
 import httpx
 
-from sync.config import BambooHRSourceConfig
-from sync.connectors import bamboohr_dataset as dataset
-from sync.connectors.bamboohr_schedule import (
+from rostersync.sync.config import BambooHRSourceConfig
+from rostersync.sync.connectors import bamboohr_dataset as dataset
+from rostersync.sync.connectors.bamboohr_schedule import (
     merge,
     next_due,
     pending_fields,
@@ -44,12 +44,17 @@ from sync.connectors.bamboohr_schedule import (
     scheduled_changes,
     tables_for,
 )
-from sync.connectors.bamboohr_wire import BambooHRHttp, configured_fields, directory, text
-from sync.connectors.base import FeedError, RawRecord, RecordError
-from sync.connectors.http_retry import RetryPolicy
-from sync.connectors.wire_types import is_text_id, unfit_sentence
-from sync.models import digest_of
-from sync.schema_check import describe, missing_columns
+from rostersync.sync.connectors.bamboohr_wire import (
+    BambooHRHttp,
+    configured_fields,
+    directory,
+    text,
+)
+from rostersync.sync.connectors.base import FeedError, RawRecord, RecordError
+from rostersync.sync.connectors.http_retry import RetryPolicy
+from rostersync.sync.connectors.wire_types import is_text_id, unfit_sentence
+from rostersync.sync.models import digest_of
+from rostersync.sync.schema_check import describe, missing_columns
 
 MAX_ATTEMPTS = 4  # per call, when throttled or cut off
 MAX_WAIT_SECONDS = 60.0  # the longest Retry-After honoured; beyond it the pull fails

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.schema_check import MissingColumn
+from rostersync.sync.schema_check import MissingColumn
 
 DEFAULT_NAMES: dict[str, str] = {
     "id": "employeeId", "employeeNumber": "employeeNumber", "firstName": "firstName",

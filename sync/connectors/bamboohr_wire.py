@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from sync.config import BambooHRSourceConfig, secret_from_env
-from sync.connectors.base import FeedError
-from sync.connectors.http_retry import (
+from rostersync.sync.config import BambooHRSourceConfig, secret_from_env
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.connectors.http_retry import (
     HttpSource,
     RetryPolicy,
     answer_error,

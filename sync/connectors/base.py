@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sync.models import Account, ErrorClass
+from rostersync.sync.models import Account, ErrorClass
 
 
 class ConnectorError(Exception):

@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 import httpx
 
-from sync.connectors.base import ConnectorError, LmsTarget
-from sync.connectors.canvas_attributes import (
+from rostersync.sync.connectors.base import ConnectorError, LmsTarget
+from rostersync.sync.connectors.canvas_attributes import (
     ATTRIBUTES,
     LOGIN_ATTRIBUTES,
     NOT_CLEARABLE,
@@ -34,10 +34,10 @@ from sync.connectors.canvas_attributes import (
     as_param,
     same_attribute,
 )
-from sync.connectors.canvas_client import CanvasClient
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.canvas_groups import CanvasGroups
-from sync.connectors.canvas_wire import (
+from rostersync.sync.connectors.canvas_client import CanvasClient
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.canvas_groups import CanvasGroups
+from rostersync.sync.connectors.canvas_wire import (
     LOGIN_FIELDS,
     USER_FIELDS,
     account_from_canvas,
@@ -50,7 +50,7 @@ from sync.connectors.canvas_wire import (
     split_changes,
     user_params,
 )
-from sync.models import Account, ErrorClass
+from rostersync.sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
 

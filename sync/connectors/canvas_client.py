@@ -18,10 +18,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from sync.config import secret_from_env
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.canvas_wire import (
+from rostersync.sync.config import secret_from_env
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.canvas_wire import (
     bearer_token,
     failure,
     failure_hint,
@@ -30,15 +30,16 @@ from sync.connectors.canvas_wire import (
     next_page,
     remaining_units,
 )
-from sync.connectors.http_limits import (
+from rostersync.sync.connectors.http_limits import (
     AnswerLimits,
     AnswerRefused,
     DeadlinePassed,
     send_within_async,
     too_many_pages,
 )
-from sync.connectors.http_retry import retry_after_seconds
-from sync.models import ErrorClass
+from rostersync.sync.connectors.http_retry import retry_after_seconds
+from rostersync.sync.connectors.lms_http import pooled_client
+from rostersync.sync.models import ErrorClass
 
 # Answers to a read worth asking again: the server stumbled (a write is not repeated on
 # these: it may have landed, and the executor owns its retries).
@@ -73,13 +74,7 @@ class CanvasClient:
         if self._token:
             self._headers["Authorization"] = f"Bearer {self._token}"
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            # No pool timeout: waiting for one of our own connections is not a failure
-            # of the LMS; the engine bounds its concurrency to config.concurrency.
-            timeout=httpx.Timeout(config.timeout_seconds, pool=None),
-            verify=config.verify_tls,
-            limits=httpx.Limits(max_connections=config.concurrency,
-                                max_keepalive_connections=config.concurrency))
+        self._client = client or pooled_client(config)
         self._pause = 0.0  # seconds the next request waits for the bucket to drain
         self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
                                     "lms")

@@ -11,8 +11,12 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from sync.config_base import Strict, http_url
-from sync.connectors.http_limits import LMS_DEADLINE_SECONDS, LMS_MAX_ANSWER_BYTES, MAX_PAGES
+from rostersync.sync.config_base import Strict, http_url
+from rostersync.sync.connectors.http_limits import (
+    LMS_DEADLINE_SECONDS,
+    LMS_MAX_ANSWER_BYTES,
+    MAX_PAGES,
+)
 
 
 class CanvasGroupsConfig(Strict):

@@ -24,11 +24,11 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas_client import CanvasClient
-from sync.connectors.canvas_config import CanvasGroupsConfig
-from sync.connectors.canvas_wire import canvas_id
-from sync.models import ErrorClass
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas_client import CanvasClient
+from rostersync.sync.connectors.canvas_config import CanvasGroupsConfig
+from rostersync.sync.connectors.canvas_wire import canvas_id
+from rostersync.sync.models import ErrorClass
 
 
 def _q(value: str | None) -> str:

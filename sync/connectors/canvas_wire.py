@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas_attributes import NOT_CLEARABLE, creation_attributes, read_attributes
-from sync.connectors.wire_types import is_text_id, unfit_sentence, unfit_text
-from sync.models import Account, ErrorClass
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas_attributes import (
+    NOT_CLEARABLE,
+    creation_attributes,
+    read_attributes,
+)
+from rostersync.sync.connectors.wire_types import is_text_id, unfit_sentence, unfit_text
+from rostersync.sync.models import Account, ErrorClass
 
 # -- paging (§7.1) ---------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from sync.connectors.base import ConnectorError
-from sync.models import ErrorClass
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.models import ErrorClass
 
 Change = TypeVar("Change")
 

@@ -20,7 +20,7 @@ from itertools import compress, repeat
 from operator import and_, itemgetter, methodcaller, sub
 from pathlib import Path
 
-from sync.connectors.base import FeedError
+from rostersync.sync.connectors.base import FeedError
 
 # 1 MiB: a chunk's lists (lines, digests, hits) then stay in the CPU caches while the
 # comparison walks them; 8 MiB chunks made a million-row scan about 4% slower.

@@ -26,15 +26,15 @@ from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 
-from sync.config import REQUIRED_FIELDS, CsvSourceConfig
-from sync.connectors.base import (
+from rostersync.sync.config import REQUIRED_FIELDS, CsvSourceConfig
+from rostersync.sync.connectors.base import (
     FeedError,
     HrisSource,
     RawRecord,
     RecordError,
     SourceUnavailable,
 )
-from sync.connectors.csv_scan import (
+from rostersync.sync.connectors.csv_scan import (
     _BOM,
     CHUNK_BYTES,
     MAX_RECORD_BYTES,
@@ -47,7 +47,7 @@ from sync.connectors.csv_scan import (
     _locator_format,
     _tuples,
 )
-from sync.schema_check import column_keys, describe, missing_columns
+from rostersync.sync.schema_check import column_keys, describe, missing_columns
 
 
 class CsvSource(HrisSource):

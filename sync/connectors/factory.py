@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sync.connectors.base import HrisSource, LmsTarget
+from rostersync.sync.connectors.base import HrisSource, LmsTarget
 
 if TYPE_CHECKING:
-    from sync.config import HrisConfig, LmsConfig
+    from rostersync.sync.config import HrisConfig, LmsConfig
 
 
 def make_source(config: HrisConfig) -> HrisSource:
     if config.type == "csv":
-        from sync.connectors.csv_source import CsvSource
+        from rostersync.sync.connectors.csv_source import CsvSource
 
         return CsvSource(config)
     if config.type == "bamboohr":
-        from sync.connectors.bamboohr import BambooHRSource
+        from rostersync.sync.connectors.bamboohr import BambooHRSource
 
         return BambooHRSource(config)
     if config.type == "workday":
-        from sync.connectors.workday import WorkdaySource
+        from rostersync.sync.connectors.workday import WorkdaySource
 
         return WorkdaySource(config)
     if config.type == "successfactors":
-        from sync.connectors.successfactors import SuccessFactorsSource
+        from rostersync.sync.connectors.successfactors import SuccessFactorsSource
 
         return SuccessFactorsSource(config)
     raise ValueError(f"unknown HRIS type {config.type!r}")
@@ -32,15 +32,15 @@ def make_source(config: HrisConfig) -> HrisSource:
 
 def make_target(config: LmsConfig) -> LmsTarget:
     if config.type == "scim":
-        from sync.connectors.scim import ScimTarget
+        from rostersync.sync.connectors.scim import ScimTarget
 
         return ScimTarget(config)
     if config.type == "moodle":
-        from sync.connectors.moodle import MoodleTarget
+        from rostersync.sync.connectors.moodle import MoodleTarget
 
         return MoodleTarget(config)
     if config.type == "canvas":
-        from sync.connectors.canvas import CanvasTarget
+        from rostersync.sync.connectors.canvas import CanvasTarget
 
         return CanvasTarget(config)
     raise ValueError(f"unknown LMS type {config.type!r}")

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from sync.connectors.base import FeedError, HrisSource, SourceUnavailable
-from sync.connectors.http_limits import AnswerLimits, AnswerRefused, send_within
+from rostersync.sync.connectors.base import FeedError, HrisSource, SourceUnavailable
+from rostersync.sync.connectors.http_limits import AnswerLimits, AnswerRefused, send_within
 
 # Failures inside an exchange that a second try can get past (see the module docstring).
 PASSING_TRANSPORT_FAILURES = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ConnectTimeout,

@@ -28,20 +28,21 @@ from urllib.parse import urlencode
 
 import httpx
 
-from sync.config import secret_from_env
-from sync.connectors.base import ConnectorError, LmsTarget
-from sync.connectors.coalesce import GroupChanges, about_the_request
-from sync.connectors.http_limits import (
+from rostersync.sync.config import secret_from_env
+from rostersync.sync.connectors.base import ConnectorError, LmsTarget
+from rostersync.sync.connectors.coalesce import GroupChanges, about_the_request
+from rostersync.sync.connectors.http_limits import (
     AnswerLimits,
     AnswerRefused,
     DeadlinePassed,
     send_within_async,
 )
-from sync.connectors.moodle_batch import MoodleBatches
-from sync.connectors.moodle_cohorts import MoodleCohorts, _q
-from sync.connectors.moodle_config import MoodleTargetConfig
-from sync.connectors.moodle_doctor import MoodleDoctor
-from sync.connectors.moodle_wire import (
+from rostersync.sync.connectors.lms_http import pooled_client
+from rostersync.sync.connectors.moodle_batch import MoodleBatches
+from rostersync.sync.connectors.moodle_cohorts import MoodleCohorts, _q
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.moodle_doctor import MoodleDoctor
+from rostersync.sync.connectors.moodle_wire import (
     Refused,
     account_from_user,
     check_write_answer,
@@ -58,7 +59,7 @@ from sync.connectors.moodle_wire import (
     verify_applied,
     warnings_of,
 )
-from sync.models import Account, ErrorClass
+from rostersync.sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,7 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
         self._token = token
         self._url = config.base_url + ENDPOINT
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(config.timeout_seconds, pool=None),
-            verify=config.verify_tls,
-            limits=httpx.Limits(max_connections=config.concurrency,
-                                max_keepalive_connections=config.concurrency))
+        self._client = client or pooled_client(config)
         self._cohort_ids: dict[str, int] | None = None  # managed idnumber -> cohort id
         self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
                                     "lms")

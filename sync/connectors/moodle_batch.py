@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sync.bulk import BatchItem, BatchLimits, Outcome, split
-from sync.connectors.base import ConnectorError
-from sync.connectors.moodle_wire import (
+from rostersync.sync.bulk import BatchItem, BatchLimits, Outcome, split
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.moodle_wire import (
     account_from_user,
     refusal,
     user_list,
@@ -26,10 +26,10 @@ from sync.connectors.moodle_wire import (
     warning_text,
     warnings_of,
 )
-from sync.models import Account, ErrorClass
+from rostersync.sync.models import Account, ErrorClass
 
 if TYPE_CHECKING:
-    from sync.connectors.moodle_config import MoodleTargetConfig
+    from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
 
 # Refusals of what was sent (not of the site or the token): worth splitting the batch.
 SPLIT_CLASSES = frozenset({ErrorClass.data, ErrorClass.conflict, ErrorClass.not_found})

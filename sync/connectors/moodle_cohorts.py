@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sync.connectors.base import ConnectorError
-from sync.connectors.moodle_wire import (
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.moodle_wire import (
     check_write_answer,
     cohort_idnumber,
     cohort_note,
@@ -20,13 +20,13 @@ from sync.connectors.moodle_wire import (
     warning_text,
     warnings_of,
 )
-from sync.models import Account, ErrorClass
+from rostersync.sync.models import Account, ErrorClass
 
 if TYPE_CHECKING:
     import asyncio
 
-    from sync.connectors.coalesce import GroupChanges
-    from sync.connectors.moodle_config import MoodleTargetConfig
+    from rostersync.sync.connectors.coalesce import GroupChanges
+    from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
 
 # core_cohort_add_cohort_members answers a member it did not add with a numbered
 # warningcode and no item (cohort/externallib.php, add_cohort_members): "1" a cohorttype

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from sync.config_base import Strict, http_url
-from sync.connectors.http_limits import LMS_DEADLINE_SECONDS, LMS_MAX_ANSWER_BYTES
+from rostersync.sync.config_base import Strict, http_url
+from rostersync.sync.connectors.http_limits import LMS_DEADLINE_SECONDS, LMS_MAX_ANSWER_BYTES
 
 # Moodle core user fields that hold free text and that rostersync never uses for
 # anything else: the homes an Account field without a core Moodle field can be given.

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sync.connectors.moodle_config import PROFILE_PREFIX
+from rostersync.sync.connectors.moodle_config import PROFILE_PREFIX
 
 if TYPE_CHECKING:
-    from sync.connectors.moodle_config import MoodleTargetConfig
+    from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
 
 
 class MoodleDoctor:

@@ -14,16 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync.connectors.base import ConnectorError
-from sync.connectors.http_retry import retry_after_seconds
-from sync.connectors.moodle_config import (
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.http_retry import retry_after_seconds
+from rostersync.sync.connectors.moodle_config import (
     HOMELESS_FIELDS,
     PROFILE_PREFIX,
     MoodleCohortConfig,
     MoodleTargetConfig,
 )
-from sync.connectors.wire_types import unfit_sentence, unfit_text
-from sync.models import Account, ErrorClass
+from rostersync.sync.connectors.wire_types import unfit_sentence, unfit_text
+from rostersync.sync.models import Account, ErrorClass
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from sync.connectors.base import FeedError, SourceUnavailable
+from rostersync.sync.connectors.base import FeedError, SourceUnavailable
 
 # Refresh this long before the stated expiry: a pull that starts with a token about to
 # expire would otherwise fail half-way through a multi-page read.

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from sync.connectors.http_limits import MAX_PAGES, too_many_pages
+from rostersync.sync.connectors.http_limits import MAX_PAGES, too_many_pages
 
 # `/Date(ms)/` is Edm.DateTime, `/Date(ms+0000)/` Edm.DateTimeOffset (§3.4). Some
 # serialisers escape the slashes as `\/`, which json.loads turns back into `/`.

@@ -19,28 +19,29 @@ import httpx
 from pydantic import ValidationError
 from scim2_models import Context, Error, ServiceProviderConfig
 
-from sync.config import ScimTargetConfig, secret_from_env
-from sync.connectors.base import ConnectorError, LmsTarget
-from sync.connectors.coalesce import GroupChanges
-from sync.connectors.http_limits import (
+from rostersync.sync.config import ScimTargetConfig, secret_from_env
+from rostersync.sync.connectors.base import ConnectorError, LmsTarget
+from rostersync.sync.connectors.coalesce import GroupChanges
+from rostersync.sync.connectors.http_limits import (
     AnswerLimits,
     AnswerRefused,
     DeadlinePassed,
     send_within_async,
     too_many_pages,
 )
-from sync.connectors.http_retry import retry_after_seconds
-from sync.connectors.scim_bulk import ScimBulk
-from sync.connectors.scim_payload import (
+from rostersync.sync.connectors.http_retry import retry_after_seconds
+from rostersync.sync.connectors.lms_http import pooled_client
+from rostersync.sync.connectors.scim_bulk import ScimBulk
+from rostersync.sync.connectors.scim_payload import (
     TOLERANT,
     account_from_resource,
     creation_body,
     patch_body,
     resource_matches,
 )
-from sync.connectors.wire_types import other_person
-from sync.mapping_targets import schema_attribute_names, unknown_attributes
-from sync.models import Account, ErrorClass
+from rostersync.sync.connectors.wire_types import other_person
+from rostersync.sync.mapping_targets import schema_attribute_names, unknown_attributes
+from rostersync.sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +111,8 @@ class ScimTarget(ScimBulk, LmsTarget):
                                      "spaces or non-ASCII characters", ErrorClass.auth)
             self._token = token
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url,
-            headers=headers,
-            # No pool timeout: waiting for one of our own connections is not a failure
-            # of the LMS; the engine bounds its concurrency to config.concurrency.
-            timeout=httpx.Timeout(config.timeout_seconds, pool=None),
-            verify=config.verify_tls,
-            limits=httpx.Limits(max_connections=config.concurrency,
-                                max_keepalive_connections=config.concurrency),
-            transport=transport,
-        )
+        self._client = pooled_client(config, base_url=config.base_url, headers=headers,
+                                     transport=transport)
         self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
                                     "lms")
 

@@ -34,13 +34,18 @@ from scim2_models import (
     User,
 )
 
-from sync.bulk import BatchItem, BatchLimits, BatchRefused, Outcome, split
-from sync.connectors.base import ConnectorError
-from sync.connectors.scim_payload import TOLERANT, account_from_resource, creation_body, patch_body
-from sync.models import Account, ErrorClass
+from rostersync.sync.bulk import BatchItem, BatchLimits, BatchRefused, Outcome, split
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.scim_payload import (
+    TOLERANT,
+    account_from_resource,
+    creation_body,
+    patch_body,
+)
+from rostersync.sync.models import Account, ErrorClass
 
 if TYPE_CHECKING:
-    from sync.config import ScimTargetConfig
+    from rostersync.sync.config import ScimTargetConfig
 
 log = logging.getLogger(__name__)
 

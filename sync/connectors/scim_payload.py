@@ -20,7 +20,7 @@ from scim2_models import (
     User,
 )
 
-from sync.models import Account
+from rostersync.sync.models import Account
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

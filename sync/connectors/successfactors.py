@@ -28,10 +28,15 @@ from typing import Any
 
 import httpx
 
-from sync.connectors.base import FeedError, RawRecord, RecordError, SourceUnavailable
-from sync.connectors.http_retry import HttpSource, RetryPolicy, answer_error, read_with_retries
-from sync.connectors.oauth_tokens import TokenRefused
-from sync.connectors.odata import (
+from rostersync.sync.connectors.base import FeedError, RawRecord, RecordError, SourceUnavailable
+from rostersync.sync.connectors.http_retry import (
+    HttpSource,
+    RetryPolicy,
+    answer_error,
+    read_with_retries,
+)
+from rostersync.sync.connectors.oauth_tokens import TokenRefused
+from rostersync.sync.connectors.odata import (
     OPEN_END,
     PagingError,
     datetime_literal,
@@ -42,10 +47,10 @@ from sync.connectors.odata import (
     refused_properties,
     string_literal,
 )
-from sync.connectors.successfactors_auth import credential_keys, open_client
-from sync.connectors.successfactors_auth import notes as auth_notes
-from sync.connectors.successfactors_config import DATE_FIELDS, SuccessFactorsSourceConfig
-from sync.connectors.successfactors_entities import (
+from rostersync.sync.connectors.successfactors_auth import credential_keys, open_client
+from rostersync.sync.connectors.successfactors_auth import notes as auth_notes
+from rostersync.sync.connectors.successfactors_config import DATE_FIELDS, SuccessFactorsSourceConfig
+from rostersync.sync.connectors.successfactors_entities import (
     DATED,
     EMPLOYMENT,
     ENTITIES,
@@ -62,9 +67,14 @@ from sync.connectors.successfactors_entities import (
     text,
     without_refused,
 )
-from sync.connectors.successfactors_view import PersonView, ViewError, read_path, signature
-from sync.models import digest_of
-from sync.schema_check import describe, missing_columns
+from rostersync.sync.connectors.successfactors_view import (
+    PersonView,
+    ViewError,
+    read_path,
+    signature,
+)
+from rostersync.sync.models import digest_of
+from rostersync.sync.schema_check import describe, missing_columns
 
 SERVICE = "/odata/v2/"
 LOOKUP_BATCH = 20  # keys per filtered read (keeps the $filter short)

@@ -15,8 +15,8 @@ from datetime import datetime
 
 import httpx
 
-from sync.config import secret_from_env
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.config import secret_from_env
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 
 
 def credential_keys(config: SuccessFactorsSourceConfig) -> str:
@@ -43,7 +43,7 @@ def open_client(config: SuccessFactorsSourceConfig, monotonic: Callable[[], floa
         token = secret_from_env(config.token_env, "hris.token_env")
         headers["Authorization"] = f"Bearer {token}"
     else:
-        from sync.connectors.successfactors_saml import saml_bearer
+        from rostersync.sync.connectors.successfactors_saml import saml_bearer
 
         auth = saml_bearer(config, monotonic, now=now)
     client = httpx.Client(auth=auth, headers=headers, timeout=config.timeout_seconds,
@@ -55,7 +55,7 @@ def notes(config: SuccessFactorsSourceConfig, auth: httpx.Auth | None) -> list[t
     """What `rostersync doctor` shows about how the source reads (one line each; a line
     with " could not " is a warning)."""
     if config.auth == "oauth":
-        from sync.connectors.successfactors_saml import token_url
+        from rostersync.sync.connectors.successfactors_saml import token_url
 
         grants = getattr(auth, "grants", 0)
         said = [("hris auth", f"OAuth SAML bearer at {token_url(config)} for client_id "

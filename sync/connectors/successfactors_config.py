@@ -22,9 +22,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sync.config_base import Strict, http_url
-from sync.connectors.http_limits import HRIS_DEADLINE_SECONDS, HRIS_MAX_ANSWER_BYTES, MAX_PAGES
-from sync.models import Status
+from rostersync.sync.config_base import Strict, http_url
+from rostersync.sync.connectors.http_limits import (
+    HRIS_DEADLINE_SECONDS,
+    HRIS_MAX_ANSWER_BYTES,
+    MAX_PAGES,
+)
+from rostersync.sync.models import Status
 
 # Path prefix -> the PerPerson navigation it reads (§3.2).
 NAVIGATIONS = {

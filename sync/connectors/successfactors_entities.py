@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.connectors.base import FeedError
-from sync.connectors.odata import results_of
-from sync.connectors.successfactors_config import NAVIGATIONS, SuccessFactorsSourceConfig
-from sync.schema_check import MissingColumn, describe
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.connectors.odata import results_of
+from rostersync.sync.connectors.successfactors_config import NAVIGATIONS, SuccessFactorsSourceConfig
+from rostersync.sync.schema_check import MissingColumn, describe
 
 PERSON, PERSONAL, EMPLOYMENT, JOB = "PerPerson", "PerPersonal", "EmpEmployment", "EmpJob"
 ENTITIES = (PERSONAL, EMPLOYMENT, JOB, PERSON)  # the order a full pull reads them in

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 
 AUDIENCE = "www.successfactors.com"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:saml2-bearer"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, overload
 
-from sync.connectors.odata import (
+from rostersync.sync.connectors.odata import (
     ODataFormatError,
     current_index,
     dated_segments,
@@ -19,8 +19,8 @@ from sync.connectors.odata import (
     segment_span,
     value_text,
 )
-from sync.connectors.successfactors_config import NAVIGATIONS, SuccessFactorsSourceConfig
-from sync.models import Status
+from rostersync.sync.connectors.successfactors_config import NAVIGATIONS, SuccessFactorsSourceConfig
+from rostersync.sync.models import Status
 
 
 class ViewError(Exception):

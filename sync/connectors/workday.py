@@ -27,25 +27,25 @@ from typing import Any
 
 import httpx
 
-from sync.connectors.base import FeedError, RawRecord, RecordError, SourceUnavailable
-from sync.connectors.http_retry import (
+from rostersync.sync.connectors.base import FeedError, RawRecord, RecordError, SourceUnavailable
+from rostersync.sync.connectors.http_retry import (
     HttpSource,
     RetryPolicy,
     answer_error,
     read_with_retries,
 )
-from sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused
-from sync.connectors.workday_answers import ENTRIES, error_text, parse_report
-from sync.connectors.workday_auth import credentials_hint, describe_auth, open_client
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.connectors.workday_prompts import is_dynamic, resolve_all
-from sync.connectors.workday_schema import SchemaUnreadable, report_columns
-from sync.connectors.workday_values import cell as _cell
-from sync.connectors.workday_values import flag_cell, plain_date
-from sync.connectors.workday_values import scalar as _scalar
-from sync.models import digest_of
-from sync.schema_check import describe as describe_missing
-from sync.schema_check import missing_columns
+from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused
+from rostersync.sync.connectors.workday_answers import ENTRIES, error_text, parse_report
+from rostersync.sync.connectors.workday_auth import credentials_hint, describe_auth, open_client
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.connectors.workday_prompts import is_dynamic, resolve_all
+from rostersync.sync.connectors.workday_schema import SchemaUnreadable, report_columns
+from rostersync.sync.connectors.workday_values import cell as _cell
+from rostersync.sync.connectors.workday_values import flag_cell, plain_date
+from rostersync.sync.connectors.workday_values import scalar as _scalar
+from rostersync.sync.models import digest_of
+from rostersync.sync.schema_check import describe as describe_missing
+from rostersync.sync.schema_check import missing_columns
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from sync.connectors.base import FeedError
+from rostersync.sync.connectors.base import FeedError
 
 ENTRIES = "Report_Entry"
 _FAULT_TEXT = re.compile(r"<(?:[\w.-]+:)?(faultstring|Message)\b[^>]*>(.*?)</", re.S)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import httpx
 
-from sync.config import secret_from_env
-from sync.connectors.oauth_tokens import RefreshingBearer
-from sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.config import secret_from_env
+from rostersync.sync.connectors.oauth_tokens import RefreshingBearer
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
 
 
 def open_client(config: WorkdaySourceConfig,

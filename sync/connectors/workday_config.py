@@ -11,10 +11,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sync.config_base import CANONICAL_FIELDS, Strict, http_url
-from sync.connectors.http_limits import HRIS_MAX_ANSWER_BYTES
-from sync.connectors.workday_prompts import check_template
-from sync.schema_check import column_keys
+from rostersync.sync.config_base import CANONICAL_FIELDS, Strict, http_url
+from rostersync.sync.connectors.http_limits import HRIS_MAX_ANSWER_BYTES
+from rostersync.sync.connectors.workday_prompts import check_template
+from rostersync.sync.schema_check import column_keys
 
 # The alias contract proposed in docs/workday.md §2.1 (canonical field -> report alias).
 DEFAULT_COLUMNS: dict[str, str] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sync.connectors.base import RecordError
+from rostersync.sync.connectors.base import RecordError
 
 # A date with a zone suffix, as XML output writes it (2025-07-31-07:00, §2.1).
 _ZONED_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})")

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import date
 
-from sync.expressions.compiler import Run, compile_node
-from sync.expressions.errors import EvaluationError, ExpressionError, Fault, UnknownValue
-from sync.expressions.functions import FUNCTIONS, Function
-from sync.expressions.lexer import MAX_LENGTH
-from sync.expressions.parser import MAX_DEPTH, parse
-from sync.expressions.values import MAX_TEXT
-from sync.models import Person
+from rostersync.sync.expressions.compiler import Run, compile_node
+from rostersync.sync.expressions.errors import EvaluationError, ExpressionError, Fault, UnknownValue
+from rostersync.sync.expressions.functions import FUNCTIONS, Function
+from rostersync.sync.expressions.lexer import MAX_LENGTH
+from rostersync.sync.expressions.parser import MAX_DEPTH, parse
+from rostersync.sync.expressions.values import MAX_TEXT
+from rostersync.sync.models import Person
 
 __all__ = [
     "FUNCTIONS", "HR_FIELDS", "MAX_DEPTH", "MAX_LENGTH", "MAX_TEXT", "EvaluationError",

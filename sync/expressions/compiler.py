@@ -12,10 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sync.expressions.errors import Fault, UnknownValue
-from sync.expressions.functions import FUNCTIONS, days_since
-from sync.expressions.parser import Call, Chain, Compare, Field, Literal, Logic, Negate, Not
-from sync.expressions.values import equal, is_missing, minus, order, plus, text_of, truth
+from rostersync.sync.expressions.errors import Fault, UnknownValue
+from rostersync.sync.expressions.functions import FUNCTIONS, days_since
+from rostersync.sync.expressions.parser import (
+    Call,
+    Chain,
+    Compare,
+    Field,
+    Literal,
+    Logic,
+    Negate,
+    Not,
+)
+from rostersync.sync.expressions.values import equal, is_missing, minus, order, plus, text_of, truth
 
 Run = Callable[[Any, Any, Any], Any]
 

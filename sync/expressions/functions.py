@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sync.expressions.errors import Fault
-from sync.expressions.values import (
+from rostersync.sync.expressions.errors import Fault
+from rostersync.sync.expressions.values import (
     MAX_TEXT,
     checked_text,
     date_of,

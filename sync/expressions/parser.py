@@ -23,9 +23,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sync.expressions.errors import ExpressionError
-from sync.expressions.functions import FUNCTIONS
-from sync.expressions.lexer import KEYWORDS, LexError, Token, tokenize
+from rostersync.sync.expressions.errors import ExpressionError
+from rostersync.sync.expressions.functions import FUNCTIONS
+from rostersync.sync.expressions.lexer import KEYWORDS, LexError, Token, tokenize
 
 # Brackets, calls, "not" and unary "-" nested deeper than this are refused: real
 # mappings nest a handful of levels, and the bound keeps parsing and evaluation far

@@ -13,7 +13,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from sync.expressions.errors import Fault, shown
+from rostersync.sync.expressions.errors import Fault, shown
 
 # A text result longer than this is refused: without a bound, nested replace() calls
 # could grow a value exponentially (no LMS attribute holds anything near this).

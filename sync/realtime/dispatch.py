@@ -15,9 +15,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from storage import events as event_store
-from sync.config import Config
-from sync.engine import Engine, EngineBusy, RunReport, in_thread
+from rostersync.storage import events as event_store
+from rostersync.sync.config import Config
+from rostersync.sync.engine import Engine, EngineBusy, RunReport, in_thread
 
 MAX_PEOPLE_PER_RUN = 500
 BUSY_RETRY_SECONDS = 5.0

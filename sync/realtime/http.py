@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.realtime.accept import Acceptor, busy_answer
+from rostersync.sync.realtime.accept import Acceptor, busy_answer
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024

@@ -3,7 +3,7 @@ count in the mass-deactivation window with every other run's: sync.plan.apply_ma
 
 from __future__ import annotations
 
-from sync.evaluate import ChangeSet
+from rostersync.sync.evaluate import ChangeSet
 
 
 def keep_kinds(changes: ChangeSet, kinds: frozenset[str],

@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from storage import ops as op_store
-from sync.connectors.base import FeedError
-from sync.evaluate import Parsed, parse_record
-from sync.lms_read import read_one
-from sync.run_report import RunReport, summarise
-from sync.threads import in_thread
+from rostersync.storage import ops as op_store
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.evaluate import Parsed, parse_record
+from rostersync.sync.lms_read import read_one
+from rostersync.sync.run_report import RunReport, summarise
+from rostersync.sync.threads import in_thread
 
 if TYPE_CHECKING:
-    from sync.engine import Engine
+    from rostersync.sync.engine import Engine
 
 
 class RealtimeRuns:

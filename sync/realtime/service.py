@@ -20,15 +20,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from storage import events as event_store
-from storage import intake as intake_store
-from sync.config import Config, secret_from_env
-from sync.config_realtime import split_host_port
-from sync.engine import Engine
-from sync.realtime import intake, signatures
-from sync.realtime.dispatch import Dispatcher
-from sync.realtime.http import HttpListener, Request, Response
-from sync.realtime.log_limit import RateLimitedLog
+from rostersync.storage import events as event_store
+from rostersync.storage import intake as intake_store
+from rostersync.sync.config import Config, secret_from_env
+from rostersync.sync.config_realtime import split_host_port
+from rostersync.sync.engine import Engine
+from rostersync.sync.realtime import intake, signatures
+from rostersync.sync.realtime.dispatch import Dispatcher
+from rostersync.sync.realtime.http import HttpListener, Request, Response
+from rostersync.sync.realtime.log_limit import RateLimitedLog
 
 TICK_SECONDS = 30.0
 Route = Callable[[Request], Awaitable[Response]]

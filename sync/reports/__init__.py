@@ -5,6 +5,6 @@ the same period over the same database always gives the same report; renderers t
 report into CSV, JSON or one self-contained HTML file with inline SVG charts.
 """
 
-from sync.reports.period import Period, PeriodError, parse_period
+from rostersync.sync.reports.period import Period, PeriodError, parse_period
 
 __all__ = ["Period", "PeriodError", "parse_period"]

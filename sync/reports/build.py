@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import audit
-from storage.db import Store
-from sync.config import Config
-from sync.reports import drift, operator, terminations
-from sync.reports.period import Period
+from rostersync.storage import audit
+from rostersync.storage.db import Store
+from rostersync.sync.config import Config
+from rostersync.sync.reports import drift, operator, terminations
+from rostersync.sync.reports.period import Period
 
 REPORTS = ("terminations", "drift", "operator")
 DEFAULT_SINCE = {"terminations": "90d", "drift": "30d", "operator": "30d"}

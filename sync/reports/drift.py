@@ -12,12 +12,12 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.db import Store, ts
-from sync.models import DRIFT_OWNER, ERROR_OWNER, DriftKind
-from sync.reports import history
-from sync.reports.period import Period
-from sync.reports.stats import spread
-from sync.status import format_age
+from rostersync.storage.db import Store, ts
+from rostersync.sync.models import DRIFT_OWNER, ERROR_OWNER, DriftKind
+from rostersync.sync.reports import history
+from rostersync.sync.reports.period import Period
+from rostersync.sync.reports.stats import spread
+from rostersync.sync.status import format_age
 
 # Kinds that are data-quality problems for a person to fix, and who fixes them.
 QUALITY_KINDS = (DriftKind.invalid, DriftKind.unmapped, DriftKind.disputed,

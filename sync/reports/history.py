@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from storage.db import Store, parse_ts
-from storage.people import chunks
+from rostersync.storage.db import Store, parse_ts
+from rostersync.storage.people import chunks
 
 
 def moment(text: str | None) -> datetime | None:

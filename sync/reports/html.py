@@ -7,9 +7,9 @@ from collections.abc import Sequence, Set
 from html import escape
 from typing import Any
 
-from storage.audit_chain import who
-from sync.reports import svg
-from sync.status import format_age
+from rostersync.storage.audit_chain import who
+from rostersync.sync.reports import svg
+from rostersync.sync.status import format_age
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage import audit
-from storage.db import Store, ts
-from sync.reports.period import Period
+from rostersync.storage import audit
+from rostersync.storage.db import Store, ts
+from rostersync.sync.reports.period import Period
 
 # Actions an operator takes on purpose (the rest are the engine's own records).
 STEERING = ("retry", "suppress", "unsuppress", "approve", "reject", "pause", "resume",

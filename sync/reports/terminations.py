@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.db import Store, ts
-from sync.reports import history
-from sync.reports.period import Period
-from sync.reports.stats import delay_edges, histogram, spread
-from sync.status import format_age
+from rostersync.storage.db import Store, ts
+from rostersync.sync.reports import history
+from rostersync.sync.reports.period import Period
+from rostersync.sync.reports.stats import delay_edges, histogram, spread
+from rostersync.sync.status import format_age
 
 TERMINATION_REASONS = ("terminated in HR", "termination scheduled")
 # Why a termination missed its SLA, strongest first: the main reason is the first found.

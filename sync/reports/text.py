@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.audit_chain import who
-from sync.status import format_age
+from rostersync.storage.audit_chain import who
+from rostersync.sync.status import format_age
 
 
 def _pct(share: float | None) -> str:

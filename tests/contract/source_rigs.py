@@ -14,21 +14,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sandbox import bamboohr, successfactors_data, workday_data
-from sandbox.bamboohr import BambooSandbox
-from sandbox.successfactors import SuccessFactorsSandbox
-from sandbox.workday import WorkdaySandbox
-from sandbox.world import COLUMNS, World
-from sync.clock import FrozenClock
-from sync.config import BambooHRSourceConfig, CsvSourceConfig
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.base import HrisSource
-from sync.connectors.csv_source import CsvSource
-from sync.connectors.factory import make_source
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sandbox import bamboohr, successfactors_data, workday_data
+from rostersync.sandbox.bamboohr import BambooSandbox
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox
+from rostersync.sandbox.workday import WorkdaySandbox
+from rostersync.sandbox.world import COLUMNS, World
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import BambooHRSourceConfig, CsvSourceConfig
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.base import HrisSource
+from rostersync.sync.connectors.csv_source import CsvSource
+from rostersync.sync.connectors.factory import make_source
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
 
 # The canonical fields every rig can say it sent, compared with what the source reads.
 COMPARED = ("employee_id", "first_name", "last_name", "email", "department", "job_title")

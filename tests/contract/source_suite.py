@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.clock import FrozenClock
-from sync.connectors.base import (
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.connectors.base import (
     FeedError,
     HrisSource,
     RawRecord,

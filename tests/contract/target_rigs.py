@@ -11,14 +11,14 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
-from sandbox.canvas import CanvasSandbox
-from sandbox.moodle import MoodleSandbox
-from sandbox.scim_server import ScimSandbox
-from sync.config import ScimTargetConfig
-from sync.connectors.base import LmsTarget
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.factory import make_target
-from sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sandbox.canvas import CanvasSandbox
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sync.config import ScimTargetConfig
+from rostersync.sync.connectors.base import LmsTarget
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.factory import make_target
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
 from tests.support import lms_users
 
 

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from sync.config_audiences import AudienceConfig
-from sync.connectors.base import ConnectorError, LmsTarget
-from sync.models import Account, ErrorClass
+from rostersync.sync.config_audiences import AudienceConfig
+from rostersync.sync.connectors.base import ConnectorError, LmsTarget
+from rostersync.sync.models import Account, ErrorClass
 from tests.contract.target_rigs import TargetRig
 
 T = TypeVar("T")

@@ -27,7 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "testing.md"
 WORK = ROOT / ".mutation"
-COPIED = ("sync", "storage", "console", "sandbox", "bench", "tests", "pyproject.toml")
+# Our packages go into the copy as installed (rostersync/sync/...), so that mutmut names a
+# mutant by the module the tests import (rostersync.sync.plan.x_...); the names here and in
+# docs/testing.md leave that prefix out.
+PACKAGES = ("sync", "storage", "console", "sandbox")
+COPIED = (*PACKAGES, "bench", "tests", "pyproject.toml")
+PREFIX = "rostersync."
+IN_CONFIG = re.compile(r'"(' + "|".join(PACKAGES) + r')/')
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ def prepare(group: Group, fresh: bool) -> Path:
     where.mkdir(parents=True, exist_ok=True)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "__snapshots__")
     for name in COPIED:
-        source, target = ROOT / name, where / name
+        source = ROOT / name
+        target = where / "rostersync" / name if name in PACKAGES else where / name
         if source.is_dir():
             shutil.copytree(source, target, ignore=skip, dirs_exist_ok=True)
         else:
@@ -100,12 +107,22 @@ def prepare(group: Group, fresh: bool) -> Path:
     selection = "pytest_add_cli_args_test_selection = [" + ", ".join(
         f'"{t}"' for t in group.tests) + "]"
     config = where / "pyproject.toml"
-    text, count = SELECTION.subn(selection, config.read_text(encoding="utf-8"))
+    head, mutmut, tail = _mutmut_section(config.read_text(encoding="utf-8"))
+    mutmut = IN_CONFIG.sub(r'"rostersync/\1/', mutmut)
+    text, count = SELECTION.subn(selection, head + mutmut + tail)
     if count != 1:
         raise SystemExit("pyproject.toml: [tool.mutmut] needs one "
                          "pytest_add_cli_args_test_selection list")
     config.write_text(text, encoding="utf-8")
     return where
+
+
+def _mutmut_section(text: str) -> tuple[str, str, str]:
+    """pyproject.toml split around its [tool.mutmut] table."""
+    start = text.index("[tool.mutmut]")
+    end = text.find("\n[", start + 1)
+    end = len(text) if end < 0 else end
+    return text[:start], text[start:end], text[end:]
 
 
 def results(where: Path) -> dict[str, str]:
@@ -117,7 +134,7 @@ def results(where: Path) -> dict[str, str]:
     for line in out.splitlines():
         name, sep, status = line.strip().rpartition(": ")
         if sep and "__mutmut_" in name:
-            found[name] = status
+            found[name.removeprefix(PREFIX)] = status
     return found
 
 
@@ -135,7 +152,8 @@ def run_group(group: Group, modules: dict[str, tuple[str, ...]], survivors: bool
     else:
         names = [p for patterns in modules.values() for p in patterns]
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run", *names], cwd=where,
+    run = subprocess.run([sys.executable, "-m", "mutmut", "run",
+                          *(PREFIX + name for name in names)], cwd=where,
                          stdout=subprocess.DEVNULL)
     print(f"{group.name}: {len(group.tests)} test file(s), "
           f"{time.monotonic() - started:.0f} s")
@@ -192,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, status in alive:
         print(f"{status}: {name}")
     if alive:
-        print("see one with: cd .mutation/<group> && python -m mutmut show NAME")
+        print("see one with: cd .mutation/<group> && python -m mutmut show rostersync.NAME")
     if not ok:
         return 2
     return 1 if alive else 0

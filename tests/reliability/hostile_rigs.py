@@ -17,24 +17,24 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox import bamboohr, successfactors, workday
-from sandbox.canvas import CanvasSandbox
-from sandbox.moodle import MoodleSandbox
-from sandbox.scim_server import ScimSandbox
-from sandbox.successfactors_data import organisation
-from sandbox.workday_data import generate as workday_people
-from sync.config import BambooHRSourceConfig, ScimTargetConfig
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.base import ConnectorError, FeedError, RecordError
-from sync.connectors.canvas import CanvasTarget
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.moodle import MoodleTarget
-from sync.connectors.moodle_config import MoodleTargetConfig
-from sync.connectors.scim import ScimTarget
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sandbox import bamboohr, successfactors, workday
+from rostersync.sandbox.canvas import CanvasSandbox
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.successfactors_data import organisation
+from rostersync.sandbox.workday_data import generate as workday_people
+from rostersync.sync.config import BambooHRSourceConfig, ScimTargetConfig
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.base import ConnectorError, FeedError, RecordError
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.moodle import MoodleTarget
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
 from tests import test_canvas, test_moodle
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV

@@ -19,16 +19,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
-from sandbox.successfactors import SuccessFactorsSandbox
-from sandbox.successfactors_data import organisation
-from sandbox.world import HEADER
-from sync.config import ConfigError, load_config
-from sync.connectors.base import FeedError, RecordError
-from sync.connectors.factory import make_source
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sandbox.successfactors import SuccessFactorsSandbox
+from rostersync.sandbox.successfactors_data import organisation
+from rostersync.sandbox.world import HEADER
+from rostersync.sync.config import ConfigError, load_config
+from rostersync.sync.connectors.base import FeedError, RecordError
+from rostersync.sync.connectors.factory import make_source
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 from tests.reliability import figures
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import World, by_external_id, lms_users, set_token_env, write_config

@@ -11,8 +11,8 @@ import signal
 import subprocess
 import sys
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
 from tests.reliability import figures
 from tests.reliability.test_crash_sigkill import KillSwitch
 from tests.scim_fixtures import SCIM_TOKEN
@@ -27,7 +27,7 @@ def test_one_writer_one_watcher_and_a_stale_lease_is_recovered(tmp_path, capsys)
         # One POST per create, so the switch stops the writer mid-run at a known one.
         config = str(write_config(tmp_path, lms.base_url, csv_path, lms={"bulk": "off"}))
         switch = KillSwitch(lms, "POST", 10)  # the writer stops at its 10th create
-        writer = subprocess.Popen([sys.executable, "-m", "console.cli", "sync", "--config",
+        writer = subprocess.Popen([sys.executable, "-m", "rostersync.console.cli", "sync", "--config",
                                    config, "--json"], env={**os.environ},
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

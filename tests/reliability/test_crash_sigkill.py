@@ -36,9 +36,9 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from sandbox.faults import FaultPlan
-from sandbox.scim_server import ScimSandbox
+from rostersync.console.cli import main
+from rostersync.sandbox.faults import FaultPlan
+from rostersync.sandbox.scim_server import ScimSandbox
 from tests.reliability import figures
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
@@ -112,7 +112,7 @@ class KillSwitch:
 
 def _cli(config: Path, *argv: str) -> subprocess.Popen:
     env = {**os.environ, TOKEN_ENV: SCIM_TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "console.cli", *argv, "--config",
+    return subprocess.Popen([sys.executable, "-m", "rostersync.console.cli", *argv, "--config",
                              str(config), "--json"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from storage.db import Store
-from storage.db_path import DatabasePathError, checked_path
+from rostersync.console.cli import main
+from rostersync.storage.db import Store
+from rostersync.storage.db_path import DatabasePathError, checked_path
 from tests.reliability import figures
 from tests.support import TOKEN_ENV, World, write_config
 

@@ -31,14 +31,20 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
-from storage import lease as lease_store
-from storage import runs as run_store
-from storage.db import Store
-from storage.failure import STORAGE, StorageFailure, as_storage_failure, primary_code, unresolved
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage import lease as lease_store
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.storage.failure import (
+    STORAGE,
+    StorageFailure,
+    as_storage_failure,
+    primary_code,
+    unresolved,
+)
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.reliability import figures
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
@@ -56,7 +62,7 @@ def _capped(*args, **kwargs):
     conn.execute("PRAGMA max_page_count = %d" % int(os.environ[{MAX_PAGES_ENV!r}]))
     return conn
 sqlite3.connect = _capped
-from console.cli import main
+from rostersync.console.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -71,7 +77,7 @@ class TmpfsDisk:
         self.filler = folder / "filler"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "console.cli"]
+        return [sys.executable, "-m", "rostersync.console.cli"]
 
     def env(self) -> dict[str, str]:
         return {}

@@ -25,19 +25,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sandbox import bamboohr, successfactors, workday
-from sandbox.successfactors_data import organisation
-from sandbox.workday_data import generate as workday_people
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import BambooHRSourceConfig, config_from_dict
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.base import FeedError
-from sync.connectors.successfactors import SuccessFactorsSource
-from sync.connectors.successfactors_config import SuccessFactorsSourceConfig
-from sync.connectors.workday import WorkdaySource
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.engine import Engine
+from rostersync.sandbox import bamboohr, successfactors, workday
+from rostersync.sandbox.successfactors_data import organisation
+from rostersync.sandbox.workday_data import generate as workday_people
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import BambooHRSourceConfig, config_from_dict
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.base import FeedError
+from rostersync.sync.connectors.successfactors import SuccessFactorsSource
+from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
+from rostersync.sync.connectors.workday import WorkdaySource
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.engine import Engine
 from tests.reliability import figures
 from tests.reliability.fault_proxy import FaultProxy
 from tests.scim_fixtures import SCIM_TOKEN

@@ -25,18 +25,18 @@ from typing import Any
 
 import pytest
 
-from sandbox.canvas import CanvasSandbox, json_reply
-from sandbox.faults import scim_error
-from sandbox.moodle import MoodleSandbox
-from sandbox.scim_server import ScimSandbox
-from storage import runs as run_store
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import config_from_dict, load_config
-from sync.connectors.canvas import CanvasTarget
-from sync.connectors.moodle import MoodleTarget
-from sync.connectors.scim import ScimTarget
-from sync.engine import EXIT_NOT_APPLIED, Engine
+from rostersync.sandbox.canvas import CanvasSandbox, json_reply
+from rostersync.sandbox.faults import scim_error
+from rostersync.sandbox.moodle import MoodleSandbox
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage import runs as run_store
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import config_from_dict, load_config
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.connectors.moodle import MoodleTarget
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.engine import EXIT_NOT_APPLIED, Engine
 from tests import test_canvas, test_moodle
 from tests.reliability import figures
 from tests.support import World, by_external_id, lms_users, set_token_env, write_config

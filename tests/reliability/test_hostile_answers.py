@@ -31,12 +31,12 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import bamboohr
-from storage.db import Store
-from sync.clock import FrozenClock
-from sync.config import ScimTargetConfig, config_from_dict
-from sync.connectors.bamboohr import BambooHRSource
-from sync.connectors.http_limits import (
+from rostersync.sandbox import bamboohr
+from rostersync.storage.db import Store
+from rostersync.sync.clock import FrozenClock
+from rostersync.sync.config import ScimTargetConfig, config_from_dict
+from rostersync.sync.connectors.bamboohr import BambooHRSource
+from rostersync.sync.connectors.http_limits import (
     AnswerLimits,
     AnswerRefused,
     DeadlinePassed,
@@ -44,9 +44,9 @@ from sync.connectors.http_limits import (
     send_within,
     too_many_pages,
 )
-from sync.connectors.scim import ScimTarget
-from sync.connectors.workday_config import WorkdaySourceConfig
-from sync.engine import Engine
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
+from rostersync.sync.engine import Engine
 from tests import test_canvas
 from tests.reliability import figures
 from tests.reliability.hostile_rigs import (

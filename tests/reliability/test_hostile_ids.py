@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from sync.config import ScimTargetConfig
-from sync.connectors.base import ConnectorError
-from sync.connectors.canvas import CanvasTarget
-from sync.connectors.canvas_config import CanvasTargetConfig
-from sync.connectors.scim import ScimTarget
-from sync.connectors.wire_types import is_text_id, other_person
+from rostersync.sync.config import ScimTargetConfig
+from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.canvas import CanvasTarget
+from rostersync.sync.connectors.canvas_config import CanvasTargetConfig
+from rostersync.sync.connectors.scim import ScimTarget
+from rostersync.sync.connectors.wire_types import is_text_id, other_person
 from tests import test_canvas, test_moodle
 from tests.reliability import figures
 from tests.reliability.hostile_rigs import (

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from sandbox.bamboohr import BambooSandbox
-from sync.connectors.http_retry import (
+from rostersync.sandbox.bamboohr import BambooSandbox
+from rostersync.sync.connectors.http_retry import (
     Answer,
     RetryPolicy,
     backoff_seconds,

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from storage import audit
-from storage.db import Store
-from sync.clock import Clock
+from rostersync.storage import audit
+from rostersync.storage.db import Store
+from rostersync.sync.clock import Clock
 from tests.audit_support import Install, attacker
 from tests.reliability import figures
 

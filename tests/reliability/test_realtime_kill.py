@@ -30,10 +30,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
-from sync.realtime import signatures
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.sync.realtime import signatures
 from tests.reliability import figures
+from tests.reliability.holds import HoldCreate
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
@@ -42,26 +43,6 @@ EVENT_KEY, EVENT_ENV = "realtime-kill-event-key", "ROSTERSYNC_TEST_KILL_EVENT_KE
 SEEDS = [9000 + n for n in range(figures.scale(4, 16))]
 if os.environ.get("ROSTERSYNC_CRASH_SEED"):
     SEEDS = [int(os.environ["ROSTERSYNC_CRASH_SEED"])]
-
-
-class Creates:
-    """Counts the creates (POST /Users) the LMS receives; holds the n-th until released."""
-
-    def __init__(self, lms: ScimSandbox, nth: int) -> None:
-        self.reached, self.release = threading.Event(), threading.Event()
-        self.count, self._nth = 0, nth
-        self._lock = threading.Lock()
-        lms.on_request = self
-
-    def __call__(self, method: str, path: str) -> None:
-        if method != "POST" or not path.rstrip("/").endswith("/Users"):
-            return
-        with self._lock:
-            self.count += 1
-            hit = self.count == self._nth
-        if hit:
-            self.reached.set()
-            self.release.wait(60)
 
 
 class CreatesPerPerson:
@@ -86,7 +67,7 @@ class Serve:
 
     def __init__(self, config: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "rostersync.console.cli", "serve", "--config", str(config)],
             env={**os.environ, TOKEN_ENV: SCIM_TOKEN, EVENT_ENV: EVENT_KEY},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
@@ -165,7 +146,7 @@ def test_kill_during_realtime_dispatch_loses_no_event_and_duplicates_nothing(
         per_person = CreatesPerPerson()
         lms.fault = per_person
         config = setup(tmp_path, lms, capsys)
-        creates = Creates(lms, kill_at or HIRES + 1)
+        creates = HoldCreate(lms, kill_at or HIRES + 1)
         serve = Serve(config)
         try:
             assert serve.listening.wait(60) and serve.url, serve.output()
@@ -231,7 +212,7 @@ def test_sigterm_during_realtime_dispatch_keeps_the_events_queued(tmp_path, caps
     with ScimSandbox(token=SCIM_TOKEN) as lms:
         config = setup(tmp_path, lms, capsys)
         config.write_text(config.read_text().replace("concurrency = 8", "concurrency = 1"))
-        creates = Creates(lms, 3)
+        creates = HoldCreate(lms, 3)
         serve = Serve(config)
         try:
             assert serve.listening.wait(60) and serve.url, serve.output()

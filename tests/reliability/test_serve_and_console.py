@@ -19,11 +19,11 @@ import sys
 
 import pytest
 
-from console.app import ConsoleApp
-from sandbox.scim_server import ScimSandbox
-from storage.db import Store
-from sync.config import load_config
-from sync.engine import Engine
+from rostersync.console.app import ConsoleApp
+from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage.db import Store
+from rostersync.sync.config import load_config
+from rostersync.sync.engine import Engine
 from tests.console_harness import SIZE, settle
 from tests.reliability import figures
 from tests.reliability.test_crash_sigkill import KillSwitch
@@ -59,7 +59,7 @@ async def test_serve_writes_the_console_watches_then_takes_over_when_serve_dies(
         path.write_text(path.read_text() + "\n[schedule]\nfull_every_minutes = 0.01\n")
         switch = KillSwitch(lms, "POST", 10)  # serve's run stops at its 10th create
         log = (tmp_path / "serve.log").open("wb")
-        serve = subprocess.Popen([sys.executable, "-m", "console.cli", "serve", "--config",
+        serve = subprocess.Popen([sys.executable, "-m", "rostersync.console.cli", "serve", "--config",
                                   str(path)], env={**os.environ}, stdout=log,
                                  stderr=subprocess.STDOUT)
         try:

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from sandbox.scim_server import ScimSandbox
+from rostersync.console.cli import main
+from rostersync.sandbox.scim_server import ScimSandbox
 from tests.reliability import figures
+from tests.reliability.holds import HoldCreate
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
@@ -37,33 +38,12 @@ PEOPLE = 40
 HELD_AT = 10
 
 
-class HoldAt:
-    """Counts the POSTs to /Users the LMS receives and holds the n-th until released."""
-
-    def __init__(self, lms: ScimSandbox, nth: int) -> None:
-        self.reached, self.release = threading.Event(), threading.Event()
-        self.posts = 0
-        self._nth = nth
-        self._lock = threading.Lock()
-        lms.on_request = self
-
-    def __call__(self, method: str, path: str) -> None:
-        if method != "POST" or not path.rstrip("/").endswith("/Users"):
-            return
-        with self._lock:
-            self.posts += 1
-            hit = self.posts == self._nth
-        if hit:
-            self.reached.set()
-            self.release.wait(60)
-
-
 class Serve:
     """`rostersync serve` as a child process, its JSON lines read as they come."""
 
     def __init__(self, config: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "rostersync.console.cli", "serve", "--config", str(config)],
             env={**os.environ, TOKEN_ENV: SCIM_TOKEN}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
         self.lines: list[str] = []
@@ -101,13 +81,13 @@ def ops_by_status(db: sqlite3.Connection) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM ops GROUP BY status").fetchall())
 
 
-def converges(tmp_path: Path, config: Path, lms: ScimSandbox, hold: HoldAt, capsys) -> None:
+def converges(tmp_path: Path, config: Path, lms: ScimSandbox, hold: HoldCreate, capsys) -> None:
     """The next `sync` finishes the job: one account per person, one POST per person."""
     capsys.readouterr()
     assert main(["sync", "--config", str(config), "--json"]) == 0, capsys.readouterr()
     users = by_external_id(lms_users(lms.base_url, SCIM_TOKEN))
     assert len(users) == PEOPLE and all(len(v) == 1 for v in users.values())
-    assert hold.posts == PEOPLE  # nothing lost, nothing sent twice
+    assert hold.count == PEOPLE  # nothing lost, nothing sent twice
     with database(tmp_path) as db:
         # Nothing pending, running or failed; an op whose create the listing found is
         # 'superseded' (the account was there, nothing was sent again).
@@ -129,7 +109,7 @@ def lms():
 def test_sigterm_mid_apply_finishes_the_request_in_flight_and_interrupts_the_run(
         tmp_path, lms, capsys):
     config = setup_world(tmp_path, lms)
-    hold = HoldAt(lms, HELD_AT)
+    hold = HoldCreate(lms, HELD_AT)
     serve = Serve(config)
     try:
         assert hold.reached.wait(120) and serve.proc.poll() is None, serve.output()
@@ -146,7 +126,7 @@ def test_sigterm_mid_apply_finishes_the_request_in_flight_and_interrupts_the_run
             serve.proc.kill()
             serve.proc.wait(30)
     assert "Traceback" not in serve.output(), serve.output()
-    assert hold.posts == HELD_AT  # no new operation after the signal
+    assert hold.count == HELD_AT  # no new operation after the signal
     with database(tmp_path) as db:
         runs = db.execute("SELECT status, error_class, message FROM runs").fetchall()
         assert len(runs) == 1, runs
@@ -161,13 +141,13 @@ def test_sigterm_mid_apply_finishes_the_request_in_flight_and_interrupts_the_run
         assert all(s != "quarantined" for (s,) in state)  # a shutdown is not a fault
     assert len(lms_users(lms.base_url, SCIM_TOKEN)) == HELD_AT
     figures.add("sigterm: runs interrupted cleanly (lease released, exit 0)")
-    figures.add("sigterm: operations sent after the signal", hold.posts - HELD_AT)
+    figures.add("sigterm: operations sent after the signal", hold.count - HELD_AT)
     converges(tmp_path, config, lms, hold, capsys)
 
 
 def test_a_second_signal_does_not_wait_for_the_lms(tmp_path, lms, capsys):
     config = setup_world(tmp_path, lms)
-    hold = HoldAt(lms, HELD_AT)
+    hold = HoldCreate(lms, HELD_AT)
     serve = Serve(config)
     try:
         assert hold.reached.wait(120) and serve.proc.poll() is None, serve.output()

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sandbox.serving import LoopbackServer
+from rostersync.sandbox.serving import LoopbackServer
 
 HOST = "127.0.0.1"
 
