@@ -20,7 +20,7 @@ from rostersync.storage.db import Store
 from rostersync.storage.failure import StorageFailure, as_storage_failure
 from rostersync.storage.writer import BatchWriter
 from rostersync.sync import pull as pull_mod
-from rostersync.sync import run_failures
+from rostersync.sync import run_failures, writer_lease
 from rostersync.sync.audiences.lms import guard_removals, read_memberships
 from rostersync.sync.audiences.strays import is_stray, plan_strays
 from rostersync.sync.clock import Clock
@@ -142,7 +142,8 @@ class Engine:
         # milliseconds at 100,000 ops, which the console would feel as a frozen screen.
         run_id = await in_thread(self._begin, kind, trigger, dry_run, ttl)
         self.on_event(RunStarted(run_id, kind, trigger, dry_run))
-        renewer = None if dry_run else asyncio.create_task(self._renew_lease(ttl))
+        renewer = None if dry_run else asyncio.create_task(
+            writer_lease.keep(self.store, self.holder, self.clock, ttl))
         try:
             report = await self._run_body(run_id, kind, dry_run, body)
         finally:
@@ -152,7 +153,7 @@ class Engine:
                     await renewer
             if not dry_run:
                 # Bookkeeping writes too stay off the loop: a commit may run a checkpoint.
-                await in_thread(self._release_lease)
+                await in_thread(writer_lease.give_back, self.store, self.holder)
                 self.store.checkpoint_in_background()
         self.on_event(RunFinished(run_id, report.status, report.counts, report.message))
         return report
@@ -166,11 +167,7 @@ class Engine:
         """Take the lease, recover what a crashed run left, and record the new run."""
         now = self.clock.now()
         if not dry_run:
-            other = lease_store.acquire(self.store, self.holder, now, ttl)
-            if other is not None:
-                raise EngineBusy(
-                    f"another rostersync process ({other.holder}) holds the writer lease "
-                    f"until {other.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing was done")
+            writer_lease.take(self.store, self.holder, now, ttl)
             run_store.abandon_running(self.store, now)
             op_store.recover_running(self.store, now)
         return run_store.start_run(self.store, now, kind, trigger, dry_run)
@@ -213,24 +210,6 @@ class Engine:
                                  report.counts,
                                  report.message or ("; ".join(report.reasons) or None),
                                  report.error_class)
-
-    def _release_lease(self) -> None:
-        try:
-            with self.store.bulk_writes():
-                lease_store.release(self.store, self.holder)
-        except sqlite3.Error as exc:
-            if as_storage_failure(exc, self.store.path) is None:
-                raise
-            # A full disk takes no write: the lease of a process that has ended is stale
-            # at once (storage.lease), so the next run is not kept waiting.
-
-    async def _renew_lease(self, ttl: float) -> None:
-        while True:
-            await asyncio.sleep(ttl / 3)
-            try:
-                lease_store.acquire(self.store, self.holder, self.clock.now(), ttl)
-            except sqlite3.OperationalError:
-                continue  # busy for a moment: the next tick renews, well before expiry
 
     # -- the run bodies -----------------------------------------------------------------
 
@@ -276,13 +255,9 @@ class Engine:
             return report
         return await self._apply(run_id, report)
 
+    @gc_paused()  # see sync/gc_pause.py
     def _plan_full(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
                    lms_listed: bool) -> PlanSummary:
-        with gc_paused():  # see sync/gc_pause.py
-            return self._plan_full_paused(run_id, pull, dry_run, lms_listed)
-
-    def _plan_full_paused(self, run_id: int, pull: pull_mod.FullPull, dry_run: bool,
-                          lms_listed: bool) -> PlanSummary:
         now = self.clock.now()
         store = self.store
         changed_keys = [r.key for r in pull.changed]

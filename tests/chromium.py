@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.web_console import SCREEN_SECONDS, screen_text
+from tests.web_console import SCREEN_SECONDS, not_shown, screen_text
 
 BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
 START_SECONDS = 60.0
@@ -83,11 +83,7 @@ class Page:
                 return text
             left = deadline - time.monotonic()
             if left <= 0:
-                missing = [p for p in phrases if p not in text]
-                lines = dict.fromkeys(line.strip() for line in text.splitlines())
-                shown = "\n".join(line for line in lines if line)[-3000:]
-                raise AssertionError(f"not in the page after {seconds:.0f} s: {missing}; the "
-                                     f"page's last lines:\n{shown}")
+                raise not_shown(text, phrases, seconds, "page")
             self.frame.clear()
             try:
                 await asyncio.wait_for(self.frame.wait(), left)

@@ -34,6 +34,16 @@ STARTUP_SECONDS = 60.0
 SCREEN_SECONDS = 60.0
 
 
+def not_shown(text: str, phrases: tuple[str, ...], seconds: float, where: str
+              ) -> AssertionError:
+    """The failure of a wait for ``phrases``: what is missing and the last lines shown."""
+    missing = [p for p in phrases if p not in text]
+    lines = dict.fromkeys(line.strip() for line in text.splitlines())
+    shown = "\n".join(line for line in lines if line)[-3000:]
+    return AssertionError(f"not on the {where} after {seconds:.0f} s: {missing}; the "
+                          f"{where}'s last lines:\n{shown}")
+
+
 def screen_text(stream: bytes) -> str:
     """The words a terminal stream writes, one screen run per line, runs of spaces as
     one space (a figure right-aligned in its panel reads "held 30")."""
@@ -113,11 +123,7 @@ class Session:
                 return text
             left = deadline - time.monotonic()
             if left <= 0:
-                missing = [p for p in phrases if p not in text]
-                lines = dict.fromkeys(line.strip() for line in text.splitlines())
-                shown = "\n".join(line for line in lines if line)[-3000:]
-                raise AssertionError(f"not on screen after {seconds:.0f} s: {missing}; the "
-                                     f"screen's last lines:\n{shown}")
+                raise not_shown(text, phrases, seconds, "screen")
             try:
                 message = await asyncio.wait_for(self.ws.receive(), left)
             except TimeoutError:

@@ -316,19 +316,7 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
         # manager_lms_id is not used: Moodle has no manager reference (docs/moodle.md §8).
         label = f"Moodle core_user_create_users (username {_q(account.user_name)}, " \
                 f"idnumber {_q(account.external_key)})"
-        if not account.external_key:
-            raise ConnectorError(f"{label} refused before sending: the account has no HRIS "
-                                 "key for idnumber", ErrorClass.data)
-        wanted = {name: getattr(account, name) for name in (
-            "user_name", "given_name", "family_name", "email", "department", "external_key",
-            *self.config.fields)}
-        wanted.update((name, value) for name, value in account.attributes.items()
-                      if name in self.config.mapped_attributes)
-        params, _homeless = self._fields(wanted, label)  # homeless values show as drift
-        params = {k: v for k, v in params.items() if v not in ("", [])}
-        params.update(auth=self.config.auth, **self._new_password())
-        if self.config.institution:
-            params["institution"] = self.config.institution
+        params = self._creation_params(account)  # the same as a batch sends for it
         try:
             data = await self._call("core_user_create_users", {"users": [params]},
                                     f"username {_q(params['username'])}")

@@ -88,7 +88,7 @@ class MoodleBatches:
             *self.config.fields)}
         wanted.update((name, value) for name, value in account.attributes.items()
                       if name in self.config.mapped_attributes)
-        params, _homeless = self._fields(wanted, label)
+        params, _homeless = self._fields(wanted, label)  # homeless values show as drift
         params = {k: v for k, v in params.items() if v not in ("", [])}
         params.update(auth=self.config.auth, **self._new_password())
         if self.config.institution:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
-from scim2_models import Context, Error, ServiceProviderConfig
+from scim2_models import Context, ServiceProviderConfig
 
 from rostersync.sync.config import ScimTargetConfig, secret_from_env
 from rostersync.sync.connectors.base import ConnectorError, LmsTarget
@@ -29,9 +29,13 @@ from rostersync.sync.connectors.http_limits import (
     send_within_async,
     too_many_pages,
 )
-from rostersync.sync.connectors.http_retry import retry_after_seconds
 from rostersync.sync.connectors.lms_http import pooled_client
 from rostersync.sync.connectors.scim_bulk import ScimBulk
+from rostersync.sync.connectors.scim_errors import (
+    answer_error,
+    parse_retry_after,
+    refused_before_sending,
+)
 from rostersync.sync.connectors.scim_payload import (
     TOLERANT,
     account_from_resource,
@@ -56,29 +60,6 @@ SCIM_JSON = "application/scim+json"
 def _q(value: str) -> str:
     """Quote a value for a message the way SCIM filters quote it (JSON string)."""
     return json.dumps(value, ensure_ascii=False)
-
-
-def classify(status: int, scim_type: str | None) -> ErrorClass:
-    if status == 429 or (status >= 500 and status != 501):
-        return ErrorClass.transient
-    if status in (401, 403):
-        return ErrorClass.auth
-    if status in (409, 412) or scim_type == "uniqueness":
-        return ErrorClass.conflict
-    if status == 404:
-        return ErrorClass.not_found
-    if status in (405, 501):
-        # RFC 7644 §3.12: 501 = "operation not supported". Retrying cannot help; it is
-        # a setup matter, like LmsTarget.delete on a target that cannot delete.
-        return ErrorClass.mapping
-    # Other 4xx (400 invalidValue, invalidSyntax, invalidPath, noTarget, mutability...):
-    # the request carried values the LMS refuses; HR data is the usual cause.
-    return ErrorClass.data
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3), in seconds."""
-    return retry_after_seconds(value)
 
 
 class ScimTarget(ScimBulk, LmsTarget):
@@ -174,37 +155,9 @@ class ScimTarget(ScimBulk, LmsTarget):
                                  ErrorClass.transient) from exc
 
     def _error(self, response: httpx.Response, what: str) -> ConnectorError:
-        """A ConnectorError from an error response, reading the SCIM Error body if any."""
-        status, scim_type, detail = response.status_code, None, ""
-        try:
-            error = Error.model_validate(response.json(), scim_policy=TOLERANT)
-            scim_type, detail = error.scim_type, error.detail or ""
-        except (ValueError, ValidationError):  # not JSON, or not a SCIM Error
-            pass
-        # Without a SCIM detail, quote the start of the body (an HTML proxy page, say).
-        # One line; redact before cutting, or a cut could leave a prefix of the token.
-        detail = " ".join(self._redact(detail or response.text).split())[:300]
-        detail = detail or response.reason_phrase
-        error_class = classify(status, scim_type)
-        hint = ""
-        if error_class is ErrorClass.auth and self.config.token_env:
-            hint = f" (check the token in ${self.config.token_env})"
-        head = f"{status} {scim_type}" if scim_type else str(status)
-        return ConnectorError(
-            f"SCIM {what} failed: {head}: {detail}{hint}", error_class, status=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            code=scim_type)
+        return answer_error(response, what, self._redact, self.config.token_env)
 
-    @staticmethod
-    def _refused(exc: ValidationError, what: str) -> ConnectorError:
-        """scim2-models refused to build a request: the values break the User schema."""
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        scim_type = first["type"].removeprefix("scim_") if first["type"].startswith(
-            "scim_") else None
-        return ConnectorError(f"SCIM {what} failed before sending: {first['msg']}"
-                              + (f" ({field})" if field else ""), ErrorClass.data,
-                              code=scim_type)
+    _refused = staticmethod(refused_before_sending)
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
         try:
