@@ -3,6 +3,8 @@ requests, same concurrency.
 
     python -m bench.apply --ops 5000 --concurrency 8
     python -m bench.apply --ops 5000 --concurrency 8 --bulk
+    python -m bench.apply --ops 5000 --concurrency 8 \
+        --database-url postgresql://rostersync@127.0.0.1:5432/rostersync_bench
 
 Each side gets its own fresh scim2-server (ASGI app on uvicorn, HTTP/1.1) in a separate
 process on 127.0.0.1. With ``--bulk`` the baseline sends the same operations as /Bulk
@@ -14,6 +16,10 @@ The baseline POSTs the same user bodies the engine would send and
 records nothing; the engine plans the creates (not timed), then applies them and
 persists every attempt and outcome (timed). The organisation is flat (no managers) so
 both sides send exactly one request per user.
+
+With ``--database-url`` the engine's run is repeated against a fresh PostgreSQL database
+(the one the URL names, dropped and created again; password from
+$ROSTERSYNC_DB_PASSWORD), on a fresh server of its own, beside the SQLite run.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import TOKEN_ENV, config_text, line_for
+from bench.common import TOKEN_ENV, config_text, fresh_pg_database, line_for
 from rostersync.sandbox.world import HEADER
 from rostersync.sync.bulk import BatchItem
 from rostersync.sync.connectors.scim_bulk import bulk_operation, bulk_request
@@ -107,19 +113,21 @@ async def bare_bulk_loop(base_url: str, accounts: list[Account], concurrency: in
 
 
 async def engine_apply(folder: Path, base_url: str, rows: list[str], concurrency: int,
-                       bulk: str = "off") -> tuple[float, dict]:
-    from rostersync.storage.db import Store
+                       bulk: str = "off", database_url: str | None = None
+                       ) -> tuple[float, dict]:
+    from rostersync.storage.store_factory import make_store
     from rostersync.sync.config import load_config
     from rostersync.sync.engine import Engine
 
     csv_path = folder / "employees.csv"
     csv_path.write_text(",".join(HEADER) + "\n" + "".join(rows))
     config_path = folder / "rostersync.toml"
-    config_path.write_text(config_text(folder, csv_path, base_url).replace(
+    config_path.write_text(config_text(folder, csv_path, base_url,
+                                       database_url=database_url).replace(
         "[lms]\n", f"[lms]\nconcurrency = {concurrency}\nbulk = \"{bulk}\"\n"
         "timeout_seconds = 300\n"))
     config = load_config(config_path)
-    engine = Engine(config, Store(config.database.path))
+    engine = Engine(config, make_store(config.database))
     await engine.sync("full", lms_read="cached", apply=False)
     t0 = time.perf_counter()
     report = await engine.apply_due(trigger="bench")
@@ -132,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--bulk", action="store_true",
                         help="SCIM Bulk against a bare /Bulk loop (and the single rate)")
+    parser.add_argument("--database-url", default=None, metavar="URL",
+                        help="also time the engine on this PostgreSQL database (dropped "
+                        "and created again; password from $ROSTERSYNC_DB_PASSWORD)")
     args = parser.parse_args(argv)
     folder = (Path("bench/out") / f"apply-{args.ops}").resolve()
     shutil.rmtree(folder, ignore_errors=True)
@@ -163,14 +174,25 @@ def main(argv: list[str] | None = None) -> int:
                                                   args.concurrency, "off"))
     finally:
         server.stop()
+    on_pg: tuple[float, dict] | None = None
+    if args.database_url:
+        url = fresh_pg_database(args.database_url)
+        on_pg = _fresh(lambda base: engine_apply(folder, base, rows, args.concurrency, "off",
+                                                 url))
 
     bare_rate, engine_rate = args.ops / bare, args.ops / engine
     print(f"\napply {args.ops} creates at concurrency {args.concurrency}")
     print(f"{'':<38}{'seconds':>10}{'ops/s':>10}")
     print(f"{'bare httpx loop (baseline)':<38}{bare:>10.2f}{bare_rate:>10.0f}")
     print(f"{'rostersync executor (persisting all)':<38}{engine:>10.2f}{engine_rate:>10.0f}")
+    if on_pg is not None:
+        pg_rate = args.ops / on_pg[0]
+        print(f"{'  on PostgreSQL':<38}{on_pg[0]:>10.2f}{pg_rate:>10.0f}")
     print(f"engine outcomes: {counts.get('applied')}")
     print(f"engine / baseline rate = {engine_rate / bare_rate:.0%}  (target >= 85%)")
+    if on_pg is not None:
+        print(f"on PostgreSQL: outcomes {on_pg[1].get('applied')}, rate / baseline "
+              f"{args.ops / on_pg[0] / bare_rate:.0%}")
     return 0
 
 

@@ -57,12 +57,15 @@ def write_exports(folder: Path, people: int, changed: float, added: float, remov
 
 
 def config_text(folder: Path, csv_path: Path, base_url: str = "http://127.0.0.1:9/v2",
-                delta_path: Path | None = None, extra: str = "") -> str:
+                delta_path: Path | None = None, extra: str = "",
+                database_url: str | None = None) -> str:
     cols = "\n".join(f'{k} = "{v}"' for k, v in COLUMNS.items())
     depts = "\n".join(f'"{d}" = "{d}"' for d in DEPARTMENTS)
     delta = f'delta_path = "{delta_path}"\n' if delta_path else ""
+    database = (f'url = "{database_url}"' if database_url
+                else f'path = "{folder / "bench.db"}"')
     return f"""[database]
-path = "{folder / 'bench.db'}"
+{database}
 [hris]
 type = "csv"
 path = "{csv_path}"
@@ -89,13 +92,14 @@ def seed_database(config_path: Path) -> dict[str, Any]:
     (no network), then record the plan as applied: accounts equal to the desired state."""
     import asyncio
 
-    from rostersync.storage.db import Store, ts
+    from rostersync.storage.db import ts
+    from rostersync.storage.store_factory import make_store
     from rostersync.sync.clock import Clock
     from rostersync.sync.config import load_config
     from rostersync.sync.engine import Engine
 
     config = load_config(config_path)
-    store = Store(config.database.path)
+    store = make_store(config.database)
     engine = Engine(config, store)
     t0 = time.perf_counter()
     report = asyncio.run(engine.sync("full", lms_read="cached", apply=False))
@@ -113,6 +117,24 @@ def seed_database(config_path: Path) -> dict[str, Any]:
     if report.status not in ("succeeded", "held"):
         raise RuntimeError(f"seeding failed: {report.status}: {report.message}")
     return {"seed_seconds": round(time.perf_counter() - t0, 1), "seed_run": report.status}
+
+
+def fresh_pg_database(url: str, suffix: str = "") -> str:
+    """The database ``url`` names (plus ``suffix``), dropped and created again empty on
+    its server: the benchmark's PostgreSQL runs start from nothing, as its SQLite ones
+    do. The password comes from $ROSTERSYNC_DB_PASSWORD or libpq's own."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.strip("/") + suffix
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    password = os.environ.get("ROSTERSYNC_DB_PASSWORD") or None
+    with psycopg.connect(maintenance, password=password, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 # Peak RSS is read from the child's own /proc/self/status (VmHWM) as it exits: the

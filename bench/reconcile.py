@@ -2,6 +2,8 @@
 
     python -m bench.reconcile --people 1000000
     python -m bench.reconcile --people 200000 --expressions 10 --rounds 3 --skip-csv-diff
+    python -m bench.reconcile --people 200000 --skip-csv-diff \
+        --database-url postgresql://rostersync@127.0.0.1:5432/rostersync_bench
 
 Generates an HRIS export and a stored LMS state (the database after the previous export
 was synced), then a new export with 1% of people changed, 0.2% added and 0.2% removed,
@@ -18,6 +20,11 @@ work but for the expressions); the ratio between them is the cost of the mapping
 ``--rounds R`` both are timed R times, each from its seeded state again and in turns
 (which goes first alternates), and the medians are compared: on a shared machine one
 pair of runs can differ by more than the mapping costs.
+
+With ``--database-url`` the engine is also timed on PostgreSQL, in the same run, on the
+same exports, beside SQLite: the database the URL names is dropped and created again,
+seeded the same way, and the engine reconciles against it (password from
+$ROSTERSYNC_DB_PASSWORD, as the product reads it).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 from bench.common import (
     TOKEN_ENV,
     config_text,
+    fresh_pg_database,
     print_table,
     run_child,
     seed_database,
@@ -110,16 +118,18 @@ def mapping_section(count: int) -> str:
     return "\n".join(lines)
 
 
-def _stored_state(folder: Path, old: Path, new: Path, extra: str) -> Path:
+def _stored_state(folder: Path, old: Path, new: Path, extra: str,
+                  database_url: str | None = None) -> Path:
     """A config and a database that has synced ``old`` under that mapping; the config
     then reads ``new``."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "rostersync.toml"
-    config.write_text(config_text(folder, old, extra=extra))
+    config.write_text(config_text(folder, old, extra=extra, database_url=database_url))
     seeded = seed_database(config)
     print(f"seeded the stored state in {seeded['seed_seconds']}s"
-          + (" (expression mapping)" if extra else ""), flush=True)
-    config.write_text(config_text(folder, new, extra=extra))
+          + (" (expression mapping)" if extra else "")
+          + (" (PostgreSQL)" if database_url else ""), flush=True)
+    config.write_text(config_text(folder, new, extra=extra, database_url=database_url))
     return config
 
 
@@ -166,7 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="with --expressions: time both mappings this many times, in "
                         "turns, each from its seeded state, and compare the medians")
+    parser.add_argument("--database-url", default=None, metavar="URL",
+                        help="also time the engine on this PostgreSQL database (dropped "
+                        "and created again; password from $ROSTERSYNC_DB_PASSWORD)")
     args = parser.parse_args(argv)
+    if args.database_url and (args.expressions or args.keep_seeded):
+        parser.error("--database-url times the default mapping only (no --expressions, "
+                     "--keep-seeded)")
     folder = (args.folder or Path("bench/out") / f"reconcile-{args.people}").resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -177,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {args.people} people in {time.perf_counter() - t0:.1f}s: {counts}",
           flush=True)
     config = _stored_state(folder, old, new, "")
+    on_pg = (_stored_state(folder / "postgresql", old, new, "",
+                           fresh_pg_database(args.database_url))
+             if args.database_url else None)
     mapped = (_stored_state(folder / "expressions", old, new,
                             mapping_section(args.expressions))
               if args.expressions else None)
@@ -199,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         engine, expressions, rounds = _timed_pair(config, mapped, max(1, args.rounds))
     rows = [("rostersync full reconcile", engine)]
+    pg_engine = run_child(ENGINE, str(on_pg)) if on_pg is not None else None
+    if pg_engine is not None:
+        rows.append(("  on PostgreSQL", pg_engine))
     if expressions is not None:
         rows.append((f"  with {args.expressions} expression attributes", expressions))
     floor = run_child(FLOOR, str(old), str(new))
@@ -215,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
             out.append(f"engine / csv-diff = {engine['seconds'] / csv_diff['seconds']:.2f}x  "
                        "(target <= 0.25x)")
         out.append(f"engine peak RSS  = {engine['peak_rss_mb']:.0f} MB  (target < 500 MB)")
+        if pg_engine is not None:
+            same = pg_engine.get("counts") == engine.get("counts")
+            out.append(f"PostgreSQL / SQLite = {pg_engine['seconds'] / engine['seconds']:.2f}x"
+                       f"  (peak RSS {pg_engine['peak_rss_mb']:.0f} MB; "
+                       f"{'the same' if same else 'DIFFERENT'} counts)")
         if expressions:
             same = expressions.get("counts") == engine.get("counts")
             out.append(f"{args.expressions} expressions / default mapping = "

@@ -11,7 +11,7 @@ palette or a held-group review:
 4. its ``Outcome`` is told to the operator ("58 approved, 2 no longer held") and may hand
    released operations to the engine, or start an engine run, on the event loop.
 
-Steps 3 and 4 are ``ConsoleApp.off_loop``, the one worker of every action: the database
+Steps 3 and 4 are ``ConsoleActions.off_loop``, the one worker of every action: the database
 work in a thread, the rest on the loop, and a failure of either told once, as one
 sentence ("approve failed: ..."), instead of stopping the console.
 

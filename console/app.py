@@ -3,11 +3,12 @@ loop (unless --read-only) and shows the database the engine writes.
 
 The engine reports through sync.events; ``_engine_event`` wraps each one in a Textual
 message (console/messages.py). Database work runs in thread workers (an operator
-action's in the one action worker, ``off_loop``); engine runs run as async workers on
-this loop, serialised with the scheduler's jobs by its lock.
+action's in the one action worker, ``ConsoleActions.off_loop`` in console/app_actions.py);
+engine runs run as async workers on this loop, serialised with the scheduler's jobs by
+its lock.
 
 Every notice goes to the notice bar (console/notices.py) and the live log
-(console/live_log.py), never to a toast: a toast covers the data.
+(console/live_log.py), never to a toast: a toast covers the data (console/app_notices.py).
 """
 
 from __future__ import annotations
@@ -15,23 +16,23 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from rostersync.console import keymap, keys_config, messages, requests
-from rostersync.console.action_path import ActionContext, ActionRequest, Outcome
-from rostersync.console.app_notices import NoticeRouting
+from rostersync.console.action_path import ActionRequest
+from rostersync.console.app_actions import ConsoleActions
+from rostersync.console.app_notices import NoticeRouter
 from rostersync.console.commands import ConsoleCommands
 from rostersync.console.engine_digest import EngineDigest
+from rostersync.console.leader_status import SINGLE_NODE, UNREAD, LeaderStatus
 from rostersync.console.screens.audiences import AudiencesScreen
 from rostersync.console.screens.base import DataScreen
-from rostersync.console.screens.confirm import ConfirmModal
 from rostersync.console.screens.dashboard import DashboardScreen
 from rostersync.console.screens.held import HeldScreen
 from rostersync.console.screens.help import HelpScreen
@@ -47,7 +48,7 @@ from rostersync.console.screens.log import LogScreen
 from rostersync.console.screens.person import PersonScreen
 from rostersync.console.screens.reports import ReportsScreen
 from rostersync.console.screens.run import RunScreen
-from rostersync.console.screens.suppress_form import SuppressModal
+from rostersync.console.widgets.leader_line import LeaderLine
 from rostersync.storage import audit
 from rostersync.storage.db import Store
 from rostersync.sync import events as engine_events
@@ -55,6 +56,7 @@ from rostersync.sync.clock import Clock
 from rostersync.sync.config import Config
 from rostersync.sync.engine import Engine, EngineBusy, RunReport
 from rostersync.sync.events import Event
+from rostersync.sync.ha_fence import run_fenced
 from rostersync.sync.scheduler import SyncScheduler
 
 LISTS = {"drift": DriftList, "ops": OpsList, "terminations": TerminationsList,
@@ -64,11 +66,9 @@ LISTS = {"drift": DriftList, "ops": OpsList, "terminations": TerminationsList,
 # the whole dashboard, and four a second reads as moving.
 JOB_DRAW_SECONDS = 0.25
 AUDIT_POLL_SECONDS = 2.0
-T = TypeVar("T")
-FINISHED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
-class ConsoleApp(NoticeRouting, App):
+class ConsoleApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "rostersync"
     BINDINGS = keymap.bindings("app")
@@ -92,6 +92,8 @@ class ConsoleApp(NoticeRouting, App):
         self.job: dict[str, Any] | None = None  # the running job, from engine events
         self.scheduler_paused = False
         self.banner_expanded = False  # the alert banner: one line with a count, or all
+        # Who leads ([ha]): read with every screen load (console/leader_status.py).
+        self.leader = UNREAD if config.ha.enabled else SINGLE_NODE
         self.engine: Engine | None = None
         self.scheduler: SyncScheduler | None = None
         if not read_only:
@@ -99,7 +101,9 @@ class ConsoleApp(NoticeRouting, App):
             self.engine.on_event = self._engine_event
             self.scheduler = SyncScheduler(self.engine, config, log=self._scheduler_log)
         self._start_scheduler = run_scheduler and not read_only
-        self.init_notices(live)
+        # Every notice goes through this router: the notice bar and the live log.
+        self.notice_router = NoticeRouter(clock=self.clock, store=store,
+                                          post=self.post_message, live=live)
         # A live console draws the Job panel at most every JOB_DRAW_SECONDS, so the
         # digest posts a tick at most that often while the console leaves one unread.
         self.digest = EngineDigest(tick_seconds=JOB_DRAW_SECONDS if live else None)
@@ -109,8 +113,7 @@ class ConsoleApp(NoticeRouting, App):
         self._run_details: dict[int, str] = {}      # why a run held, rejected, quarantined
         self._job_drawn_at = 0.0
         self._job_timer: Timer | None = None
-        # The actions under way (off_loop) and what each does on this loop once done.
-        self._action_then: dict[Worker[Any], Callable[[Any], None] | None] = {}
+        self.actions = ConsoleActions(self)  # the one action path
 
     def on_mount(self) -> None:
         # What is loaded by now (modules, schemas, widgets) lives as long as the app: take
@@ -131,12 +134,33 @@ class ConsoleApp(NoticeRouting, App):
         if self.scheduler is not None:
             self.scheduler.shutdown()
 
+    # -- notices: the notice bar and the live log (console/app_notices.py) --------------
+
+    def notify(self, message: str, *, title: str = "",
+               severity: SeverityLevel = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Textual's signature, so every existing call routes here. Thread-safe. The text is
+        shown as plain text: error messages quote brackets that are not markup. Textual's
+        own notify is never called, so its toast rack stays empty."""
+        self.notice_router.notify(message, title=title, severity=severity, timeout=timeout)
+
+    def notices_seen(self) -> list[str]:
+        """Every notice raised so far (repeats too, oldest first), as the log shows it."""
+        return self.notice_router.seen()
+
+    def on_notices_changed(self, _message: messages.NoticesChanged) -> None:
+        self.notice_router.redraw(self.screen_stack, self.screen)
+
+    @work(thread=True, exclusive=True, group="audit-poll")
+    def _poll_audit_in_thread(self) -> None:
+        self.notice_router.poll_audit()
+
     # -- engine events (any thread) -> messages (this loop) ------------------------------
 
     def _engine_event(self, event: Event) -> None:
         at = self.clock.now()
         for severity, text in self.digest.lines(event, at.timestamp()):
-            self.log_ring.append("engine", text, at, severity)
+            self.notice_router.log_ring.append("engine", text, at, severity)
         if isinstance(event, engine_events.RunStarted) and self._engine_label is not None:
             self._run_labels[event.run_id] = self._engine_label
             self._engine_run_id = event.run_id
@@ -159,9 +183,9 @@ class ConsoleApp(NoticeRouting, App):
                 record.get("event") == "skipped" and not record.get("routine")):
             self.post_message(messages.SchedulerNotice(record))
         elif record.get("event") == "skipped":
-            self.log_ring.append("engine", f"{record.get('job')} job skipped: "
-                                 f"{record.get('why') or 'a run is in progress'}",
-                                 self.clock.now())
+            self.notice_router.log_ring.append(
+                "engine", f"{record.get('job')} job skipped: "
+                f"{record.get('why') or 'a run is in progress'}", self.clock.now())
 
     def on_run_started(self, message: messages.RunStarted) -> None:
         e = message.event
@@ -178,7 +202,7 @@ class ConsoleApp(NoticeRouting, App):
     def on_ops_applied(self, message: messages.OpsApplied) -> None:
         """Ops finish hundreds a second: a live console draws the count at most every
         JOB_DRAW_SECONDS and once more after the last (tests draw every change)."""
-        if self.live and self.notice_now() - self._job_drawn_at < JOB_DRAW_SECONDS:
+        if self.live and self.notice_router.now() - self._job_drawn_at < JOB_DRAW_SECONDS:
             # Drawn a moment ago: the tick stays unread, so the ops finishing meanwhile
             # post nothing until it is JOB_DRAW_SECONDS old; one late draw reads the count.
             if self._job_timer is None:
@@ -238,7 +262,7 @@ class ConsoleApp(NoticeRouting, App):
                     severity="error" if r["event"] == "job_error" else "warning")
 
     def _show_job(self) -> None:
-        self._job_drawn_at = self.notice_now()
+        self._job_drawn_at = self.notice_router.now()
         stack = self.screen_stack  # empty once the app is closing and a late draw fires
         if stack and isinstance(stack[-1], DashboardScreen) and stack[-1].is_mounted:
             stack[-1].show_job()
@@ -284,97 +308,42 @@ class ConsoleApp(NoticeRouting, App):
     def open_run(self, run_id: int) -> None:
         self.push_screen(RunScreen(run_id))
 
-    # -- the one action path (console/action_path.py) ---------------------------------
-
-    def _refuse_read_only(self) -> bool:
-        if self.read_only:
-            self.notify("read-only console: actions are not available", severity="warning")
-        return self.read_only
+    # -- the one action path (console/app_actions.py) ---------------------------------
 
     def request(self, req: ActionRequest) -> None:
-        """Every dangerous action comes here, from a key, the palette or a review screen:
-        ask (naming the scope the request fixed), then act on exactly that scope."""
-        if self._refuse_read_only():
-            return
-        if req.needs_reason:
-            # The form has room for the question and the breakdowns, not the id list.
-            form = SuppressModal(req.subject, req.count, self.clock.now(), req.verb,
-                                 question=req.question, details=req.details)
-            self.push_screen(form,
-                             lambda answer: self._perform(req, *answer) if answer else None)
-        else:
-            self.push_screen(ConfirmModal(req), lambda ok: self._perform(req) if ok else None)
+        """Every dangerous action: ask, then act on exactly the scope the request fixed."""
+        self.actions.request(req)
 
     def request_from(self, build: Callable[[Store], ActionRequest | str]) -> None:
-        """A request whose scope is read from the database when the dialog opens (in a
-        thread); ``build`` returns a sentence instead when there is nothing to act on."""
-        if not self._refuse_read_only():
-            self.off_loop("reading what the action would touch", lambda: build(self.store),
-                          self._ask_or_say)
-
-    def _ask_or_say(self, req: ActionRequest | str) -> None:
-        if isinstance(req, str):
-            self.notify(req, severity="warning")
-        else:
-            self.request(req)
-
-    def _perform(self, req: ActionRequest, reason: str | None = None,
-                 until: datetime | None = None) -> None:
-        ctx = ActionContext(self.store, self.clock.now(), self.actor, reason, until)
-        self.off_loop(req.verb.lower(), lambda: req.perform(ctx), self._after_action)
-
-    def _after_action(self, outcome: Outcome) -> None:
-        # The loop's part first (e.g. pausing the scheduler): if it fails, the operator
-        # reads that failure alone, not "done" followed by it.
-        if outcome.on_loop is not None:
-            outcome.on_loop()
-        # Held on the bar for a while: what the operator just did outranks routine lines.
-        self.notify(outcome.text, title="done", severity=outcome.severity, timeout=8)
-        self.refresh_screen()
-        if outcome.apply_ids and self.engine is not None:
-            engine, ids = self.engine, list(outcome.apply_ids)
-            self.run_engine("apply", lambda: engine.apply_due(trigger="console", op_ids=ids))
-        if outcome.engine is not None:
-            self.run_engine(*outcome.engine)
-
-    def off_loop(self, what: str, body: Callable[[], T],
-                 then: Callable[[T], None] | None = None) -> Worker[T]:
-        """The one way an action touches the database: ``body`` runs in a thread, then
-        ``then`` gets its result on this loop. A failure of either is said once, as one
-        sentence on the notice bar ("approve failed: ..."), by on_worker_state_changed;
-        nothing else catches an action's error, and none stops the console."""
-        worker = self.run_worker(body, name=what, group="action", thread=True,
-                                 exit_on_error=False)
-        # Registered before this loop runs again, so before the worker can finish.
-        self._action_then[worker] = then
-        return worker
+        """A request whose scope is read from the database when the dialog opens."""
+        self.actions.request_from(build)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        # The message's state, not the worker's: by the time an earlier message (running)
-        # is handled, the worker may have finished already.
-        if worker not in self._action_then or event.state not in FINISHED:
-            return
-        then = self._action_then.pop(worker)
-        if event.state == WorkerState.ERROR and worker.error is not None:
-            self._failed(worker.name, worker.error)
-        elif event.state == WorkerState.SUCCESS and then is not None:
-            try:
-                then(worker.result)
-            except Exception as exc:  # the loop's part of an action: a notice, not a crash
-                self._failed(worker.name, exc)
+        self.actions.worker_changed(event)
 
-    def _failed(self, what: str, exc: BaseException) -> None:
-        reason = str(exc) or type(exc).__name__
-        self.notify(f"{what} failed: {reason}", severity="error", timeout=10)
+    def leader_refusal(self, action: str) -> str | None:
+        return self.actions.leader_refusal(action)
+
+    def show_leader(self, status: LeaderStatus) -> None:
+        """A screen read the leader lease: every header line shows it, and the footer
+        redraws its keys when what they may do changed."""
+        changed, self.leader = status != self.leader, status
+        now = self.clock.now()
+        for screen in self.screen_stack:
+            for line in screen.query(LeaderLine):
+                line.show(status, now)
+        if changed:
+            self.refresh_bindings()
 
     # -- engine runs and the scheduler, asked for from the palette or a screen ----------
 
     def ask_sync(self, kind: str) -> None:
-        self.request(requests.sync_request(self, kind))
+        if not self.actions.refused("ask_sync"):
+            self.request(requests.sync_request(self, kind))
 
     def ask_resync(self, employee_id: str) -> None:
-        self.request(requests.resync_request(self, employee_id))
+        if not self.actions.refused("ask_resync"):
+            self.request(requests.resync_request(self, employee_id))
 
     def ask_pause(self) -> None:
         self.request(requests.pause_request(self, True))
@@ -384,12 +353,12 @@ class ConsoleApp(NoticeRouting, App):
 
     def start_sync(self, kind: str, source: str = "console") -> None:
         """A run now, without asking: after a confirmation, or the demo's first load."""
-        if self._refuse_read_only() or self.engine is None:
+        if self.actions.refused("ask_sync") or self.engine is None:
             return
         self.run_engine(*requests.sync_run(self, kind, source))
 
     def start_resync(self, employee_id: str) -> None:
-        if self._refuse_read_only() or self.engine is None:
+        if self.actions.refused("resync") or self.engine is None:
             return
         self.run_engine(*requests.resync_run(self, employee_id))
 
@@ -398,6 +367,15 @@ class ConsoleApp(NoticeRouting, App):
         if self.scheduler is not None and self.scheduler.scheduler.running:
             (self.scheduler.pause if paused else self.scheduler.resume)()
         self.scheduler_paused = paused
+
+    async def _fenced(self, start: Callable[[], Awaitable[RunReport]]) -> RunReport:
+        """With [ha] on, an apply from this console checks the leader lease as a serve
+        run does (sync.ha_fence): it stops if leadership moves while it runs."""
+        async def body() -> RunReport:
+            return await start()
+        if self.engine is None:
+            return await body()
+        return await run_fenced(self.engine, body)
 
     @work(group="engine")
     async def run_engine(self, label: str, start: Callable[[], Awaitable[RunReport]],
@@ -419,7 +397,7 @@ class ConsoleApp(NoticeRouting, App):
                     action, target, detail = audit_entry
                     await asyncio.to_thread(audit.record, self.store, self.clock.now(),
                                             action, target, detail, self.actor)
-                report = await start()
+                report = await self._fenced(start)
             except EngineBusy as exc:
                 self.notify(str(exc), title=label, severity="error", timeout=10)
                 return

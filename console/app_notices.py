@@ -1,71 +1,65 @@
 """Where the console's notices and the operator's actions go: the notice bar of every
 screen and the live log, never a toast (a toast covers the data).
 
-A mixin of ConsoleApp, kept apart so that the app module stays about screens, engine
-events and the action path. It needs the app's ``clock`` and ``store``.
+The app owns one NoticeRouter and its ``notify`` hands every notice to it; the router
+keeps the notice board (what the bar shows), the live log's ring and the audit poll, and
+tells the app's loop to redraw through ``post`` (the app's ``post_message``, which is
+thread-safe: notices are raised from worker threads too).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
-from textual import work
+from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 
 from rostersync.console import messages
 from rostersync.console.live_log import LogRing, audit_text, audit_time, read_audit_after
 from rostersync.console.notices import MIN_CHANGE_SECONDS, NoticeBoard
 from rostersync.console.screens.log import LogScreen
 from rostersync.console.widgets.notice_bar import NoticeBar
-
-if TYPE_CHECKING:
-    from textual.app import App
-
-    from rostersync.storage.db import Store
-    from rostersync.sync.clock import Clock
-
-    # For the type checker the mixin is the app it is mixed into (screens, messages).
-    _App = App[object]
-else:
-    _App = object
+from rostersync.storage.db import Store
+from rostersync.sync.clock import Clock
 
 
-class NoticeRouting(_App):
-    clock: Clock  # set by ConsoleApp
-    store: Store
-    def init_notices(self, live: bool) -> None:
+class NoticeRouter:
+    def __init__(self, *, clock: Clock, store: Store, post: Callable[[Message], object],
+                 live: bool) -> None:
+        self.clock, self.store = clock, store
+        self._post = post
         # Without timers (live=False) nothing would ever show a held-back line: hold none.
-        self.notices = NoticeBoard(min_change_seconds=MIN_CHANGE_SECONDS if live else 0.0)
+        self.board = NoticeBoard(min_change_seconds=MIN_CHANGE_SECONDS if live else 0.0)
         self.log_ring = LogRing()
         self._audit_seen: int | None = None
         self._audit_lock = threading.Lock()
         self._audit_failing = False
 
-    def notices_seen(self) -> list[str]:
-        """Every notice raised so far (repeats too, oldest first), as the log shows it."""
-        return [e.text for e in self.log_ring.entries() if e.kind == "notice"]
-
-    def notice_now(self) -> float:
+    def now(self) -> float:
+        """The notices' time: plain seconds of the injected clock."""
         return self.clock.now().timestamp()
 
     def notify(self, message: str, *, title: str = "",
-               severity: SeverityLevel = "information", timeout: float | None = None,
-               markup: bool = True) -> None:
-        """Textual's signature, so every existing call routes here. Thread-safe. The text is
-        shown as plain text: error messages quote brackets that are not markup. Textual's
-        own notify is never called, so its toast rack stays empty."""
+               severity: SeverityLevel = "information", timeout: float | None = None) -> None:
+        """Any thread: onto the board (the bar's line) and into the live log."""
         text, at = str(message), self.clock.now()
-        self.notices.add(severity, title, text, at.timestamp(), hold=timeout or 0.0)
+        self.board.add(severity, title, text, at.timestamp(), hold=timeout or 0.0)
         self.log_ring.append("notice", f"{title}: {text}" if title else text, at, severity)
-        self.post_message(messages.NoticesChanged())
+        self._post(messages.NoticesChanged())
 
-    def on_notices_changed(self, _message: messages.NoticesChanged) -> None:
-        for screen in self.screen_stack:
+    def seen(self) -> list[str]:
+        """Every notice raised so far (repeats too, oldest first), as the log shows it."""
+        return [e.text for e in self.log_ring.entries() if e.kind == "notice"]
+
+    def redraw(self, screens: Iterable[Screen], top: Screen) -> None:
+        """On the loop: every screen's bar, and the live log when it is the one shown."""
+        for screen in screens:
             for bar in screen.query(NoticeBar):
                 bar.update_line()
-        if isinstance(self.screen, LogScreen) and self.screen.is_mounted:
-            self.screen.draw_new()
+        if isinstance(top, LogScreen) and top.is_mounted:
+            top.draw_new()
 
     # -- operator actions from anywhere: the audit log, polled by id ----------------------
 
@@ -87,7 +81,3 @@ class NoticeRouting(_App):
                 self._audit_seen = int(rows[-1]["id"])
             elif self._audit_seen is None:
                 self._audit_seen = 0
-
-    @work(thread=True, exclusive=True, group="audit-poll")
-    def _poll_audit_in_thread(self) -> None:
-        self.poll_audit()

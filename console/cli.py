@@ -7,7 +7,6 @@ and an exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shlex
 import sqlite3
@@ -27,7 +26,13 @@ from rostersync.console import (
     cli_reports,
     web,
 )
-from rostersync.console.cli_context import CliError, engine_for, load
+from rostersync.console.cli_context import (
+    CliError,
+    check_leader,
+    engine_for,
+    load,
+    run_applying,
+)
 from rostersync.console.render import emit_json, run_text, status_text
 from rostersync.console.safe_text import escape_output, escaped_stdout
 from rostersync.storage import audit
@@ -137,17 +142,22 @@ def print_report(args: argparse.Namespace, report: RunReport) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     config, store = load(args)
     engine = engine_for(config, store)
+    check_leader(engine, dry_run=args.dry_run)
     audit.record(store, Clock().now(), "sync", None,
                  {"kind": args.kind, "dry_run": args.dry_run})
-    report = asyncio.run(engine.sync(args.kind, dry_run=args.dry_run, trigger="cli"))
+    report = run_applying(
+        engine, lambda: engine.sync(args.kind, dry_run=args.dry_run, trigger="cli"),
+        dry_run=args.dry_run)
     return print_report(args, report)
 
 
 def cmd_resync(args: argparse.Namespace) -> int:
     config, store = load(args)
     engine = engine_for(config, store)
+    check_leader(engine, dry_run=args.dry_run)
     audit.record(store, Clock().now(), "resync", args.employee_id, {"dry_run": args.dry_run})
-    report = asyncio.run(engine.resync(args.employee_id, dry_run=args.dry_run))
+    report = run_applying(engine, lambda: engine.resync(args.employee_id, dry_run=args.dry_run),
+                          dry_run=args.dry_run)
     return print_report(args, report)
 
 
@@ -263,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageFailure, sqlite3.Error) as exc:
         # A full disk or a failing one: one sentence, exit 1 (a bug in a statement shows).
         failure = as_storage_failure(exc, getattr(args, "db", None) or
-                                     "named by [database] path")
+                                     "named by [database] (path or url)")
         if failure is None:
             raise
         print(f"rostersync: {failure}", file=sys.stderr)

@@ -5,16 +5,22 @@ from console/cli.py, which imports them (no import circle)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from rostersync.console import keys_config
 from rostersync.console.safe_text import escape_controls
 from rostersync.storage import audit, audit_key
-from rostersync.storage.db import Store
+from rostersync.storage.db import DatabaseUnreachable, Store
 from rostersync.storage.db_path import DatabasePathError
+from rostersync.storage.store_factory import describe, make_store
 from rostersync.sync.config import Config, ConfigError, default_config_path, load_config
 from rostersync.sync.engine import EXIT_USAGE, Engine
+from rostersync.sync.ha_fence import refuse_if_another_leads, run_fenced
+from rostersync.sync.run_report import RunReport
 
 
 class CliError(Exception):
@@ -35,12 +41,13 @@ def load(args: argparse.Namespace) -> tuple[Config, Store]:
         raise ConfigError(f"{path}: {keys_config.summary(found)}")
     if args.db is not None:
         config.database.path = args.db
+        config.database.url = None  # --db names a SQLite file
     try:
-        store = Store(config.database.path)
-    except DatabasePathError as exc:  # already one sentence naming the path
+        store = make_store(config.database)
+    except (DatabasePathError, DatabaseUnreachable) as exc:  # one sentence naming it
         raise CliError(str(exc)) from None
     except Exception as exc:
-        raise CliError(f"{config.database.path}: cannot open the database ({exc})") from None
+        raise CliError(f"{describe(config.database)}: cannot open the database ({exc})") from None
     _audit_identity(args, store, path)
     return config, store
 
@@ -62,3 +69,17 @@ def _audit_identity(args: argparse.Namespace, store: Store, config_path: Path) -
 
 def engine_for(config: Config, store: Store) -> Engine:
     return Engine(config, store)
+
+
+def check_leader(engine: Engine, *, dry_run: bool = False) -> None:
+    """A command about to apply refuses, before it changes anything, while another node
+    leads ([ha] enabled; EngineBusy, exit 5). A dry run sends nothing: it is not fenced."""
+    if not dry_run:
+        refuse_if_another_leads(engine)
+
+
+def run_applying(engine: Engine, work: Callable[[], Coroutine[Any, Any, RunReport]],
+                 *, dry_run: bool = False) -> RunReport:
+    """Run an engine entry point for a command; one that applies is fenced by the leader
+    lease when [ha] is enabled (sync/ha_fence.py), so it never applies beside the leader."""
+    return asyncio.run(work() if dry_run else run_fenced(engine, work))

@@ -6,19 +6,18 @@ Every action that changes something is written to the audit log with the OS user
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from datetime import datetime
 
 from rostersync.console import actions, when
-from rostersync.console.cli_context import CliError, engine_for, load
+from rostersync.console.cli_context import CliError, check_leader, engine_for, load, run_applying
 from rostersync.console.render import emit_json, ops_table, run_text
 from rostersync.storage import audit
 from rostersync.storage import ops as op_store
 from rostersync.storage.db import Store, ts
 from rostersync.sync.clock import Clock
-from rostersync.sync.config import Config
+from rostersync.sync.engine import Engine
 from rostersync.sync.models import OpStatus
 
 
@@ -150,9 +149,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_now(args: argparse.Namespace, config: Config, store: Store, op_ids: list[int]
-               ) -> int:
-    report = asyncio.run(engine_for(config, store).apply_due(trigger="cli", op_ids=op_ids))
+def _apply_now(args: argparse.Namespace, engine: Engine, op_ids: list[int]) -> int:
+    report = run_applying(engine, lambda: engine.apply_due(trigger="cli", op_ids=op_ids))
     doc = report.as_dict()
     emit_json(doc) if args.json else print(run_text(doc))
     return report.exit_code
@@ -172,14 +170,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
                                "operations can be retried")
     else:
         raise CliError("name operation ids or pass --all-failed")
+    # Applying now: refused before any operation is queued again while another node leads.
+    engine = None if args.defer else engine_for(config, store)
+    if engine is not None:
+        check_leader(engine)
     acted = actions.retry(store, now, ids, config.guards.retry_max_attempts,
                           actor=audit.current_actor())
     _say_skipped(acted.skipped, "failed or dead")
-    if args.defer or not acted.done:
+    if engine is None or not acted.done:
         print(f"{len(acted.done)} operation(s) queued for the next run") if not args.json \
             else emit_json({"queued": acted.done, "skipped": acted.skipped})
         return 0
-    return _apply_now(args, config, store, acted.done)
+    return _apply_now(args, engine, acted.done)
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
@@ -226,13 +228,17 @@ def cmd_approve(args: argparse.Namespace) -> int:
     now = Clock().now()
     actor = audit.current_actor()
     ids = _held_ids(store, args)
+    # Applying now: refused before anything is approved while another node leads.
+    engine = None if args.defer else engine_for(config, store)
+    if engine is not None:
+        check_leader(engine)
     acted = actions.approve(store, now, ids, actor, run=args.run)
     _say_skipped(acted.skipped, "held")
-    if args.defer or not acted.done:
+    if engine is None or not acted.done:
         emit_json({"approved": acted.done, "skipped": acted.skipped}) if args.json else \
             print(f"approved {len(acted.done)} operation(s); they apply on the next run")
         return 0
-    return _apply_now(args, config, store, acted.done)
+    return _apply_now(args, engine, acted.done)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         return _report(args, checks)
     if args.db is not None:
         config.database.path = args.db
+        config.database.url = None  # --db names a SQLite file
     g = config.guards
     holds = (f"deactivations above max({g.mass_deactivation_min}, "
              f"{g.mass_deactivation_percent:g}% of active accounts) "
@@ -80,7 +81,9 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
     if textfile_problem is not None:
         add("metrics textfile", False, textfile_problem)
 
-    for file in (path, config.database.path):
+    # A PostgreSQL store has no file here: its checks come last (_database_checks).
+    files = (path,) if config.database.url else (path, config.database.path)
+    for file in files:
         problem = _perm_problem(Path(file))
         add(f"permissions {file}", problem is None, problem or "owner-only",
             None if problem is None else "warning")
@@ -134,10 +137,23 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         add("lms", False, str(exc))
     if not config.lms.verify_tls:
         add("tls", False, "TLS verification is off for the LMS", "warning")
+    if config.database.url is not None:
+        _database_checks(config.database.url, config.database.password_env, add)
+        return _report(args, checks)
     db_dir = Path(config.database.path).parent
     add("database folder", os.access(db_dir, os.W_OK), f"{db_dir} is writable"
         if os.access(db_dir, os.W_OK) else f"{db_dir} is not writable")
     return _report(args, checks)
+
+
+def _database_checks(url: str, password_env: str,
+                     add: Callable[[str, bool, str, str | None], None]) -> None:
+    """Login, server version, permissions and migrations of the PostgreSQL store."""
+    from rostersync.storage import pg_doctor
+    from rostersync.storage.pg_url import target_from
+
+    for found in pg_doctor.check(target_from(url, password_env)):
+        add(found.check, found.ok, found.detail, found.level)
 
 
 def _report(args: argparse.Namespace, checks: list[dict[str, str]]) -> int:

@@ -47,6 +47,7 @@ from rostersync.storage import drift as drift_store
 from rostersync.storage import events as event_store
 from rostersync.storage import ops as op_store
 from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.audiences.explain import overview
 from rostersync.sync.clock import Clock
 from rostersync.sync.config import Config, load_config
@@ -394,7 +395,7 @@ def run_demo(args: argparse.Namespace, *, on_call: Callable[[DemoWorld], OnCall]
     folder = (args.keep or Path(tempfile.mkdtemp(prefix="rostersync-demo-"))).resolve()
     world = DemoWorld(folder, on_call=on_call)
     config = world.start()
-    store = Store(config.database.path)
+    store = make_store(config.database)
     # The demo's audit log is keyed like any other: the key file beside its config, so
     # `rostersync audit verify` on the demo folder checks the on-call's and your actions.
     audit_key.attach(store, audit_key.default_key_path(world.config_path), os.environ)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hmac
 import json
 import threading
@@ -37,6 +38,7 @@ from rostersync.sandbox.moodle_data import MoodleSite, WsError, decode_form
 from rostersync.sandbox.serving import HOST, LoopbackSandbox, LoopbackServer, run_from_command_line
 
 ENDPOINT = "/webservice/rest/server.php"
+HOLD_LIMIT = 10.0  # seconds a held answer waits for the call it awaits
 Reply = tuple[int, dict[str, str], bytes]
 
 
@@ -48,6 +50,8 @@ class MoodleFaults:
         self._queue: list[Reply] = []  # answered in order, one per request
         self._refusals: dict[str, tuple[str, dict[str, str]]] = {}
         self._replacements: dict[str, list[Any]] = {}
+        self._holds: list[tuple[str, str, float]] = []  # (held, awaited, seconds at most)
+        self.held: list[bool] = []  # per hold: did the awaited call come?
         self.served = 0
 
     def burst(self, count: int, status: int = 503, retry_after: float | None = None) -> None:
@@ -77,6 +81,21 @@ class MoodleFaults:
                                    {"exception": exception, "errorcode": errorcode,
                                     "message": message})
 
+    def hold(self, function: str, until: str, limit: float = HOLD_LIMIT) -> None:
+        """The next call of ``function`` is answered only once a call of ``until``
+        arrives (or after ``limit`` seconds): shows whether a client has the two out at
+        once. ``held`` records, per hold, whether ``until`` came."""
+        with self._lock:
+            self._holds.append((function, until, limit))
+
+    def take_hold(self, function: str) -> tuple[str, float] | None:
+        with self._lock:
+            for index, (held, until, limit) in enumerate(self._holds):
+                if held == function:
+                    del self._holds[index]
+                    return until, limit
+        return None
+
     def replace_next(self, function: str, answer: Any) -> None:
         """The next call of ``function`` gets ``answer`` (JSON) instead of the truth."""
         with self._lock:
@@ -87,6 +106,7 @@ class MoodleFaults:
             self._queue.clear()
             self._refusals.clear()
             self._replacements.clear()
+            self._holds.clear()
 
     def __call__(self, function: str, params: dict[str, Any]) -> Reply | None:
         with self._lock:
@@ -156,7 +176,7 @@ class MoodleApp:
 
     def __init__(self, site: MoodleSite, token: str, *,
                  functions: set[str] | None = None, faults: MoodleFaults | None = None,
-                 cost: Cost | None = None) -> None:
+                 cost: Cost | None = None, workers: int = 0) -> None:
         self.site = site
         self.cost = cost or Cost()
         self._spent = 0.0  # the cost of the call being answered
@@ -165,7 +185,17 @@ class MoodleApp:
         self.functions = set(self.FUNCTIONS) | {"core_webservice_get_site_info"} \
             if functions is None else functions
         self.faults = faults or MoodleFaults()
+        # Holds stay with these switches even where a test wraps ``faults`` in its own.
+        self._holds = self.faults
         self.calls: list[tuple[str, str, str]] = []  # (function, raw query, raw body)
+        # Calls being answered, and for each call as it came, the calls it found there:
+        # whether a client had two at once (a site's PHP workers serve them side by side).
+        self.in_flight: list[str] = []
+        self.met: list[tuple[str, tuple[str, ...]]] = []
+        self._arrivals: dict[str, list[asyncio.Event]] = {}  # awaited function -> holds
+        # PHP workers (PHP_CLI_SERVER_WORKERS): calls beyond them queue for one.
+        self.workers = workers
+        self._workers: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -177,9 +207,34 @@ class MoodleApp:
             if not message.get("more_body"):
                 break
         query = scope.get("query_string", b"").decode("latin-1")
-        status, headers, payload, spent = self._costed(scope, query, body)
-        if spent:
-            await asyncio.sleep(spent)
+        if self.workers and self._workers is None:
+            self._workers = asyncio.Semaphore(self.workers)  # on the server's own loop
+        if self._workers is None:
+            await self._serve(scope, query, body, send)
+            return
+        async with self._workers:
+            await self._serve(scope, query, body, send)
+
+    async def _serve(self, scope: dict[str, Any], query: str, body: bytes, send: Any) -> None:
+        function = dict(parse_qsl(query)).get("wsfunction", "")
+        self.met.append((function, tuple(self.in_flight)))
+        for arrived in self._arrivals.pop(function, []):
+            arrived.set()
+        self.in_flight.append(function)
+        try:
+            status, headers, payload, spent = self._costed(scope, query, body)
+            if spent:
+                await asyncio.sleep(spent)
+            hold = self._holds.take_hold(function)
+            if hold is not None:
+                until, limit = hold
+                arrived = asyncio.Event()
+                self._arrivals.setdefault(until, []).append(arrived)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), limit)
+                self._holds.held.append(arrived.is_set())
+        finally:
+            self.in_flight.remove(function)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": payload})
@@ -255,11 +310,11 @@ class MoodleSandbox(LoopbackSandbox):
     def __init__(self, token: str, port: int = 0, *, host: str = HOST,
                  profile_fields: tuple[str, ...] = (), debug: bool = True,
                  functions: set[str] | None = None, cost: Cost | None = None,
-                 **site_options: Any) -> None:
+                 workers: int = 0, **site_options: Any) -> None:
         self.site = MoodleSite(profile_fields=profile_fields, debug=debug, **site_options)
         self.faults = MoodleFaults()
         self.app = MoodleApp(self.site, token, functions=functions, faults=self.faults,
-                             cost=cost)
+                             cost=cost, workers=workers)
         self._server = LoopbackServer(self.app, "moodle-sandbox", host, port, lifespan="off")
         self.base_url = ""
 
@@ -307,10 +362,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="milliseconds each user a create/update call writes costs")
     parser.add_argument("--read-ms", type=float, default=0.0,
                         help="milliseconds each user a lookup by field reads costs")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="calls answered at once, as a site's PHP workers "
+                             "(PHP_CLI_SERVER_WORKERS); 0: no bound")
     args = parser.parse_args(argv)
     cost = Cost(args.call_ms / 1000, args.user_ms / 1000, args.read_ms / 1000)
     lms = MoodleSandbox(token=args.token, port=args.port,
-                        profile_fields=tuple(args.profile_field), cost=cost)
+                        profile_fields=tuple(args.profile_field), cost=cost,
+                        workers=args.workers)
     for idnumber in args.cohort:
         lms.add_cohort(idnumber)
     run_from_command_line(lms, parser, lambda lms: lms.base_url)

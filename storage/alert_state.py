@@ -24,7 +24,9 @@ def set_state(store: Store, now: datetime, key: str, active: bool, detail: str |
         conn.execute(
             "INSERT INTO alert_state(key, active, since, detail) VALUES (?,?,?,?) "
             "ON CONFLICT(key) DO UPDATE SET detail = excluded.detail, "
-            "since = CASE WHEN active = excluded.active THEN since ELSE excluded.since END, "
+            # Qualified: PostgreSQL reads a bare name here as ambiguous with excluded's.
+            "since = CASE WHEN alert_state.active = excluded.active THEN alert_state.since "
+            "ELSE excluded.since END, "
             "active = excluded.active", (key, int(active), ts(now), detail))
 
 
@@ -53,6 +55,6 @@ def mark_channel(store: Store, now: datetime, key: str, channel: str, notified: 
             "VALUES (?,?,?,?,?) ON CONFLICT(key, channel) DO UPDATE SET "
             "notified = excluded.notified, last_error = excluded.last_error, "
             "notified_at = CASE WHEN excluded.last_error IS NULL THEN excluded.notified_at "
-            "ELSE notified_at END",
+            "ELSE alert_deliveries.notified_at END",
             (key, channel, None if notified is None else int(notified),
              ts(now) if error is None else None, error))

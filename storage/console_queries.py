@@ -36,6 +36,11 @@ class ListSpec:
     now_clause: str | None = None
 
 
+# A termination's deactivation status, shown and searched. Searched as the expression, not
+# its alias: PostgreSQL (unlike SQLite) has no SELECT aliases in WHERE.
+_OP_STATUS = ("(SELECT o.status FROM ops o WHERE o.employee_id = d.subject "
+              "AND o.kind = 'deactivate' ORDER BY o.id DESC LIMIT 1)")
+
 SPECS: dict[str, ListSpec] = {
     "drift": ListSpec(
         "drift",
@@ -53,10 +58,9 @@ SPECS: dict[str, ListSpec] = {
         "id", True, status_column="status", person_column="ops.employee_id"),
     "terminations": ListSpec(
         "terminations",
-        "SELECT d.id, d.subject, d.first_seen_at, d.detail, "
-        "(SELECT o.status FROM ops o WHERE o.employee_id = d.subject AND o.kind = 'deactivate' "
-        " ORDER BY o.id DESC LIMIT 1) AS op_status FROM drift d",
-        ("d.resolved_at IS NULL", "d.kind = 'pending_termination'"), ("d.subject", "op_status"),
+        f"SELECT d.id, d.subject, d.first_seen_at, d.detail, {_OP_STATUS} AS op_status "
+        "FROM drift d",
+        ("d.resolved_at IS NULL", "d.kind = 'pending_termination'"), ("d.subject", _OP_STATUS),
         ("first_seen_at", "subject", "id"), "first_seen_at", person_column="d.subject"),
     "scheduled": ListSpec(
         "scheduled",

@@ -83,6 +83,11 @@ BULK_AUTOCHECKPOINT_PAGES = 65536
 MAX_VARIABLES = 32766
 
 
+class DatabaseUnreachable(sqlite3.OperationalError):
+    """The database server cannot be reached or refused the login (PostgreSQL store);
+    ``str()`` is one sentence naming the server, never the password."""
+
+
 def inserted_id(cursor: sqlite3.Cursor) -> int:
     """The rowid of the row an INSERT through ``cursor`` just made."""
     if cursor.lastrowid is None:

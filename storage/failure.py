@@ -25,6 +25,9 @@ _CAUSES = {
     "SQLITE_CANTOPEN": "it cannot be opened (missing folder or no permission)",
     "SQLITE_CORRUPT": "the file is damaged",
     "SQLITE_NOTADB": "the file is not a SQLite database",
+    # The PostgreSQL store (storage/pg_store.py) names these on the errors it raises.
+    "PG_UNREACHABLE": "the database server could not be reached or closed the connection",
+    "PG_RESOURCES": "the database server ran out of a resource (disk, memory, connections)",
 }
 # Older SQLite bindings give no error name: the message text stands in.
 _MESSAGES = {

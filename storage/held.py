@@ -27,8 +27,7 @@ def hold_events(store: Store) -> list[dict[str, Any]]:
         "SELECT run_id, coalesce(hold_reason, ?) AS hold_reason, count(*) AS n, "
         "count(DISTINCT employee_id) AS people, min(created_at) AS oldest, "
         "group_concat(DISTINCT kind) AS kinds FROM ops WHERE status = 'held' "
-        "GROUP BY run_id, coalesce(hold_reason, ?) ORDER BY run_id DESC, n DESC",
-        (UNSPECIFIED, UNSPECIFIED))
+        "GROUP BY 1, 2 ORDER BY run_id DESC, n DESC", (UNSPECIFIED,))
     # Why each change was planned, per event: one grouped read for all the events.
     why: dict[tuple[int | None, str], dict[str, int]] = {}
     for run_id, hold_reason, reason, n in store.conn.execute(

@@ -22,7 +22,9 @@ def record_refusal(store: Store, now: datetime, source: str, status: int, why: s
         conn.execute(
             "INSERT INTO webhook_refusals(minute, source, status, refused, last_at, last_why) "
             "VALUES (?,?,?,1,?,?) ON CONFLICT(minute, source, status) DO UPDATE SET "
-            "refused = refused + 1, last_at = excluded.last_at, last_why = excluded.last_why",
+            # Qualified: on PostgreSQL a bare `refused` could be the excluded row's too.
+            "refused = webhook_refusals.refused + 1, last_at = excluded.last_at, "
+            "last_why = excluded.last_why",
             (minute, source, status, ts(now), why[:300]))
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from rostersync.storage.db import Store, execute_values, ts
+from rostersync.storage.lease import Fence, Fenced
 from rostersync.storage.op_row import OpRow
 from rostersync.storage.people import chunks
 
@@ -114,17 +115,26 @@ def recover_running(store: Store, now: datetime) -> int:
         return cur.rowcount
 
 
-def begin_attempt(store: Store, now: datetime, op_id: int, attempt: int) -> None:
+def begin_attempt(store: Store, now: datetime, op_id: int, attempt: int,
+                  fence: Fence | None = None) -> None:
     """Mark the op running with its attempt number, committed before the request. One
     statement (its own transaction): the attempt's log row is written with its outcome,
-    or as 'interrupted' by recover_running."""
-    store.conn.execute("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
-                       "WHERE id = ?", (attempt, ts(now), op_id))
+    or as 'interrupted' by recover_running. With a ``fence``, the same statement checks
+    that this node still holds its lease and token, else nothing changes and Fenced."""
+    sql, params = ("", ()) if fence is None else fence.clause(now)
+    cur = store.conn.execute("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
+                             "WHERE id = ?" + (f" AND {sql}" if sql else ""),
+                             (attempt, ts(now), op_id, *params))
+    if fence is not None and not cur.rowcount:
+        raise Fenced(fence.reason())
 
 
-def begin_attempts(conn: Any, now: datetime, attempts: Iterable[tuple[int, int]]) -> None:
+def begin_attempts(conn: Any, now: datetime, attempts: Iterable[tuple[int, int]],
+                   fence: Fence | None = None) -> None:
     """``begin_attempt`` for the ops of one batch, as (op id, attempt), in the caller's
-    transaction: committed together before the batch is sent."""
+    transaction: committed together before the batch is sent (after the fence check)."""
+    if fence is not None:
+        fence.check(conn, now)
     at = ts(now)
     conn.executemany("UPDATE ops SET status = 'running', attempts = ?, updated_at = ? "
                      "WHERE id = ?", [(attempt, at, op_id) for op_id, attempt in attempts])

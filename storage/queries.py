@@ -13,8 +13,9 @@ from rostersync.storage.db import Store, parse_ts, ts
 SCHEDULED_TERMINATION = (
     "effective_at IS NOT NULL", "in_scope = 1",
     "json_extract(record, '$.termination_date') IS NOT NULL",
+    # FALSE, not 0: PostgreSQL will not coalesce a comparison with a number.
     "NOT coalesce(json_extract(record, '$.hire_date') > "
-    "json_extract(record, '$.termination_date'), 0)")
+    "json_extract(record, '$.termination_date'), FALSE)")
 
 
 def termination_figures(store: Store, now: datetime, sla_minutes: float) -> dict[str, Any]:

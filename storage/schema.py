@@ -406,6 +406,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE people ADD COLUMN revisit_on TEXT;
     CREATE INDEX people_revisit ON people(revisit_on) WHERE revisit_on IS NOT NULL;
     """,
+    # 13: several `serve` nodes on one database (sync/leadership.py). Each lease carries a
+    # fencing token that only grows (a release expires the row and keeps it) and the node
+    # that holds it; a scheduled job's run is claimed by (job, fire time) before it runs,
+    # so that no job runs twice across nodes.
+    """
+    ALTER TABLE lease ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE lease ADD COLUMN node TEXT;
+    CREATE TABLE job_claims (
+        job        TEXT NOT NULL,
+        fire_time  TEXT NOT NULL,
+        node       TEXT,
+        claimed_at TEXT NOT NULL,
+        PRIMARY KEY (job, fire_time)
+    );
+    """,
 ]
 
 

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from rostersync.storage import pg_url
 from rostersync.sync import config_errors, config_safety
 from rostersync.sync.config_audiences import AudienceConfig, audiences_fingerprint, check_audiences
 from rostersync.sync.config_base import (  # noqa: F401 - the fields are imported from here too
@@ -30,6 +31,7 @@ from rostersync.sync.config_base import (  # noqa: F401 - the fields are importe
 from rostersync.sync.config_base import Strict as _Strict
 from rostersync.sync.config_checks import check_cron, check_date_formats, check_zone, undecodable
 from rostersync.sync.config_console import ConsoleConfig
+from rostersync.sync.config_ha import HaConfig
 from rostersync.sync.config_mapping import MappingConfig  # also imported from here
 from rostersync.sync.config_realtime import AlertsConfig, MetricsConfig, RealtimeConfig
 from rostersync.sync.config_reports import RetentionConfig
@@ -206,6 +208,18 @@ class ThresholdsConfig(_Strict):
 
 class DatabaseConfig(_Strict):
     path: Path = Path("rostersync.db")
+    # PostgreSQL instead of the SQLite file at ``path`` (storage/pg_store.py); the
+    # password comes from the environment variable ``password_env`` names, never the file.
+    url: str | None = None
+    password_env: str = Field(pg_url.DEFAULT_PASSWORD_ENV, min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        problem = None if value is None else pg_url.url_problem(value, "the URL")
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Config(_Strict):
@@ -223,6 +237,7 @@ class Config(_Strict):
     audiences: list[AudienceConfig] = Field(default_factory=list)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    ha: HaConfig = Field(default_factory=HaConfig)
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

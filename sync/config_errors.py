@@ -69,6 +69,9 @@ def suggestion(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
     return f" (did you mean {(parent + '.' if parent else '') + close[0]!r}?)"
 
 
+_NOT_ECHOED = {"database.url"}
+
+
 def describe(err: ErrorDetails, root: type[BaseModel]) -> str:
     """One problem, as a clause naming its key."""
     key = key_of(err["loc"])
@@ -80,7 +83,8 @@ def describe(err: ErrorDetails, root: type[BaseModel]) -> str:
     if not key:  # a rule across sections names its keys itself
         return msg
     shown = err.get("input")
-    value = "" if isinstance(shown, dict | list) else f" (got {shown!r})"
+    # A database URL may hold the password the message refuses: never echoed.
+    value = "" if isinstance(shown, dict | list) or key in _NOT_ECHOED else f" (got {shown!r})"
     return f"key {key!r}: {msg}{value}"
 
 

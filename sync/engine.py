@@ -18,11 +18,12 @@ from rostersync.storage import people as people_store
 from rostersync.storage import runs as run_store
 from rostersync.storage.db import Store
 from rostersync.storage.failure import StorageFailure, as_storage_failure
+from rostersync.storage.store_factory import make_store
 from rostersync.storage.writer import BatchWriter
 from rostersync.sync import pull as pull_mod
 from rostersync.sync import run_failures, writer_lease
-from rostersync.sync.audiences.lms import guard_removals, read_memberships
-from rostersync.sync.audiences.strays import is_stray, plan_strays
+from rostersync.sync.audiences.lms import read_memberships
+from rostersync.sync.audiences.strays import is_stray
 from rostersync.sync.clock import Clock
 from rostersync.sync.config import Config, ConfigError
 from rostersync.sync.connectors.base import (
@@ -36,9 +37,7 @@ from rostersync.sync.connectors.factory import make_source, make_target
 from rostersync.sync.evaluate import (
     Parsed,
     PlanSummary,
-    evaluate,
     parse_record,
-    write_changes,
 )
 from rostersync.sync.events import (
     EventCallback,
@@ -48,15 +47,9 @@ from rostersync.sync.events import (
     ignore,
 )
 from rostersync.sync.executor import Executor
-from rostersync.sync.feed_issues import feed_issues
-from rostersync.sync.gc_pause import YoungCollector, gc_paused
+from rostersync.sync.gc_pause import gc_paused
 from rostersync.sync.lms_read import read_all, read_one
-from rostersync.sync.mapping import absent_account_fields
-from rostersync.sync.mapping_logins import LoginBook
-from rostersync.sync.mass_guards import hold_mass_changes, hold_mass_rewrites
-from rostersync.sync.models import OpKind
-from rostersync.sync.plan import NewOp, attribute_changes, identity_changes
-from rostersync.sync.realtime.modes import keep_kinds
+from rostersync.sync.plan_writer import evaluate_and_write
 from rostersync.sync.realtime.runs import RealtimeRuns
 from rostersync.sync.run_report import (  # noqa: F401 - the command line imports them from here
     EXIT_FAILED,
@@ -71,7 +64,6 @@ from rostersync.sync.run_report import (  # noqa: F401 - the command line import
 )
 from rostersync.sync.threads import in_thread
 
-BATCH = 2000
 
 class Engine:
     def __init__(self, config: Config, store: Store | None = None, *,
@@ -80,7 +72,7 @@ class Engine:
                  clock: Clock | None = None, on_event: EventCallback = ignore,
                  rng: random.Random | None = None) -> None:
         self.config = config
-        self.store = store or Store(config.database.path)
+        self.store = store or make_store(config.database)
         self.source = source or make_source(config.hris)
         self.target_factory = target_factory or (lambda: make_target(config.lms))
         self.clock = clock or Clock()
@@ -90,6 +82,10 @@ class Engine:
         # Why the process is shutting down (request_stop), and the executor applying now.
         self.stopping: str | None = None
         self._executor: Executor | None = None
+        # Several serve nodes on one database (sync/leadership.py): the leader lease every
+        # apply must still hold, and why this node does not apply now (a standby).
+        self.fence: lease_store.Fence | None = None
+        self.standby: str | None = None
 
     def request_stop(self, reason: str) -> None:
         """A shutdown (serve's SIGTERM): the run applying sends no new operation, lets the
@@ -98,6 +94,18 @@ class Engine:
         self.stopping = self.stopping or reason
         if self._executor is not None:
             self._executor.interrupt(self.stopping)
+
+    def lead(self, fence: lease_store.Fence) -> None:
+        """This node leads with ``fence``: runs apply again, each op checking the fence."""
+        self.fence = fence
+        self.standby = None
+
+    def step_down(self, reason: str) -> None:
+        """This node no longer leads: the run applying sends no new operation (requests in
+        flight finish) and is recorded as interrupted; later runs are refused as busy."""
+        self.standby = reason
+        if self._executor is not None:
+            self._executor.interrupt(reason)
 
     # -- public entry points -----------------------------------------------------------
 
@@ -133,11 +141,31 @@ class Engine:
         return await self._guarded("retry", trigger, False,
                                    lambda run_id: self._apply_only(run_id, op_ids))
 
+    # -- steps of a run, for run bodies kept outside this module (sync.realtime.runs) --
+
+    def plan_people(self, run_id: int, keys: list[str],
+                    fresh_for: Callable[[list[str]], dict[str, Parsed]], *,
+                    only_kinds: frozenset[str] | None = None) -> PlanSummary:
+        """Evaluate ``keys`` (``fresh_for`` gives the records just read; the others are
+        re-evaluated from the database) and write their plan, as every run does; with
+        ``only_kinds``, only operations of those kinds are planned. Blocking: call it in a
+        thread."""
+        return self._evaluate_and_write(run_id, keys, fresh_for, frozenset(), False, None,
+                                        only_kinds=only_kinds)
+
+    async def apply_planned(self, run_id: int, report: RunReport,
+                            op_ids: list[int] | None = None) -> RunReport:
+        """Apply the due operations (only ``op_ids`` when given) as part of run ``run_id``,
+        in rounds until the revisits plan nothing more; ``report`` gets the outcome."""
+        return await self._apply(run_id, report, op_ids=op_ids)
+
     # -- lease, recovery and run bookkeeping -----------------------------------------
 
     async def _guarded(self, kind: str, trigger: str, dry_run: bool,
                        body: Callable[[int], Awaitable[RunReport]]) -> RunReport:
         ttl = self.config.guards.lease_seconds
+        if self.config.ha.enabled:  # a dead leader's run must not outlast its leader lease
+            ttl = min(ttl, self.config.ha.lease_seconds)
         # Off the loop: recovering a crashed run's ops scans the ops table, tens of
         # milliseconds at 100,000 ops, which the console would feel as a frozen screen.
         run_id = await in_thread(self._begin, kind, trigger, dry_run, ttl)
@@ -167,6 +195,8 @@ class Engine:
         """Take the lease, recover what a crashed run left, and record the new run."""
         now = self.clock.now()
         if not dry_run:
+            if self.standby:
+                raise EngineBusy(self.standby)
             writer_lease.take(self.store, self.holder, now, ttl)
             run_store.abandon_running(self.store, now)
             op_store.recover_running(self.store, now)
@@ -299,97 +329,9 @@ class Engine:
                             only_kinds: frozenset[str] | None = None,
                             strays: bool = False) -> PlanSummary:
         with self.store.bulk_writes(), gc_paused(), BatchWriter(self.store) as writer:
-            return self._evaluate_and_write_batches(
-                run_id, keys, fresh_for, missing, dry_run, finish, writer,
+            return evaluate_and_write(
+                self, run_id, keys, fresh_for, missing, dry_run, finish, writer,
                 only_kinds=only_kinds, strays=strays)
-
-    def _evaluate_and_write_batches(self, run_id: int, keys: list[str],
-                            fresh_for: Callable[[list[str]], dict[str, Parsed]],
-                            missing: set[str] | frozenset[str], dry_run: bool,
-                            finish: Callable[[Any], None] | None, writer: BatchWriter,
-                            *, only_kinds: frozenset[str] | None = None,
-                            strays: bool = False) -> PlanSummary:
-        """Evaluate in batches, each committed on its own so that no write transaction
-        outlasts a batch (the lease renewal and operator actions get their turn). A
-        batch is written on the writer's thread while the next one is evaluated.
-
-        A crash between batches loses nothing: planning is idempotent (same intent, same
-        key), and the snapshot only moves in the last transaction, so the next run
-        evaluates the same records again. Deactivations wait for that last transaction,
-        where the run's mass-deactivation check sees all of them (with those of other runs
-        in its window); login and email changes wait likewise for the mass identity-change
-        check. A dry run writes nothing at all.
-        """
-        now = self.clock.now()
-        g = self.config.guards
-        total = PlanSummary(plan=[] if dry_run else None)
-        held_back: list[NewOp] = []
-        rewriting: list[NewOp] = []  # updates written by the batches, for the hold below
-        linking: set[str] = set()  # accounts linked this run: no audience's strays
-        collect_young = YoungCollector()
-        # Conflicts inside the feed need the run's records all at once (a shared login
-        # spans batches); the people they involve are evaluated too, so each side gets
-        # its drift. Past the parsed-records limit the stored values stand in.
-        issues = feed_issues(self.store, self.config, now, keys,
-                             fresh_for(keys) if len(keys) <= pull_mod.KEEP_PARSED_LIMIT
-                             else {}, missing)
-        keys = sorted(set(keys) | issues.keys())
-        absent = absent_account_fields(getattr(self.config.hris, "columns", {}),
-                                       self.source.columns_present(),
-                                       self.config.mapping.compiled())
-        logins = LoginBook()  # generated logins chosen by earlier batches of the run
-        for start in range(0, len(keys), BATCH):
-            batch = keys[start:start + BATCH]
-            changes = evaluate(self.store, self.config, now, batch, fresh_for(batch),
-                               missing=missing, issues=issues, absent=absent,
-                               logins=logins)
-            if only_kinds is not None:  # a real-time run: the mode's kinds only
-                open_kinds = {op["id"]: op["kind"] for ops in
-                              op_store.open_ops_for(self.store, batch).values() for op in ops}
-                keep_kinds(changes, only_kinds, open_kinds)
-            ops = [op for op in changes.new_ops if op.kind != OpKind.deactivate]
-            held_back.extend(op for op in changes.new_ops if op.kind == OpKind.deactivate)
-            # Audience removals wait too, for the membership mass-change guard below, and
-            # login/email changes, for the mass identity-change guard.
-            waits = [op.kind == OpKind.member_remove or bool(identity_changes(op))
-                     for op in ops]
-            held_back += [op for op, wait in zip(ops, waits, strict=True) if wait]
-            ops = [op for op, wait in zip(ops, waits, strict=True) if not wait]
-            rewriting += [op for op in ops if attribute_changes(op)]
-            linking |= {op.lms_id for op in ops if op.kind == OpKind.link and op.lms_id}
-            if not dry_run:
-                writer.submit(partial(write_changes, changes=changes, now=now, run_id=run_id,
-                                      max_attempts=g.retry_max_attempts, ops=ops))
-            total.add_batch(changes)
-            total.add_ops(ops, now)
-            self.on_event(Progress(run_id, "evaluate", start + len(batch), len(keys)))
-            collect_young()
-        writer.wait()  # what follows reads and writes after every batch is committed
-        hold_mass_changes(self.store, g, now, run_id, held_back)
-        # Updates go out with their batches (most runs rewrite little); the few runs
-        # whose updates rewrite one attribute wholesale have them marked held here,
-        # before anything is applied (the run holds the writer lease).
-        rewrites_held, reason = hold_mass_rewrites(self.store, g, now, rewriting,
-                                                   written=not dry_run,
-                                                   fingerprint=self.config.fingerprint())
-        if rewrites_held:
-            total.held += rewrites_held
-            total.hold_reason = total.hold_reason or reason
-        if strays:  # after a full listing: members no person is linked to
-            stray = plan_strays(self.store, self.config, now, linking)
-            held_back += stray.new_ops
-            total.add_batch(stray)
-            if not dry_run:
-                with self.store.tx() as conn:
-                    write_changes(conn, stray, now, run_id, g.retry_max_attempts, [])
-        guard_removals(self.store, self.config, held_back)
-        total.add_ops(held_back, now)
-        if not dry_run:
-            with self.store.tx() as conn:
-                op_store.insert_ops(conn, now, run_id, held_back, g.retry_max_attempts)
-                if finish is not None:
-                    finish(conn)
-        return total
 
     async def _apply(self, run_id: int, report: RunReport,
                      op_ids: list[int] | None = None, employee_id: str | None = None
@@ -424,8 +366,9 @@ class Engine:
                 executor = Executor(self.store, target, self.config, self.clock, run_id,
                                     self.on_event, self.rng)
                 self._executor = executor
-                if self.stopping:  # asked while the connector opened
-                    executor.interrupt(self.stopping)
+                executor.fence = self.fence
+                if self.stopping or self.standby:  # asked while the connector opened
+                    executor.interrupt(self.stopping or self.standby or "")
                 try:
                     result = await executor.run(due)
                 finally:

@@ -10,7 +10,6 @@ a manager reference can always be resolved to an LMS id.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sqlite3
 from collections import Counter
@@ -26,14 +25,16 @@ from rostersync.storage import people as people_store
 from rostersync.storage import runs as run_store
 from rostersync.storage.db import Store, ts
 from rostersync.storage.failure import StorageFailure, as_storage_failure
+from rostersync.storage.lease import Fence, Fenced
 from rostersync.storage.op_row import OpRow
 from rostersync.sync.audiences.ordering import Wait, check_removal
 from rostersync.sync.clock import Clock
 from rostersync.sync.config import Config
 from rostersync.sync.connectors.base import ConnectorError, LmsTarget
 from rostersync.sync.events import EventCallback, OpFinished, Quarantined, ignore
-from rostersync.sync.executor_batch import BatchApply, batch_phases
-from rostersync.sync.executor_create import CreateApply
+from rostersync.sync.executor_accounts import AccountSteps, account_from_payload, deletes_account
+from rostersync.sync.executor_batch import BatchSteps, batch_phases
+from rostersync.sync.executor_create import CreateSteps
 from rostersync.sync.models import MEMBER_OP_KINDS, Account, ErrorClass, OpKind
 from rostersync.sync.plan import manager_depths
 from rostersync.sync.read_first import already_applied
@@ -52,14 +53,8 @@ class ExecResult:
         return self.counts["failed"] + self.counts["dead"]
 
 
-# Successful outcomes committed together (see Executor._succeeded).
+# Successful outcomes committed together (see Executor.succeeded).
 GROUP_COMMIT = 32
-
-
-def account_from_payload(data: dict[str, Any]) -> Account:
-    fields = {k: v for k, v in data.items() if k in Account.__slots__}
-    fields.setdefault("external_key", None)
-    return Account(**fields)
 
 
 def plan_waves(ops: list[OpRow]) -> dict[int, list[OpRow]]:
@@ -86,7 +81,11 @@ def plan_waves(ops: list[OpRow]) -> dict[int, list[OpRow]]:
     return waves
 
 
-class Executor(CreateApply, BatchApply):
+class Executor:
+    """Applies one run's operations. Its parts: ``accounts`` (what an operation writes to),
+    ``creates`` (look before creating, link what is there) and ``batches`` (many writes
+    per request), which records through this executor's single-operation steps."""
+
     def __init__(self, store: Store, target: LmsTarget, config: Config, clock: Clock,
                  run_id: int | None, on_event: EventCallback = ignore,
                  rng: random.Random | None = None) -> None:
@@ -97,8 +96,10 @@ class Executor(CreateApply, BatchApply):
         self.run_id = run_id
         self.on_event = on_event
         self.rng = rng or random.Random()
-        self._target_unmanaged: frozenset[str] = getattr(config.lms, "unmanaged_fields",
-                                                         frozenset())
+        self.accounts = AccountSteps(store, target, config)
+        self.creates = CreateSteps(target, self.accounts)
+        self.batches = BatchSteps(store, target, config, clock, self.accounts, self.creates,
+                                  self)
         g = config.guards
         self.policy = RetryPolicy(g.retry_max_attempts, g.retry_base_seconds, g.retry_max_seconds)
         self.result = ExecResult()
@@ -108,28 +109,32 @@ class Executor(CreateApply, BatchApply):
         self._interrupted = False  # the stop is a shutdown, not a fault: no quarantine
         self._storage_failure: StorageFailure | None = None
         self._done: list[tuple[OpRow, int, datetime, datetime, Account | None]] = []
-        # Accounts made or linked by this run, before their group commit: a report sent
-        # right after its manager resolves the manager from here.
-        self._made: dict[str, str] = {}
+        # The leader lease every attempt must still hold (several serve nodes), or None.
+        self.fence: Fence | None = None
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why no new operation is sent any more (a fault or a shutdown), if so."""
+        return self._stop_reason
 
     # -- orchestration -------------------------------------------------------------------
 
     async def run(self, ops: list[OpRow]) -> ExecResult:
         """Apply ``ops``; raises StorageFailure when the database failed under them (every
         worker stops at once: an attempt that cannot be recorded must not be sent)."""
-        self._batch_limits = await self._discover_batches() if ops else None
-        if self._batch_limits is None:
+        limits = await self.batches.discover() if ops else None
+        if limits is None:
             phases = [wave for _depth, wave in sorted(plan_waves(ops).items())]
         else:
-            phases = batch_phases(ops, self._batchable, plan_waves)
+            phases = batch_phases(ops, self.batches.batchable, plan_waves)
         try:
             for phase in phases:
                 if self._stop_reason:
                     break
                 await self._wave(phase)
-                self._recorded(self._flush)  # the next wave resolves managers from these
+                self.recorded(self.flush)  # the next wave resolves managers from these
         finally:
-            self._recorded(self._flush)
+            self.recorded(self.flush)
         if self._storage_failure is not None:
             # Ops sent but not recorded stay 'running'; the next run recovers them and
             # reads the LMS before sending any again (storage.ops.outcome_unknown).
@@ -144,13 +149,14 @@ class Executor(CreateApply, BatchApply):
         return self.result
 
     async def _wave(self, ops: list[OpRow]) -> None:
-        if self._batch_limits is not None and not self._batches_refused:
+        if self.batches.in_use:
             batched: list[OpRow] = []
             single: list[OpRow] = []
             for op in ops:
-                (batched if self._batchable(op) else single).append(op)
+                (batched if self.batches.batchable(op) else single).append(op)
             if batched:
-                await self._batched(batched)
+                self.batches.fence = self.fence
+                await self.batches.send(batched)
             ops = single
         if not ops:
             return
@@ -164,13 +170,13 @@ class Executor(CreateApply, BatchApply):
                     op = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                if not await self._recorded_async(self._apply(op)):
+                if not await self.recorded_async(self.apply_one(op)):
                     return
 
         workers = min(self.config.lms.concurrency, len(ops))
         await asyncio.gather(*(worker() for _ in range(workers)))
 
-    def _recorded(self, write: Any) -> bool:
+    def recorded(self, write: Any) -> bool:
         """Run ``write()``; a storage failure stops every worker instead of raising
         (the first is kept). False when the database has failed."""
         try:
@@ -179,7 +185,8 @@ class Executor(CreateApply, BatchApply):
             self._storage_failed(exc)
         return self._storage_failure is None
 
-    async def _recorded_async(self, step: Any) -> bool:
+    async def recorded_async(self, step: Any) -> bool:
+        """Await ``step``, as ``recorded`` runs a write."""
         try:
             await step
         except (sqlite3.Error, StorageFailure) as exc:
@@ -195,7 +202,8 @@ class Executor(CreateApply, BatchApply):
 
     # -- one operation -------------------------------------------------------------------
 
-    async def _apply(self, op: OpRow) -> None:
+    async def apply_one(self, op: OpRow) -> None:
+        """Send one operation, retrying inline within guards.inline_retry_max_seconds."""
         if op["kind"] == OpKind.member_remove:
             wait = check_removal(self.store, self.config, op, self.clock.now())
             if wait is not None:
@@ -205,22 +213,26 @@ class Executor(CreateApply, BatchApply):
         while True:
             attempt += 1
             started = self.clock.now()
-            op_store.begin_attempt(self.store, started, op["id"], attempt)
+            try:
+                op_store.begin_attempt(self.store, started, op["id"], attempt, self.fence)
+            except Fenced as exc:
+                self.interrupt(str(exc))  # another node leads now: it applies the rest
+                return
             op["attempt"] = attempt
             try:
                 account = await self._perform(op)
             except ConnectorError as exc:
-                delay = self._failed(op, attempt, started, exc)
+                delay = self.failed(op, attempt, started, exc)
                 if delay is None or delay > self.config.guards.inline_retry_max_seconds \
                         or self._stop_reason:
                     return
                 await self.clock.sleep(delay)
                 continue
-            self._succeeded(op, attempt, started, account)
+            self.succeeded(op, attempt, started, account)
             return
 
-    def _succeeded(self, op: OpRow, attempt: int, started: datetime,
-                   account: Account | None) -> None:
+    def succeeded(self, op: OpRow, attempt: int, started: datetime,
+                  account: Account | None) -> None:
         # Successes are committed in small groups (and at the end of every wave): a crash
         # before the commit leaves the op 'running', and its retry re-reads the LMS
         # before creating, so a group commit costs nothing in safety and saves a
@@ -228,16 +240,17 @@ class Executor(CreateApply, BatchApply):
         self._done.append((op, attempt, started, self.clock.now(), account))
         if op["kind"] in (OpKind.create, OpKind.link) and account is not None \
                 and account.lms_id:
-            self._made[op["employee_id"]] = account.lms_id
-        if len(self._done) >= GROUP_COMMIT and not self._batch_open:
-            self._flush()  # a batch's outcomes are committed together when it is done
+            self.accounts.remember(op["employee_id"], account.lms_id)
+        if len(self._done) >= GROUP_COMMIT and not self.batches.open:
+            self.flush()  # a batch's outcomes are committed together when it is done
         self._attempted += 1
         self.result.counts["succeeded"] += 1
         self.result.applied_people.add(op["employee_id"])
         self.on_event(OpFinished(self.run_id, op["id"], op["employee_id"], op["kind"],
                                  "succeeded"))
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Commit the successes recorded since the last flush."""
         done, self._done = self._done, []
         if not done:
             return
@@ -265,8 +278,8 @@ class Executor(CreateApply, BatchApply):
                                              op["kind"] == OpKind.member_add)
                     people_store.mark_dirty(conn, [op["employee_id"]])
 
-    def _failed(self, op: OpRow, attempt: int, started: datetime,
-                exc: ConnectorError, *, counted: bool = True) -> float | None:
+    def failed(self, op: OpRow, attempt: int, started: datetime,
+               exc: ConnectorError, *, counted: bool = True) -> float | None:
         """Persist a failure; returns the delay before the next attempt, or None.
         ``counted`` False: the failure of a whole batch already counted once for the
         circuit breaker (one lost answer is one failure of the LMS, not hundreds)."""
@@ -337,46 +350,6 @@ class Executor(CreateApply, BatchApply):
 
     # -- what each kind of operation does ----------------------------------------------
 
-    def _cached(self, lms_id: str | None) -> Account | None:
-        if not lms_id:
-            return None
-        text = account_store.get_account(self.store, lms_id)
-        return Account.from_json(text) if text else None
-
-    def _lms_id_of(self, employee_id: str | None) -> str | None:
-        if not employee_id:
-            return None
-        if employee_id in self._made:
-            return self._made[employee_id]
-        return account_store.lms_ids_for_keys(self.store, [employee_id]).get(employee_id)
-
-    def _deletes(self, kind: OpKind) -> bool:
-        return kind == OpKind.delete or (
-            kind == OpKind.deactivate
-            and getattr(self.config.lms, "deactivate_by", "active_false") == "delete")
-
-    def _target_of(self, op: OpRow) -> tuple[str, Account | None, dict[str, Any]]:
-        """The LMS id an account operation writes to, its cached account and the fields it
-        sets. Raises not_found when the person's account is no longer linked."""
-        kind = OpKind(op["kind"])
-        key = op["employee_id"]
-        payload = op["payload"]
-        lms_id = op.get("lms_id") or self._lms_id_of(key)
-        if not lms_id:
-            raise ConnectorError(f"no LMS account is linked to {key} any more",
-                                 ErrorClass.not_found)
-        changes: dict[str, Any] = {}
-        if kind == OpKind.deactivate:
-            changes["active"] = False
-        elif kind != OpKind.delete:
-            changes = dict(payload.get("changes", {}))
-        if kind == OpKind.reactivate:
-            changes["active"] = True
-        elif kind == OpKind.link:
-            changes["external_key"] = key
-            changes["active"] = payload.get("active", True)
-        return lms_id, self._cached(lms_id), changes
-
     async def _perform(self, op: OpRow) -> Account | None:
         kind = OpKind(op["kind"])
         key = op["employee_id"]
@@ -384,13 +357,13 @@ class Executor(CreateApply, BatchApply):
         if kind == OpKind.create:
             desired = account_from_payload(payload["account"])
             desired.external_key = key
-            return await self._create(key, desired, op["attempt"],
-                                      link_unlinked=not payload.get("new_account"))
+            return await self.creates.create(key, desired, op["attempt"],
+                                             link_unlinked=not payload.get("new_account"))
         if kind in MEMBER_OP_KINDS:
             await self._membership(op, kind, key)
             return None  # a membership changes no account
-        lms_id, cached, changes = self._target_of(op)
-        deletes = self._deletes(kind)
+        lms_id, cached, changes = self.accounts.target_of(op)
+        deletes = deletes_account(kind, self.config)
         if op_store.outcome_unknown(op):
             # The last attempt may have reached the LMS before its outcome was recorded
             # (a kill, a full disk): read before sending anything again.
@@ -399,7 +372,8 @@ class Executor(CreateApply, BatchApply):
                 raise ConnectorError(f"LMS account {lms_id} of {key} no longer exists",
                                      ErrorClass.not_found)
             if found is not None and not deletes and \
-                    already_applied(self._translate(found), changes, self._target_unmanaged):
+                    already_applied(self.accounts.translate(found), changes,
+                                    self.accounts.unmanaged):
                 found.lms_id = found.lms_id or lms_id
                 return found
             if found is None:  # deleted by the attempt whose answer was lost
@@ -412,7 +386,7 @@ class Executor(CreateApply, BatchApply):
             with self.store.tx() as conn:
                 account_store.delete_accounts(conn, [lms_id])
             return None
-        return await self._update(lms_id, key, cached, changes)
+        return await self.accounts.update(lms_id, key, cached, changes)
 
     async def _membership(self, op: OpRow, kind: OpKind, key: str) -> None:
         audience_id = op["payload"]["audience"]
@@ -421,7 +395,7 @@ class Executor(CreateApply, BatchApply):
             raise ConnectorError(f"audience {audience_id!r} is no longer configured",
                                  ErrorClass.mapping)
         # The account made earlier in this run (a new hire) is the one to add.
-        lms_id = self._lms_id_of(key) or op.get("lms_id")
+        lms_id = self.accounts.lms_id_of(key) or op.get("lms_id")
         if not lms_id:
             raise ConnectorError(f"{key} has no LMS account yet: the membership of "
                                  f"{audience_id!r} waits for it", ErrorClass.transient)
@@ -431,39 +405,3 @@ class Executor(CreateApply, BatchApply):
         else:
             await self.target.remove_from_audience(audience, lms_id)
         return None
-
-    def _update_request(self, cached: Account | None, changes: dict[str, Any]
-                        ) -> tuple[str | None, str | None]:
-        """The manager's LMS id and the version an update of ``changes`` is sent with; a
-        manager without an account yet is left out of ``changes`` (the next run sets it)."""
-        manager_lms_id = None
-        if changes.get("manager_key"):
-            manager_lms_id = self._lms_id_of(changes["manager_key"])
-            if manager_lms_id is None:
-                changes.pop("manager_key")  # the manager has no account yet: next run
-        version = (cached.version if cached and getattr(self.config.lms, "use_etags", False)
-                   else None)
-        return manager_lms_id, version
-
-    async def _update(self, lms_id: str, key: str, cached: Account | None,
-                      changes: dict[str, Any]) -> Account:
-        manager_lms_id, version = self._update_request(cached, changes)
-        returned = await self.target.update(lms_id, changes, version=version,
-                                            manager_lms_id=manager_lms_id)
-        return self._updated(lms_id, key, cached, changes, returned)
-
-    @staticmethod
-    def _updated(lms_id: str, key: str, cached: Account | None, changes: dict[str, Any],
-                 returned: Account | None) -> Account:
-        """The account as it stands after an update: the cached one with the changes."""
-        base = cached or Account(external_key=key, user_name="", lms_id=lms_id)
-        merged = json.loads(base.to_json())
-        merged.update({k: v for k, v in changes.items() if k in Account.__slots__})
-        # Mapped target attributes (not fields) are kept under their own names.
-        mapped = {k: v for k, v in changes.items() if k not in Account.__slots__}
-        if mapped:
-            merged["attributes"] = {**merged.get("attributes", {}), **mapped}
-        merged["lms_id"] = lms_id
-        if returned is not None:
-            merged["version"] = returned.version
-        return account_from_payload(merged)

@@ -17,9 +17,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from rostersync.storage import ops as op_store
+from rostersync.storage.lease import Fence, Fenced
 from rostersync.storage.op_row import OpRow
 from rostersync.sync.bulk import (
     Batch,
@@ -31,6 +32,7 @@ from rostersync.sync.bulk import (
     packed,
 )
 from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.executor_accounts import AccountSteps, deletes_account, updated_account
 from rostersync.sync.models import Account, ErrorClass, OpKind
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from rostersync.sync.clock import Clock
     from rostersync.sync.config import Config
     from rostersync.sync.connectors.base import LmsTarget
+    from rostersync.sync.executor_create import CreateSteps
 
 log = logging.getLogger(__name__)
 
@@ -62,47 +65,51 @@ def batch_phases(ops: list[OpRow], batchable: Callable[[OpRow], bool],
     return [phase for phase in (*early, creates, others, *late) if phase]
 
 
-class BatchApply:
-    """The batched half of ``sync.executor.Executor`` (a mixin: it uses the executor's
-    recording, translation and single-request methods)."""
+class SingleSteps(Protocol):
+    """The executor's per-operation steps a batch records its outcomes with and falls back
+    on (``sync.executor.Executor`` is one)."""
 
-    _batch_limits: BatchLimits | None = None
-    _batches_refused = False
-    _batch_open = False  # outcomes of a batch are being recorded: one commit at its end
+    @property
+    def stop_reason(self) -> str | None: ...
+    def recorded(self, write: Callable[[], object]) -> bool: ...
+    async def recorded_async(self, step: Awaitable[object]) -> bool: ...
+    def flush(self) -> None: ...
+    def interrupt(self, reason: str) -> None: ...
+    async def apply_one(self, op: OpRow) -> None: ...
+    def succeeded(self, op: OpRow, attempt: int, started: datetime,
+                  account: Account | None) -> None: ...
+    def failed(self, op: OpRow, attempt: int, started: datetime,
+               exc: ConnectorError, *, counted: bool = True) -> float | None: ...
 
-    # The executor's state and steps this half uses (``sync.executor.Executor`` sets and
-    # defines them), declared for the type checker.
-    store: Store
-    target: LmsTarget
-    config: Config
-    clock: Clock
-    _stop_reason: str | None
 
-    if TYPE_CHECKING:
-        def _recorded(self, write: Callable[[], object]) -> bool: ...
-        async def _recorded_async(self, step: Awaitable[object]) -> bool: ...
-        def _flush(self) -> None: ...
-        async def _apply(self, op: OpRow) -> None: ...
-        def _succeeded(self, op: OpRow, attempt: int, started: datetime,
-                       account: Account | None) -> None: ...
-        def _failed(self, op: OpRow, attempt: int, started: datetime,
-                    exc: ConnectorError, *, counted: bool = True) -> float | None: ...
-        def _lms_id_of(self, employee_id: str | None) -> str | None: ...
-        def _deletes(self, kind: OpKind) -> bool: ...
-        def _target_of(self, op: OpRow
-                       ) -> tuple[str, Account | None, dict[str, Any]]: ...
-        def _update_request(self, cached: Account | None, changes: dict[str, Any]
-                            ) -> tuple[str | None, str | None]: ...
-        async def _update(self, lms_id: str, key: str, cached: Account | None,
-                          changes: dict[str, Any]) -> Account: ...
-        @staticmethod
-        def _updated(lms_id: str, key: str, cached: Account | None,
-                     changes: dict[str, Any], returned: Account | None) -> Account: ...
-        async def _existing(self, key: str, desired: Account,
-                            link_unlinked: bool = True) -> Account | None: ...
+class BatchSteps:
+    """The executor's batched sending (``sync.executor.Executor`` owns one per run)."""
 
-    async def _discover_batches(self) -> BatchLimits | None:
-        """The target's batch limits, or None to send one request per operation."""
+    def __init__(self, store: Store, target: LmsTarget, config: Config, clock: Clock,
+                 accounts: AccountSteps, creates: CreateSteps, single: SingleSteps) -> None:
+        self.store = store
+        self.target = target
+        self.config = config
+        self.clock = clock
+        self.accounts = accounts
+        self.creates = creates
+        self.single = single
+        self.limits: BatchLimits | None = None  # None: one request per operation
+        self.refused = False  # the LMS refused a batch: single requests for the rest
+        self.open = False  # outcomes of a batch are being recorded: one commit at its end
+        self.fence: Fence | None = None  # the leader lease each batch must still hold
+
+    @property
+    def in_use(self) -> bool:
+        return self.limits is not None and not self.refused
+
+    async def discover(self) -> BatchLimits | None:
+        """The target's batch limits (kept in ``limits``), or None to send one request per
+        operation."""
+        self.limits = await self._discover()
+        return self.limits
+
+    async def _discover(self) -> BatchLimits | None:
         limits_of = getattr(self.target, "batch_limits", None)
         if limits_of is None:
             return None
@@ -113,20 +120,20 @@ class BatchApply:
             return None
         return limits if limits is not None and limits.max_items > 1 else None
 
-    def _batchable(self, op: OpRow) -> bool:
+    def batchable(self, op: OpRow) -> bool:
         kind = op["kind"]
         if kind not in BATCHED_KINDS or op_store.outcome_unknown(op):
             return False
         if kind == OpKind.create:
             return op["attempts"] == 0  # a retried create reads first, on its own
-        return not self._deletes(OpKind(kind))
+        return not deletes_account(OpKind(kind), self.config)
 
     # -- one phase ---------------------------------------------------------------------
 
-    async def _batched(self, ops: list[OpRow]) -> None:
+    async def send(self, ops: list[OpRow]) -> None:
         """Pack ``ops`` into batches and send them, ``concurrency`` at a time; a batch
         waits for the earlier batches that create its reports' managers."""
-        limits = self._batch_limits
+        limits = self.limits
         assert limits is not None
         items, by_ref, manager_ref_of = self._items(ops, limits)
         # Sized and packed as the workers take them: the first leaves at once.
@@ -136,7 +143,7 @@ class BatchApply:
         done: dict[int, asyncio.Event] = {}
 
         async def worker() -> None:
-            while not self._stop_reason:
+            while not self.single.stop_reason:
                 index, batch = next(batches, (-1, None))
                 if batch is None:
                     return
@@ -144,11 +151,12 @@ class BatchApply:
                 try:
                     for earlier in sorted(batch.after):
                         await done[earlier].wait()
-                    if not self._stop_reason and not await self._recorded_async(
+                    if not self.single.stop_reason and not await self.single.recorded_async(
                             self._send_batch(batch, by_ref)):
                         return
                 finally:
-                    self._recorded(self._flush)  # reports of later batches resolve these
+                    # Reports in later batches resolve their managers from these.
+                    self.single.recorded(self.single.flush)
                     done[index].set()
 
         workers = min(self.config.lms.concurrency, -(-len(items) // limits.max_items))
@@ -196,8 +204,12 @@ class BatchApply:
         started = self.clock.now()
         ops = [by_ref[item.ref] for item in batch.items]
         attempts = {op["id"]: op["attempts"] + 1 for op in ops}
-        with self.store.tx() as conn:  # every attempt committed before the request
-            op_store.begin_attempts(conn, started, attempts.items())
+        try:
+            with self.store.tx() as conn:  # every attempt committed before the request
+                op_store.begin_attempts(conn, started, attempts.items(), self.fence)
+        except Fenced as exc:
+            self.single.interrupt(str(exc))  # another node leads now: it sends the rest
+            return
         sending: list[BatchItem] = []
         for item, op in zip(batch.items, ops, strict=True):
             op["attempt"] = attempts[op["id"]]
@@ -207,7 +219,7 @@ class BatchApply:
                 if item.kind == "create":
                     self._fill(item, op)
             except ConnectorError as exc:
-                self._failed(op, op["attempt"], started, exc)
+                self.single.failed(op, op["attempt"], started, exc)
                 continue
             sending.append(item)
         if not sending:
@@ -220,13 +232,13 @@ class BatchApply:
         except BatchRefused as refused:
             # Nothing was applied: send each on its own, now and for the rest of the run.
             log.info("%s; sending one request per operation", refused)
-            self._batches_refused = True
+            self.refused = True
             for item in sending:
                 op = by_ref[item.ref]
                 op["attempts"] = op["attempt"] - 1  # the same attempt, sent differently
-                if self._stop_reason:  # the breaker or refused credentials stopped the run
+                if self.single.stop_reason:  # the breaker or refused credentials stopped it
                     break
-                await self._apply(op)
+                await self.single.apply_one(op)
             return
         except ConnectorError as exc:
             outcomes = {item.ref: exc for item in sending}
@@ -234,17 +246,18 @@ class BatchApply:
         else:
             whole = None
         retry: list[tuple[OpRow, float]] = []
-        self._batch_open = True
+        self.open = True
         try:
             await self._record_outcomes(sending, by_ref, outcomes, whole, started, retry)
         finally:
-            self._batch_open = False
-        self._flush()
-        if retry and not self._stop_reason:
+            self.open = False
+        self.single.flush()
+        if retry and not self.single.stop_reason:
             await self.clock.sleep(max(delay for _op, delay in retry))
             for op, _delay in retry:  # the next attempt reads first, on its own
                 op["attempts"] = op["attempt"]
-                if self._stop_reason or not await self._recorded_async(self._apply(op)):
+                if self.single.stop_reason or not await self.single.recorded_async(
+                        self.single.apply_one(op)):
                     return
 
     async def _record_outcomes(self, sending: list[BatchItem],
@@ -263,12 +276,12 @@ class BatchApply:
             if isinstance(outcome, ConnectorError):
                 outcome = await self._second_chance(item, op, outcome)
             if isinstance(outcome, ConnectorError):
-                delay = self._failed(op, op["attempt"], started, outcome,
-                                     counted=whole is None or position == 0)
+                delay = self.single.failed(op, op["attempt"], started, outcome,
+                                           counted=whole is None or position == 0)
                 if delay is not None:
                     retry.append((op, delay))
                 continue
-            self._succeeded(op, op["attempt"], started, self._applied(item, op, outcome))
+            self.single.succeeded(op, op["attempt"], started, self._applied(item, op, outcome))
 
     def _fill(self, item: BatchItem, op: OpRow) -> None:
         """The request-time parts of an item: manager ids (managers created by earlier
@@ -277,10 +290,10 @@ class BatchApply:
             account = item.account
             assert account is not None
             if account.manager_key and item.manager_ref is None:
-                item.manager_lms_id = self._lms_id_of(account.manager_key)
+                item.manager_lms_id = self.accounts.lms_id_of(account.manager_key)
             return
-        lms_id, cached, changes = self._target_of(op)
-        manager_lms_id, version = self._update_request(cached, changes)
+        lms_id, cached, changes = self.accounts.target_of(op)
+        manager_lms_id, version = self.accounts.update_request(cached, changes)
         item.lms_id, item.changes = lms_id, changes
         item.manager_lms_id, item.version = manager_lms_id, version
         op["cached"] = cached
@@ -294,14 +307,14 @@ class BatchApply:
             if item.kind == "create" and error.error_class == ErrorClass.conflict:
                 account = item.account
                 assert account is not None
-                found = await self._existing(op["employee_id"], account,
+                found = await self.creates.existing(op["employee_id"], account,
                                              not op["payload"].get("new_account"))
                 if found is None:
                     return error
                 op["found"] = True
                 return found
             if item.kind == "update" and error.status == 412:
-                return await self._update(item.lms_id or "", op["employee_id"],
+                return await self.accounts.update(item.lms_id or "", op["employee_id"],
                                           op.get("cached"), dict(item.changes))
         except ConnectorError as exc:
             return exc
@@ -311,7 +324,7 @@ class BatchApply:
         """The account to record for a successful item, as the single path records it."""
         key = op["employee_id"]
         if item.kind == "update":
-            return self._updated(item.lms_id or "", key, op.get("cached"), item.changes,
+            return updated_account(item.lms_id or "", key, op.get("cached"), item.changes,
                                  outcome)
         assert outcome is not None and item.account is not None
         if op.pop("found", False):

@@ -2,51 +2,39 @@
 
 A create whose earlier attempt may have reached the LMS reads it by external key first;
 a create the LMS refuses as taken looks for the account (ours, or an unlinked one with
-the same userName, which is linked). A mixin of ``sync.executor.Executor``.
+the same userName, which is linked). ``sync.executor.Executor`` owns one per run; its
+batches use ``existing`` for a create a batch answer refused as taken.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from rostersync.storage import accounts as account_store
-from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.base import ConnectorError, LmsTarget
 from rostersync.sync.diff import changed_fields
+from rostersync.sync.executor_accounts import AccountSteps
 from rostersync.sync.models import Account, ErrorClass
 
-if TYPE_CHECKING:
-    from rostersync.storage.db import Store
-    from rostersync.sync.connectors.base import LmsTarget
 
+class CreateSteps:
+    def __init__(self, target: LmsTarget, accounts: AccountSteps) -> None:
+        self.target = target
+        self.accounts = accounts
 
-class CreateApply:
-    # The executor's state and steps this half uses (``sync.executor.Executor`` sets and
-    # defines them), declared for the type checker.
-    store: Store
-    target: LmsTarget
-    _target_unmanaged: frozenset[str]
-
-    if TYPE_CHECKING:
-        def _lms_id_of(self, employee_id: str | None) -> str | None: ...
-        async def _update(self, lms_id: str, key: str, cached: Account | None,
-                          changes: dict[str, Any]) -> Account: ...
-
-    async def _create(self, key: str, desired: Account, attempt: int, *,
-                      link_unlinked: bool = True) -> Account:
+    async def create(self, key: str, desired: Account, attempt: int, *,
+                     link_unlinked: bool = True) -> Account:
         # An earlier attempt may have reached the LMS before the process died (its outcome
         # unrecorded): look the account up by external key first. A first attempt goes
         # straight to POST; a uniqueness conflict then tells us to look.
         if attempt > 1:
-            found = await self._existing(key, desired, link_unlinked)
+            found = await self.existing(key, desired, link_unlinked)
             if found is not None:
                 return found
-        manager_lms_id = self._lms_id_of(desired.manager_key)
+        manager_lms_id = self.accounts.lms_id_of(desired.manager_key)
         try:
             created = await self.target.create(desired, manager_lms_id)
         except ConnectorError as exc:
             if exc.error_class != ErrorClass.conflict:
                 raise
-            found = await self._existing(key, desired, link_unlinked)
+            found = await self.existing(key, desired, link_unlinked)
             if found is None:
                 raise
             return found
@@ -55,8 +43,8 @@ class CreateApply:
         created.manager_key = desired.manager_key if manager_lms_id else None
         return created
 
-    async def _existing(self, key: str, desired: Account,
-                        link_unlinked: bool = True) -> Account | None:
+    async def existing(self, key: str, desired: Account,
+                       link_unlinked: bool = True) -> Account | None:
         """The account this create would make, if it already exists: ours (same external
         key) or an unlinked one with the same userName, which is linked. A userName held by
         another employee's account is a conflict for a person to resolve, and so is an
@@ -64,11 +52,11 @@ class CreateApply:
         linking it would undo that decision."""
         mine = [a for a in await self.target.find_by_external_key(key) if a.external_key == key]
         if mine:
-            found = self._translate(mine[0])
-            changes = changed_fields(desired, found, self._target_unmanaged)
+            found = self.accounts.translate(mine[0])
+            changes = changed_fields(desired, found, self.accounts.unmanaged)
             if not changes:
                 return found
-            return await self._update(found.lms_id or "", key, found, changes)
+            return await self.accounts.update(found.lms_id or "", key, found, changes)
         same_name = await self.target.find_by_user_name(desired.user_name)
         for account in same_name:
             if account.external_key and account.external_key != key:
@@ -85,15 +73,8 @@ class CreateApply:
                 f"it: the operator decided on a new account for {key} rather than linking "
                 f"that one; rename or remove LMS account {held.lms_id}, or decide to link "
                 f"it (`rostersync links link {key} {held.lms_id}`)", ErrorClass.conflict)
-        found = self._translate(same_name[0])
-        changes = changed_fields(desired, found, self._target_unmanaged)
+        found = self.accounts.translate(same_name[0])
+        changes = changed_fields(desired, found, self.accounts.unmanaged)
         changes["external_key"] = key
         changes["active"] = desired.active
-        return await self._update(found.lms_id or "", key, found, changes)
-
-    def _translate(self, account: Account) -> Account:
-        manager_lms_id = account.extra.pop("manager_lms_id", None)
-        if manager_lms_id:
-            account.manager_key = account_store.keys_for_lms_ids(
-                self.store, [manager_lms_id]).get(manager_lms_id)
-        return account
+        return await self.accounts.update(found.lms_id or "", key, found, changes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
@@ -145,12 +146,28 @@ def families(status: dict[str, Any], durations: dict[str, float],
                    ["count", "hash"])
         g.add_metric([str(head["count"]), head["hash"]], 1)
         out.append(g)
+    if "leader" in status:  # [ha] enabled
+        out += _leader_families(status["leader"])
     if alerts is not None:
         g = _gauge("alert_active", "1 while an alert condition holds", ["alert"])
         for key, active in sorted(alerts.items()):
             g.add_metric([key], int(active))
         out.append(g)
     return out
+
+
+def _leader_families(leader: dict[str, Any] | None) -> list[Metric]:
+    """The leader node ([ha]); the families are empty while no node leads."""
+    node = _gauge("leader", "1, labelled with the node that holds the leader lease", ["node"])
+    token = _gauge("leader_token", "The leader lease's fencing token (grows at each change)")
+    since = _gauge("leader_since_timestamp_seconds", "When the leader took the lease "
+                                                     "(Unix time)")
+    if leader is not None:
+        node.add_metric([str(leader["node"])], 1)
+        token.add_metric([], leader["token"])
+        if leader["since"]:
+            since.add_metric([], datetime.fromisoformat(leader["since"]).timestamp())
+    return [node, token, since]
 
 
 class StatusCollector(Collector):

@@ -6,6 +6,9 @@ SAMPLE_CONFIG = '''\
 
 [database]
 path = "rostersync.db"
+# url = "postgresql://rostersync@db.example:5432/rostersync"   # PostgreSQL instead of
+#                                 # the file at path (docs/deploy.md); no password here:
+# password_env = "ROSTERSYNC_DB_PASSWORD"   # the variable holding it (else PGPASSWORD)
 # The audit log is keyed (HMAC) with rostersync.auditkey beside this file (0600, written by
 # `rostersync init`), or with $ROSTERSYNC_AUDIT_KEY. Keep the key, never in the database's
 # backups; `rostersync audit verify` needs it (docs/reliability.md).
@@ -192,6 +195,11 @@ stale_from = "critical"           # warning | critical
 # type = "command"                # the notice as JSON on stdin
 # command = ["/usr/local/bin/page-oncall"]
 # pass_env = ["HTTPS_PROXY"]       # it sees PATH, HOME, LANG, TZ and these, not our secrets
+
+[ha]                              # several `serve` nodes on one database (docs/ha.md)
+enabled = false                   # true: nodes campaign for the leader lease; one applies
+# node = "sync-a"                 # this node's name in status and logs (default: host name)
+lease_seconds = 30                # at most 60: a standby takes over after this long
 
 # Audiences: LMS groups (SCIM Groups, Moodle cohorts, Canvas groups) kept in step with HR
 # by rules (docs/audiences.md). One [[audiences]] table per audience.

@@ -11,25 +11,33 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
     JobEvent,
+    JobSubmissionEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from rostersync.storage import lease as lease_store
 from rostersync.storage.db import Store
 from rostersync.sync.alerts import Alerter
 from rostersync.sync.config import Config, ConfigError
 from rostersync.sync.engine import Engine, EngineBusy
 from rostersync.sync.events import Event
+from rostersync.sync.ha_node import HaNode
 from rostersync.sync.metrics import MetricsService
 from rostersync.sync.realtime.service import RealtimeService
+
+# Where interval jobs' fire times start counting with [ha] enabled: one grid for all nodes.
+GRID_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def quiet_apscheduler() -> None:
@@ -52,13 +60,21 @@ class SyncScheduler:
         self.scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
         self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR
                                     | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        # With several nodes, each scheduled run is claimed by (job, fire time) before it
+        # runs; interval jobs start from one fixed moment so that every node's fire times
+        # fall on the same grid (a cron's already do).
+        self._fire_times: dict[str, datetime] = {}
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        aligned = {"start_date": GRID_START} if config.ha.enabled else {}
         s = config.schedule
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
         if engine.source.supports_delta():
-            self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.delta_every_minutes),
+            self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.delta_every_minutes,
+                                                              **aligned),
                                    args=["delta"], id="delta", name="delta sync", **common)
         try:
-            full = (IntervalTrigger(minutes=s.full_every_minutes) if s.full_every_minutes
+            full = (IntervalTrigger(minutes=s.full_every_minutes, **aligned)
+                    if s.full_every_minutes
                     else CronTrigger.from_crontab(s.full_cron, timezone=s.timezone))
         except ValueError as exc:
             from rostersync.sync.config import ConfigError
@@ -66,7 +82,8 @@ class SyncScheduler:
             raise ConfigError(f"key 'schedule.full_cron': {exc} (got {s.full_cron!r})") from None
         self.scheduler.add_job(self._job, full, args=["full"], id="full",
                                name="full reconcile", **common)
-        self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.retry_every_minutes),
+        self.scheduler.add_job(self._job, IntervalTrigger(minutes=s.retry_every_minutes,
+                                                          **aligned),
                                args=["retry"], id="retry", name="retry sweep", **common)
         self._services_ready: asyncio.Future | None = None
         self._alert_task: asyncio.Task | None = None
@@ -100,14 +117,33 @@ class SyncScheduler:
             self.log({"event": "job_error", "job": event.job_id,
                       "error": f"{type(exc).__name__}: {exc}"})
 
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        """The fire time of the run being submitted. APScheduler's asyncio executor starts
+        the job's task after this listener returns, so ``_job`` finds it here."""
+        if event.scheduled_run_times:
+            self._fire_times[event.job_id] = event.scheduled_run_times[-1]
+
+    async def _claimed_elsewhere(self, kind: str) -> str | None:
+        """With [ha] enabled: claim this scheduled run; the node that had, if another."""
+        fire_time = self._fire_times.pop(kind, None)
+        if not self.config.ha.enabled or fire_time is None:
+            return None
+        try:
+            return await asyncio.to_thread(lease_store.claim_job, self.engine.store, kind,
+                                           fire_time, self.config.ha.node,
+                                           self.engine.clock.now())
+        except Exception as exc:  # cannot claim (database unreachable): do not run
+            return f"unknown (the claim failed: {type(exc).__name__}: {exc})"
+
     @property
     def lock(self) -> asyncio.Lock:
         """Held while a job runs; an interactive action (a resync, an approval) takes it
         too, so that it never runs beside a scheduled job of the same process."""
         return self._lock
 
-    def start(self) -> None:
-        self.scheduler.start()
+    def start(self, *, paused: bool = False) -> None:
+        """Start the jobs' clock; ``paused``: no job runs until ``resume`` (a standby)."""
+        self.scheduler.start(paused=paused)
         if self.realtime or self.metrics or self.alerter:
             self._services_ready = asyncio.ensure_future(self._start_services())
 
@@ -141,8 +177,8 @@ class SyncScheduler:
             await asyncio.sleep(self.config.alerts.check_every_seconds)
 
     async def check_alerts(self) -> None:
-        if self.alerter is None:
-            return
+        if self.alerter is None or self.engine.standby:
+            return  # with several nodes, the leader alone notifies
         try:
             await asyncio.to_thread(self.alerter.check)
         except Exception as exc:  # the database is busy: the next check catches up
@@ -182,10 +218,12 @@ class SyncScheduler:
             self.realtime.close()  # its dispatcher's run too
 
     def pause(self) -> None:
-        self.scheduler.pause()
+        if self.scheduler.running:  # a node standing down while it shuts down
+            self.scheduler.pause()
 
     def resume(self) -> None:
-        self.scheduler.resume()
+        if self.scheduler.running:
+            self.scheduler.resume()
 
     def next_runs(self) -> dict[str, str | None]:
         return {job.id: job.next_run_time.isoformat() if job.next_run_time else None
@@ -195,6 +233,19 @@ class SyncScheduler:
         return await self._run(kind)
 
     async def _job(self, kind: str) -> Any:
+        if self.config.ha.enabled and (self.engine.fence is None or self.engine.standby):
+            # With several nodes only the leading `serve` runs jobs (sync.ha_node); a
+            # console's scheduler on any node never does.
+            self._fire_times.pop(kind, None)
+            self.log({"event": "skipped", "job": kind, "routine": True,
+                      "why": "this process does not lead ([ha]): the leading serve node "
+                             "runs the scheduled jobs"})
+            return None
+        other = await self._claimed_elsewhere(kind)
+        if other is not None:
+            self.log({"event": "skipped", "job": kind, "routine": True,
+                      "why": f"this scheduled run was claimed by node {other}"})
+            return None
         # The work runs in a task this scheduler owns and stop() awaits; APScheduler's own
         # task only waits on it through a shield, so its shutdown-time cancel ends the wait,
         # not the run (a run cut off mid-plan would leave its outcome unrecorded).
@@ -253,6 +304,7 @@ def serve_forever(config: Config, store: Store) -> int:
 
         engine = Engine(config, store, on_event=on_event)
         sched = SyncScheduler(engine, config, log=_json_line)
+        node = HaNode(engine, sched, _json_line) if config.ha.enabled else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -271,15 +323,21 @@ def serve_forever(config: Config, store: Store) -> int:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
-        sched.start()
+        sched.start(paused=node is not None)  # a node leads before its jobs run
         try:
             await sched.ready()
         except ConfigError as exc:
             await sched.stop()
             raise exc
-        _json_line({"event": "serving", "jobs": sched.next_runs()})
+        serving: dict[str, Any] = {"event": "serving", "jobs": sched.next_runs()}
+        if node is not None:
+            serving["node"] = config.ha.node
+            node.start()
+        _json_line(serving)
         await stop.wait()
         await sched.stop()
+        if node is not None:
+            await node.stop()
         _json_line({"event": "stopped"})
 
     asyncio.run(main())

@@ -21,6 +21,7 @@ from rostersync.storage.terminations import blocked_by_suppression, describe
 from rostersync.sync import config_safety
 from rostersync.sync.config import Config
 from rostersync.sync.config_realtime import ALL_KINDS
+from rostersync.sync.ha_status import leader_figures, no_leader_reason
 from rostersync.sync.models import DriftKind, OpStatus
 
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -180,6 +181,9 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
         raise_to(WARNING, f"the webhook listener refused {intake['refused_recent']} "
                           f"request(s) in the last {REFUSED_WARNING_MINUTES} minutes "
                           f"(last: {intake['last_refused_why']})")
+    leader = leader_figures(store, now) if config.ha.enabled else None
+    if config.ha.enabled and leader is None:
+        raise_to(WARNING, no_leader_reason(store))
     doc = {
         "status": LEVEL_NAMES[level],
         "exit_code": level,
@@ -201,6 +205,8 @@ def build_status(store: Store, config: Config, now: datetime) -> dict[str, Any]:
     }
     if intake is not None:  # only with [realtime] enabled: older documents are unchanged
         doc["intake"] = intake
+    if config.ha.enabled:  # likewise [ha]: the leader, or null while nobody leads
+        doc["leader"] = leader
     return doc
 
 

@@ -1,18 +1,35 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
+from rostersync.sync.config import load_config
 from tests.console_harness import TOKEN, Seeded, make_app, seed
+from tests.pg_server import pg_database, pg_server, pg_url  # noqa: F401 - fixtures
 from tests.scim_fixtures import SCIM_TOKEN, scim_server  # noqa: F401 - a fixture
 from tests.support import World, set_token_env, write_config
 
 # The BambooHR sandbox fixtures (`clock`, `hris`) for the modules that use them; a module
 # defining its own fixture of that name keeps its own.
 pytest_plugins = ["tests.bamboo_fixtures"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # The configs tests write (tests.support.write_config) name a fresh PostgreSQL
+    # database instead of a SQLite file: `pytest --database=pg tests/test_end_to_end.py`.
+    parser.addoption("--database", choices=("sqlite", "pg"), default="sqlite",
+                     help="the store the tests' configs name")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--database") == "pg":
+        os.environ["ROSTERSYNC_TEST_DATABASE"] = "pg"
 
 
 @pytest.fixture
@@ -42,6 +59,10 @@ def workspace(tmp_path: Path, scim_server: ScimSandbox, lms_token: str):  # noqa
 
         def args(self, *argv: str) -> list[str]:
             return [*argv, "--config", str(self.config_path)]
+
+        def store(self) -> Store:
+            """The store the config names (SQLite here, PostgreSQL under --database=pg)."""
+            return make_store(load_config(self.config_path).database)
 
     return Workspace()
 

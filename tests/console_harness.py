@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
+from textual.worker import WorkerState
+
 from rostersync.sandbox.scim_server import ScimSandbox
 from rostersync.storage import audit
 from rostersync.storage.db import Store
@@ -141,9 +143,18 @@ def make_app(seeded: Seeded, folder: Path, *, read_only: bool = False):
 async def settle(pilot) -> None:
     """Wait until every worker (queries, actions, engine runs) and the messages they
     posted have been handled: no sleeps."""
-    for _ in range(6):
+    # At least six rounds (a worker's result may start another worker through a message),
+    # and more while any worker is still pending or running: on a loaded machine a
+    # thread's result can arrive after a round's wait has returned.
+    quiet = 0
+    for _ in range(200):
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                   for w in pilot.app.workers)
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 6:
+            break
     await pilot.pause()
 
 

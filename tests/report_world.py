@@ -30,6 +30,7 @@ from rostersync.console import actions
 from rostersync.sandbox.scim_server import ScimSandbox
 from rostersync.storage import ops as op_store
 from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import Config, load_config
 from rostersync.sync.engine import Engine
@@ -61,7 +62,7 @@ def live(folder: Path, lms: ScimSandbox, token: str) -> History:
     csv_path = world.write(folder / "employees.csv")
     config_path = write_config(folder, lms.base_url, csv_path, guards=GUARDS)
     config = load_config(config_path)
-    store = Store(config.database.path)
+    store = make_store(config.database)
     clock = FrozenClock(START)
     engine = Engine(config, store, clock=clock, rng=random.Random(7))
     run = lambda kind="full": asyncio.run(engine.sync(kind))  # noqa: E731

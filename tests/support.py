@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from rostersync.sandbox.world import DEPARTMENTS, World  # noqa: F401 - re-exported for tests
+from tests.pg_server import fresh_database_url, switched_to_pg
 
 TOKEN_ENV = "ROSTERSYNC_TEST_LMS_TOKEN"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -17,8 +18,11 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 def write_config(folder: Path, base_url: str, csv_path: Path, **sections: dict[str, Any]) -> Path:
     guards = {"vanished_grace_hours": 24, **sections.get("guards", {})}
+    # `pytest --database=pg`: the same config on a fresh PostgreSQL database.
+    database = (f'url = "{fresh_database_url()}"' if switched_to_pg()
+                else f'path = "{folder / "rostersync.db"}"')
     lines = [
-        "[database]", f'path = "{folder / "rostersync.db"}"', "",
+        "[database]", database, "",
         "[hris]", 'type = "csv"', f'path = "{csv_path}"',
         'date_formats = ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y"]', "",
         "[hris.columns]",

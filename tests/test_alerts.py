@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from rostersync.console.cli import main
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.alerts import Alerter, channel_ids, conditions, owed
 from rostersync.sync.config import load_config
 
@@ -75,7 +75,7 @@ def test_a_quarantine_gives_one_alert_and_one_recovery(workspace, receiver, tmp_
                 f'\n[[alerts.channels]]\ntype = "command"\n'
                 f'command = [{json.dumps(sys.executable)}, "-c", {json.dumps(script)}]\n')
     config = load_config(workspace.config_path)
-    alerter = Alerter(Store(config.database.path), config)
+    alerter = Alerter(make_store(config.database), config)
 
     monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", "revoked")  # the LMS answers 401
     assert main(workspace.args("sync")) == 5
@@ -101,7 +101,7 @@ def test_an_undelivered_notice_is_owed_until_delivered(workspace, receiver, monk
         f.write('\n[[alerts.channels]]\ntype = "webhook"\nurl_env = "ROSTERSYNC_TEST_HOOK"\n')
     monkeypatch.setenv("ROSTERSYNC_TEST_HOOK", "http://127.0.0.1:9/nobody")  # refused
     config = load_config(workspace.config_path)
-    store = Store(config.database.path)
+    store = make_store(config.database)
     monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", "revoked")
     assert main(workspace.args("sync")) == 5
     assert Alerter(store, config).check() == []
@@ -133,7 +133,7 @@ def test_a_notice_one_channel_missed_is_resent_to_that_channel_only(workspace, r
         for r in (slack, pager):
             f.write(f'\n[[alerts.channels]]\ntype = "webhook"\nurl = "{r.url}"\n')
     config = load_config(workspace.config_path)
-    store = Store(config.database.path)
+    store = make_store(config.database)
     records: list[dict] = []
     alerter = Alerter(store, config, log=records.append)
 
@@ -190,7 +190,7 @@ def test_a_webhook_that_fails_with_an_os_error_leaves_the_notice_owed(workspace,
     with workspace.config_path.open("a") as f:
         f.write(f'\n[[alerts.channels]]\ntype = "webhook"\nurl = "{url}"\n')
     config = load_config(workspace.config_path)
-    store = Store(config.database.path)
+    store = make_store(config.database)
     monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", "revoked")
     assert main(workspace.args("sync")) == 5
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))

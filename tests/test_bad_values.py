@@ -4,7 +4,6 @@ bidirectional overrides become `invalid` drift naming the field, and nothing is 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date
 
 import pytest
@@ -147,7 +146,7 @@ def test_bad_values_are_invalid_drift_and_never_reach_the_lms(capsys, workspace)
     assert report["counts"]["drift"]["invalid"] == len(BAD) + 1
     assert report["counts"]["planned"] == {"update": len(GOOD)}
 
-    db = sqlite3.connect(workspace.folder / "rostersync.db")
+    db = workspace.store().conn  # SQLite, or PostgreSQL (--database=pg)
     drift = {subject: json.loads(detail)["problems"] for subject, detail in db.execute(
         "SELECT subject, detail FROM drift WHERE kind = 'invalid' AND resolved_at IS NULL")}
     assert set(drift) == {*BAD, "E00501"}

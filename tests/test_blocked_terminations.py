@@ -16,7 +16,8 @@ import pytest
 
 from rostersync.console.cli import main
 from rostersync.storage import suppressions as suppression_store
-from rostersync.storage.db import Store, parse_ts
+from rostersync.storage.db import parse_ts
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import Clock, FrozenClock
 from rostersync.sync.config import load_config
 from rostersync.sync.engine import Engine
@@ -75,7 +76,7 @@ def test_status_names_a_suppressed_leaver_whose_account_stays_active(world, caps
     t = doc["terminations"]
     assert t["pending"] == 1
     assert t["blocked_by_suppression_count"] == 1 and t["blocked_by_suppression_overdue"] == 0
-    store = Store(world.config.database.path)
+    store = make_store(world.config.database)
     made = store.rows("SELECT created_by, until FROM suppressions")[0]
     [entry] = t["blocked_by_suppression"]
     assert entry["employee_id"] == LEAVER and entry["overdue"] is False
@@ -92,7 +93,7 @@ def test_status_names_a_suppressed_leaver_whose_account_stays_active(world, caps
 
 def test_a_blocked_termination_turns_critical_strictly_past_the_sla(world):
     clock = FrozenClock(START)
-    store = Store(world.config.database.path)
+    store = make_store(world.config.database)
     engine = Engine(world.config, store, clock=clock)
     assert asyncio.run(engine.sync("full")).exit_code == 0
     until = START + timedelta(days=30)
@@ -134,7 +135,7 @@ def test_a_blocked_termination_turns_critical_strictly_past_the_sla(world):
 
 def test_lifting_the_suppression_lets_the_termination_through(world):
     clock = FrozenClock(START)
-    store = Store(world.config.database.path)
+    store = make_store(world.config.database)
     engine = Engine(world.config, store, clock=clock)
     asyncio.run(engine.sync("full"))
     suppression_store.add(store, clock.now(), LEAVER, "legal hold", None, "alice")

@@ -189,7 +189,7 @@ async def test_a_burst_of_notices_never_covers_the_table_and_raises_no_toast(app
         assert not table.region.overlaps(bar.region)
         assert bar.region.bottom <= app.screen.query_one(Footer).region.y
         assert not app.query(Toast) and not app.screen.query(Toast)
-        assert app.notices.history()[0].count == 30
+        assert app.notice_router.board.history()[0].count == 30
 
 
 async def test_the_bar_shows_the_latest_notice_with_its_count_on_every_screen(app):

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ import pytest
 
 from rostersync.console.cli import main
 from rostersync.sandbox.scim_server import ScimSandbox
+from rostersync.storage.store_factory import make_store
+from rostersync.sync.config import load_config
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
@@ -61,10 +62,11 @@ def _check_converged(tmp_path: Path, config: Path, lms: ScimSandbox, expected: d
     status = json.loads(capsys.readouterr().out)
     assert status["drift_total"] == 0
     assert status["ops"]["running"] == 0 and status["ops"]["pending"] == 0
-    db = sqlite3.connect(tmp_path / "rostersync.db")
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store = make_store(load_config(config).database)  # SQLite, or PostgreSQL (--database=pg)
+    if isinstance(store.path, Path):  # a SQLite file: its pages survived the kill
+        assert store.scalar("PRAGMA integrity_check") == "ok"
     # Every planned op reached an end state: none lost, none applied twice.
-    counts = dict(db.execute("SELECT status, count(*) FROM ops GROUP BY status"))
+    counts = dict(store.conn.execute("SELECT status, count(*) FROM ops GROUP BY status"))
     assert set(counts) <= {"succeeded", "superseded"}, counts
 
 

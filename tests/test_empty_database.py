@@ -15,7 +15,7 @@ from rostersync.console.screens.audiences import AudiencesScreen
 from rostersync.console.screens.dashboard import DashboardScreen
 from rostersync.console.screens.lists import ListScreen
 from rostersync.console.widgets.paged_table import PagedTable
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import load_config
 from rostersync.sync.engine import Engine
@@ -57,7 +57,7 @@ def empty_app(folder: Path):
     from rostersync.console.app import ConsoleApp
 
     config = load_config(empty_config(folder))
-    store = Store(config.database.path)
+    store = make_store(config.database)
     clock = FrozenClock(VIEWED_AT)
     return ConsoleApp(config, store, clock=clock, read_only=False,
                       engine=Engine(config, store, clock=clock, rng=random.Random(7)),

@@ -9,7 +9,7 @@ import pytest
 
 from rostersync.sandbox.faults import FaultPlan
 from rostersync.sandbox.scim_server import ScimSandbox
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import ScimTargetConfig, load_config
 from rostersync.sync.connectors.base import ConnectorError
@@ -125,7 +125,7 @@ def test_creates_whose_answers_were_lost_converge_without_duplicates(lms, tmp_pa
     config = load_config(write_config(tmp_path, server.base_url, csv_path,
                                       lms={"bulk": "off"}))
     clock = FrozenClock(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
-    engine = Engine(config, Store(config.database.path), clock=clock)
+    engine = Engine(config, make_store(config.database), clock=clock)
     faults.reset_connections(3, method="POST", after=True)
     first = asyncio.run(engine.sync("full"))
     assert first.counts["applied"].get("failed", 0) == 3 and first.exit_code == 1

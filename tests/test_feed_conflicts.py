@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import load_config
 from rostersync.sync.engine import Engine
@@ -124,7 +124,7 @@ def small(tmp_path, scim_server, lms_token):
     csv_path = world.write(tmp_path / "employees.csv")
     config = load_config(write_config(tmp_path, scim_server.base_url, csv_path))
     clock = FrozenClock(START)
-    engine = Engine(config, Store(config.database.path), clock=clock)
+    engine = Engine(config, make_store(config.database), clock=clock)
 
     class Small:
         pass

@@ -13,7 +13,7 @@ from rostersync.console import actions
 from rostersync.storage import accounts as account_store
 from rostersync.storage import held as held_store
 from rostersync.storage import ops as op_store
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import ConfigError, load_config
 from rostersync.sync.engine import Engine
@@ -38,7 +38,7 @@ class Rig:
         self.config = load_config(write_config(tmp_path, lms.base_url, self.csv,
                                                guards=guards))
         self.clock = FrozenClock(START)
-        self.engine = Engine(self.config, Store(self.config.database.path), clock=self.clock)
+        self.engine = Engine(self.config, make_store(self.config.database), clock=self.clock)
         self.store = self.engine.store
         self.lms, self.token = lms, token
         self.leavers = iter(LEAVERS)

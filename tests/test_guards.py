@@ -10,7 +10,7 @@ import pytest
 
 from rostersync.storage import ops as op_store
 from rostersync.storage import suppressions as suppression_store
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import load_config
 from rostersync.sync.engine import Engine, EngineBusy
@@ -28,7 +28,7 @@ def small(tmp_path, scim_server, lms_token):
     config = load_config(write_config(tmp_path, scim_server.base_url, csv_path,
                                       lms={"bulk": "off"}))
     clock = FrozenClock(START)
-    engine = Engine(config, Store(config.database.path), clock=clock)
+    engine = Engine(config, make_store(config.database), clock=clock)
 
     class Small:
         pass
@@ -176,7 +176,7 @@ def test_existing_account_is_linked_by_unique_email_and_disputed_when_ambiguous(
 
 
 def test_second_writer_is_refused_while_the_lease_is_held(small):
-    other = Engine(small.config, Store(small.config.database.path), clock=small.clock)
+    other = Engine(small.config, make_store(small.config.database), clock=small.clock)
     from rostersync.storage import lease
     assert lease.acquire(other.store, other.holder, small.clock.now(), 60) is None
     with pytest.raises(EngineBusy, match="holds the writer lease"):

@@ -14,6 +14,7 @@ import httpx
 from rostersync.console.cli import main
 from rostersync.storage import intake as intake_store
 from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.config import load_config
 from rostersync.sync.engine import Engine
 from rostersync.sync.realtime import signatures
@@ -112,7 +113,7 @@ def test_status_reports_intake_and_warns_while_the_listener_refuses(workspace, m
 
     # An hour on, the refusals still count for the day but no longer warn.
     config = load_config(workspace.config_path)
-    later = build_status(Store(config.database.path), config,
+    later = build_status(make_store(config.database), config,
                          status_now(status) + timedelta(minutes=REFUSED_WARNING_MINUTES + 2))
     assert later["intake"]["refused_24h"] == 2 and later["intake"]["refused_recent"] == 0
     assert not any("refused" in r for r in later["reasons"])

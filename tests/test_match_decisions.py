@@ -13,6 +13,7 @@ import pytest
 from rostersync.console.cli import main
 from rostersync.storage import match_decisions as match_store
 from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import load_config
 from rostersync.sync.diff import MatchChoice, Policy, Subject, decide
@@ -36,7 +37,7 @@ def org(tmp_path, scim_server, lms_token):
     config_path = write_config(tmp_path, scim_server.base_url, csv_path)
     config = load_config(config_path)
     clock = FrozenClock(START)
-    engine = Engine(config, Store(config.database.path), clock=clock)
+    engine = Engine(config, make_store(config.database), clock=clock)
     email7, email8 = World.person(7)["Work Email"], World.person(8)["Work Email"]
     client = httpx.Client(base_url=scim_server.base_url,
                           headers={"Authorization": f"Bearer {lms_token}"})

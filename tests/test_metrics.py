@@ -9,7 +9,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from rostersync.console.cli import main
-from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import Clock
 from rostersync.sync.config import load_config
 from rostersync.sync.metrics import MetricsService
@@ -17,7 +17,7 @@ from rostersync.sync.metrics import MetricsService
 
 def scrape(config) -> dict[str, dict[tuple, float]]:
     async def fetch() -> str:
-        service = MetricsService(Store(config.database.path), config, Clock())
+        service = MetricsService(make_store(config.database), config, Clock())
         await service.start()
         try:
             async with httpx.AsyncClient() as client:
@@ -74,7 +74,7 @@ def test_metrics_textfile_is_written_atomically(workspace, tmp_path):
     with workspace.config_path.open("a") as f:
         f.write(f'\n[metrics]\nenabled = true\nlisten = ""\ntextfile = "{target}"\n')
     config = load_config(workspace.config_path)
-    service = MetricsService(Store(config.database.path), config, Clock())
+    service = MetricsService(make_store(config.database), config, Clock())
     assert service.listener is None
     service.write_textfile()
     text = target.read_text()

@@ -15,7 +15,8 @@ import pytest
 from rostersync.console.cli import main
 from rostersync.sandbox.world import HEADER
 from rostersync.storage import runs as run_store
-from rostersync.storage.db import Store, parse_ts
+from rostersync.storage.db import parse_ts
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.config import (
     BambooHRSourceConfig,
     Config,
@@ -146,7 +147,7 @@ def lms_state(workspace) -> dict[str, tuple]:
 
 def test_renamed_columns_reject_the_feed_naming_column_and_key(capsys, workspace):
     assert run(capsys, workspace, "sync")[0] == 0
-    store = Store(workspace.folder / "rostersync.db")
+    store = workspace.store()
     accepted = run_store.last_accepted_snapshot(store)["id"]
     before = lms_state(workspace)
 
@@ -204,7 +205,7 @@ def test_a_column_marked_optional_may_disappear(capsys, workspace):
 def test_columns_that_appear_or_disappear_are_counted_and_recorded(capsys, workspace):
     code, report = run(capsys, workspace, "sync")
     assert code == 0 and "columns" not in report["counts"]  # nothing to compare with
-    store = Store(workspace.folder / "rostersync.db")
+    store = workspace.store()
     assert run_store.last_accepted_snapshot(store)["columns"] == list(HEADER)
 
     mark_optional(workspace, ["Time Zone"])
@@ -246,7 +247,7 @@ def test_a_column_that_only_appeared_is_news_not_a_warning(capsys, workspace):
         for row in workspace.world.rows.values():
             writer.writerow([row[name] for name in HEADER] + ["x"])
     assert run(capsys, workspace, "sync")[0] == 0
-    store = Store(workspace.folder / "rostersync.db")
+    store = workspace.store()
     changed = run_store.last_column_change(store, datetime(2000, 1, 1, tzinfo=UTC))
     status = build_status(store, load_config(workspace.config_path), parse_ts(changed["at"]))
     assert status["feed_columns"]["appeared"] == ["Badge"]
@@ -301,7 +302,7 @@ def test_bamboohr_engine_keeps_the_lms_and_snapshot_then_accepts_when_optional(
 
     config = bamboo_config(hris, scim_server, tmp_path)
     clock.advance(minutes=1)
-    engine = Engine(config, Store(config.database.path),
+    engine = Engine(config, make_store(config.database),
                     source=BambooHRSource(config.hris, now=clock.now), clock=clock)
     assert asyncio.run(engine.sync("full")).status == "succeeded"
     accepted = run_store.last_accepted_snapshot(engine.store)["id"]

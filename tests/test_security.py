@@ -171,7 +171,7 @@ def test_tls_verification_is_on_unless_one_endpoint_turns_it_off(tmp_path):
                                    "user": "u", "password_env": "X"})):
         assert model.model_validate(settings).verify_tls is True, model.__name__
     target = ScimTarget(config.lms, token="t")
-    pool = target._client._transport._pool  # the TLS context httpx really uses
+    pool = target._client.http._transport._pool  # the TLS context httpx really uses
     assert pool._ssl_context.verify_mode.name == "CERT_REQUIRED"
     path = write_config(tmp_path, "https://lms.example/v2", tmp_path / "x.csv")
     path.write_text(path.read_text().replace('[lms]\n', '[lms]\nverify_tls = false\n'))

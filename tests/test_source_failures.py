@@ -22,6 +22,7 @@ from rostersync.storage import console_queries as q
 from rostersync.storage import runs as run_store
 from rostersync.storage import source_health
 from rostersync.storage.db import Store
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import Config
 from rostersync.sync.connectors.bamboohr import BambooHRSource
@@ -61,7 +62,7 @@ def bamboo_engine(base_url: str, scim_base: str, tmp_path, clock) -> Engine:
     })
     # Retries back off through an injected sleep: no real waiting in the test.
     source = BambooHRSource(config.hris, now=clock.now, sleep=lambda _s: None)
-    return Engine(config, Store(config.database.path), source=source, clock=clock)
+    return Engine(config, make_store(config.database), source=source, clock=clock)
 
 
 @pytest.fixture
@@ -155,7 +156,7 @@ def test_a_missing_csv_is_a_source_failure_and_a_malformed_one_a_rejection(
     assert report["status"] == "failed" and report["error_class"] == "source_unreachable"
     assert report["message"].startswith(f"HRIS unreachable: {workspace.csv_path}: the CSV "
                                         "file does not exist")
-    store = Store(workspace.folder / "rostersync.db")
+    store = workspace.store()
     assert [a for _i, a in snapshots(store)] == [1]  # only the first, accepted
     code, status = cli(capsys, workspace, "status")
     assert status["last_feed"]["accepted"] is True

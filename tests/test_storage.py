@@ -16,6 +16,7 @@ from rostersync.storage import people as people_store
 from rostersync.storage import runs as run_store
 from rostersync.storage.db import Store
 from rostersync.storage.schema import MIGRATIONS
+from rostersync.storage.store_factory import make_store
 from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import load_config
 from rostersync.sync.engine import Engine
@@ -38,7 +39,7 @@ def test_packed_snapshot_index_matches_the_rows(tmp_path, scim_server, lms_token
     world = World.generate(60)
     csv_path = world.write(tmp_path / "employees.csv")
     config = load_config(write_config(tmp_path, scim_server.base_url, csv_path))
-    store = Store(config.database.path)
+    store = make_store(config.database)
     engine = Engine(config, store, clock=FrozenClock(NOW))
     asyncio.run(engine.sync("full"))
     del world.rows["E00060"]
@@ -106,7 +107,7 @@ def test_a_feed_with_repeated_keys_is_rejected_naming_them(tmp_path, scim_server
     world = World.generate(40)
     csv_path = world.write(tmp_path / "employees.csv")
     config = load_config(write_config(tmp_path, scim_server.base_url, csv_path))
-    engine = Engine(config, Store(config.database.path), clock=FrozenClock(NOW))
+    engine = Engine(config, make_store(config.database), clock=FrozenClock(NOW))
     asyncio.run(engine.sync("full"))
     rows = list(world.rows.values())
     world.write(csv_path, [*rows, rows[3], rows[7], {**rows[7], "Job Title": "Twin"}])

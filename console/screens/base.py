@@ -19,10 +19,14 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 
 from rostersync.console import keymap
+from rostersync.console.leader_status import leader_status
 from rostersync.console.messages import DataChanged, Loaded
 from rostersync.console.widgets.banner import Banner
+from rostersync.console.widgets.leader_line import LeaderLine
 from rostersync.console.widgets.notice_bar import NoticeBar
 from rostersync.storage import console_queries as q
+from rostersync.storage import lease as lease_store
+from rostersync.sync.leadership import LEADER
 
 if TYPE_CHECKING:
     from textual import getters
@@ -49,6 +53,9 @@ class DataScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        line = LeaderLine(id="leader-line")
+        line.show(self.app.leader, self.app.clock.now())
+        yield line
         yield Banner(id="banner")
         yield from self.compose_body()
         yield NoticeBar(id="notice-bar")
@@ -77,10 +84,13 @@ class DataScreen(Screen):
         try:
             data = self.query_data()
             banner = q.banner_figures(self.app.store)
+            ha = self.app.config.ha
+            leader = leader_status(lease_store.last(self.app.store, LEADER),
+                                   self.app.clock.now(), ha_enabled=ha.enabled, node=ha.node)
         except Exception as exc:  # shown as a notification, never a traceback
             self.post_message(Loaded(None, exc))
             return
-        self.post_message(Loaded((banner, data)))
+        self.post_message(Loaded((banner, leader, data)))
 
     def on_loaded(self, message: Loaded) -> None:
         message.stop()
@@ -89,7 +99,8 @@ class DataScreen(Screen):
             self.notify(f"could not read the database: {message.error}", severity="error",
                         timeout=8)
         else:
-            banner, self.data = message.data
+            banner, leader, self.data = message.data
+            self.app.show_leader(leader)
             self.query_one(Banner).show_status(banner, self.app.scheduler_paused,
                                                read_only=self.app.read_only,
                                                expanded=self.app.banner_expanded)
@@ -126,6 +137,8 @@ class DataScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if keymap.is_dangerous(action) and self.app.read_only:
             return False  # read-only: dangerous keys vanish from footer and help
+        if keymap.is_dangerous(action) and self.app.leader_refusal(action) is not None:
+            return None  # refused by who leads (console/leader_status.py): on_key says why
         if self.why_not(action) is not None:
             return None  # shown disabled; on_key says why
         return True
@@ -139,7 +152,8 @@ class DataScreen(Screen):
                                 severity="warning")
                     event.stop()
                     return
-                why = self.why_not(k.action)
+                why = (self.app.leader_refusal(k.action) if keymap.is_dangerous(k.action)
+                       else None) or self.why_not(k.action)
                 if why is not None:
                     self.notify(why, title=k.label, severity="warning")
                     event.stop()

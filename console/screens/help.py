@@ -1,4 +1,5 @@
-"""The help screen, generated from console/keymap.py (read-only hides dangerous keys)."""
+"""The help screen, generated from console/keymap.py (read-only hides dangerous keys; those
+refused because another node leads are shown dim, with the reason)."""
 
 from __future__ import annotations
 
@@ -47,17 +48,33 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("what")
         here = self.current_scope()
         rows_now = keymap.help_rows(self.app.read_only, self.app.key_overrides)
+        refused = self.refused_keys()
         for scope, title, rows in ordered_sections(rows_now, here):
             for i, (key, text) in enumerate(rows):
-                table.add_row(Text(title, style="bold") if i == 0 else "", key, text)
+                head = Text(title, style="bold") if i == 0 else ""
+                if (scope, text) in refused:
+                    table.add_row(head, Text(key, style="dim"),
+                                  Text(f"{text} (disabled here)", style="dim"))
+                else:
+                    table.add_row(head, key, text)
             if scope == "app":
                 table.add_row("", "ctrl+p", "command palette: sync now, resync, jump to a "
                               "person, pause/resume")
         note = ("\nread-only: actions that change data are not available"
-                if self.app.read_only else "")
+                if self.app.read_only else
+                "".join(f"\ndisabled here: {why}" for why in sorted(set(refused.values()))))
         with VerticalScroll(classes="dialog help"):
             yield Static(table)
             yield Static(note)
+
+    def refused_keys(self) -> dict[tuple[str, str], str]:
+        """(scope, help text) of each dangerous key refused because of who leads -> why."""
+        out: dict[tuple[str, str], str] = {}
+        for k in keymap.KEYS:
+            why = self.app.leader_refusal(k.action) if k.dangerous else None
+            if why is not None:
+                out[(k.scope, k.help)] = why
+        return out
 
     def current_scope(self) -> str | None:
         """The scope of the screen under this one (the one help was asked from)."""

@@ -100,7 +100,7 @@ class LogScreen(DataScreen):
     # -- data: the audit poll runs in the refresh loop's thread ---------------------------
 
     def query_data(self) -> None:
-        self.app.poll_audit()
+        self.app.notice_router.poll_audit()
 
     def show_data(self, data: Any) -> None:
         self.draw_new()
@@ -111,7 +111,7 @@ class LogScreen(DataScreen):
         """Everything again: the filter, the kind or the pause changed."""
         view = self.query_one(Log)
         view.clear()
-        ring = self.app.log_ring
+        ring = self.app.notice_router.log_ring
         entries = ring.entries()
         total = len(entries)
         self._drawn_seq = entries[-1].seq if entries else 0
@@ -124,7 +124,7 @@ class LogScreen(DataScreen):
 
     def draw_new(self) -> None:
         """Only what arrived since the last draw (nothing, when nothing did)."""
-        ring = self.app.log_ring
+        ring = self.app.notice_router.log_ring
         if ring.last_seq == self._drawn_seq:
             return
         new = [e for e in ring.entries() if e.seq > self._drawn_seq]
@@ -147,7 +147,8 @@ class LogScreen(DataScreen):
 
     def waiting(self) -> int:
         """Entries that arrived since the pause and that the filter and kind would show."""
-        entries = [e for e in self.app.log_ring.entries() if e.seq > self._paused_seq]
+        ring = self.app.notice_router.log_ring
+        entries = [e for e in ring.entries() if e.seq > self._paused_seq]
         return len(select(entries, self.kind, self.filter_text))
 
     def _show_title(self, total: int) -> None:
@@ -182,8 +183,9 @@ class LogScreen(DataScreen):
     def action_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
-            self._paused_seq = self.app.log_ring.last_seq
-            self._show_title(len(self.app.log_ring))
+            ring = self.app.notice_router.log_ring
+            self._paused_seq = ring.last_seq
+            self._show_title(len(ring))
         else:
             self.redraw()
 

@@ -60,8 +60,8 @@ class NoticeBar(Widget):
         self._rows = rows
 
     def _line(self) -> Text:
-        now = self.app.notice_now()
-        return bar_text(self.app.notices.visible(now), now)
+        now = self.app.notice_router.now()
+        return bar_text(self.app.notice_router.board.visible(now), now)
 
     def render(self) -> Text:
         return self._line()

@@ -1,60 +1,46 @@
 """Moodle web services (REST) as an LMS target (docs/moodle.md §6).
 
-Every call is ``POST {wwwroot}/webservice/rest/server.php`` with ``wsfunction``,
-``moodlewsrestformat=json`` and ``wstoken``, its parameters PHP-bracket encoded (§6.1).
-Moodle reports failures inside HTTP 200 answers, as an exception object or a
-``warnings`` list, so no answer counts as success before its body has been read.
+Calls go through ``MoodleClient`` (moodle_client.py: the transport, §6.1, which holds the
+token and redacts it from every message). Moodle reports failures inside HTTP 200
+answers, so no answer counts as success before its body has been read.
 
 Users are keyed by ``idnumber`` (the HRIS key). Writes are checked by reading the user
 back, because update_users answers nothing that says what it did. Wire details and the
-Account mapping are pure functions in ``moodle_wire``; cohort membership (§6.4), which
-follows one Account field, is kept in step at the end of this module.
-
-The token is held by this object only; every message built from a server or network
-text is redacted before it is quoted, so the token never reaches a log or a report.
+Account mapping are pure functions in ``moodle_wire``. The target owns three
+collaborators built on the same client: the batches (``moodle_batch``), the cohorts an
+account field or an audience names (``moodle_cohorts``, §6.4) and doctor's profile field
+check (``moodle_doctor``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import re
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
-from rostersync.sync.config import secret_from_env
+from rostersync.sync.bulk import BatchItem, BatchLimits, Outcome
 from rostersync.sync.connectors.base import ConnectorError, LmsTarget
-from rostersync.sync.connectors.coalesce import GroupChanges, about_the_request
-from rostersync.sync.connectors.http_limits import (
-    AnswerLimits,
-    AnswerRefused,
-    DeadlinePassed,
-    send_within_async,
-)
-from rostersync.sync.connectors.lms_http import pooled_client
 from rostersync.sync.connectors.moodle_batch import MoodleBatches
-from rostersync.sync.connectors.moodle_cohorts import MoodleCohorts, _q
+from rostersync.sync.connectors.moodle_client import MoodleClient
+from rostersync.sync.connectors.moodle_cohorts import MoodleCohorts
 from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
 from rostersync.sync.connectors.moodle_doctor import MoodleDoctor
+from rostersync.sync.connectors.moodle_params import (
+    creation_params,
+    fields_or_refusal,
+    sent_fields,
+)
+from rostersync.sync.connectors.moodle_params import quoted as _q
 from rostersync.sync.connectors.moodle_wire import (
-    Refused,
     account_from_user,
     check_write_answer,
     clean_username,
     display_name_held,
-    encode_params,
-    fault_error,
-    fault_of,
-    http_error,
-    one_line,
     refusal,
-    user_fields,
     user_list,
     verify_applied,
     warnings_of,
@@ -63,136 +49,53 @@ from rostersync.sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
 
-ENDPOINT = "/webservice/rest/server.php"
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 USER_FUNCTIONS = ("core_user_get_users", "core_user_get_users_by_field",
                   "core_user_create_users", "core_user_update_users")
 COHORT_FUNCTIONS = ("core_cohort_get_cohorts", "core_cohort_get_cohort_members",
                     "core_cohort_add_cohort_members", "core_cohort_delete_cohort_members")
-_TOKEN = re.compile(r"[A-Za-z0-9]+")  # Moodle reads wstoken as PARAM_ALPHANUM
 
 
-def _about_the_call(error: ConnectorError) -> bool:
-    return error.status != 200 and about_the_request(error)  # 200: warnings (per member)
-
-
-class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
+class MoodleTarget(LmsTarget):
     name = "moodle"
 
     def __init__(self, config: MoodleTargetConfig, *, client: httpx.AsyncClient | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  jitter: Callable[[], float] = random.random) -> None:
         self.config = config
-        self._sleep = sleep
-        self._jitter = jitter
-        where = f"${config.token_env}" if config.token_env else "lms.token_env"
-        token = (secret_from_env(config.token_env, "lms.token_env") or "").strip()
-        if not token:
-            raise ConnectorError("Moodle needs a web service token: name the environment "
-                                 "variable that holds it in lms.token_env", ErrorClass.auth)
-        if not _TOKEN.fullmatch(token):
-            # Moodle would silently strip the other characters and answer invalidtoken.
-            raise ConnectorError(f"the Moodle token in {where} has characters a Moodle "
-                                 "token never has (letters and digits only)", ErrorClass.auth)
-        self._token = token
-        self._url = config.base_url + ENDPOINT
-        self._owns_client = client is None
-        self._client = client or pooled_client(config)
-        self._cohort_ids: dict[str, int] | None = None  # managed idnumber -> cohort id
-        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
-                                    "lms")
-        self._cohort_lock = asyncio.Lock()
-        self._audience_cohort_ids: dict[str, int] = {}  # audience idnumber -> cohort id
-        # A call answered with warnings names the members it refused: split it, whatever
-        # the warning's class, so that no refused member holds the others back.
-        self._audience_adds = GroupChanges(self._add_members, shared=_about_the_call)
-        self._audience_removals = GroupChanges(self._remove_members, shared=_about_the_call)
+        self._client = MoodleClient(config, client=client, sleep=sleep, jitter=jitter)
+        self._cohorts = MoodleCohorts(self._client, config)
+        self._batches = MoodleBatches(self._client, config, self._cohorts, self)
+        self._doctor = MoodleDoctor(self._client, config)
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    # -- transport ---------------------------------------------------------------------
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***")
+        await self._client.aclose()
 
     async def _call(self, function: str, params: dict[str, Any], what: str, *,
                     wait: float | None = None) -> Any:
-        """One web service call, retried (bounded) while Moodle throttles or stumbles.
+        return await self._client.call(function, params, what, wait=wait)
 
-        Writes are retried too: a repeated create meets "username already exists",
-        which the executor resolves by looking the account up (a conflict), and every
-        other write sets values, so repeating it is harmless.
-        """
-        pairs = encode_params(params)
-        query = {"wsfunction": function, "moodlewsrestformat": "json"}
-        if self.config.token_in == "query":
-            query["wstoken"] = self._token
-        else:
-            pairs.insert(0, ("wstoken", self._token))
-        body = urlencode(pairs).encode()
-        label = f"Moodle {function} ({what})"
-        for attempt in range(1, self.config.max_attempts + 1):
-            try:
-                return await self._exchange(query, body, label, wait)
-            except ConnectorError as failure:
-                if failure.error_class is not ErrorClass.transient \
-                        or attempt == self.config.max_attempts:
-                    raise
-                wait = failure.retry_after
-                if wait is None:
-                    wait = self.config.backoff_base_seconds * 2 ** (attempt - 1) \
-                        * (0.5 + self._jitter() / 2)
-                if wait > self.config.max_retry_wait_seconds:
-                    raise ConnectorError(f"{failure.message}; asked to wait {wait:g}s, more "
-                                         f"than lms.max_retry_wait_seconds", failure.error_class,
-                                         status=failure.status, retry_after=wait,
-                                         code=failure.code) from None
-                log.info("%s: attempt %d failed (%s); retrying in %.1fs", label, attempt,
-                         failure.message, wait)
-                await self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+    def _redact(self, text: str) -> str:
+        return self._client.redact(text)
 
-    async def _exchange(self, query: dict[str, str], body: bytes, label: str,
-                        wait: float | None = None) -> Any:
-        try:
-            # Within lms.max_answer_bytes and lms.request_deadline_seconds; a redirect is
-            # refused, never followed (sync/connectors/http_limits.py).
-            request = self._client.build_request(
-                "POST", self._url, params=query, content=body, headers=FORM,
-                timeout=httpx.Timeout(wait, pool=None) if wait else httpx.USE_CLIENT_DEFAULT)
-            response = await send_within_async(self._client, request, self._limits,
-                                               f"{label} failed")
-        except AnswerRefused as exc:  # a setting must change (base_url, max_answer_bytes)
-            raise ConnectorError(self._redact(str(exc)), ErrorClass.mapping) from None
-        except DeadlinePassed as exc:
-            raise ConnectorError(f"{label} failed: {exc}", ErrorClass.transient) from None
-        except httpx.TimeoutException as exc:
-            key = "lms.request_deadline_seconds" if wait else "lms.timeout_seconds"
-            raise ConnectorError(f"{label} failed: no answer within "
-                                 f"{wait or self.config.timeout_seconds:g}s "
-                                 f"({type(exc).__name__}; {key})",
-                                 ErrorClass.transient) from None
-        except httpx.TransportError as exc:
-            detail = self._redact(str(exc)) or "connection failed"
-            raise ConnectorError(f"{label} failed: network error talking to "
-                                 f"{self.config.base_url}: {type(exc).__name__}: {detail}",
-                                 ErrorClass.transient) from None
-        status = response.status_code
-        if status != 200:
-            raise http_error(label, status, response.text, response.headers.get("Retry-After"),
-                             self._redact, self._url, self.config.token_env)
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise ConnectorError(f"{label} failed: the answer is not JSON (malformed or cut "
-                                 f"short): {one_line(response.text, self._redact)!r}",
-                                 ErrorClass.transient, status=status) from None
-        fault = fault_of(data)
-        if fault is not None:
-            raise fault_error(fault, label, self._redact, self.config.token_env)
-        return data
+    # -- batches, cohorts and audiences, doctor: the collaborators ----------------------
+
+    async def batch_limits(self) -> BatchLimits | None:
+        return await self._batches.batch_limits()
+
+    async def apply_batch(self, items: list[BatchItem]) -> dict[str, Outcome]:
+        return await self._batches.apply_batch(items)
+
+    async def audience_members(self, audience: Any) -> set[str]:
+        return await self._cohorts.audience_members(audience)
+
+    async def add_to_audience(self, audience: Any, lms_id: str) -> None:
+        await self._cohorts.add_to_audience(audience, lms_id)
+
+    async def remove_from_audience(self, audience: Any, lms_id: str) -> None:
+        await self._cohorts.remove_from_audience(audience, lms_id)
+
+    async def check_mapped_attributes(self) -> tuple[bool, str] | None:
+        return await self._doctor.check_mapped_attributes()
 
     # -- reads -------------------------------------------------------------------------
 
@@ -219,19 +122,13 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
                                  ErrorClass.conflict)
         return users[0] if users else None
 
-    def _listing_wait(self) -> float:
-        """A listing is answered only once every user's details are built (5-10 ms a user
-        on a 4.3 site on loopback: 5,300 users took over 30 s), so it may take up to the
-        whole-request deadline rather than the per-read timeout."""
-        return max(self.config.timeout_seconds, self.config.request_deadline_seconds)
-
     async def list_accounts(self) -> AsyncIterator[Account]:
         """Every user, from one core_user_get_users call (Moodle offers no paging, §6.3)."""
         key, value = self.config.list_criteria_key, self.config.list_criteria_value
         what = f"list of users ({key} {_q(value)})"
         data = await self._call("core_user_get_users",
                                 {"criteria": [{"key": key, "value": value}]}, what,
-                                wait=self._listing_wait())
+                                wait=self._client.listing_wait())
         if not isinstance(data, dict) or not isinstance(data.get("users"), list):
             raise ConnectorError(f"Moodle core_user_get_users ({what}): the answer has no "
                                  "users list", ErrorClass.transient)
@@ -247,11 +144,11 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
             if strays:
                 raise ConnectorError(f"Moodle {what}: user {strays[0]} does not match the "
                                      "criteria", ErrorClass.conflict)
-        cohorts = await self._memberships_by_user() if self.config.cohorts else None
+        cohorts = await self._cohorts.memberships_by_user() if self.config.cohorts else None
         for user in users:
             account = account_from_user(user, self.config)
             if cohorts is not None and account.external_key:
-                self._note_cohort_drift(account, cohorts.get(int(user["id"]), set()))
+                self._cohorts.note_cohort_drift(account, cohorts.get(int(user["id"]), set()))
             yield account
 
     async def get(self, lms_id: str) -> Account | None:
@@ -295,28 +192,11 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
 
     # -- writes ------------------------------------------------------------------------
 
-    def _fields(self, changes: dict[str, Any], label: str) -> tuple[dict[str, Any], list[str]]:
-        try:
-            return user_fields(changes, self.config)
-        except Refused as exc:
-            raise ConnectorError(f"{label} refused before sending: {exc}", ErrorClass.data,
-                                 code="refused") from None
-
-    def _new_password(self) -> dict[str, Any]:
-        mode = self.config.new_password
-        if mode == "createpassword":
-            return {"createpassword": 1}
-        if mode == "random":
-            # Never stored nor shown: SSO sites never use it, but create_users wants one.
-            # Upper, lower, digit and symbol satisfy Moodle's default password policy.
-            return {"password": "Rs1!" + secrets.token_urlsafe(24)}
-        return {}
-
     async def create(self, account: Account, manager_lms_id: str | None) -> Account:
         # manager_lms_id is not used: Moodle has no manager reference (docs/moodle.md §8).
         label = f"Moodle core_user_create_users (username {_q(account.user_name)}, " \
                 f"idnumber {_q(account.external_key)})"
-        params = self._creation_params(account)  # the same as a batch sends for it
+        params = creation_params(account, self.config)  # the same as a batch sends for it
         try:
             data = await self._call("core_user_create_users", {"users": [params]},
                                     f"username {_q(params['username'])}")
@@ -336,11 +216,11 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
                                  f"{_q(data[0].get('username'))}", ErrorClass.conflict)
         # Read back before anything more is written for user_id: an answer naming another
         # user's id must not move that user into a cohort or suspend them.
-        sent = {k: v for k, v in params.items() if k not in ("password", "createpassword")}
+        sent = sent_fields(params)
         user = await self._read_back(user_id, sent, label)
         if self.config.cohorts:
             value = getattr(account, self.config.cohorts.field)
-            await self._place_in_cohort(user_id, value, label)
+            await self._cohorts.place_in_cohort(user_id, value, label)
         if not account.active:
             await self.update(str(user_id), {"active": False})
             user = await self._read_back(user_id, sent, label)
@@ -383,7 +263,7 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
             raise ConnectorError(f"{label}: {_q(lms_id)} is not a Moodle user id",
                                  ErrorClass.not_found)
         user_id = int(lms_id)
-        params, homeless = self._fields(changes, label)
+        params, homeless = fields_or_refusal(changes, self.config, label)
         if params:
             data = await self._call("core_user_update_users",
                                     {"users": [{"id": user_id, **params}]}, f"user {user_id}")
@@ -396,7 +276,7 @@ class MoodleTarget(MoodleBatches, MoodleCohorts, MoodleDoctor, LmsTarget):
                 raise
         cohorts = self.config.cohorts
         if cohorts and cohorts.field in changes:
-            await self._place_in_cohort(user_id, changes[cohorts.field], label)
+            await self._cohorts.place_in_cohort(user_id, changes[cohorts.field], label)
         user = await self._read_back(user_id, params, label)
         if "display_name" in changes and not display_name_held(changes["display_name"], user):
             homeless.append("display_name")

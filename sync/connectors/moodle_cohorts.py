@@ -1,16 +1,20 @@
-"""Moodle cohorts (connector spec §6.4), mixed into MoodleTarget: the department cohorts
-an account write keeps in step (`[lms.cohorts]`), and the cohorts that audiences name
-(docs/audiences.md). Calls go through the target's own `_call`, so they are retried,
-classified and redacted like every other call."""
+"""Moodle cohorts (connector spec §6.4), a collaborator MoodleTarget owns: the
+department cohorts an account write keeps in step (`[lms.cohorts]`), and the cohorts that
+audiences name (docs/audiences.md). Calls go through the target's own client
+(`MoodleClient`), so they are retried, classified and redacted like every other call."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.coalesce import GroupChanges, about_the_request
+from rostersync.sync.connectors.moodle_client import MoodleClient
+from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.moodle_params import quoted as _q
 from rostersync.sync.connectors.moodle_wire import (
     check_write_answer,
     cohort_idnumber,
@@ -21,12 +25,6 @@ from rostersync.sync.connectors.moodle_wire import (
     warnings_of,
 )
 from rostersync.sync.models import Account, ErrorClass
-
-if TYPE_CHECKING:
-    import asyncio
-
-    from rostersync.sync.connectors.coalesce import GroupChanges
-    from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
 
 # core_cohort_add_cohort_members answers a member it did not add with a numbered
 # warningcode and no item (cohort/externallib.php, add_cohort_members): "1" a cohorttype
@@ -52,24 +50,31 @@ def check_cohort_add_answer(data: Any, label: str, redact: Callable[[str], str])
                          status=200, code=code)
 
 
-def _q(value: Any) -> str:
-    """A value quoted for a message, as Moodle would show it."""
-    return json.dumps(value, ensure_ascii=False)
+def _about_the_call(error: ConnectorError) -> bool:
+    return error.status != 200 and about_the_request(error)  # 200: warnings (per member)
 
 
 class MoodleCohorts:
-    # The target's state and calls this half uses (``MoodleTarget`` sets and defines
-    # them), declared for the type checker.
-    config: MoodleTargetConfig
-    _cohort_ids: dict[str, int] | None  # managed idnumber -> cohort id
-    _cohort_lock: asyncio.Lock
-    _audience_cohort_ids: dict[str, int]  # audience idnumber -> cohort id
-    _audience_adds: GroupChanges[tuple[Any, int]]
-    _audience_removals: GroupChanges[tuple[Any, int]]
+    """The cohorts of one site, as one target keeps them (its remembered cohort ids)."""
 
-    if TYPE_CHECKING:
-        def _redact(self, text: str) -> str: ...
-        async def _call(self, function: str, params: dict[str, Any], what: str) -> Any: ...
+    def __init__(self, client: MoodleClient, config: MoodleTargetConfig) -> None:
+        self.config = config
+        self._client = client
+        self._cohort_ids: dict[str, int] | None = None  # managed idnumber -> cohort id
+        self._cohort_lock = asyncio.Lock()
+        self._audience_cohort_ids: dict[str, int] = {}  # audience idnumber -> cohort id
+        # A call answered with warnings names the members it refused: split it, whatever
+        # the warning's class, so that no refused member holds the others back.
+        self._audience_adds: GroupChanges[tuple[Any, int]] = GroupChanges(
+            self._add_members, shared=_about_the_call)
+        self._audience_removals: GroupChanges[tuple[Any, int]] = GroupChanges(
+            self._remove_members, shared=_about_the_call)
+
+    async def _call(self, function: str, params: dict[str, Any], what: str) -> Any:
+        return await self._client.call(function, params, what)
+
+    def _redact(self, text: str) -> str:
+        return self._client.redact(text)
 
     # -- cohorts (§6.4) ----------------------------------------------------------------
 
@@ -104,7 +109,7 @@ class MoodleCohorts:
                                  ErrorClass.transient) from None
         return out
 
-    async def _memberships_by_user(self) -> dict[int, set[str]]:
+    async def memberships_by_user(self) -> dict[int, set[str]]:
         """user id -> idnumbers of the managed cohorts the user is in."""
         cohorts = await self._managed_cohorts(refresh=True)
         members = await self._members(sorted(cohorts.values()))
@@ -114,7 +119,7 @@ class MoodleCohorts:
                 by_user.setdefault(user_id, set()).add(idnumber)
         return by_user
 
-    def _note_cohort_drift(self, account: Account, held: set[str]) -> None:
+    def note_cohort_drift(self, account: Account, held: set[str]) -> None:
         """Membership that does not follow the field shows as a difference in that field,
         so the engine plans the update that puts it right."""
         config = self.config.cohorts
@@ -124,7 +129,7 @@ class MoodleCohorts:
         if note:
             setattr(account, config.field, f"{value or ''} [{note}]".strip())
 
-    async def _place_in_cohort(self, user_id: int, value: str | None, label: str) -> None:
+    async def place_in_cohort(self, user_id: int, value: str | None, label: str) -> None:
         """Exactly the one managed cohort ``value`` picks, then read back to be sure."""
         config = self.config.cohorts
         assert config is not None

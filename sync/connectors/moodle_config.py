@@ -89,6 +89,12 @@ class MoodleTargetConfig(Strict):
     # the site's PHP max_input_vars bounds a call (about ten fields per user).
     bulk: Literal["auto", "off"] = "auto"
     batch_size: int = Field(100, ge=1, le=1000)
+    # Batches in flight per stream of batch writes: batch N+1's create_users call goes out
+    # while batch N is still being read back (a site answers a read-back at about a third
+    # of a write's cost, docs/moodle.md "Speed on the real site"). Writes go one at a time
+    # per stream, so lms.concurrency batches in flight are concurrency / pipeline_depth
+    # streams. 1: every batch writes and reads back on its own (no overlap).
+    pipeline_depth: int = Field(2, ge=1, le=16)
 
     # -- new accounts ---------------------------------------------------------------
     auth: str = "manual"  # auth plugin of new users (manual, oauth2, saml2, ldap, ...)

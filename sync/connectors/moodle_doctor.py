@@ -1,24 +1,17 @@
 """What `rostersync doctor` checks on a Moodle site beyond the token and its functions:
-the custom profile fields [mapping.attributes] names (docs/moodle.md §8). A mixin of
-MoodleTarget, calling through the target's own `_call`."""
+the custom profile fields [mapping.attributes] names (docs/moodle.md §8). A collaborator
+MoodleTarget owns, calling through the target's own client."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from rostersync.sync.connectors.moodle_config import PROFILE_PREFIX
-
-if TYPE_CHECKING:
-    from rostersync.sync.connectors.moodle_config import MoodleTargetConfig
+from rostersync.sync.connectors.moodle_client import MoodleClient
+from rostersync.sync.connectors.moodle_config import PROFILE_PREFIX, MoodleTargetConfig
 
 
 class MoodleDoctor:
-    config: MoodleTargetConfig
-
-    if TYPE_CHECKING:
-        async def _call(self, function: str, params: dict[str, Any], what: str, *,
-                        wait: float | None = None) -> Any: ...
-        def _listing_wait(self) -> float: ...
+    def __init__(self, client: MoodleClient, config: MoodleTargetConfig) -> None:
+        self.config = config
+        self._client = client
 
     async def check_mapped_attributes(self) -> tuple[bool, str] | None:
         """Which profile fields [mapping.attributes] names the site shows (doctor).
@@ -32,9 +25,9 @@ class MoodleDoctor:
         if not mapped:
             return None
         key, value = self.config.list_criteria_key, self.config.list_criteria_value
-        data = await self._call("core_user_get_users",
-                                {"criteria": [{"key": key, "value": value}]}, "profile fields",
-                                wait=self._listing_wait())
+        data = await self._client.call("core_user_get_users",
+                                       {"criteria": [{"key": key, "value": value}]},
+                                       "profile fields", wait=self._client.listing_wait())
         users = data.get("users") if isinstance(data, dict) else None
         seen = {str(entry.get("shortname")) for user in users or [] if isinstance(user, dict)
                 for entry in user.get("customfields") or [] if isinstance(entry, dict)}

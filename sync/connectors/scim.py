@@ -1,9 +1,9 @@
-"""SCIM 2.0 LMS target (RFC 7643 / RFC 7644) over one shared httpx.AsyncClient.
+"""SCIM 2.0 LMS target (RFC 7643 / RFC 7644).
 
-Payload mapping lives in ``scim_payload``; this module is transport, paging, searching
-with verification, optimistic concurrency (ETags) and error classification.
-The bearer token is only ever held by the client's default headers: no message built
-here contains it, and server/exception text is redacted before it is quoted.
+Payload mapping lives in ``scim_payload``, the transport (the shared httpx client, the
+bearer token, retried reads, error classification) in ``scim_client`` and SCIM Bulk in
+``scim_bulk``; this module is paging, searching with verification, optimistic
+concurrency (ETags), Groups and the doctor's checks.
 """
 
 from __future__ import annotations
@@ -19,20 +19,14 @@ import httpx
 from pydantic import ValidationError
 from scim2_models import Context, ServiceProviderConfig
 
-from rostersync.sync.config import ScimTargetConfig, secret_from_env
+from rostersync.sync.bulk import BatchItem, BatchLimits, Outcome
+from rostersync.sync.config import ScimTargetConfig
 from rostersync.sync.connectors.base import ConnectorError, LmsTarget
 from rostersync.sync.connectors.coalesce import GroupChanges
-from rostersync.sync.connectors.http_limits import (
-    AnswerLimits,
-    AnswerRefused,
-    DeadlinePassed,
-    send_within_async,
-    too_many_pages,
-)
-from rostersync.sync.connectors.lms_http import pooled_client
-from rostersync.sync.connectors.scim_bulk import ScimBulk
-from rostersync.sync.connectors.scim_errors import (
-    answer_error,
+from rostersync.sync.connectors.http_limits import too_many_pages
+from rostersync.sync.connectors.scim_bulk import ScimBulkWriter
+from rostersync.sync.connectors.scim_client import ScimClient
+from rostersync.sync.connectors.scim_errors import (  # noqa: F401 - tests import it from here
     parse_retry_after,
     refused_before_sending,
 )
@@ -49,27 +43,19 @@ from rostersync.sync.models import Account, ErrorClass
 
 log = logging.getLogger(__name__)
 
-# Reads retry a throttled or unavailable LMS a few times, never waiting longer than this
-# at once; a longer Retry-After ends the read with the error, for the run to report.
-READ_ATTEMPTS = 4
-READ_RETRY_MAX_SECONDS = 15.0
-
-SCIM_JSON = "application/scim+json"
-
 
 def _q(value: str) -> str:
     """Quote a value for a message the way SCIM filters quote it (JSON string)."""
     return json.dumps(value, ensure_ascii=False)
 
 
-class ScimTarget(ScimBulk, LmsTarget):
+class ScimTarget(LmsTarget):
     name = "scim"
 
     def __init__(self, config: ScimTargetConfig, token: str | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.config = config
-        self._sleep = sleep
         # The target attributes [mapping.attributes] names beyond the built-in fields:
         # read back from every User so that they are compared like the rest.
         self._mapped: tuple[str, ...] = config.mapped_attributes
@@ -79,101 +65,34 @@ class ScimTarget(ScimBulk, LmsTarget):
         # the changes that wait meanwhile go together in the next one.
         self._member_changes: GroupChanges[tuple[Any, dict[str, Any], str]] = GroupChanges(
             self._members_patch_now)
-        if token is None:
-            token = secret_from_env(config.token_env, "lms.token_env")
-        headers = {"Accept": SCIM_JSON}
-        self._token = None
-        if token is not None:
-            token = token.strip()  # a trailing newline from `export X=$(cat file)` is common
-            # httpx/h11 quote an illegal header value in their exception: refuse it here.
-            if not token or any(not 0x21 <= ord(ch) <= 0x7E for ch in token):
-                where = f" from ${config.token_env}" if config.token_env else ""
-                raise ConnectorError(f"the SCIM bearer token{where} is empty or contains "
-                                     "spaces or non-ASCII characters", ErrorClass.auth)
-            self._token = token
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = pooled_client(config, base_url=config.base_url, headers=headers,
-                                     transport=transport)
-        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
-                                    "lms")
+        self._client = ScimClient(config, token, transport, sleep)
+        self.bulk = ScimBulkWriter(self._client, config)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    # -- transport and errors ----------------------------------------------------
+    # -- SCIM Bulk: the executor's batches (sync.bulk.BatchingTarget) ---------------
 
-    async def _read(self, url: str, what: str,
-                    params: dict[str, Any] | None = None) -> httpx.Response:
-        """A GET, retried when the LMS throttles or stumbles: a read is safe to repeat, and
-        one 429 in the middle of listing every account should not fail the whole run.
-        Writes are not retried here: the executor owns their retries and records each."""
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            try:
-                response = await self._send("GET", url, what, params=params)
-            except ConnectorError as exc:
-                if attempt == READ_ATTEMPTS or exc.error_class is not ErrorClass.transient:
-                    raise
-                await self._sleep(min(READ_RETRY_MAX_SECONDS, 2.0 ** attempt))
-                continue
-            if response.status_code not in (429, 502, 503, 504) or attempt == READ_ATTEMPTS:
-                return response
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            if wait is not None and wait > READ_RETRY_MAX_SECONDS:
-                return response  # longer than a run should stall: report it instead
-            await self._sleep(wait if wait is not None else 2.0 ** attempt)
-        raise AssertionError("unreachable")
+    @property
+    def batch_envelope(self) -> int:
+        return self.bulk.batch_envelope
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+    async def batch_limits(self) -> BatchLimits | None:
+        return await self.bulk.batch_limits()
 
-    async def _send(self, method: str, url: str, what: str, *,
-                    body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
-                    headers: dict[str, str] | None = None) -> httpx.Response:
-        """One HTTP exchange; network failures become transient ConnectorErrors."""
-        if body is not None:
-            headers = {**(headers or {}), "Content-Type": SCIM_JSON}
-        content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        try:
-            # Within lms.max_answer_bytes and lms.request_deadline_seconds; a redirect is
-            # refused, never followed (sync/connectors/http_limits.py).
-            request = self._client.build_request(method, url, content=content, params=params,
-                                                 headers=headers)
-            return await send_within_async(self._client, request, self._limits,
-                                           f"SCIM {what} failed")
-        except AnswerRefused as exc:  # a setting must change (base_url, max_answer_bytes)
-            raise ConnectorError(self._redact(str(exc)), ErrorClass.mapping) from None
-        except DeadlinePassed as exc:
-            raise ConnectorError(f"SCIM {what} failed: {exc}", ErrorClass.transient) from exc
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"SCIM {what} failed: no answer from {self.config.base_url} "
-                                 f"within {self.config.timeout_seconds:g}s "
-                                 f"({type(exc).__name__})", ErrorClass.transient) from exc
-        except httpx.TransportError as exc:
-            detail = self._redact(str(exc)) or "connection failed"
-            raise ConnectorError(f"SCIM {what} failed: network error talking to "
-                                 f"{self.config.base_url}: {type(exc).__name__}: {detail}",
-                                 ErrorClass.transient) from exc
+    def batch_cost(self, item: BatchItem) -> int:
+        return self.bulk.batch_cost(item)
 
-    def _error(self, response: httpx.Response, what: str) -> ConnectorError:
-        return answer_error(response, what, self._redact, self.config.token_env)
+    async def apply_batch(self, items: list[BatchItem]) -> dict[str, Outcome]:
+        return await self.bulk.apply_batch(items)
 
-    _refused = staticmethod(refused_before_sending)
-
-    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ConnectorError(f"SCIM {what} failed: {response.status_code} answer is not a "
-                                 "JSON object", ErrorClass.transient, status=response.status_code)
-        return data
+    # -- answers -------------------------------------------------------------------
 
     def _account(self, response: httpx.Response, what: str,
                  lms_id: str | None = None) -> Account:
         """A single User response (plain JSON, see scim_payload.account_from_resource);
         when ``lms_id`` was asked for, an answer naming another id is a conflict."""
-        resource = self._json(response, what)
+        resource = self._client.json_object(response, what)
         if not isinstance(resource.get("id"), str):
             raise ConnectorError(f"SCIM {what} failed: the answer is not a SCIM User "
                                  "(no id)", ErrorClass.transient, status=response.status_code)
@@ -196,12 +115,12 @@ class ScimTarget(ScimBulk, LmsTarget):
             if endless:  # new ids on every page and no totalResults: it would never end
                 raise ConnectorError(f"SCIM {page_what} failed: {endless}",
                                      ErrorClass.transient)
-            response = await self._read("/Users", page_what,
+            response = await self._client.read("/Users", page_what,
                                         params={**params, "startIndex": start,
                                                 "count": self.config.page_size})
             if response.status_code != 200:
-                raise self._error(response, page_what)
-            data = self._json(response, page_what)
+                raise self._client.error(response, page_what)
+            data = self._client.json_object(response, page_what)
             raw = data.get("Resources") or []
             if not isinstance(raw, list):
                 raise ConnectorError(f"SCIM {page_what} failed: Resources is not a list",
@@ -232,11 +151,11 @@ class ScimTarget(ScimBulk, LmsTarget):
 
     async def get(self, lms_id: str) -> Account | None:
         what = f"read of id {_q(lms_id)}"
-        response = await self._read(self._path(lms_id), what)
+        response = await self._client.read(self._path(lms_id), what)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise self._error(response, what)
+            raise self._client.error(response, what)
         return self._account(response, what, lms_id)
 
     async def _search(self, attribute: str, value: str) -> list[Account]:
@@ -276,10 +195,10 @@ class ScimTarget(ScimBulk, LmsTarget):
         try:
             body = creation_body(account, manager_lms_id)
         except ValidationError as exc:
-            raise self._refused(exc, what) from None
-        response = await self._send("POST", "/Users", what, body=body)
+            raise refused_before_sending(exc, what) from None
+        response = await self._client.send("POST", "/Users", what, body=body)
         if response.status_code not in (200, 201):
-            raise self._error(response, what)
+            raise self._client.error(response, what)
         created = self._account(response, what)
         other = other_person({"externalId": (account.external_key, created.external_key),
                               "userName": (account.user_name, created.user_name)})
@@ -297,7 +216,7 @@ class ScimTarget(ScimBulk, LmsTarget):
         try:
             body = patch_body(changes, manager_lms_id)
         except ValidationError as exc:  # scim2-models checks the PatchOp against the schema
-            raise self._refused(exc, what) from None
+            raise refused_before_sending(exc, what) from None
         use_etag = self.config.use_etags and version is not None
         response = await self._patch(lms_id, body, version if use_etag else None, what)
         if response.status_code == 412 and use_etag:
@@ -313,19 +232,19 @@ class ScimTarget(ScimBulk, LmsTarget):
         if response.status_code == 204:
             return None
         if response.status_code != 200:
-            raise self._error(response, what)
+            raise self._client.error(response, what)
         return self._account(response, what, lms_id)
 
     async def _patch(self, lms_id: str, body: dict[str, Any], version: str | None,
                      what: str) -> httpx.Response:
         headers = {"If-Match": version} if version else None
-        return await self._send("PATCH", self._path(lms_id), what, body=body, headers=headers)
+        return await self._client.send("PATCH", self._path(lms_id), what, body=body, headers=headers)
 
     async def delete(self, lms_id: str) -> None:
         what = f"delete of id {_q(lms_id)}"
-        response = await self._send("DELETE", self._path(lms_id), what)
+        response = await self._client.send("DELETE", self._path(lms_id), what)
         if response.status_code not in (200, 204):
-            raise self._error(response, what)
+            raise self._client.error(response, what)
 
     # -- audiences: SCIM Groups (RFC 7643 §4.2), members changed by PATCH ----------
 
@@ -336,11 +255,11 @@ class ScimTarget(ScimBulk, LmsTarget):
         if name in ids:
             return ids[name]
         what = f"search of Group {_q(name)}"
-        response = await self._read("/Groups", what, params={
+        response = await self._client.read("/Groups", what, params={
             "filter": f"displayName eq {json.dumps(name, ensure_ascii=False)}"})
         if response.status_code != 200:
-            raise self._error(response, what)
-        found = [r for r in self._json(response, what).get("Resources") or []
+            raise self._client.error(response, what)
+        found = [r for r in self._client.json_object(response, what).get("Resources") or []
                  if isinstance(r, dict) and isinstance(r.get("id"), str)
                  and r.get("displayName") == name]
         if len(found) > 1:
@@ -350,12 +269,12 @@ class ScimTarget(ScimBulk, LmsTarget):
             ids[name] = found[0]["id"]
         elif create and audience.create_missing:
             what = f"create of Group {_q(name)}"
-            response = await self._send("POST", "/Groups", what, body={
+            response = await self._client.send("POST", "/Groups", what, body={
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                 "displayName": name, "externalId": audience.id})
             if response.status_code not in (200, 201):
-                raise self._error(response, what)
-            created = self._json(response, what).get("id")
+                raise self._client.error(response, what)
+            created = self._client.json_object(response, what).get("id")
             if not isinstance(created, str) or not created:
                 # Cached, an id-less answer would send every later change to no Group.
                 raise ConnectorError(f"SCIM {what}: the answer names no Group id",
@@ -372,11 +291,11 @@ class ScimTarget(ScimBulk, LmsTarget):
         if group_id is None:
             return set()
         what = f"read of Group {_q(audience.group)} members"
-        response = await self._read("/Groups/" + quote(group_id, safe=""), what,
+        response = await self._client.read("/Groups/" + quote(group_id, safe=""), what,
                                     params={"attributes": "members"})
         if response.status_code != 200:
-            raise self._error(response, what)
-        members = self._json(response, what).get("members") or []
+            raise self._client.error(response, what)
+        members = self._client.json_object(response, what).get("members") or []
         return {m["value"] for m in members if isinstance(m, dict)
                 and isinstance(m.get("value"), str)}
 
@@ -392,12 +311,12 @@ class ScimTarget(ScimBulk, LmsTarget):
         group_id = await self._group_id(audience, create=True)
         body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [operation for _audience, operation, _what in changes]}
-        response = await self._send("PATCH", "/Groups/" + quote(group_id or "", safe=""),
+        response = await self._client.send("PATCH", "/Groups/" + quote(group_id or "", safe=""),
                                     what, body=body)
         if response.status_code == 404:
             self._group_ids.pop(audience.group, None)  # deleted in the LMS: look again
         if response.status_code not in (200, 204):
-            raise self._error(response, what)
+            raise self._client.error(response, what)
 
     async def add_to_audience(self, audience: Any, lms_id: str) -> None:
         await self._members_patch(audience, {"op": "add", "path": "members",
@@ -417,7 +336,7 @@ class ScimTarget(ScimBulk, LmsTarget):
         if not self._mapped:
             return None
         what = "read of /Schemas"
-        response = await self._send("GET", "/Schemas", what)
+        response = await self._client.send("GET", "/Schemas", what)
         try:
             answer = response.json() if response.status_code == 200 else None
         except ValueError:  # not JSON: a server without /Schemas answering its own way
@@ -435,12 +354,12 @@ class ScimTarget(ScimBulk, LmsTarget):
 
     async def check(self) -> str:
         what = "read of /ServiceProviderConfig"
-        response = await self._send("GET", "/ServiceProviderConfig", what)
+        response = await self._client.send("GET", "/ServiceProviderConfig", what)
         if response.status_code != 200:
-            raise self._error(response, what)
+            raise self._client.error(response, what)
         try:
             spc = ServiceProviderConfig.model_validate(
-                self._json(response, what), scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+                self._client.json_object(response, what), scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
                 scim_policy=TOLERANT)
         except ValidationError as exc:
             raise ConnectorError(f"SCIM {what} failed: not a ServiceProviderConfig "
@@ -450,9 +369,9 @@ class ScimTarget(ScimBulk, LmsTarget):
         # /ServiceProviderConfig needs no credentials (RFC 7643 §5): prove the token
         # works with the cheapest authenticated call.
         what = "credential probe (GET /Users)"
-        response = await self._send("GET", "/Users", what, params={"count": 1})
+        response = await self._client.send("GET", "/Users", what, params={"count": 1})
         if response.status_code != 200:
-            raise self._error(response, what)
-        total = self._json(response, what).get("totalResults")
+            raise self._client.error(response, what)
+        total = self._client.json_object(response, what).get("totalResults")
         users = f"; {total} user{'' if total == 1 else 's'}" if isinstance(total, int) else ""
         return f"SCIM 2.0 at {self.config.base_url} ({', '.join(features)}{users})"

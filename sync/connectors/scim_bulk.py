@@ -36,6 +36,7 @@ from scim2_models import (
 
 from rostersync.sync.bulk import BatchItem, BatchLimits, BatchRefused, Outcome, split
 from rostersync.sync.connectors.base import ConnectorError
+from rostersync.sync.connectors.scim_errors import refused_before_sending
 from rostersync.sync.connectors.scim_payload import (
     TOLERANT,
     account_from_resource,
@@ -46,6 +47,7 @@ from rostersync.sync.models import Account, ErrorClass
 
 if TYPE_CHECKING:
     from rostersync.sync.config import ScimTargetConfig
+    from rostersync.sync.connectors.scim_client import ScimClient
 
 log = logging.getLogger(__name__)
 
@@ -134,23 +136,15 @@ def results_by_ref(data: Any, items: list[BatchItem]) -> dict[str, dict[str, Any
     return out
 
 
-class ScimBulk:
-    """The bulk half of ``ScimTarget`` (a mixin: it uses the target's transport)."""
+class ScimBulkWriter:
+    """SCIM Bulk for ``ScimTarget`` (which owns one), over the target's transport."""
 
-    # The target's state and transport this half uses, declared for the type checker.
-    config: ScimTargetConfig
-
-    if TYPE_CHECKING:
-        async def _read(self, url: str, what: str,
-                        params: dict[str, Any] | None = None) -> httpx.Response: ...
-        async def _send(self, method: str, url: str, what: str, *,
-                        body: dict[str, Any] | None = None,
-                        params: dict[str, Any] | None = None,
-                        headers: dict[str, str] | None = None) -> httpx.Response: ...
-        def _error(self, response: httpx.Response, what: str) -> ConnectorError: ...
-        @staticmethod
-        def _refused(exc: ValidationError, what: str) -> ConnectorError: ...
-        def _json(self, response: httpx.Response, what: str) -> dict[str, Any]: ...
+    def __init__(self, client: ScimClient, config: ScimTargetConfig) -> None:
+        self.client = client
+        self.config = config
+        # What /ServiceProviderConfig allows, read once (None: no bulk here).
+        self._limits: BatchLimits | None = None
+        self._limits_known = False
 
     batch_envelope = 96  # the request's own bytes beside its operations
 
@@ -158,19 +152,20 @@ class ScimBulk:
         """What /ServiceProviderConfig allows, read once; None: no bulk here."""
         if self.config.bulk == "off":
             return None
-        if not hasattr(self, "_bulk_limits"):
-            self._bulk_limits = await self._read_bulk_limits()
-        return self._bulk_limits
+        if not self._limits_known:
+            self._limits = await self._read_bulk_limits()
+            self._limits_known = True
+        return self._limits
 
     async def _read_bulk_limits(self) -> BatchLimits | None:
         what = "read of /ServiceProviderConfig"
-        response = await self._read("/ServiceProviderConfig", what)
+        response = await self.client.read("/ServiceProviderConfig", what)
         if response.status_code != 200:
-            log.info("SCIM bulk not used: %s", self._error(response, what).message)
+            log.info("SCIM bulk not used: %s", self.client.error(response, what).message)
             return None
         try:
             spc = ServiceProviderConfig.model_validate(
-                self._json(response, what), scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+                self.client.json_object(response, what), scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
                 scim_policy=TOLERANT)
         except (ValidationError, ConnectorError) as exc:
             log.info("SCIM bulk not used: the ServiceProviderConfig is unreadable (%s)", exc)
@@ -208,7 +203,7 @@ class ScimBulk:
             try:
                 operations.append(item.prepared or bulk_operation(item))
             except ValidationError as exc:
-                outcomes[item.ref] = self._refused(exc, what)
+                outcomes[item.ref] = refused_before_sending(exc, what)
                 continue
             sent.append(item)
         if sent:
@@ -219,7 +214,7 @@ class ScimBulk:
                     ) -> dict[str, Outcome]:
         what = f"bulk request of {len(items)} operation{'s' if len(items) != 1 else ''}"
         body = bulk_request(operations, self.config.bulk_fail_on_errors)
-        response = await self._send("POST", "/Bulk", what, body=body)
+        response = await self.client.send("POST", "/Bulk", what, body=body)
         status = response.status_code
         if status == 413 and len(items) > 1:  # larger than the server takes: halves
             first, second = split(items)
@@ -231,11 +226,12 @@ class ScimBulk:
                     item.manager_lms_id = made.lms_id if isinstance(made, Account) else None
             return outcomes | await self._bulk(second, [bulk_operation(i) for i in second])
         if status in ABSENT:
-            self._bulk_limits = None  # not offered after all: single requests from now on
-            raise BatchRefused(self._error(response, what).message)
+            # Not offered after all: single requests from now on.
+            self._limits, self._limits_known = None, True
+            raise BatchRefused(self.client.error(response, what).message)
         if status != 200:
-            raise self._error(response, what)  # the outcome of every operation is unknown
-        entries = results_by_ref(self._json(response, what), items)
+            raise self.client.error(response, what)  # the outcome of every operation is unknown
+        entries = results_by_ref(self.client.json_object(response, what), items)
         stopped = self._stopped(entries)
         outcomes = {}
         for item in items:
@@ -264,7 +260,7 @@ class ScimBulk:
                                   "status", ErrorClass.transient)
         if status >= 400:
             error = httpx.Response(status, json=answer if isinstance(answer, dict) else {})
-            return self._error(error, self._bulk_what(item))
+            return self.client.error(error, self._bulk_what(item))
         resource = answer if isinstance(answer, dict) and isinstance(answer.get("id"), str) \
             else None
         if item.kind == "update":

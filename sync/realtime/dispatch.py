@@ -62,8 +62,8 @@ class Dispatcher:
 
     async def drain_once(self) -> RunReport | None:
         """One round: returns the run's report, None when nothing was run."""
-        if self.engine.stopping:
-            return None  # shutting down: the events stay queued for the next start
+        if self.engine.stopping or self.engine.standby:
+            return None  # shutting down, or a standby node: the events stay queued
         now = self.engine.clock.now()
         if await in_thread(event_store.feed_gate_open, self.store):
             await in_thread(event_store.requeue_gated, self.store)

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 class RealtimeRuns:
     """One real-time run of ``engine`` (Engine.resync_many), which holds the state (store,
-    source, config, clock) and the steps (open_target, _evaluate_and_write, _apply) it
-    uses; summarise is sync.run_report's."""
+    source, config, clock) and the public steps (open_target, plan_people, apply_planned)
+    it uses; summarise is sync.run_report's."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -66,9 +66,8 @@ class RealtimeRuns:
             await asyncio.gather(*map(read, fresh))
         by_key = {p.key: p for p in fresh}
         changes = await in_thread(
-            engine._evaluate_and_write, run_id, sorted(by_key),
-            lambda batch: {k: by_key[k] for k in batch if k in by_key}, frozenset(), False,
-            None, only_kinds=kinds)
+            engine.plan_people, run_id, sorted(by_key),
+            lambda batch: {k: by_key[k] for k in batch if k in by_key}, only_kinds=kinds)
         summarise(report, engine.on_event, changes, False)
         report.counts["people"] = len(employee_ids)
         for parsed in fresh:
@@ -78,7 +77,7 @@ class RealtimeRuns:
             if report.counts.get("held_new"):
                 report.status = "held"
             return report
-        return await engine._apply(run_id, report, op_ids=due)
+        return await engine.apply_planned(run_id, report, op_ids=due)
 
     def _due_for(self, keys: list[str], kinds: frozenset[str]) -> list[int]:
         now = self.engine.clock.now()

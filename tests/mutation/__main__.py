@@ -66,7 +66,7 @@ GROUPS = (
         "sync/diff.py (vanished grace)": ("sync.diff.x__vanished__mutmut_*",),
         "sync/mass_guards.py (window, identity)": (
             "sync.mass_guards.x_hold_mass_changes__mutmut_*",),
-        "sync/executor.py (failures, breaker)": ("sync.executor.xǁExecutorǁ_failed__mutmut_*",),
+        "sync/executor.py (failures, breaker)": ("sync.executor.xǁExecutorǁfailed__mutmut_*",),
     }, ("tests/test_guard_edges_engine.py",)),
 )
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}

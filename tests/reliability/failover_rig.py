@@ -1,0 +1,209 @@
+"""Two `rostersync serve` nodes sharing one database, for the failover drills.
+
+Each node is a child process with its own config (node name, lease) and its own TCP link
+to the LMS (and, for PostgreSQL, to the database): the link counts what the node sent and
+can be cut, so a test tells the two nodes' traffic apart and partitions one node alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rostersync.storage import lease
+from rostersync.storage.store_factory import make_store
+from rostersync.sync.config import load_config
+from tests.scim_fixtures import SCIM_TOKEN
+from tests.support import TOKEN_ENV
+
+POLL = 0.02  # how often a wait looks again; every wait has a deadline
+
+
+def wait_for(check: Callable[[], Any], deadline: float, what: str, every: float = POLL
+             ) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
+
+
+class TcpLink:
+    """A loopback TCP proxy: counts the bytes the client sent and when it last sent, and
+    can be cut (every connection dropped, new ones refused) and mended."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.sent = 0
+        self.chunks: list[bytes] = []  # what the client sent, in order
+        self.last_sent_at: float | None = None  # time.time() of the last byte passed on
+        self.cut = False
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="tcp-link")
+        self._server: asyncio.Server | None = None
+
+    def __enter__(self) -> TcpLink:
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def close() -> None:
+            assert self._server is not None
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def sever(self) -> None:
+        """The network between the node and its peer fails: nothing more gets through."""
+        self.cut = True
+
+        async def drop() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(drop(), self._loop).result(10)
+
+    def mend(self) -> None:
+        self.cut = False
+
+    def sent_bytes(self) -> int:
+        with self._lock:
+            return self.sent
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    counted: bool) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                if self.cut:
+                    break
+                if counted:
+                    with self._lock:
+                        self.chunks.append(chunk)
+                        self.sent += len(chunk)
+                        self.last_sent_at = time.time()
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1",
+                                                                 self.upstream_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer, True),
+                                 self._pipe(up_reader, writer, False))
+        finally:
+            self._writers.difference_update((writer, up_writer))
+
+
+def node_config(base: Path, folder: Path, node: str, lms_url: str, lease_seconds: float,
+                lms_base_url: str, *, database_url: str | None = None,
+                concurrency: int | None = None) -> Path:
+    """``base`` (a tests.support.write_config file) as node ``node``'s config: its own
+    LMS link, [ha] on, a full run as soon as it leads."""
+    text = base.read_text().replace(lms_base_url, lms_url)
+    if database_url is not None:
+        text = re.sub(r"(?m)^(path|url) = .*$", f'url = "{database_url}"', text, count=1)
+    if concurrency is not None:
+        text = text.replace("concurrency = 8", f"concurrency = {concurrency}")
+    text += (f'\n[ha]\nenabled = true\nnode = "{node}"\nlease_seconds = {lease_seconds}\n'
+             "\n[schedule]\nfull_every_minutes = 0.02\n")
+    path = folder / f"{node}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Node:
+    """`rostersync serve` as a child process; its JSON lines read as they come."""
+
+    def __init__(self, name: str, config: Path) -> None:
+        self.name = name
+        self.config = config
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rostersync.console.cli", "serve", "--config", str(config)],
+            env={**os.environ, TOKEN_ENV: SCIM_TOKEN}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self.lines: list[str] = []
+        self.records: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            self.lines.append(line)
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    self.records.append(json.loads(line))
+
+    def logged(self, **fields: Any) -> dict[str, Any] | None:
+        """The first JSON line with these fields, if logged yet."""
+        for record in list(self.records):
+            if all(record.get(k) == v for k, v in fields.items()):
+                return record
+        return None
+
+    def output(self) -> str:
+        return "".join(self.lines[-60:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def leader_of(config: Path) -> lease.LeaseHolder | None:
+    """The leader lease row as it stands (a fresh connection each time)."""
+    store = make_store(load_config(config).database)
+    try:
+        return lease.last(store, "leader")
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()
+
+
+def now_led_by(config: Path, node: str) -> lease.LeaseHolder | None:
+    row = leader_of(config)
+    if row is None or row.node != node or row.expires_at is None:
+        return None
+    return row if row.expires_at > datetime.now(UTC) else None
