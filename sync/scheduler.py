@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -262,9 +263,16 @@ class SyncScheduler:
         # (a steady trickle of events must never starve the nightly reconcile).
         realtime_busy = self.realtime is not None and self.realtime.dispatcher.busy
         if self._lock.locked() and not realtime_busy:
-            self.log({"event": "skipped", "job": kind, "routine": True,
-                      "why": "another job is running"})
-            return None
+            # A retry sweep or a delta fires again soon: skip it. The full reconcile waits
+            # its turn instead: interval jobs and the nightly cron often fire at the same
+            # second (always on the [ha] grid), and a sweep that took the lock first must
+            # not cost the night its reconcile.
+            if kind != "full":
+                self.log({"event": "skipped", "job": kind, "routine": True,
+                          "why": "another job is running"})
+                return None
+            self.log({"event": "waiting", "job": kind,
+                      "why": "another job is running; the full reconcile runs after it"})
         try:
             return await self._run_locked(kind)
         finally:
@@ -291,8 +299,14 @@ class SyncScheduler:
 
 
 def _json_line(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record, default=str, sort_keys=True) + "\n")
-    sys.stdout.flush()
+    """One log line on stdout. A log reader that went away (a closed pipe) must not take
+    the service with it: a signal handler or a run that logs would fail mid-way, and
+    SIGTERM could no longer stop it. Its lines are dropped from then on."""
+    try:
+        sys.stdout.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    except OSError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout until exit
 
 
 def serve_forever(config: Config, store: Store) -> int:
