@@ -285,20 +285,7 @@ class PgStore(Store):
                 self._all.add(conn)
         return conn
 
-    def execute(self, sql: str, params: Any = ()) -> Any:
-        return self.conn.execute(sql, params)
-
-    def one(self, sql: str, params: Any = ()) -> Any:
-        return self.conn.execute(sql, params).fetchone()
-
-    def rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        cur = self.conn.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def scalar(self, sql: str, params: Any = ()) -> Any:
-        row = self.conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+    # execute, one, rows and scalar are the base class's: they go through ``conn``.
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
