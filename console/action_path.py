@@ -88,9 +88,11 @@ def counted(done: int, skipped: int, verb: str, not_state: str) -> str:
     return text
 
 
-def when_applied(job_state: str) -> str:
-    """What happens to released operations, said truthfully: at once, or when the job
-    that applies them is resumed."""
+def when_applied(job_state: str, not_here: str | None = None) -> str:
+    """What happens to released operations, said truthfully: at once, when the job that
+    applies them is resumed, or (``not_here``, with several nodes) by the leader node."""
+    if not_here is not None:
+        return f"leave them for the leader node to apply ({not_here})"
     if job_state == "active":
         return "apply them to the LMS now"
     return f"apply them when the job is resumed (it is {job_state} now)"

@@ -43,7 +43,8 @@ def _scheduled_part(rows: list[dict[str, Any]], now: datetime | None) -> str:
 
 def event_request(store: Store, verb: str, run_id: int | None, hold_reason: str,
                   exclude: Collection[int] = (), only: Collection[int] | None = None,
-                  now: datetime | None = None) -> ActionRequest | str:
+                  now: datetime | None = None, not_here: str | None = None
+                  ) -> ActionRequest | str:
     """Approve or reject what hold event (run, reason) holds now, less ``exclude`` (the
     people the operator deselected), or just ``only`` when given."""
     rows = [r for r in held.held_in_event(store, run_id, hold_reason)
@@ -51,12 +52,13 @@ def event_request(store: Store, verb: str, run_id: int | None, hold_reason: str,
     if not rows:
         return f"run {run_id}: nothing of this hold is still held"
     return selection_request(verb, run_id, hold_reason, rows,
-                             run_store.job_state(store)["state"], now)
+                             run_store.job_state(store)["state"], now, not_here)
 
 
 def selection_request(verb: str, run_id: int | None, hold_reason: str,
                       rows: list[dict[str, Any]], job_state: str = "active",
-                      now: datetime | None = None) -> ActionRequest:
+                      now: datetime | None = None, not_here: str | None = None
+                      ) -> ActionRequest:
     ids = tuple(sorted(r["id"] for r in rows))
     people = sorted({r["employee_id"] for r in rows})
     kinds = Counter(r["kind"] for r in rows)
@@ -76,7 +78,7 @@ def selection_request(verb: str, run_id: int | None, hold_reason: str,
 
         return ActionRequest(
             "Approve", f"Approve {len(ids)} held operation(s) of run {run_id} ({what}) for "
-            f"{len(people)} people, and {when_applied(job_state)}"
+            f"{len(people)} people, and {when_applied(job_state, not_here)}"
             f"{_scheduled_part(rows, now)}?", len(ids), approve,
             op_ids=ids, details=details, context=context)
 

@@ -91,7 +91,8 @@ def retry_request(app: ConsoleApp, employee_id: str, ids: Sequence[int]) -> Acti
 
 
 def approve_request(employee_id: str, ids: Sequence[int],
-                    job_state: str = "active") -> ActionRequest:
+                    job_state: str = "active", not_here: str | None = None
+                    ) -> ActionRequest:
     ids = tuple(sorted(ids))
 
     def perform(ctx: ActionContext) -> Outcome:
@@ -101,7 +102,7 @@ def approve_request(employee_id: str, ids: Sequence[int],
                        apply_ids=tuple(acted.done))
 
     return ActionRequest("Approve", f"Approve {len(ids)} held operation(s) of {employee_id} "
-                         f"({ids_text(ids)}) and {when_applied(job_state)}?", len(ids),
+                         f"({ids_text(ids)}) and {when_applied(job_state, not_here)}?", len(ids),
                          perform, op_ids=ids)
 
 

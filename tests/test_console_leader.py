@@ -178,6 +178,10 @@ async def test_a_lease_that_ended_exactly_now_leaves_no_leader(seeded, tmp_path)
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
+        # The dialog says what will happen: approved here, applied by a leader later.
+        assert app.screen.request.question.endswith(
+            "and leave them for the leader node to apply (nothing is applied until a node "
+            "leads)?")
         await pilot.press("y")
         await settle(pilot)
         released = sorted(set(held) - set(op_store.ids_with_status(app.store, "held")))

@@ -12,6 +12,7 @@ from textual.widgets import Label, Static
 
 from rostersync.console import fmt, keymap
 from rostersync.console.held_requests import event_request
+from rostersync.console.leader_status import held_back_note
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.held_group import HeldGroupScreen
 from rostersync.console.widgets.paged_table import PagedTable
@@ -95,4 +96,6 @@ class HeldScreen(DataScreen):
             # The scope is read when the dialog opens, not when the key was pressed nor
             # when it is confirmed: what the dialog names is what is acted on.
             now = self.app.clock.now()
-            self.app.request_from(lambda store: event_request(store, verb, *event, now=now))
+            not_here = held_back_note(self.app.leader)  # with several nodes: who applies
+            self.app.request_from(lambda store: event_request(store, verb, *event, now=now,
+                                                              not_here=not_here))

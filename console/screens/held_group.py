@@ -19,6 +19,7 @@ from textual.widgets import Label, Static
 
 from rostersync.console import fmt, keymap
 from rostersync.console.held_requests import event_request
+from rostersync.console.leader_status import held_back_note
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.widgets.charts import bar_table
 from rostersync.console.widgets.paged_table import PagedTable
@@ -145,8 +146,10 @@ class HeldGroupScreen(DataScreen):
     def _request(self, verb: str) -> None:
         only = frozenset(r["id"] for r in self.selected_rows())
         run_id, reason, now = self.run_id, self.hold_reason, self.app.clock.now()
+        not_here = held_back_note(self.app.leader)  # with several nodes: who applies
         self.app.request_from(lambda store: event_request(store, verb, run_id, reason,
-                                                          only=only, now=now))
+                                                          only=only, now=now,
+                                                          not_here=not_here))
 
 
 def _breakdown(rows: list[dict[str, Any]], limit: int = 6) -> Group | Text:

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from rostersync.console import actions_links, fmt, keymap, match_requests, provenance, requests
+from rostersync.console.leader_status import held_back_note
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.reason_form import ReasonModal
 from rostersync.console.widgets.match_panel import MatchPanel
@@ -230,8 +231,9 @@ class PersonScreen(DataScreen):
 
     def action_approve(self) -> None:
         employee_id, ids = self.employee_id, self._ops("held")
+        not_here = held_back_note(self.app.leader)  # with several nodes: who applies them
         self.app.request_from(lambda store: requests.approve_request(
-            employee_id, ids, run_store.job_state(store)["state"]))
+            employee_id, ids, run_store.job_state(store)["state"], not_here))
 
     def action_reject(self) -> None:
         self.app.request(requests.reject_request(self.employee_id, self._ops("held")))
