@@ -32,26 +32,12 @@ from rostersync.sync.engine import Engine
 from rostersync.sync.reports.build import REPORTS, build_report
 from rostersync.sync.reports.period import parse_period
 from rostersync.sync.status import build_status
+from tests.console_harness import _FailingUpdates
 from tests.support import World, set_token_env, write_config
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 VIEWED_AT = START + timedelta(hours=3)
 TOKEN = "parity-token"
-
-
-class _FailingUpdates:
-    """The LMS answers 503 to every update of one account (a failed op to show)."""
-
-    def __init__(self, lms_id: str) -> None:
-        self.lms_id = lms_id
-
-    def __call__(self, method: str, path: str) -> tuple[int, dict, bytes] | None:
-        return self.refusal(method, path, b"")
-
-    def refusal(self, method: str, path: str, _body: bytes) -> tuple[int, dict, bytes] | None:
-        if method in ("PATCH", "PUT") and self.lms_id in path:
-            return 503, {}, b"upstream maintenance"
-        return None
 
 
 def fill(folder: Path, database_url: str | None) -> tuple[Store, Config]:
