@@ -31,6 +31,7 @@ from rostersync.console.cli_context import (
     check_leader,
     engine_for,
     load,
+    require_audit_key,
     run_applying,
 )
 from rostersync.console.render import emit_json, run_text, status_text
@@ -177,6 +178,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     if (refused := web.usage_error(args)) is not None:
         raise CliError(refused)
     config, store = load(args)
+    if not args.read_only:
+        require_audit_key(store)
     if args.web:
         store.close()  # each browser session opens its own
         return web.serve(args, args.config or default_config_path())
@@ -189,6 +192,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rostersync.sync.scheduler import serve_forever
 
     config, store = load(args)
+    require_audit_key(store)
     return serve_forever(config, store)
 
 

@@ -48,11 +48,12 @@ def load(args: argparse.Namespace) -> tuple[Config, Store]:
         raise CliError(str(exc)) from None
     except Exception as exc:
         raise CliError(f"{describe(config.database)}: cannot open the database ({exc})") from None
-    _audit_identity(args, store, path)
+    _audit_identity(args, store, path, shared=config.ha.enabled)
     return config, store
 
 
-def _audit_identity(args: argparse.Namespace, store: Store, config_path: Path) -> None:
+def _audit_identity(args: argparse.Namespace, store: Store, config_path: Path, *,
+                    shared: bool) -> None:
     """The audit key (beside the config, or from the environment) and the --actor name,
     which the audit log records beside the OS user, never instead of it."""
     audit.claim_actor(None)  # a refused --actor must not leave an earlier one in place
@@ -62,9 +63,19 @@ def _audit_identity(args: argparse.Namespace, store: Store, config_path: Path) -
                        "character; give a plain name")
     audit.claim_actor(claimed)
     try:
-        audit_key.attach(store, audit_key.default_key_path(Path(config_path)), os.environ)
+        audit_key.attach(store, audit_key.default_key_path(Path(config_path)), os.environ,
+                         shared=shared)
     except audit_key.AuditKeyError as exc:
         raise CliError(str(exc)) from None
+
+
+def require_audit_key(store: Store) -> None:
+    """For the long-running commands (serve, console): a node that could not write the
+    audit log (no key for a keyed log, or another key) is refused at start, in one
+    sentence, rather than at an operator's first action or a takeover hours later."""
+    problem = audit.key_problem(store)
+    if problem is not None:
+        raise CliError(problem)
 
 
 def engine_for(config: Config, store: Store) -> Engine:

@@ -90,9 +90,14 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
     # The audit chain's HMAC key (storage/audit_key.py): looked for, never created here.
     try:
         key_found = audit_key.find_key(os.environ, audit_key.default_key_path(Path(path)))
-        add("audit key", True, f"from {key_found.source}" if key_found
-            else "none yet: the next command "
-            f"writes {audit_key.default_key_path(Path(path))} (0600)")
+        if key_found is None and config.ha.enabled:
+            add("audit key", False, "none, and [ha] is enabled: every node needs the same "
+                f"key; copy the first node's key file to {audit_key.default_key_path(Path(path))}"
+                f" (chmod 600) or name it in ${audit_key.KEY_FILE_ENV} (docs/ha.md)")
+        else:
+            add("audit key", True, f"from {key_found.source}" if key_found
+                else "none yet: the next command "
+                f"writes {audit_key.default_key_path(Path(path))} (0600)")
     except audit_key.AuditKeyError as exc:
         add("audit key", False, str(exc))
 

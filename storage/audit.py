@@ -39,6 +39,7 @@ __all__ = [
     "current_actor",
     "entries",
     "head",
+    "key_problem",
     "os_actor",
     "record",
     "verify",
@@ -120,15 +121,31 @@ def _writing_key(store: Store, conn: Any, now: datetime) -> bytes | None:
         if key is not None:
             _seal(conn, key, now)
         return key
+    problem = _key_problem(store, latest)
+    if problem is not None:
+        raise AuditKeyError(problem)
+    return key
+
+
+def key_problem(store: Store) -> str | None:
+    """Why the attached key could not write the next entry (no key for a keyed log, or
+    not the key it was sealed with), or None. Read-only: long-running commands ask at
+    start, so a node with the wrong key is refused then, not at an operator's action."""
+    with store.tx() as conn:
+        latest = _signed(conn, 2)
+    return _key_problem(store, latest) if latest else None
+
+
+def _key_problem(store: Store, latest: list[dict[str, Any]]) -> str | None:
+    key = store.audit_key
     if key is None:
-        raise AuditKeyError(
-            f"the audit log in {store.path} is keyed, but no audit key was found: set "
-            "ROSTERSYNC_AUDIT_KEY or restore the key file (docs/reliability.md)")
+        return (f"the audit log in {store.path} is keyed, but no audit key was found: set "
+                "ROSTERSYNC_AUDIT_KEY or restore the key file (docs/reliability.md)")
     prev_mac = latest[1]["mac"] if len(latest) > 1 else ""
     if not same_mac(latest[0]["mac"], checkpoint_mac(key, latest[0], prev_mac)):
-        raise AuditKeyError(f"the audit key from {store.audit_key_source} is not the key the "
-                            f"audit log in {store.path} was sealed with")
-    return key
+        return (f"the audit key from {store.audit_key_source} is not the key the audit log "
+                f"in {store.path} was sealed with")
+    return None
 
 
 def _insert_checkpoint(conn: Any, key: bytes | None, fields: dict[str, Any]) -> None:

@@ -100,12 +100,24 @@ def _sealed(store: Any) -> bool:
     return bool(store.scalar("SELECT count(*) FROM audit_checkpoints WHERE mac IS NOT NULL"))
 
 
-def attach(store: Any, default_path: Path, env: Mapping[str, str]) -> AuditKey | None:
+def attach(store: Any, default_path: Path, env: Mapping[str, str], *,
+           shared: bool = False) -> AuditKey | None:
     """Give ``store`` the configured key. A log never keyed whose config has no key yet
     gets a new key file beside the config (the migration: its next audit entry seals the
     unkeyed prefix); a keyed log is never given a new key, so a shell that lacks the key
-    cannot start a second chain."""
+    cannot start a second chain.
+
+    ``shared``: several nodes write this log ([ha] enabled). Each would write its own new
+    key, and the first to write would lock every other node out of the audit log; so no
+    key is made here, and a node without one is refused until it holds the same key as
+    the others."""
     key = find_key(env, default_path)
+    if key is None and shared:
+        raise AuditKeyError(
+            f"[ha] is enabled, so every node must sign the audit log with the same key, and "
+            f"this node has none: copy the key file of the first node to {default_path} "
+            f"(chmod 600), or name it in ${KEY_FILE_ENV} (`rostersync init` writes one; "
+            f"docs/ha.md)")
     if key is None and not _sealed(store):
         try:
             key = create_key_file(default_path)

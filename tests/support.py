@@ -95,3 +95,14 @@ def by_external_id(users: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
 
 def set_token_env(value: str) -> None:
     os.environ[TOKEN_ENV] = value
+
+
+def give_audit_key(config_path: Path) -> Path:
+    """The audit key file beside ``config_path`` (as `rostersync init` writes it): a node
+    with [ha] enabled is refused without one, since no node makes its own there."""
+    from rostersync.storage.audit_key import create_key_file, default_key_path
+
+    path = default_key_path(config_path)
+    if not path.exists():
+        create_key_file(path)
+    return path

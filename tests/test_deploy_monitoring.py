@@ -255,6 +255,10 @@ def test_a_real_prometheus_answers_every_dashboard_query_and_loads_the_rules(
                 assert answer["status"] == "success", (expr, answer)
                 return answer["data"]["result"]
 
+            # Until its storage is open, Prometheus answers 503 "Service Unavailable" in
+            # plain text: wait for /-/ready before asking anything.
+            wait_for("ready", lambda: httpx.get(f"http://127.0.0.1:{port}/-/ready",
+                                                timeout=10).status_code == 200, process)
             queries = dashboard_queries()
             # The apply rate's slope needs two scrapes: once it answers, every query can.
             rate = next(e for e in queries.values() if "deriv(" in e)

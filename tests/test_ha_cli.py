@@ -28,7 +28,7 @@ from rostersync.sync.ha_fence import (
     run_fenced,
 )
 from rostersync.sync.run_report import EXIT_FAILED, EXIT_NOT_APPLIED, EXIT_OK
-from tests.support import World, lms_users, write_config
+from tests.support import World, give_audit_key, lms_users, write_config
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -79,6 +79,7 @@ def _setup(tmp_path: Path, base_url: str, people: int, node: str) -> Path:
     path = write_config(tmp_path, base_url, csv_path, lms={"bulk": "off"})
     text = path.read_text().replace("concurrency = 8", "concurrency = 1")
     path.write_text(text + f'\n[ha]\nenabled = true\nnode = "{node}"\nlease_seconds = 30\n')
+    give_audit_key(path)
     return path
 
 

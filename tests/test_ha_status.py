@@ -9,12 +9,14 @@ from rostersync.console.cli import main
 from rostersync.storage import lease
 from rostersync.storage.store_factory import make_store
 from rostersync.sync.config import load_config
+from tests.support import give_audit_key
 from tests.test_metrics import scrape
 
 
 def _enable(workspace, extra: str = "") -> None:
     with workspace.config_path.open("a") as f:
         f.write('\n[ha]\nenabled = true\nnode = "sync-a"\nlease_seconds = 30\n' + extra)
+    give_audit_key(workspace.config_path)
 
 
 def _status(workspace, capsys) -> dict:

@@ -105,6 +105,9 @@ class DataScreen(Screen):
                                                read_only=self.app.read_only,
                                                expanded=self.app.banner_expanded)
             self.show_data(self.data)
+            # Which keys apply (a highlighted row, a next page) may have changed with the
+            # data: the footer redraws them now, not at the next focus change.
+            self.refresh_bindings()
         if self._again:
             self._again = False
             self.reload()

@@ -23,6 +23,7 @@ from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.row_view import RowView, row_tsv
 from rostersync.console.widgets.filter_box import fold_filter, open_filter
 from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.console.widgets.text_input import TextInput
 from rostersync.storage import console_queries as q
 from rostersync.storage import people_search
 from rostersync.storage import terminations as term_store
@@ -64,7 +65,7 @@ class ListScreen(DataScreen):
         yield Label(id="list-title")
         if self.hint:
             yield Label(self.hint, id="list-hint")
-        yield Input(self.filter_text, placeholder="filter…", id="filter")
+        yield TextInput(self.filter_text, placeholder="filter…", id="filter")
         yield PagedTable(id="table")
 
     def on_mount(self) -> None:

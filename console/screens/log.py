@@ -23,6 +23,7 @@ from rostersync.console import keymap
 from rostersync.console.live_log import KINDS, LogEntry, select, stamp
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.widgets.filter_box import fold_filter, open_filter
+from rostersync.console.widgets.text_input import TextInput
 
 SHOWN = 1_000  # lines kept in the view; the ring behind it keeps more
 KIND_STYLE = {"notice": "magenta", "engine": "cyan", "operator": "green"}
@@ -85,7 +86,7 @@ class LogScreen(DataScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Label(id="log-title")
-        yield Input(value=self.filter_text, placeholder="filter…", id="filter")
+        yield TextInput(value=self.filter_text, placeholder="filter…", id="filter")
         view = Log(id="log-view", highlight=True, max_lines=SHOWN, auto_scroll=True)
         view.highlighter = EntryHighlighter()
         yield view

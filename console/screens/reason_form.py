@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label
 
 from rostersync.console.screens.answer_form import AnswerForm, Missing
+from rostersync.console.widgets.text_input import TextInput
 
 
 class ReasonModal(AnswerForm[str]):
@@ -26,7 +27,7 @@ class ReasonModal(AnswerForm[str]):
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="question")
             yield Label(self.explanation, classes="count")
-            yield Input(placeholder="reason (required, goes to the audit log)", id="reason")
+            yield TextInput(placeholder="reason (required, goes to the audit log)", id="reason")
             yield Label("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button(self.verb, variant="error", id="ok")

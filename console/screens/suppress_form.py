@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label
 from rostersync.console import fmt
 from rostersync.console.screens.answer_form import AnswerForm, Missing
 from rostersync.console.when import WhenError, parse_when
+from rostersync.console.widgets.text_input import TextInput
 
 NO_EXPIRY = "no expiry — suppress until lifted by hand"
 NO_EXPIRY_WARNING = ("⚠ no expiry: these people get no change at all — terminations "
@@ -60,8 +61,8 @@ class SuppressModal(AnswerForm[tuple[str, datetime | None]]):
             yield Label(f"{self.question}. {THEN}", classes="count")
             for line in self.details:
                 yield Label(line, classes="detail")
-            yield Input(placeholder="reason (required, goes to the audit log)", id="reason")
-            yield Input(placeholder="until: 2026-12-31, 12h, 7d, 2w (required)", id="until")
+            yield TextInput(placeholder="reason (required, goes to the audit log)", id="reason")
+            yield TextInput(placeholder="until: 2026-12-31, 12h, 7d, 2w (required)", id="until")
             yield Checkbox(NO_EXPIRY, id="no-expiry")
             yield Label(id="effect")
             yield Label(id="error", classes="error")

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from rostersync.storage import lease
+from rostersync.storage.audit_key import default_key_path
 from rostersync.storage.store_factory import make_store
 from rostersync.sync.config import load_config
 from tests.scim_fixtures import SCIM_TOKEN
-from tests.support import TOKEN_ENV
+from tests.support import TOKEN_ENV, give_audit_key
 
 POLL = 0.02  # how often a wait looks again; every wait has a deadline
 
@@ -146,6 +147,13 @@ def node_config(base: Path, folder: Path, node: str, lms_url: str, lease_seconds
              "\n[schedule]\nfull_every_minutes = 0.02\n")
     path = folder / f"{node}.toml"
     path.write_text(text, encoding="utf-8")
+    # Every node signs the audit log with the same key (docs/ha.md): the base config's
+    # key file, copied beside each node's config as an operator would.
+    shared = give_audit_key(base)
+    key = default_key_path(path)
+    if not key.exists():
+        with os.fdopen(os.open(key, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb") as f:
+            f.write(shared.read_bytes())
     return path
 
 

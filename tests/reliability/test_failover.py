@@ -127,6 +127,12 @@ def _finished(config: Path, people: int, lms: ScimSandbox) -> bool:
     return len(lms_users(lms.base_url, SCIM_TOKEN)) >= people
 
 
+def _operator_acts(config: Path, employee: str) -> None:
+    """A suppression of someone outside the feed: audited, and no change to the run."""
+    assert main(["ops", "suppress", "--employee", employee, "--reason", "failover drill",
+                 "--until", "7d", "--config", str(config)]) == 0
+
+
 def _trial(folder: Path, lms: ScimSandbox, people: int, kill_at: int, backend: str,
            database_url: str | None) -> float:
     base = _world(folder, lms, people)
@@ -146,6 +152,10 @@ def _trial(folder: Path, lms: ScimSandbox, people: int, kill_at: int, backend: s
             b = Node("node-b", b_conf)
             wait_for(lambda: b.logged(event="leadership", state="standby"), 60,
                      f"node-b to stand by\n{b.output()}")
+            # An operator acts through the leader's config while it applies, and again
+            # through the survivor's after the takeover: the audit chain, written by
+            # other processes around a SIGKILL, must come out whole with both entries.
+            _operator_acts(a_conf, "X-DRILL-BEFORE")
             assert reached.wait(120), f"the leader never reached create {kill_at}"
             killed_at = datetime.now(UTC)
             a.proc.wait(30)
@@ -153,6 +163,7 @@ def _trial(folder: Path, lms: ScimSandbox, people: int, kill_at: int, backend: s
                            LEASE * 4, f"node-b to take over\n{b.output()}")
             takeover = (row.acquired_at - killed_at).total_seconds()
             assert takeover <= LEASE + SCHEDULING_SLACK, takeover
+            _operator_acts(b_conf, "X-DRILL-AFTER")
             wait_for(lambda: _finished(b_conf, people, lms), 300,
                      f"node-b to finish the run\n{b.output()}", every=0.25)
         finally:
@@ -171,6 +182,8 @@ def _trial(folder: Path, lms: ScimSandbox, people: int, kill_at: int, backend: s
     try:
         recovered = store.scalar("SELECT count(*) FROM op_attempts "
                                  "WHERE outcome = 'interrupted'")
+        audited = [r["target"] for r in store.rows("SELECT target FROM audit ORDER BY id")]
+        assert audited == ["X-DRILL-BEFORE", "X-DRILL-AFTER"], audited
     finally:
         store.close()
     figures.add(f"failover ({backend}): trials with one account per person")
