@@ -53,7 +53,7 @@ def seed(path: Path, people: int, ops: int, drift: int) -> Store:
         conn.executemany(
             "INSERT INTO ops(employee_id, kind, payload, idem_key, status, reason, attempts, "
             "error_class, last_error, run_id, created_at, updated_at) "
-            "VALUES (?, 'update', '{}', ?, ?, 'HR data changed', 1, ?, ?, ?, ?, ?)",
+            "VALUES (?, 'update', '{}', ?, ?, 'differs from HR', 1, ?, ?, ?, ?, ?)",
             ((f"E{i * 7 % people + 1:07d}", f"k{i}", STATUSES[i % len(STATUSES)],
               "transient" if i % 19 == 14 else None,
               "503: upstream" if i % 19 == 14 else None, 1 + i // 5000, now, now)

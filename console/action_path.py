@@ -67,6 +67,9 @@ class ActionRequest:
     context: tuple[str, ...] = ()               # why it is asked (held because ...)
     needs_reason: bool = False                  # ask for a reason and an expiry first
     subject: str = ""                           # what the reason form names
+    # What the action reaches, said in the dialog where no id list can say it (a run's
+    # reach is known only once it has compared; a pause changes the job's state).
+    scope: str = ""
 
 
 def ids_text(ids: Sequence[int], limit: int = 8) -> str:

@@ -110,6 +110,7 @@ class ConsoleApp(App):
         self._engine_label: str | None = None       # set while run_engine runs a run
         self._engine_run_id: int | None = None      # the run it started, once known
         self._run_labels: dict[int, str] = {}       # runs this console started
+        self._waiting: set[str] = set()             # confirmed runs waiting for the lock
         self._run_details: dict[int, str] = {}      # why a run held, rejected, quarantined
         self._job_drawn_at = 0.0
         self._job_timer: Timer | None = None
@@ -377,6 +378,10 @@ class ConsoleApp(App):
             return await body()
         return await run_fenced(self.engine, body)
 
+    def run_in_progress(self) -> bool:
+        """Whether a run of this process holds the job now: a confirmed run waits."""
+        return self.scheduler is not None and self.scheduler.lock.locked()
+
     @work(group="engine")
     async def run_engine(self, label: str, start: Callable[[], Awaitable[RunReport]],
                          audit_entry: tuple[str, str | None, dict[str, Any]] | None = None
@@ -387,10 +392,20 @@ class ConsoleApp(App):
         assert self.scheduler is not None
         lock = self.scheduler.lock
         if lock.locked():
-            self.notify(f"{label}: a run is in progress; try again when it finishes",
-                        severity="warning")
-            return
-        async with lock:
+            # Confirmed is confirmed: it waits its turn (as the nightly reconcile does),
+            # once; asking for the same thing again while it waits adds nothing.
+            if label in self._waiting:
+                self.notify(f"{label} is already waiting for the run in progress; it runs "
+                            "once", severity="warning")
+                return
+            self._waiting.add(label)
+            self.notify(f"{label} waits for the run in progress to finish, then starts",
+                        title="waiting")
+        try:
+            await lock.acquire()
+        finally:
+            self._waiting.discard(label)
+        try:
             self._engine_label, self._engine_run_id = label, None
             try:
                 if audit_entry is not None:  # written once the run is sure to start
@@ -413,6 +428,8 @@ class ConsoleApp(App):
             finally:
                 self._engine_label = None
                 self.refresh_screen()
+        finally:
+            lock.release()
         if self._engine_run_id is None:
             # No RunStarted was seen for it, so no RunFinished will announce it.
             self.notify(report.status + (f": {report.message}" if report.message else ""),

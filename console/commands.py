@@ -95,16 +95,32 @@ class ConsoleCommands(Provider):
         ]
         if not app.read_only:
             out += [
-                ("Sync now: full", "full reconcile now (asks first)",
+                ("Sync now: full", self._help("ask_sync", "full reconcile now (asks first)"),
                  partial(app.ask_sync, "full")),
-                ("Sync now: delta", "changed records only (asks first)",
+                ("Sync now: delta", self._help("ask_sync", "changed records only (asks "
+                                               "first)"),
                  partial(app.ask_sync, "delta")),
-                ("Pause the scheduler and the job", "no runs, no applying (asks first)",
-                 app.ask_pause),
-                ("Resume the scheduler and the job", "runs and applying resume (asks first)",
+                ("Pause the scheduler and the job",
+                 self._help("ask_pause", "no runs, no applying (asks first)"), app.ask_pause),
+                ("Resume the scheduler and the job",
+                 self._help("ask_resume", "runs and applying resume (asks first)"),
                  app.ask_resume),
             ]
         return out
+
+    def commands(self) -> list[tuple[str, str]]:
+        """The fixed commands offered now, as (name, help)."""
+        return [(name, help_text) for name, help_text, _ in self._commands()]
+
+    def _help(self, action: str, what: str) -> str:
+        """What a dangerous command does, or, on a node where it is refused because of
+        who leads, why: the palette says so before it is chosen, as the footer does."""
+        why = self.app.leader_refusal(action)
+        return what if why is None else f"refused here: {why}"
+
+    def _resync_help(self) -> str:
+        return self._help("ask_resync", "resync this person now, through the same guards "
+                                        "(asks first)")
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():
@@ -133,7 +149,7 @@ class ConsoleCommands(Provider):
                 # The verb was typed: the resync comes first.
                 yield Hit(1.0, f"Resync person {employee_id}",
                           partial(self.app.ask_resync, employee_id),
-                          help="resync this person now, through the same guards (asks first)")
+                          help=self._resync_help())
                 return
             yield Hit(0.9, f"Open person {employee_id}",
                       partial(self.app.open_person, employee_id),
@@ -141,7 +157,7 @@ class ConsoleCommands(Provider):
             if not self.app.read_only:
                 yield Hit(0.8, f"Resync person {employee_id}",
                           partial(self.app.ask_resync, employee_id),
-                          help="resync this person now, through the same guards (asks first)")
+                          help=self._resync_help())
         people_matcher = self.matcher(_people_text(query))
         for person in found.people:
             if person.employee_id == employee_id:

@@ -41,22 +41,30 @@ def resync_run(app: ConsoleApp, employee_id: str) -> EngineRun:
             ("resync", employee_id, {"from": "console"}))
 
 
+def _when(app: ConsoleApp) -> str:
+    """When a confirmed run starts: a run in progress is waited for, never interrupted."""
+    return "once the run in progress finishes" if app.run_in_progress() else "now"
+
+
 def sync_request(app: ConsoleApp, kind: str) -> ActionRequest:
     what = ("pull the whole HRIS feed, compare every person with the LMS and apply what "
             "differs" if kind == "full" else "pull the records changed since the last run "
             "and apply what differs")
     return ActionRequest(
-        "Sync", f"Run a {kind} sync now: {what}, through every guard (feed gate, holds, "
-        "suppressions)?", 1,
-        lambda _ctx: Outcome(f"{kind} sync requested", engine=sync_run(app, kind)))
+        "Sync", f"Run a {kind} sync {_when(app)}: {what}, through every guard (feed gate, "
+        "holds, suppressions)?", 1,
+        lambda _ctx: Outcome(f"{kind} sync requested", engine=sync_run(app, kind)),
+        scope="How many people it changes is known only once it has compared them; mass "
+              "changes are held for approval, as in any run.")
 
 
 def resync_request(app: ConsoleApp, employee_id: str) -> ActionRequest:
     return ActionRequest(
-        "Resync", f"Resync {employee_id} now: read their HR record and LMS account and "
-        "apply what differs, through the same guards (holds, suppressions)?", 1,
+        "Resync", f"Resync {employee_id} {_when(app)}: read their HR record and LMS account "
+        "and apply what differs, through the same guards (holds, suppressions)?", 1,
         lambda _ctx: Outcome(f"resync of {employee_id} requested",
-                             engine=resync_run(app, employee_id)))
+                             engine=resync_run(app, employee_id)),
+        scope=f"This touches one person, {employee_id}, and only what differs for them.")
 
 
 def pause_request(app: ConsoleApp, paused: bool) -> ActionRequest:
@@ -68,9 +76,13 @@ def pause_request(app: ConsoleApp, paused: bool) -> ActionRequest:
 
     if paused:
         return ActionRequest("Pause", "Pause the scheduler and the job: no scheduled run "
-                             "and no operation applied until resumed?", 1, perform)
+                             "and no operation applied until resumed?", 1, perform,
+                             scope="It changes the job's state only: nothing is sent to the "
+                                   "LMS or changed for anyone.")
     return ActionRequest("Resume", "Resume the scheduler and the job: scheduled runs and "
-                         "applying start again?", 1, perform)
+                         "applying start again?", 1, perform,
+                         scope="It changes the job's state; what is pending is applied by "
+                               "the next run, through every guard.")
 
 
 # -- one person --------------------------------------------------------------------------

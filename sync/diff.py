@@ -210,7 +210,7 @@ def decide(subject: Subject, now: datetime, policy: Policy) -> Decision:
             "fields": sorted(changes),
             "hris": changes,
             "lms": {k: actual.value(k) for k in changes}}, actual.lms_id))
-        out.intents.append(Intent(OpKind.update, {"changes": changes}, "HR data changed",
+        out.intents.append(Intent(OpKind.update, {"changes": changes}, "differs from HR",
                                   actual.lms_id))
     if state.next_state == Status.terminated and state.next_change_at is not None:
         out.intents.append(Intent(

@@ -267,6 +267,86 @@ async def test_palette_pause_and_sync_ask_first(app):
         assert app.store.scalar("SELECT count(*) FROM runs") == runs_before
 
 
+def _dialog_text(app) -> str:
+    from textual.widgets import Label
+
+    return " ".join(str(label.render()) for label in app.screen.query(Label))
+
+
+async def test_each_dialog_says_what_it_reaches_not_a_record_count_it_cannot_know(app):
+    """Defect: "Sync now" said "This touches 1 record(s), exactly these" for a run that
+    may change anyone; only an action with fixed operation ids can say "exactly these"."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        said = {}
+        for name, ask in (("sync", lambda: app.ask_sync("full")),
+                          ("resync", lambda: app.ask_resync("E00010")),
+                          ("pause", app.ask_pause)):
+            ask()
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmModal), name
+            said[name] = _dialog_text(app)
+            await pilot.press("escape")
+            await settle(pilot)
+        app.open_person("E00121")  # a held deactivation: ids fixed when the dialog opens
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        said["approve"] = _dialog_text(app)
+    assert "known only once it has compared them" in said["sync"]
+    assert "This touches one person, E00010, and only what differs for them" in \
+        said["resync"]
+    assert "nothing is sent to the LMS or changed for anyone" in said["pause"]
+    for name in ("sync", "resync", "pause"):
+        assert "record(s)" not in said[name] and "exactly these" not in said[name], name
+    assert "This touches 1 record(s), exactly these" in said["approve"]
+    assert all("written to the audit log under your name" in t for t in said.values())
+
+
+async def _until(pilot, check) -> None:
+    """Let the loop run until ``check()`` holds (a worker waiting on a lock never lets
+    settle() see a quiet console)."""
+    for _ in range(200):
+        if check():
+            return
+        await pilot.pause()
+    raise AssertionError("the console never got there")
+
+
+async def test_a_confirmed_sync_waits_for_the_run_in_progress_then_runs_once(app):
+    """Defect: a sync confirmed while a scheduled run held the job said "done", then
+    "try again", and never ran. Now the dialog says it waits, it runs when the job is
+    free, and asking again while it waits adds nothing."""
+    runs = "SELECT count(*) FROM runs WHERE trigger = 'console'"
+    syncs = "SELECT count(*) FROM audit WHERE action = 'sync'"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        runs_before, syncs_before = app.store.scalar(runs), app.store.scalar(syncs)
+        lock = app.scheduler.lock
+        await lock.acquire()  # a scheduled run holds the job
+        for _ in range(2):
+            app.ask_sync("full")
+            await _until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            assert app.screen.question.startswith(
+                "Run a full sync once the run in progress finishes:")
+            await pilot.press("y")
+            await _until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await _until(pilot, lambda: any("already waiting" in n for n in notes(app)))
+        assert any("full sync waits for the run in progress to finish, then starts" in n
+                   for n in notes(app))
+        # Nothing ran and nothing was audited while it waited: the entry says it started.
+        assert app.store.scalar(runs) == runs_before
+        assert app.store.scalar(syncs) == syncs_before
+        lock.release()
+        await settle(pilot)
+        assert app.store.scalar(runs) == runs_before + 1
+        assert app.store.scalar(syncs) == syncs_before + 1
+        app.ask_sync("full")
+        await settle(pilot)
+        assert app.screen.question.startswith("Run a full sync now:")
+
+
 # -- the person screen -----------------------------------------------------------------
 
 async def test_a_retry_from_the_person_screen_is_audited_against_that_person(app):

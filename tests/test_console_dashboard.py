@@ -239,7 +239,7 @@ async def test_read_only_job_panel_shows_the_running_run_and_the_last_one(seeded
     with app.store.tx() as conn:
         op_store.insert_ops(conn, started, run_id, [
             NewOp(employee_id=f"E{i:05d}", kind=OpKind.update, payload={"title": "x"},
-                  idem_key=f"E{i:05d}:running:{run_id}", reason="HR data changed",
+                  idem_key=f"E{i:05d}:running:{run_id}", reason="differs from HR",
                   lms_id=None, not_before=None, status=OpStatus.pending)
             for i in range(10, 14)], 5)
         conn.execute("UPDATE ops SET status = 'succeeded' WHERE run_id = ? AND "

@@ -17,6 +17,7 @@ from textual.geometry import Region
 from textual.widgets import Static
 
 from rostersync.console.app import ConsoleApp
+from rostersync.console.commands import ConsoleCommands
 from rostersync.console.leader_status import (
     SINGLE_NODE,
     UNREAD,
@@ -192,6 +193,27 @@ async def test_a_lease_that_ended_exactly_now_leaves_no_leader(seeded, tmp_path)
         await settle(pilot)
         assert isinstance(app.screen, PersonScreen)
         assert notes(app)[-1].startswith(f"Resync: {NO_LEADER}")
+
+
+@pytest.mark.parametrize(("node", "ends_in", "sync", "pause"), [
+    (OTHER, LEASE, NOT_HERE, NOT_HERE),   # another node leads: every command refused
+    (THIS, 0, NO_LEADER, None),           # nobody leads: a run is refused, pause is not
+    (THIS, LEASE, None, None),            # this node leads: nothing refused
+])
+async def test_the_palette_says_which_commands_are_refused_here(seeded, tmp_path, node,
+                                                                ends_in, sync, pause):
+    """Before a command is chosen, its help in the palette says why it would be refused,
+    as the footer draws a refused key dim."""
+    app = _app(seeded, tmp_path, lease_ends_in=ends_in, node=node)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        helps = dict(ConsoleCommands(app.screen).commands())
+    for name, why in (("Sync now: full", sync), ("Sync now: delta", sync),
+                      ("Pause the scheduler and the job", pause)):
+        if why is None:
+            assert "(asks first)" in helps[name], (name, helps[name])
+        else:
+            assert helps[name].startswith(f"refused here: {why}"), (name, helps[name])
 
 
 async def test_a_lease_that_ended_a_second_ago_leaves_no_leader(seeded, tmp_path):

@@ -85,7 +85,7 @@ async def test_person_panels_put_a_space_between_styled_pieces(app):
         app.open_person("E00005")
         await settle(pilot)
         history = text_of(app.screen.query_one("#history"), width=200)
-        assert " update failed 1/6 tries · HR data changed" in history
+        assert " update failed 1/6 tries · differs from HR" in history
 
 
 async def test_a_long_error_wraps_in_the_history_instead_of_being_cut(app):

@@ -13,6 +13,17 @@ from textual.widgets import Button, Label
 from rostersync.console.action_path import ActionRequest, ids_text
 
 
+def reach(request: ActionRequest) -> str:
+    """The sentence saying what the action touches: its own where it has one, the fixed
+    operation ids' count where it has those, else how many records."""
+    if request.scope:
+        return request.scope
+    if request.op_ids:
+        return (f"This touches {request.count} record(s), exactly these; any that changes "
+                "state before you confirm is skipped and reported.")
+    return f"This touches {request.count} record(s)."
+
+
 class ConfirmModal(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes")]
 
@@ -30,10 +41,8 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Label(line, classes="detail")
             if self.request.op_ids:
                 yield Label(f"operations: {ids_text(self.request.op_ids)}", classes="detail")
-            yield Label(f"This touches {self.count} record(s), exactly these; any that "
-                        "changes state before you confirm is skipped and reported. It is "
-                        "written to the audit log under your name. y confirms, Esc cancels.",
-                        classes="count")
+            yield Label(f"{reach(self.request)} It is written to the audit log under your "
+                        "name. y confirms, Esc cancels.", classes="count")
             with Horizontal(classes="buttons"):
                 yield Button(self.verb, variant="error", id="yes")
                 yield Button("Cancel", id="no")
