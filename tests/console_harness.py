@@ -69,6 +69,21 @@ def _seed(folder: Path, lms: ScimSandbox) -> Seeded:
     csv_path = world.write(folder / "employees.csv")
     config = load_config(write_config(folder, lms.base_url, csv_path))
     store = Store(config.database.path)
+    clock = play_history(store, config, world, csv_path, lms)
+    audit.record(store, clock.now() + timedelta(minutes=5), "sync", None,
+                 {"kind": "full", "from": "cli"}, actor=ACTOR)
+    store.close()
+    template = folder / "template.db"
+    _copy(config.database.path, template)
+    return Seeded(folder, template, lms, csv_path, lms.base_url)
+
+
+def play_history(store: Store, config: Config, world: World, csv_path: Path,
+                 lms: ScimSandbox) -> FrozenClock:
+    """The seeded history, run by the real engine on ``store`` (SQLite or PostgreSQL):
+    a first full run of 150 people; an hour later a new title (E00005, whose update the
+    LMS refuses), an invalid e-mail (E00007), an unmapped department (E00009) and 30
+    leavers held by the mass guard. Returns the clock, at the end of it."""
     clock = FrozenClock(START)
     engine = Engine(config, store, clock=clock, rng=random.Random(7))
     asyncio.run(engine.sync("full"))
@@ -87,12 +102,7 @@ def _seed(folder: Path, lms: ScimSandbox) -> Seeded:
         asyncio.run(engine.sync("full"))
     finally:
         lms.fault = None
-    audit.record(store, clock.now() + timedelta(minutes=5), "sync", None,
-                 {"kind": "full", "from": "cli"}, actor=ACTOR)
-    store.close()
-    template = folder / "template.db"
-    _copy(config.database.path, template)
-    return Seeded(folder, template, lms, csv_path, lms.base_url)
+    return clock
 
 
 class _FailingUpdates:

@@ -277,26 +277,34 @@ def test_a_leader_that_cannot_reach_the_database_stands_down_before_the_lease_en
 
 # -- fenced applies through the engine --------------------------------------------------
 
-def test_an_engine_run_stops_sending_once_the_lease_is_lost(tmp_path, scim_server, lms_token):
-    world = World.generate(30)
+def _leading_engine(tmp_path, base_url: str, people: int, lose_after: int,
+                    **lms: str) -> tuple[Engine, list[str]]:
+    """An engine leading with token 1 over ``people`` to create, one request at a time;
+    another node takes the lease once ``lose_after`` creates have succeeded. Returns the
+    engine and the people whose create succeeded, filled as it runs."""
+    world = World.generate(people)
     csv_path = world.write(tmp_path / "employees.csv")
-    path = write_config(tmp_path, scim_server.base_url, csv_path, lms={"bulk": "off"})
+    path = write_config(tmp_path, base_url, csv_path, lms=lms)
     path.write_text(path.read_text().replace("concurrency = 8", "concurrency = 1"))
     config = load_config(path)
-    clock = FrozenClock(NOW)
-    engine = Engine(config, Store(config.database.path), clock=clock)
+    engine = Engine(config, Store(config.database.path), clock=FrozenClock(NOW))
     mine, _ = lease.take(engine.store, "a", NOW, 30, "leader", "node-a")
     engine.lead(Fence("a", mine.token))
     sent: list[str] = []
 
-    def lose_after_five(event):
+    def lose_mid_apply(event):
         if isinstance(event, OpFinished) and event.status == "succeeded":
             sent.append(event.employee_id)
-            if len(sent) == 5:  # another node takes over mid-apply
+            if len(sent) == lose_after:  # another node takes over mid-apply
                 lease.take(Store(config.database.path), "b", NOW + timedelta(seconds=30), 30,
                            "leader", "node-b")
 
-    engine.on_event = lose_after_five
+    engine.on_event = lose_mid_apply
+    return engine, sent
+
+
+def test_an_engine_run_stops_sending_once_the_lease_is_lost(tmp_path, scim_server, lms_token):
+    engine, sent = _leading_engine(tmp_path, scim_server.base_url, 30, 5, bulk="off")
     report = asyncio.run(engine.sync("full"))
     assert report.error_class == "interrupted", report
     assert "no longer holds the leader lease with token 1" in report.message
@@ -332,24 +340,8 @@ PEOPLE_PAST_ONE_BATCH = 2500
 
 
 def test_a_batched_run_stops_sending_once_the_lease_is_lost(tmp_path, scim_server, lms_token):
-    world = World.generate(PEOPLE_PAST_ONE_BATCH)
-    csv_path = world.write(tmp_path / "employees.csv")
-    path = write_config(tmp_path, scim_server.base_url, csv_path)
-    path.write_text(path.read_text().replace("concurrency = 8", "concurrency = 1"))
-    config = load_config(path)
-    engine = Engine(config, Store(config.database.path), clock=FrozenClock(NOW))
-    mine, _ = lease.take(engine.store, "a", NOW, 30, "leader", "node-a")
-    engine.lead(Fence("a", mine.token))
-    sent: list[str] = []
-
-    def lose_after_the_first_batch(event):
-        if isinstance(event, OpFinished) and event.status == "succeeded":
-            sent.append(event.employee_id)
-            if len(sent) == 1:
-                lease.take(Store(config.database.path), "b", NOW + timedelta(seconds=30), 30,
-                           "leader", "node-b")
-
-    engine.on_event = lose_after_the_first_batch
+    # The lease is lost when the first batch's first create is reported.
+    engine, sent = _leading_engine(tmp_path, scim_server.base_url, PEOPLE_PAST_ONE_BATCH, 1)
     report = asyncio.run(engine.sync("full"))
     assert report.error_class == "interrupted", report
     assert "no longer holds the leader lease with token 1" in report.message

@@ -9,11 +9,9 @@ is asked of both and compared.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -26,16 +24,13 @@ from rostersync.storage import console_queries as cq
 from rostersync.storage.db import Store
 from rostersync.storage.pg_store import PgStore
 from rostersync.storage.store_factory import make_store
-from rostersync.sync.clock import FrozenClock
 from rostersync.sync.config import Config, load_config
-from rostersync.sync.engine import Engine
 from rostersync.sync.reports.build import REPORTS, build_report
 from rostersync.sync.reports.period import parse_period
 from rostersync.sync.status import build_status
-from tests.console_harness import _FailingUpdates
+from tests.console_harness import START, play_history
 from tests.support import World, set_token_env, write_config
 
-START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 VIEWED_AT = START + timedelta(hours=3)
 TOKEN = "parity-token"
 
@@ -52,21 +47,7 @@ def fill(folder: Path, database_url: str | None) -> tuple[Store, Config]:
         config.database.url = database_url
         config.database.path = folder / "rostersync.db"
         store = make_store(config.database)
-        clock = FrozenClock(START)
-        engine = Engine(config, store, clock=clock, rng=random.Random(7))
-        asyncio.run(engine.sync("full"))
-        clock.advance(hours=1)
-        world.rows["E00005"]["Job Title"] = "Lead"
-        world.rows["E00007"]["Work Email"] = "not-an-email"
-        world.rows["E00009"]["Department"] = "Quantum Lab"
-        for i in range(121, 151):
-            world.rows[f"E{i:05d}"].update({"Status": "Terminated",
-                                            "Termination Date": "2026-11-20"})
-        world.write(csv_path)
-        failing = store.scalar("SELECT lms_id FROM accounts WHERE external_key = 'E00005'")
-        lms.fault = _FailingUpdates(failing)
-        asyncio.run(engine.sync("full"))
-        lms.fault = None
+        clock = play_history(store, config, world, csv_path, lms)
     audit.record(store, clock.now() + timedelta(minutes=5), "sync", None,
                  {"kind": "full", "from": "cli"}, actor="operator")
     for minute, action, target in ((6, "suppress", "E00005"), (7, "note", "E00130")):

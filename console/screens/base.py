@@ -48,6 +48,7 @@ class DataScreen(Screen):
         self._again = False
         self._timer: Timer | None = None
         self.data: Any = None
+        self._keys_seen: dict[str, bool] | None = None  # which keys applied at the last load
 
     # -- layout ---------------------------------------------------------------------
 
@@ -106,8 +107,12 @@ class DataScreen(Screen):
                                                expanded=self.app.banner_expanded)
             self.show_data(self.data)
             # Which keys apply (a highlighted row, a next page) may have changed with the
-            # data: the footer redraws them now, not at the next focus change.
-            self.refresh_bindings()
+            # data: the footer redraws them now, not at the next focus change, and only
+            # when they did change (a redraw rebuilds the footer; loads come every tick).
+            keys = {key: b.enabled for key, b in self.active_bindings.items()}
+            if keys != self._keys_seen:
+                self._keys_seen = keys
+                self.refresh_bindings()
         if self._again:
             self._again = False
             self.reload()

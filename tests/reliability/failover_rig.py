@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -198,6 +198,28 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+@contextlib.contextmanager
+def leader_and_standby(a_conf: Path, b_conf: Path,
+                       on_leading: Callable[[Node], None] = lambda _node: None,
+                       ) -> Iterator[tuple[Node, Node]]:
+    """node-a started and leading (``on_leading`` called then, before node-b exists),
+    node-b started and standing by; both stopped on the way out."""
+    a = Node("node-a", a_conf)
+    b = None
+    try:
+        wait_for(lambda: a.logged(event="leadership", state="leading"), 60,
+                 f"node-a to lead\n{a.output()}")
+        on_leading(a)
+        b = Node("node-b", b_conf)
+        wait_for(lambda: b.logged(event="leadership", state="standby"), 60,
+                 f"node-b to stand by\n{b.output()}")
+        yield a, b
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
 
 
 def leader_of(config: Path) -> lease.LeaseHolder | None:

@@ -34,7 +34,14 @@ from rostersync.storage.store_factory import make_store
 from rostersync.sync.config import load_config
 from tests.pg_server import why_unavailable
 from tests.reliability import figures
-from tests.reliability.failover_rig import Node, TcpLink, leader_of, node_config, wait_for
+from tests.reliability.failover_rig import (
+    Node,
+    TcpLink,
+    leader_and_standby,
+    leader_of,
+    node_config,
+    wait_for,
+)
 from tests.scim_fixtures import SCIM_TOKEN
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
@@ -143,15 +150,8 @@ def _trial(folder: Path, lms: ScimSandbox, people: int, kill_at: int, backend: s
                              lms.base_url, database_url=database_url)
         b_conf = node_config(base, folder, "node-b", _via(lms, link_b), LEASE,
                              lms.base_url, database_url=database_url)
-        a = Node("node-a", a_conf)
-        b = None
-        try:
-            wait_for(lambda: a.logged(event="leadership", state="leading"), 60,
-                     f"node-a to lead\n{a.output()}")
-            posts.victim = a.proc.pid
-            b = Node("node-b", b_conf)
-            wait_for(lambda: b.logged(event="leadership", state="standby"), 60,
-                     f"node-b to stand by\n{b.output()}")
+        with leader_and_standby(a_conf, b_conf,
+                                lambda a: setattr(posts, "victim", a.proc.pid)) as (a, b):
             # An operator acts through the leader's config while it applies, and again
             # through the survivor's after the takeover: the audit chain, written by
             # other processes around a SIGKILL, must come out whole with both entries.
@@ -166,10 +166,6 @@ def _trial(folder: Path, lms: ScimSandbox, people: int, kill_at: int, backend: s
             _operator_acts(b_conf, "X-DRILL-AFTER")
             wait_for(lambda: _finished(b_conf, people, lms), 300,
                      f"node-b to finish the run\n{b.output()}", every=0.25)
-        finally:
-            a.stop()
-            if b is not None:
-                b.stop()
     users = by_external_id(lms_users(lms.base_url, SCIM_TOKEN))
     assert len(users) == people, len(users)  # none lost
     assert all(len(v) == 1 for v in users.values())  # no duplicate account
@@ -243,15 +239,8 @@ def test_a_paused_leader_sends_nothing_after_it_resumes(tmp_path, lms):
                              LEASE, lms.base_url, concurrency=1)
         b_conf = node_config(base, tmp_path, "node-b", _via(lms, link_b),
                              LEASE, lms.base_url, concurrency=1)
-        a = Node("node-a", a_conf)
-        b = None
-        try:
-            wait_for(lambda: a.logged(event="leadership", state="leading"), 60,
-                     f"node-a to lead\n{a.output()}")
-            posts.victim = a.proc.pid
-            b = Node("node-b", b_conf)
-            wait_for(lambda: b.logged(event="leadership", state="standby"), 60,
-                     f"node-b to stand by\n{b.output()}")
+        with leader_and_standby(a_conf, b_conf,
+                                lambda a: setattr(posts, "victim", a.proc.pid)) as (a, b):
             assert reached.wait(120), "the leader never reached its 20th create"
             wait_for(lambda: (r := leader_of(b_conf)) and r.node == "node-b", LEASE * 4,
                      f"node-b to take over\n{b.output()}")
@@ -279,10 +268,6 @@ def test_a_paused_leader_sends_nothing_after_it_resumes(tmp_path, lms):
             released = leader_of(b_conf)
             assert released is not None and released.node == "node-b"
             assert released.expires_at == released.acquired_at, released
-        finally:
-            a.stop()
-            if b is not None:
-                b.stop()
     users = by_external_id(lms_users(lms.base_url, SCIM_TOKEN))
     assert len(users) == people and all(len(v) == 1 for v in users.values())
     assert len(posts.per_person) == people and max(posts.per_person.values()) == 1
