@@ -47,6 +47,20 @@ def quiet_apscheduler() -> None:
     console's screen; SyncScheduler reports both (and job errors) as its own records, so
     only APScheduler's errors get through."""
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    executor_log = logging.getLogger("apscheduler.executors.default")
+    if not any(isinstance(f, _StopIsNotAnError) for f in executor_log.filters):
+        executor_log.addFilter(_StopIsNotAnError())
+
+
+class _StopIsNotAnError(logging.Filter):
+    """APScheduler's shutdown cancels the job tasks it started, and a task it submitted
+    in the same turn of the loop is cancelled before its first step: APScheduler logs
+    that as "Error running job" with a traceback. Stopping is not an error (a run that
+    had started goes on in a task of ours and stop() awaits it): drop those records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
 
 
 class SyncScheduler:
@@ -57,6 +71,7 @@ class SyncScheduler:
         self.log = log or (lambda _record: None)
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task] = set()
+        self._shutting_down = False
         quiet_apscheduler()
         self.scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
         self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR
@@ -115,6 +130,10 @@ class SyncScheduler:
                       "why": f"missed its time ({event.scheduled_run_time})"})
         else:
             exc = getattr(event, "exception", None)
+            if isinstance(exc, asyncio.CancelledError):  # stopped before it ran: not an error
+                self.log({"event": "skipped", "job": event.job_id, "routine": True,
+                          "why": "the scheduler stopped before it ran"})
+                return
             self.log({"event": "job_error", "job": event.job_id,
                       "error": f"{type(exc).__name__}: {exc}"})
 
@@ -187,7 +206,11 @@ class SyncScheduler:
                       "error": f"{type(exc).__name__}: {exc}"})
 
     def shutdown(self) -> None:
-        if self.scheduler.running:
+        # APScheduler's asyncio shutdown is itself a callback on the loop, and `running`
+        # stays true until it has run: a second call would queue a second shutdown, which
+        # raises in the loop's exception handler.
+        if self.scheduler.running and not self._shutting_down:
+            self._shutting_down = True
             self.scheduler.shutdown(wait=False)
         for service in (self.realtime, self.metrics):
             if service is not None:
@@ -203,6 +226,8 @@ class SyncScheduler:
         if self.realtime is not None:
             await self.realtime.settle()
         self.shutdown()
+        while self.scheduler.running:  # its shutdown callback: after it nothing is submitted
+            await asyncio.sleep(0)
         running = [t for t in self._running if not t.done()]
         if running:
             await asyncio.gather(*running, return_exceptions=True)
