@@ -9,10 +9,11 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from rostersync.console import keys_config
+from rostersync.console import doctor_audit, keys_config
+from rostersync.console.doctor_audit import Add
 from rostersync.console.render import emit_json
-from rostersync.storage import audit_key
 from rostersync.sync import config_safety
 from rostersync.sync.config import (
     ConfigError,
@@ -87,19 +88,9 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         problem = _perm_problem(Path(file))
         add(f"permissions {file}", problem is None, problem or "owner-only",
             None if problem is None else "warning")
-    # The audit chain's HMAC key (storage/audit_key.py): looked for, never created here.
-    try:
-        key_found = audit_key.find_key(os.environ, audit_key.default_key_path(Path(path)))
-        if key_found is None and config.ha.enabled:
-            add("audit key", False, "none, and [ha] is enabled: every node needs the same "
-                f"key; copy the first node's key file to {audit_key.default_key_path(Path(path))}"
-                f" (chmod 600) or name it in ${audit_key.KEY_FILE_ENV} (docs/ha.md)")
-        else:
-            add("audit key", True, f"from {key_found.source}" if key_found
-                else "none yet: the next command "
-                f"writes {audit_key.default_key_path(Path(path))} (0600)")
-    except audit_key.AuditKeyError as exc:
-        add("audit key", False, str(exc))
+    # The audit chain's HMAC key (storage/audit_key.py); checked against the log's seal
+    # once the database lines are in (doctor_audit.seal_check).
+    key_found = doctor_audit.key_checks(config, Path(path), add)
 
     source = None
     try:
@@ -116,43 +107,53 @@ def run_doctor(args: argparse.Namespace, _load: Callable) -> int:
         warn = " could not " in detail
         add(name, not warn, detail, "warning" if warn else None)
 
+    if _lms_credentials(config, add):  # without them the LMS is not asked; the rest is
+        _lms_checks(config, add)
+    if not config.lms.verify_tls:
+        add("tls", False, "TLS verification is off for the LMS", "warning")
+    if config.database.url is not None:
+        _database_checks(config.database.url, config.database.password_env, add)
+    else:
+        db_dir = Path(config.database.path).parent
+        add("database folder", os.access(db_dir, os.W_OK), f"{db_dir} is writable"
+            if os.access(db_dir, os.W_OK) else f"{db_dir} is not writable")
+    if not any(c["check"] == "database" and c["result"] == "error" for c in checks):
+        doctor_audit.seal_check(config, key_found, add)
+    return _report(args, checks)
+
+
+def _lms_credentials(config: Any, add: Add) -> bool:
     try:
         secret_from_env(config.lms.token_env, "lms.token_env")
-        add("lms credentials", True,
-            f"token found in ${config.lms.token_env}" if config.lms.token_env else
-            "no token configured")
     except ConfigError as exc:
-        add("lms credentials", False, str(exc))
-        return _report(args, checks)
+        add("lms credentials", False, str(exc), None)
+        return False
+    add("lms credentials", True, f"token found in ${config.lms.token_env}"
+        if config.lms.token_env else "no token configured", None)
+    return True
+
+
+def _lms_checks(config: Any, add: Add) -> None:
+    """The LMS answers, and holds the attributes [mapping.attributes] names (where the
+    target can tell)."""
 
     async def probe() -> tuple[str, tuple[bool, str] | None]:
         async with make_target(config.lms) as target:
             found = await target.check()
-            # The attributes [mapping.attributes] names, where the target can tell.
             mapped = getattr(target, "check_mapped_attributes", None)
             return found, (await mapped() if mapped else None)
 
     try:
         found, mapped = asyncio.run(probe())
-        add("lms", True, found)
+        add("lms", True, found, None)
         if mapped is not None:
             warn = mapped[1].startswith("could not")
             add("mapping", mapped[0] and not warn, mapped[1], "warning" if warn else None)
     except ConnectorError as exc:
-        add("lms", False, str(exc))
-    if not config.lms.verify_tls:
-        add("tls", False, "TLS verification is off for the LMS", "warning")
-    if config.database.url is not None:
-        _database_checks(config.database.url, config.database.password_env, add)
-        return _report(args, checks)
-    db_dir = Path(config.database.path).parent
-    add("database folder", os.access(db_dir, os.W_OK), f"{db_dir} is writable"
-        if os.access(db_dir, os.W_OK) else f"{db_dir} is not writable")
-    return _report(args, checks)
+        add("lms", False, str(exc), None)
 
 
-def _database_checks(url: str, password_env: str,
-                     add: Callable[[str, bool, str, str | None], None]) -> None:
+def _database_checks(url: str, password_env: str, add: Add) -> None:
     """Login, server version, permissions and migrations of the PostgreSQL store."""
     from rostersync.storage import pg_doctor
     from rostersync.storage.pg_url import target_from

@@ -96,8 +96,17 @@ def create_key_file(path: Path) -> AuditKey:
     return AuditKey(text.encode("utf-8"), str(path))
 
 
-def _sealed(store: Any) -> bool:
+def is_sealed(store: Any) -> bool:
+    """Whether an audit entry was ever written under a key (the log is keyed from then on)."""
     return bool(store.scalar("SELECT count(*) FROM audit_checkpoints WHERE mac IS NOT NULL"))
+
+
+def missing_shared_key(default_path: Path) -> str:
+    """What a node with [ha] enabled and no key is told (the commands and `doctor`)."""
+    return (f"[ha] is enabled, so every node must sign the audit log with the same key, and "
+            f"this node has none: copy the key file of the first node to {default_path} "
+            f"(chmod 600), or name it in ${KEY_FILE_ENV} (`rostersync init` writes one; "
+            f"docs/ha.md)")
 
 
 def attach(store: Any, default_path: Path, env: Mapping[str, str], *,
@@ -113,12 +122,8 @@ def attach(store: Any, default_path: Path, env: Mapping[str, str], *,
     the others."""
     key = find_key(env, default_path)
     if key is None and shared:
-        raise AuditKeyError(
-            f"[ha] is enabled, so every node must sign the audit log with the same key, and "
-            f"this node has none: copy the key file of the first node to {default_path} "
-            f"(chmod 600), or name it in ${KEY_FILE_ENV} (`rostersync init` writes one; "
-            f"docs/ha.md)")
-    if key is None and not _sealed(store):
+        raise AuditKeyError(missing_shared_key(default_path))
+    if key is None and not is_sealed(store):
         try:
             key = create_key_file(default_path)
         except FileExistsError:

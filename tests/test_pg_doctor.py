@@ -114,3 +114,24 @@ def test_the_server_version_threshold(server_version, ok):
     found = version_finding(server_version, "postgresql://u@h/db")
     assert found.ok is ok
     assert ("needs PostgreSQL 13 or newer" in found.detail) is not ok
+
+
+def test_the_audit_key_is_compared_with_the_seal_on_postgresql(capsys, workspace,
+                                                                pg_database):
+    """A second node on the same PostgreSQL: doctor tells it whether its key is the one
+    the shared audit log was sealed with."""
+    from tests.support import give_audit_key
+
+    on_database(workspace, pg_database)
+    key_file = give_audit_key(workspace.config_path)
+    assert main(workspace.args("pause", "--reason", "seal the log")) == 0
+    capsys.readouterr()
+    _code, checks, _ = doctor(capsys, workspace)
+    assert checks["audit key"] == {"check": "audit key", "result": "ok",
+                                   "detail": "it is the key the audit log was sealed with"}
+    key_file.write_text("c" * 64)
+    code, checks, _ = doctor(capsys, workspace)
+    assert code == 2
+    assert checks["audit key"]["detail"] == (
+        f"the audit key from {key_file} is not the key the audit log in {pg_database} "
+        "was sealed with")
