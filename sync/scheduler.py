@@ -130,10 +130,8 @@ class SyncScheduler:
                       "why": f"missed its time ({event.scheduled_run_time})"})
         else:
             exc = getattr(event, "exception", None)
-            if isinstance(exc, asyncio.CancelledError):  # stopped before it ran: not an error
-                self.log({"event": "skipped", "job": event.job_id, "routine": True,
-                          "why": "the scheduler stopped before it ran"})
-                return
+            if isinstance(exc, asyncio.CancelledError):
+                return  # the scheduler stopped as the job began: it did not run, no error
             self.log({"event": "job_error", "job": event.job_id,
                       "error": f"{type(exc).__name__}: {exc}"})
 

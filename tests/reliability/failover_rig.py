@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +23,7 @@ from rostersync.storage.audit_key import default_key_path
 from rostersync.storage.store_factory import make_store
 from rostersync.sync.config import load_config
 from tests.scim_fixtures import SCIM_TOKEN
+from tests.serve_process import ServeProcess
 from tests.support import TOKEN_ENV, give_audit_key
 
 POLL = 0.02  # how often a wait looks again; every wait has a deadline
@@ -157,47 +155,14 @@ def node_config(base: Path, folder: Path, node: str, lms_url: str, lease_seconds
     return path
 
 
-class Node:
-    """`rostersync serve` as a child process; its JSON lines read as they come."""
+class Node(ServeProcess):
+    """One node: `rostersync serve` with the LMS token; its output's last 60 lines."""
 
     def __init__(self, name: str, config: Path) -> None:
-        self.name = name
-        self.config = config
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rostersync.console.cli", "serve", "--config", str(config)],
-            env={**os.environ, TOKEN_ENV: SCIM_TOKEN}, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        self.records: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(config, {TOKEN_ENV: SCIM_TOKEN}, name=name)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            self.lines.append(line)
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    self.records.append(json.loads(line))
-
-    def logged(self, **fields: Any) -> dict[str, Any] | None:
-        """The first JSON line with these fields, if logged yet."""
-        for record in list(self.records):
-            if all(record.get(k) == v for k, v in fields.items()):
-                return record
-        return None
-
-    def output(self) -> str:
-        return "".join(self.lines[-60:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+    def output(self, last: int | None = 60) -> str:
+        return super().output(last)
 
 
 @contextlib.contextmanager

@@ -21,9 +21,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from rostersync.sync.realtime import signatures
 from tests.reliability import figures
 from tests.reliability.holds import HoldCreate
 from tests.scim_fixtures import SCIM_TOKEN
+from tests.serve_process import ServeProcess
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
 STAFF, HIRES = 24, 6
@@ -61,43 +59,19 @@ class CreatesPerPerson:
             self.counts[key] = self.counts.get(key, 0) + 1
 
 
-class Serve:
-    """`rostersync serve` as a child process; its JSON lines, and events for the ones a
-    test waits for (no sleeping: the reader thread sets them as lines arrive)."""
+def serve_on(config: Path) -> ServeProcess:
+    return ServeProcess(config, {TOKEN_ENV: SCIM_TOKEN, EVENT_ENV: EVENT_KEY})
 
-    def __init__(self, config: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rostersync.console.cli", "serve", "--config", str(config)],
-            env={**os.environ, TOKEN_ENV: SCIM_TOKEN, EVENT_ENV: EVENT_KEY},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        self.url: str | None = None
-        self.listening, self.synced, self.stopping = (threading.Event(), threading.Event(),
-                                                      threading.Event())
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            self.lines.append(line)
-            record = json.loads(line) if line.startswith("{") else {}
-            if record.get("event") == "listening" and record.get("what") == "webhooks":
-                self.url = record["url"]
-                self.listening.set()
-            if record.get("event") == "realtime_run" and record.get("status") == "succeeded":
-                self.synced.set()
-            if record.get("event") == "stopping":
-                self.stopping.set()
-        for event in (self.listening, self.synced, self.stopping):
-            event.set()  # the process ended: nobody waits forever
+def webhook_url(serve: ServeProcess) -> str:
+    """Where serve's webhook listener listens, once it says so."""
+    listening = serve.wait_logged(60, event="listening", what="webhooks")
+    assert listening is not None, serve.output()
+    return str(listening["url"])
 
-    def output(self) -> str:
-        return "".join(self.lines)
 
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+def synced(serve: ServeProcess, timeout: float = 120) -> bool:
+    return serve.wait_logged(timeout, event="realtime_run", status="succeeded") is not None
 
 
 def new_hires() -> list[str]:
@@ -147,22 +121,19 @@ def test_kill_during_realtime_dispatch_loses_no_event_and_duplicates_nothing(
         lms.fault = per_person
         config = setup(tmp_path, lms, capsys)
         creates = HoldCreate(lms, kill_at or HIRES + 1)
-        serve = Serve(config)
+        serve = serve_on(config)
         try:
-            assert serve.listening.wait(60) and serve.url, serve.output()
-            answer = deliver(serve.url, new_hires())
+            answer = deliver(webhook_url(serve), new_hires())
             assert answer.status_code == 202, answer.text
             if kill_at:
                 assert creates.reached.wait(60) and serve.proc.poll() is None, serve.output()
                 if not in_flight:
                     creates.release.set()
-            serve.proc.send_signal(signal.SIGKILL)
+            serve.signal(signal.SIGKILL)
             assert serve.proc.wait(30) == -signal.SIGKILL
         finally:
             creates.release.set()
-            if serve.proc.poll() is None:
-                serve.proc.kill()
-                serve.proc.wait(30)
+            serve.kill()
         figures.add("realtime kill: SIGKILL trials during dispatch")
         # The accepted event is in the database, whatever the kill interrupted.
         recorded = events(tmp_path)
@@ -170,16 +141,14 @@ def test_kill_during_realtime_dispatch_loses_no_event_and_duplicates_nothing(
         unfinished = [e for e, s in recorded if s == "queued"]
         figures.add("realtime kill: events found still queued after the kill", len(unfinished))
 
-        again = Serve(config)
+        again = serve_on(config)
         try:
-            assert again.listening.wait(60), again.output()
+            webhook_url(again)
             if unfinished:
-                assert again.synced.wait(120), again.output()
+                assert synced(again), again.output()
             assert again.stop() == 0, again.output()
         finally:
-            if again.proc.poll() is None:
-                again.proc.kill()
-                again.proc.wait(30)
+            again.kill()
         assert "Traceback" not in again.output(), again.output()
         users = by_external_id(lms_users(lms.base_url, SCIM_TOKEN))
 
@@ -213,21 +182,18 @@ def test_sigterm_during_realtime_dispatch_keeps_the_events_queued(tmp_path, caps
         config = setup(tmp_path, lms, capsys)
         config.write_text(config.read_text().replace("concurrency = 8", "concurrency = 1"))
         creates = HoldCreate(lms, 3)
-        serve = Serve(config)
+        serve = serve_on(config)
         try:
-            assert serve.listening.wait(60) and serve.url, serve.output()
-            assert deliver(serve.url, new_hires()).status_code == 202
+            assert deliver(webhook_url(serve), new_hires()).status_code == 202
             assert creates.reached.wait(60), serve.output()
-            serve.proc.send_signal(signal.SIGTERM)
+            serve.signal(signal.SIGTERM)
             # The stop waits for the create in flight; release it once serve has heard.
-            assert serve.stopping.wait(30), serve.output()
+            assert serve.wait_logged(30, event="stopping"), serve.output()
             creates.release.set()
             assert serve.proc.wait(60) == 0, serve.output()
         finally:
             creates.release.set()
-            if serve.proc.poll() is None:
-                serve.proc.kill()
-                serve.proc.wait(30)
+            serve.kill()
         assert creates.count == 3, serve.output()  # nothing sent after the signal
         assert [s for _e, s in events(tmp_path)] == ["queued"] * HIRES
         with sqlite3.connect(tmp_path / "rostersync.db") as db:
@@ -237,14 +203,13 @@ def test_sigterm_during_realtime_dispatch_keeps_the_events_queued(tmp_path, caps
             held = "SELECT count(*) FROM lease WHERE expires_at > acquired_at"  # released: expired
             assert db.execute(held).fetchone()[0] == 0
         figures.add("sigterm: real-time runs interrupted, events kept queued")
-        again = Serve(config)
+        again = serve_on(config)
         try:
-            assert again.listening.wait(60) and again.synced.wait(120), again.output()
+            webhook_url(again)
+            assert synced(again), again.output()
             assert again.stop() == 0, again.output()
         finally:
-            if again.proc.poll() is None:
-                again.proc.kill()
-                again.proc.wait(30)
+            again.kill()
         users = by_external_id(lms_users(lms.base_url, SCIM_TOKEN))
     assert len(users) == STAFF + HIRES and all(len(v) == 1 for v in users.values())
     assert creates.count == HIRES  # each new hire created once

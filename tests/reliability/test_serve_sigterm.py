@@ -16,13 +16,9 @@ person in all, the unknown create found by reading the LMS, not sent again.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -32,35 +28,15 @@ from rostersync.sandbox.scim_server import ScimSandbox
 from tests.reliability import figures
 from tests.reliability.holds import HoldCreate
 from tests.scim_fixtures import SCIM_TOKEN
+from tests.serve_process import ServeProcess
 from tests.support import TOKEN_ENV, World, by_external_id, lms_users, write_config
 
 PEOPLE = 40
 HELD_AT = 10
 
 
-class Serve:
-    """`rostersync serve` as a child process, its JSON lines read as they come."""
-
-    def __init__(self, config: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rostersync.console.cli", "serve", "--config", str(config)],
-            env={**os.environ, TOKEN_ENV: SCIM_TOKEN}, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        self.stopping = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            self.lines.append(line)
-            if line.startswith("{") and json.loads(line).get("event") == "stopping":
-                self.stopping.set()
-        self.stopping.set()  # the process ended: nobody waits forever
-
-    def output(self) -> str:
-        return "".join(self.lines)
+def serve_on(config: Path) -> ServeProcess:
+    return ServeProcess(config, {TOKEN_ENV: SCIM_TOKEN})
 
 
 def setup_world(tmp_path: Path, lms: ScimSandbox) -> Path:
@@ -110,11 +86,11 @@ def test_sigterm_mid_apply_finishes_the_request_in_flight_and_interrupts_the_run
         tmp_path, lms, capsys):
     config = setup_world(tmp_path, lms)
     hold = HoldCreate(lms, HELD_AT)
-    serve = Serve(config)
+    serve = serve_on(config)
     try:
         assert hold.reached.wait(120) and serve.proc.poll() is None, serve.output()
-        serve.proc.send_signal(signal.SIGTERM)
-        assert serve.stopping.wait(30), serve.output()
+        serve.signal(signal.SIGTERM)
+        assert serve.wait_logged(30, event="stopping"), serve.output()
         # It waits for the create in flight rather than dropping it.
         assert serve.proc.poll() is None, serve.output()
         hold.release.set()
@@ -122,9 +98,7 @@ def test_sigterm_mid_apply_finishes_the_request_in_flight_and_interrupts_the_run
         assert serve.proc.wait(60) == 0, serve.output()
     finally:
         hold.release.set()
-        if serve.proc.poll() is None:
-            serve.proc.kill()
-            serve.proc.wait(30)
+        serve.kill()
     assert "Traceback" not in serve.output(), serve.output()
     assert hold.count == HELD_AT  # no new operation after the signal
     with database(tmp_path) as db:
@@ -149,19 +123,17 @@ def test_sigterm_mid_apply_finishes_the_request_in_flight_and_interrupts_the_run
 def test_a_second_signal_does_not_wait_for_the_lms(tmp_path, lms, capsys):
     config = setup_world(tmp_path, lms)
     hold = HoldCreate(lms, HELD_AT)
-    serve = Serve(config)
+    serve = serve_on(config)
     try:
         assert hold.reached.wait(120) and serve.proc.poll() is None, serve.output()
-        serve.proc.send_signal(signal.SIGTERM)
-        assert serve.stopping.wait(30), serve.output()
-        serve.proc.send_signal(signal.SIGINT)
+        serve.signal(signal.SIGTERM)
+        assert serve.wait_logged(30, event="stopping"), serve.output()
+        serve.signal(signal.SIGINT)
         # The LMS still holds the create: serve stops anyway, well within systemd's bound.
         assert serve.proc.wait(60) == 0, serve.output()
     finally:
         hold.release.set()  # the LMS now acts on the create; serve never hears the answer
-        if serve.proc.poll() is None:
-            serve.proc.kill()
-            serve.proc.wait(30)
+        serve.kill()
     assert '"force": true' in serve.output() and "Traceback" not in serve.output()
     with database(tmp_path) as db:
         status, message = db.execute("SELECT status, message FROM runs").fetchone()
