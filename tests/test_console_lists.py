@@ -92,9 +92,9 @@ async def test_header_click_sorts_and_the_indicator_follows(app):
         await click_header(pilot, table, "person")
         assert screen.sort == "employee_id"
         assert "person ▲" in labels(table) and "kind" in labels(table)
-        await click_header(pilot, table, "last error")
+        await click_header(pilot, table, "reason")
         assert screen.sort == "employee_id"
-        assert any("cannot be sorted by 'last error'" in n for n in notes(app))
+        assert any("cannot be sorted by 'reason'" in n for n in notes(app))
         await pilot.press("o")  # o still cycles: employee_id -> kind
         await settle(pilot)
         assert screen.sort == "kind" and "kind ▲" in labels(table)
@@ -254,3 +254,56 @@ async def test_palette_opens_a_person_a_run_and_an_op_by_id(app):
         await pilot.press(*"kemal novak", "enter")
         await settle(pilot)
         assert app.screen.employee_id == "E00010"
+
+
+@pytest.mark.parametrize(("width", "shown"), [
+    (80, ["id", "person", "kind", "status", "tries", "error"]),
+    (99, ["id", "person", "kind", "status", "tries", "error"]),
+    (100, ["id", "person", "kind", "status", "reason", "tries", "error"]),
+    (140, ["id", "person", "name", "kind", "status", "reason", "tries", "error"]),
+])
+async def test_the_ops_list_fits_the_screen_and_the_error_takes_the_room_left(app, width,
+                                                                               shown):
+    """Before, at 80 columns the error ran off the right edge behind a horizontal
+    scrollbar. Now every column fits, and the error (class, then the LMS's words) gets
+    the width the others leave, cut with an ellipsis."""
+    long_error = "503: upstream maintenance; " + "x" * 300
+    app.store.conn.execute("UPDATE ops SET last_error = ? WHERE employee_id = 'E00005' "
+                           "AND status = 'failed'", (long_error,))
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_list(pilot, "3", "E00005 failed")
+        table = screen.query_one(PagedTable)
+        assert [label.split(" ")[0] for label in labels(table)] == shown
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+        error = table.ordered_columns[-1]
+        cell = str(table.get_row_at(0)[-1])
+        assert cell.startswith(f"{screen.data.rows[0]['error_class']}: 503: upstream")
+        assert cell.endswith("…") and len(cell) == error.width
+        # The room left: nothing more would fit beside the other columns.
+        others = sum(c.get_render_width(table) for c in table.ordered_columns[:-1])
+        assert others + error.get_render_width(table) \
+            + table.styles.scrollbar_size_vertical == table.size.width
+
+
+async def test_on_a_very_narrow_screen_the_error_keeps_its_least_width(app):
+    async with app.run_test(size=(50, 24)) as pilot:  # room for 9: less than the least
+        await settle(pilot)
+        screen = await open_list(pilot, "3", "E00005 failed")
+        table = screen.query_one(PagedTable)
+        assert table.ordered_columns[-1].width == OpsList.fill[1] == 16
+
+
+async def test_a_resize_that_changes_the_columns_keeps_the_cursor_on_its_row(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_list(pilot, "3")
+        table = screen.query_one(PagedTable)
+        await pilot.press("down", "down", "down")
+        await settle(pilot)
+        key = table.current_key
+        assert key is not None and table.cursor_row == 3
+        await pilot.resize_terminal(120, 30)
+        await settle(pilot)
+        assert "reason" in labels(table)  # the columns changed: the table was rebuilt
+        assert table.current_key == key

@@ -22,7 +22,7 @@ from rostersync.console import fmt, keymap
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.row_view import RowView, row_tsv
 from rostersync.console.widgets.filter_box import fold_filter, open_filter
-from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.console.widgets.paged_table import PagedTable, cell_width, cut
 from rostersync.console.widgets.text_input import TextInput
 from rostersync.storage import console_queries as q
 from rostersync.storage import people_search
@@ -44,6 +44,9 @@ class ListScreen(DataScreen):
     sort_by: dict[str, str] = {}  # a column -> the sort its header click picks
     # Columns shown only from this terminal width up (the rest keep their room at 80).
     wide_only: dict[str, int] = {}
+    # The column that takes the width the others leave, its cells cut to it (…), and the
+    # least it gets: long text (an error) as far as the screen allows, never off its edge.
+    fill: tuple[str, int] | None = None
     person_field: str | None = None  # the row field holding the person's employee id
     hint = ""
     statuses: tuple[str | None, ...] = (None,)
@@ -127,11 +130,30 @@ class ListScreen(DataScreen):
         names = [self.columns[i] for i in shown]
         rows = [(key, [cells[i] for i in shown]) for key, cells in map(self.row, page.rows)]
         table = self.query_one(PagedTable)
-        table.show_page(names, rows, self.header_labels(names))
+        labels = self.header_labels(names)
+        widths: dict[str, int] = {}
+        if self.fill is not None and self.fill[0] in names:
+            column = names.index(self.fill[0])
+            widths[self.fill[0]] = width = self._fill_width(table, column, labels, rows)
+            rows = [(key, [cut(c, width) if i == column else c for i, c in enumerate(cells)])
+                    for key, cells in rows]
+        table.show_page(names, rows, labels, widths)
         if self._cursor_to and page.rows:
             table.move_cursor(row=0 if self._cursor_to == "first" else len(page.rows) - 1,
                               animate=False)
         self._cursor_to = None
+
+    def _fill_width(self, table: PagedTable, column: int, labels: list[str],
+                    rows: list[tuple[str, list[Any]]]) -> int:
+        """What the fill column gets: the table's width less the other columns (each as
+        wide as its widest cell or header, plus the table's padding) and the scrollbar."""
+        assert self.fill is not None
+        pad = 2 * table.cell_padding
+        others = sum(max([cell_width(labels[i]), *(cell_width(cells[i]) for _k, cells in rows)])
+                     + pad for i in range(len(labels)) if i != column)
+        room = (table.size.width or self.app.size.width) - others - pad \
+            - table.styles.scrollbar_size_vertical
+        return max(self.fill[1], room)
 
     def on_resize(self, event: Resize) -> None:
         if self.data is not None:
@@ -323,21 +345,25 @@ class DriftList(ListScreen):
 
 class OpsList(ListScreen):
     list_name, heading = "ops", "Operations"
-    columns = ("id", "person", "name", "kind", "status", "reason", "tries", "error",
-               "last error")
+    # The error is the class and the LMS's words in one column, as wide as the screen
+    # allows: at 80 columns it is what the operator came for, so the reason (why the
+    # operation was planned, also in the row view) gives way below 100 columns.
+    columns = ("id", "person", "name", "kind", "status", "reason", "tries", "error")
     sorts = ("id", "employee_id", "kind", "status", "attempts", "error_class", "updated_at")
     sort_by = {"id": "id", "person": "employee_id", "kind": "kind", "status": "status",
                "tries": "attempts", "error": "error_class"}
-    wide_only = {"name": 140}
+    wide_only = {"name": 140, "reason": 100}
+    fill = ("error", 16)
     person_field = "employee_id"
     statuses = (None, *[str(s) for s in OpStatus])
 
     def row(self, r: dict[str, Any]) -> tuple[str, list[Any]]:
+        error = ": ".join(p for p in (r["error_class"], fmt.one_line(r["last_error"], 400))
+                          if p) or None
         return str(r["id"]), [
             r["id"], r["employee_id"], self.name_cell(r), r["kind"],
             Text(r["status"], style=fmt.STATUS_STYLE.get(r["status"], "")),
-            fmt.one_line(r["reason"], 24), f"{r['attempts']}/{r['max_attempts']}",
-            r["error_class"], fmt.one_line(r["last_error"], 40)]
+            fmt.one_line(r["reason"], 24), f"{r['attempts']}/{r['max_attempts']}", error]
 
 
 class TerminationsList(ListScreen):

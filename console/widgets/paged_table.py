@@ -9,9 +9,10 @@ and the cursor returns to the row it was on (by key), else to its index.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
@@ -20,7 +21,7 @@ from textual.widgets.data_table import RowDoesNotExist
 class PagedTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._columns_shown: tuple[tuple[str, str], ...] = ()
+        self._columns_shown: tuple[tuple[str, str, int | None], ...] = ()
         self._keys: list[str] = []
 
     @property
@@ -34,15 +35,22 @@ class PagedTable(DataTable):
         return list(self._keys)
 
     def show_page(self, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]],
-                  labels: Sequence[str] | None = None) -> None:
-        """``columns`` are the keys; ``labels`` (default: the keys) what the headers say."""
+                  labels: Sequence[str] | None = None,
+                  widths: Mapping[str, int] | None = None) -> None:
+        """``columns`` are the keys; ``labels`` (default: the keys) what the headers say;
+        ``widths`` fixes the width of the columns it names (the others fit their cells)."""
         keys = [key for key, _cells in rows]
-        shape = tuple(zip(columns, labels or columns, strict=True))
+        fixed = widths or {}
+        shape = tuple((name, label, fixed.get(name))
+                      for name, label in zip(columns, labels or columns, strict=True))
         with self.app.batch_update():
+            # Where the cursor is, before a change of columns clears it.
+            cursor_key, cursor_row = self.current_key, self.cursor_row
+            scroll_y = self.scroll_y
             if shape != self._columns_shown:
                 self.clear(columns=True)
-                for name, label in shape:
-                    self.add_column(label, key=name)
+                for name, label, width in shape:
+                    self.add_column(label, key=name, width=width)
                 self._columns_shown = shape
                 self._keys = []
             if keys == self._keys:
@@ -50,8 +58,6 @@ class PagedTable(DataTable):
                     for name, value in zip(columns, cells, strict=True):
                         self.update_cell(key, name, _cell(value))
                 return
-            cursor_key, cursor_row = self.current_key, self.cursor_row
-            scroll_y = self.scroll_y
             self.clear()
             for key, cells in rows:
                 self.add_row(*(_cell(v) for v in cells), key=key)
@@ -64,6 +70,22 @@ class PagedTable(DataTable):
                 self.move_cursor(row=min(max(target, 0), len(keys) - 1), animate=False,
                                  scroll=False)
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+
+def cell_width(value: Any) -> int:
+    """How many columns a cell takes as the table draws it."""
+    if value is None:
+        return 1  # drawn as "-"
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
+
+
+def cut(value: Any, width: int) -> Any:
+    """A cell shortened to ``width`` columns, its end an ellipsis when cut."""
+    if value is None or cell_width(value) <= width:
+        return value
+    text = value.copy() if isinstance(value, Text) else Text(str(value))
+    text.truncate(width, overflow="ellipsis")
+    return text if isinstance(value, Text) else text.plain
 
 
 def _cell(value: Any) -> Any:
