@@ -41,11 +41,19 @@ _COLUMN_PK = re.compile(r"^\s*(\w+)\s+\w+\s+PRIMARY KEY", re.M)
 _TABLE_PK = re.compile(r"PRIMARY KEY \(([^)]*)\)")
 
 
-def _schema_keys() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+_UNIQUE_INDEX = re.compile(r"CREATE UNIQUE INDEX (?:IF NOT EXISTS )?\w+ ON (\w+)", re.I)
+_UNIQUE_COLUMN = re.compile(r"\bUNIQUE\b", re.I)
+
+
+def _schema_keys() -> tuple[frozenset[str], dict[str, tuple[str, ...]], frozenset[str]]:
     from rostersync.storage.schema import MIGRATIONS
     serial: set[str] = set()
     keys: dict[str, tuple[str, ...]] = {}
+    # Tables with a uniqueness besides the primary key: SQLite's REPLACE deletes every row
+    # any of them conflicts with, ON CONFLICT (the key) only the key's; refused, not guessed.
+    unique_elsewhere: set[str] = set()
     for script in MIGRATIONS:
+        unique_elsewhere.update(t.lower() for t in _UNIQUE_INDEX.findall(script))
         for match in _CREATE.finditer(script):
             table, body = match.group(1), match.group(2)
             column = _COLUMN_PK.search(body)
@@ -56,10 +64,12 @@ def _schema_keys() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
                 keys[table] = (column.group(1),)
             if re.search(r"^\s*id\s+INTEGER PRIMARY KEY\s*,", body, re.M):
                 serial.add(table)
-    return frozenset(serial), keys
+            if _UNIQUE_COLUMN.search(body):
+                unique_elsewhere.add(table.lower())
+    return frozenset(serial), keys, frozenset(unique_elsewhere)
 
 
-SERIAL_TABLES, PRIMARY_KEYS = _schema_keys()
+SERIAL_TABLES, PRIMARY_KEYS, UNIQUE_BESIDES_KEY = _schema_keys()
 
 
 @dataclass(frozen=True)
@@ -211,6 +221,10 @@ def translate(sql: str, named: bool = False, has_params: bool = True) -> Transla
         key = PRIMARY_KEYS.get(table.lower())
         if key is None:
             raise ValueError(f"INSERT OR REPLACE into {table}: its primary key is unknown")
+        if table.lower() in UNIQUE_BESIDES_KEY:
+            raise ValueError(f"INSERT OR REPLACE into {table}: it is unique on more than its "
+                             "primary key, which ON CONFLICT cannot replace as SQLite does; "
+                             "write the upsert for the key it conflicts on")
         text = re.sub(r"^\s*INSERT\s+OR\s+REPLACE\s+INTO", "INSERT INTO", text, count=1,
                       flags=re.I)
         others = [c for c in columns if c not in key]

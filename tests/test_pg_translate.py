@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from rostersync.storage.pg_translate import PRIMARY_KEYS, SERIAL_TABLES, translate
+from rostersync.storage.pg_translate import (
+    PRIMARY_KEYS,
+    SERIAL_TABLES,
+    UNIQUE_BESIDES_KEY,
+    translate,
+)
 from rostersync.storage.schema import MIGRATIONS, _statements
 
 
@@ -42,6 +50,30 @@ def test_insert_or_ignore_and_or_replace_use_the_primary_key():
     assert PRIMARY_KEYS["audience_members"] == ("audience_id", "lms_id")
     with pytest.raises(ValueError, match="nowhere"):
         sql("INSERT OR REPLACE INTO nowhere(a) VALUES (?)")
+
+
+def test_or_replace_into_a_table_unique_besides_its_key_is_refused():
+    """SQLite's REPLACE deletes the rows any unique index conflicts with; ON CONFLICT (the
+    key) would raise on the others' conflicts instead: refused at translation, loudly."""
+    assert {"ops", "drift", "webhook_deliveries", "match_decisions"} <= UNIQUE_BESIDES_KEY
+    with pytest.raises(ValueError, match="ops: it is unique on more than its primary key"):
+        sql("INSERT OR REPLACE INTO ops(id, idem_key) VALUES (?, ?)")
+    assert "audience_members" not in UNIQUE_BESIDES_KEY
+
+
+def test_every_or_replace_in_the_code_translates():
+    """The tables the stores actually upsert into with OR REPLACE: each has a known key
+    and no other uniqueness, so ON CONFLICT (the key) does what REPLACE does."""
+    root = Path(__file__).resolve().parents[1]
+    tables = set()
+    for path in [*root.glob("storage/*.py"), *root.glob("sync/**/*.py")]:
+        if path.name != "pg_translate.py":
+            tables.update(re.findall(r"INSERT OR REPLACE INTO (\w+)\(",
+                                     path.read_text(encoding="utf-8")))
+    assert {"audience_members", "op_attempts", "snapshot_index"} <= tables
+    for table in tables:
+        assert table in PRIMARY_KEYS and table not in UNIQUE_BESIDES_KEY, table
+        assert "ON CONFLICT" in sql(f"INSERT OR REPLACE INTO {table}(x) VALUES (?)")
 
 
 def test_one_row_inserts_into_id_tables_return_the_id():
