@@ -27,6 +27,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -106,10 +107,13 @@ def _over(limits: AnswerLimits, response: httpx.Response, what: str) -> None:
 
 
 def send_within(client: httpx.Client, request: httpx.Request, limits: AnswerLimits,
-                what: str, clock: Callable[[], float] = time.monotonic) -> httpx.Response:
-    """Send and read one answer within the limits (AnswerRefused, DeadlinePassed)."""
+                what: str, clock: Callable[[], float] = time.monotonic,
+                auth: Any = httpx.USE_CLIENT_DEFAULT) -> httpx.Response:
+    """Send and read one answer within the limits (AnswerRefused, DeadlinePassed).
+    ``auth``: the client's (the default), or None for a request that carries its own
+    credentials (a token grant, sent from inside the client's auth flow)."""
     deadline = clock() + limits.deadline_seconds
-    response = client.send(request, stream=True)
+    response = client.send(request, stream=True, auth=auth)
     try:
         _over(limits, response, what)
         body = bytearray()

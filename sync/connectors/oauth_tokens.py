@@ -4,10 +4,12 @@ shortly before they expire, and obtained again once when the server answers 401.
 Real tenants issue access tokens that last minutes to hours (Workday's refresh-token
 grant at ``/ccx/oauth2/{tenant}/token``, SAP's SAML-bearer grant at ``/oauth/token``); a
 fixed bearer read once from the environment fails every pull after it expires. The grant
-itself differs per vendor, so a connector passes two small functions: one that builds the
-token request and one that reads the answer. The token request travels through the same
-``httpx.Client`` as the data requests (httpx's documented multi-request auth flow), so it
-shares the client's TLS settings, timeouts and transport.
+itself differs per vendor, so a connector passes a small function that builds the token
+request. The token request travels through the same ``httpx.Client`` as the data
+requests, so it shares the client's TLS settings, timeouts and transport, and its answer
+is read within the same limits as data answers (``grant_sender``): a hostile or broken
+token endpoint cannot send an endless answer, drip one forever, or redirect the client's
+credentials elsewhere.
 
 Kept by hand rather than taken from an OAuth client library: the flow is a dozen lines
 over httpx, and SAP's SAML-bearer grant is not covered by the common libraries anyway.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import httpx
 
 from rostersync.sync.connectors.base import FeedError, SourceUnavailable
+from rostersync.sync.connectors.http_limits import AnswerLimits, AnswerRefused, send_within
 
 # Refresh this long before the stated expiry: a pull that starts with a token about to
 # expire would otherwise fail half-way through a multi-page read.
@@ -75,6 +78,21 @@ def read_token_answer(response: httpx.Response, now: float, what: str) -> Access
     return AccessToken(value, now + lifetime)
 
 
+def grant_sender(client: httpx.Client, limits: AnswerLimits,
+                 what: str) -> Callable[[httpx.Request], httpx.Response]:
+    """How RefreshingBearer sends a grant: through ``client`` without its auth (the grant
+    carries its own credentials), the answer read within ``limits``; a refused answer (too
+    large, a redirect) is one sentence; a passed deadline is a timeout, retried as one."""
+
+    def send(request: httpx.Request) -> httpx.Response:
+        try:
+            return send_within(client, request, limits, what, auth=None)
+        except AnswerRefused as exc:
+            raise TokenRefused(str(exc)) from None
+
+    return send
+
+
 class RefreshingBearer(httpx.Auth):
     """``Authorization: Bearer`` from a grant, renewed before expiry and once on a 401.
 
@@ -83,13 +101,17 @@ class RefreshingBearer(httpx.Auth):
     the data endpoint's verdict and is passed on for the connector to report.
     """
 
-    requires_response_body = True  # the token answer is read inside the flow
+    # The data answer is the caller's to read (within its limits); the token answer is
+    # read by ``send``, within the same limits as data (size, deadline, no redirect).
+    requires_response_body = False
 
     def __init__(self, token_request: Callable[[], httpx.Request], what: str, *,
+                 send: Callable[[httpx.Request], httpx.Response],
                  now: Callable[[], float] = time.monotonic,
                  margin: float = EXPIRY_MARGIN_SECONDS,
                  renew_on: frozenset[int] = frozenset({401})) -> None:
         self._token_request = token_request
+        self._send = send
         self._what = what
         self._now = now
         self._margin = margin
@@ -116,11 +138,12 @@ class RefreshingBearer(httpx.Auth):
                                                               None]:
         token = self._fresh()
         if token is None:
-            token = self._store((yield self._token_request()))
+            token = self._store(self._send(self._token_request()))
         request.headers["Authorization"] = f"Bearer {token.value}"
         response = yield request
         if response.status_code in self._renew_on:
             # Revoked or expired early (clock skew, a rotated key): one new token, one replay.
-            token = self._store((yield self._token_request()))
+            response.read()  # a refusal's short body; frees its connection for the grant
+            token = self._store(self._send(self._token_request()))
             request.headers["Authorization"] = f"Bearer {token.value}"
             yield request

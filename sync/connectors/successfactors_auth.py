@@ -35,19 +35,21 @@ def open_client(config: SuccessFactorsSourceConfig, monotonic: Callable[[], floa
     """The HTTP client for one source, with its auth. The client keeps the session cookie
     SuccessFactors sets on the first answer (§3.1)."""
     headers = {"Accept": "application/json"}
+    client = httpx.Client(headers=headers, timeout=config.timeout_seconds,
+                          verify=config.verify_tls)
     auth: httpx.Auth | None = None
     if config.auth == "basic":
         password = secret_from_env(config.password_env, "hris.password_env")
         auth = httpx.BasicAuth(f"{config.username}@{config.company_id}", password or "")
     elif config.auth == "bearer":
         token = secret_from_env(config.token_env, "hris.token_env")
-        headers["Authorization"] = f"Bearer {token}"
+        client.headers["Authorization"] = f"Bearer {token}"
     else:
         from rostersync.sync.connectors.successfactors_saml import saml_bearer
 
-        auth = saml_bearer(config, monotonic, now=now)
-    client = httpx.Client(auth=auth, headers=headers, timeout=config.timeout_seconds,
-                          verify=config.verify_tls)
+        auth = saml_bearer(config, client, monotonic, now=now)  # grants go through client
+    if auth is not None:
+        client.auth = auth
     return client, auth
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused
+from rostersync.sync.connectors.http_limits import AnswerLimits
+from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused, grant_sender
 from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 
 AUDIENCE = "www.successfactors.com"
@@ -115,7 +116,8 @@ def sign_assertion(assertion: bytes, private_key: bytes) -> bytes:
     return etree.tostring(signed)
 
 
-def saml_bearer(config: SuccessFactorsSourceConfig, monotonic: Callable[[], float], *,
+def saml_bearer(config: SuccessFactorsSourceConfig, client: httpx.Client,
+                monotonic: Callable[[], float], *,
                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RefreshingBearer:
     """An httpx.Auth that obtains tokens with a freshly signed assertion each time one is
     needed (before expiry, or once after a 401)."""
@@ -142,5 +144,7 @@ def saml_bearer(config: SuccessFactorsSourceConfig, monotonic: Callable[[], floa
 
     # SAP answers some expired-token calls with 403 rather than 401 (KBA 2524436): one
     # new token and one replay settle which it was; a second 403 is a real refusal.
-    return RefreshingBearer(token_request, f"SuccessFactors token endpoint {endpoint}",
+    what = f"SuccessFactors token endpoint {endpoint}"
+    limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds, "hris")
+    return RefreshingBearer(token_request, what, send=grant_sender(client, limits, what),
                             now=monotonic, renew_on=frozenset({401, 403}))

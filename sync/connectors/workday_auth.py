@@ -20,7 +20,8 @@ from collections.abc import Callable
 import httpx
 
 from rostersync.sync.config import secret_from_env
-from rostersync.sync.connectors.oauth_tokens import RefreshingBearer
+from rostersync.sync.connectors.http_limits import AnswerLimits
+from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, grant_sender
 from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
 
 
@@ -52,7 +53,10 @@ def open_client(config: WorkdaySourceConfig,
             "POST", url, data={"grant_type": "refresh_token", "refresh_token": refresh},
             headers={"Authorization": basic})
 
-    bearer = RefreshingBearer(token_request, f"Workday token endpoint {url}", now=clock)
+    what = f"Workday token endpoint {url}"
+    limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds, "hris")
+    bearer = RefreshingBearer(token_request, what, send=grant_sender(client, limits, what),
+                              now=clock)
     client.auth = bearer
     return client, bearer
 
