@@ -307,3 +307,16 @@ async def test_a_resize_that_changes_the_columns_keeps_the_cursor_on_its_row(app
         await settle(pilot)
         assert "reason" in labels(table)  # the columns changed: the table was rebuilt
         assert table.current_key == key
+
+
+@pytest.mark.parametrize("key", ["2", "3", "4", "5", "6", "7"])
+async def test_every_list_fits_80_columns(app, key):
+    """Drift, operations, terminations, runs, audit and held: at 80 columns each list's
+    long text column is cut to the room left, so no list runs off the screen's edge."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(key)
+        await settle(pilot)
+        table = app.screen.query_one(PagedTable)
+        assert table.row_count > 0
+        assert table.virtual_size.width <= table.size.width, labels(table)

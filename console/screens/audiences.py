@@ -33,7 +33,10 @@ class AudiencesScreen(DataScreen):
             ("audience", "members", "should be", "to add", "to remove", "held", "rules"),
             [(r["id"], [r["id"] + (" (compliance)" if r["compliance"] else ""), r["size"],
                         r["desired"], r["pending_add"], r["pending_remove"], r["held"],
-                        fmt.one_line(" | ".join(r["rules"]), 60)]) for r in rows])
+                        fmt.one_line(" | ".join(r["rules"]), 400)]) for r in rows],
+            # The rules are what this screen is read for: at least 30 columns of them,
+            # even if an 80-column screen then scrolls sideways.
+            fill=("rules", 30))
 
     def action_back(self) -> None:
         self.app.pop_screen()

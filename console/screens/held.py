@@ -43,8 +43,8 @@ class HeldScreen(DataScreen):
             [(held.event_key(e["run_id"], e["hold_reason"]),
               [e["run_id"], e["n"], e["people"], e["kinds"],
                fmt.one_line(", ".join(f"{k} {v}" for k, v in e["why"].items()), 28),
-               fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], 60)])
-             for e in events])
+               fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], 400)])
+             for e in events], fill=("held because", 16))
         self._show_reason()
 
     def on_data_table_row_highlighted(self, event: PagedTable.RowHighlighted) -> None:

@@ -80,7 +80,8 @@ class HeldGroupScreen(DataScreen):
             f"{people} people  ·  rows {self.page_offset + 1 if page else 0}-"
             f"{self.page_offset + len(page)}")
         self.query_one(PagedTable).show_page(COLUMNS, [(str(r["id"]), self._cells(r))
-                                                       for r in page])
+                                                       for r in page],
+                                             fill=("planned because", 16))
         self.query_one("#breakdown", Static).update(_breakdown(chosen))
 
     def _cells(self, r: dict[str, Any]) -> list[Any]:

@@ -22,7 +22,7 @@ from rostersync.console import fmt, keymap
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.row_view import RowView, row_tsv
 from rostersync.console.widgets.filter_box import fold_filter, open_filter
-from rostersync.console.widgets.paged_table import PagedTable, cell_width, cut
+from rostersync.console.widgets.paged_table import PagedTable
 from rostersync.console.widgets.text_input import TextInput
 from rostersync.storage import console_queries as q
 from rostersync.storage import people_search
@@ -31,6 +31,8 @@ from rostersync.storage.db import parse_ts
 from rostersync.sync.models import DriftKind, OpStatus
 
 PAGE_SIZE = 50
+# How much of a long text a row hands its fill column, which cuts it to the room left.
+FILL_TEXT = 400
 ASCENDING, DESCENDING = "▲", "▼"
 
 
@@ -130,30 +132,11 @@ class ListScreen(DataScreen):
         names = [self.columns[i] for i in shown]
         rows = [(key, [cells[i] for i in shown]) for key, cells in map(self.row, page.rows)]
         table = self.query_one(PagedTable)
-        labels = self.header_labels(names)
-        widths: dict[str, int] = {}
-        if self.fill is not None and self.fill[0] in names:
-            column = names.index(self.fill[0])
-            widths[self.fill[0]] = width = self._fill_width(table, column, labels, rows)
-            rows = [(key, [cut(c, width) if i == column else c for i, c in enumerate(cells)])
-                    for key, cells in rows]
-        table.show_page(names, rows, labels, widths)
+        table.show_page(names, rows, self.header_labels(names), self.fill)
         if self._cursor_to and page.rows:
             table.move_cursor(row=0 if self._cursor_to == "first" else len(page.rows) - 1,
                               animate=False)
         self._cursor_to = None
-
-    def _fill_width(self, table: PagedTable, column: int, labels: list[str],
-                    rows: list[tuple[str, list[Any]]]) -> int:
-        """What the fill column gets: the table's width less the other columns (each as
-        wide as its widest cell or header, plus the table's padding) and the scrollbar."""
-        assert self.fill is not None
-        pad = 2 * table.cell_padding
-        others = sum(max([cell_width(labels[i]), *(cell_width(cells[i]) for _k, cells in rows)])
-                     + pad for i in range(len(labels)) if i != column)
-        room = (table.size.width or self.app.size.width) - others - pad \
-            - table.styles.scrollbar_size_vertical
-        return max(self.fill[1], room)
 
     def on_resize(self, event: Resize) -> None:
         if self.data is not None:
@@ -333,6 +316,7 @@ class DriftList(ListScreen):
     sort_by = {"id": "id", "person": "subject", "kind": "kind", "owner": "owner",
                "age": "first_seen_at"}
     wide_only = {"name": 110}
+    fill = ("detail", 16)
     person_field = "subject"
     statuses = (None, *[str(k) for k in DriftKind])
     status_label = "kind"
@@ -340,7 +324,7 @@ class DriftList(ListScreen):
     def row(self, r: dict[str, Any]) -> tuple[str, list[Any]]:
         return str(r["id"]), [r["id"], r["subject"], self.name_cell(r), r["kind"], r["owner"],
                               fmt.age_since(r["first_seen_at"], self.app.clock.now()),
-                              fmt.detail_summary(r["detail"], 50)]
+                              fmt.detail_summary(r["detail"], FILL_TEXT)]
 
 
 class OpsList(ListScreen):
@@ -358,7 +342,7 @@ class OpsList(ListScreen):
     statuses = (None, *[str(s) for s in OpStatus])
 
     def row(self, r: dict[str, Any]) -> tuple[str, list[Any]]:
-        error = ": ".join(p for p in (r["error_class"], fmt.one_line(r["last_error"], 400))
+        error = ": ".join(p for p in (r["error_class"], fmt.one_line(r["last_error"], FILL_TEXT))
                           if p) or None
         return str(r["id"]), [
             r["id"], r["employee_id"], self.name_cell(r), r["kind"],
@@ -373,6 +357,7 @@ class TerminationsList(ListScreen):
     sort_by = {"id": "id", "person": "subject", "pending for": "first_seen_at",
                "SLA": "first_seen_at"}
     wide_only = {"name": 100}
+    fill = ("deactivation", 16)
     person_field = "subject"
     hint = "Terminations dated in the future: palette → \"Go: scheduled terminations\""
 
@@ -434,6 +419,9 @@ class RunsList(ListScreen):
     columns = ("id", "kind", "trigger", "status", "started", "took", "message")
     sorts = ("id", "kind", "status", "started_at")
     sort_by = {"id": "id", "kind": "kind", "status": "status", "started": "started_at"}
+    # Below 100 columns the trigger (also in the run's view) leaves its room to the message.
+    wide_only = {"trigger": 100}
+    fill = ("message", 16)
     statuses = (None, "succeeded", "partial", "held", "failed", "rejected", "quarantined",
                 "paused", "running")
     opens = "run"
@@ -444,7 +432,7 @@ class RunsList(ListScreen):
                               Text(r["status"], style=fmt.STATUS_STYLE.get(r["status"], "")),
                               fmt.short_time(r["started_at"]),
                               _took(r["started_at"], r["finished_at"]),
-                              fmt.one_line(r["message"], 50)]
+                              fmt.one_line(r["message"], FILL_TEXT)]
 
     def open_row(self, row: dict[str, Any]) -> None:
         self.app.open_run(int(row["id"]))
@@ -465,10 +453,11 @@ class AuditList(ListScreen):
     sorts = ("id", "actor", "action", "target")
     sort_by = {"id": "id", "at": "id", "actor": "actor", "action": "action",
                "target": "target"}
+    fill = ("detail", 16)
 
     def row(self, r: dict[str, Any]) -> tuple[str, list[Any]]:
         return str(r["id"]), [r["id"], fmt.short_time(r["at"]), r["actor"], r["action"],
-                              r["target"], fmt.one_line(r["detail"], 60)]
+                              r["target"], fmt.one_line(r["detail"], FILL_TEXT)]
 
     def open_row(self, row: dict[str, Any]) -> None:
         if row.get("target"):

@@ -69,8 +69,8 @@ class RunScreen(DataScreen):
             FAILURE_COLUMNS,
             [(row["error_class"], [row["error_class"],
                                    ERROR_OWNER.get(row["error_class"], "?"), row["n"],
-                                   row["still_failing"], fmt.one_line(row["sample"], 60)])
-             for row in d["failures"]])
+                                   row["still_failing"], fmt.one_line(row["sample"], 400)])
+             for row in d["failures"]], fill=("example", 16))
         self._show_example()
 
     def _show_summary(self, run: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ and the cursor returns to the row it was on (by key), else to its index.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.cells import cell_len
@@ -36,13 +36,23 @@ class PagedTable(DataTable):
 
     def show_page(self, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]],
                   labels: Sequence[str] | None = None,
-                  widths: Mapping[str, int] | None = None) -> None:
-        """``columns`` are the keys; ``labels`` (default: the keys) what the headers say;
-        ``widths`` fixes the width of the columns it names (the others fit their cells)."""
+                  fill: tuple[str, int] | None = None) -> None:
+        """``columns`` are the keys; ``labels`` (default: the keys) what the headers say.
+        ``fill``: the column (if shown) that takes the width the others leave, its cells
+        cut to it with an ellipsis, and the least width it gets. Long text (an error, a
+        message) then reads as far as the screen allows and never runs off its edge into
+        a horizontal scrollbar; every other column is as wide as its widest cell."""
+        labels = list(labels or columns)
+        fixed: dict[str, int] = {}
+        if fill is not None and fill[0] in columns:
+            column = list(columns).index(fill[0])
+            width = self._fill_width(column, labels, rows, fill[1])
+            fixed[fill[0]] = width
+            rows = [(key, [cut(c, width) if i == column else c for i, c in enumerate(cells)])
+                    for key, cells in rows]
         keys = [key for key, _cells in rows]
-        fixed = widths or {}
         shape = tuple((name, label, fixed.get(name))
-                      for name, label in zip(columns, labels or columns, strict=True))
+                      for name, label in zip(columns, labels, strict=True))
         with self.app.batch_update():
             # Where the cursor is, before a change of columns clears it.
             cursor_key, cursor_row = self.current_key, self.cursor_row
@@ -70,6 +80,18 @@ class PagedTable(DataTable):
                 self.move_cursor(row=min(max(target, 0), len(keys) - 1), animate=False,
                                  scroll=False)
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+
+    def _fill_width(self, column: int, labels: Sequence[str],
+                    rows: Sequence[tuple[str, Sequence[Any]]], least: int) -> int:
+        """The table's width less the other columns (each its widest cell or header plus
+        the padding either side) and the vertical scrollbar; never under ``least``."""
+        pad = 2 * self.cell_padding
+        others = sum(max([cell_width(labels[i]), *(cell_width(cells[i]) for _k, cells in rows)])
+                     + pad for i in range(len(labels)) if i != column)
+        room = (self.size.width or self.app.size.width) - others - pad \
+            - self.styles.scrollbar_size_vertical
+        return max(least, room)
 
 
 def cell_width(value: Any) -> int:
