@@ -59,8 +59,8 @@ class PagedTable(DataTable):
             scroll_y = self.scroll_y
             if shape != self._columns_shown:
                 self.clear(columns=True)
-                for name, label, width in shape:
-                    self.add_column(label, key=name, width=width)
+                for name, label, fixed_width in shape:
+                    self.add_column(label, key=name, width=fixed_width)
                 self._columns_shown = shape
                 self._keys = []
             if keys == self._keys:
