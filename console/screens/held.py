@@ -44,7 +44,9 @@ class HeldScreen(DataScreen):
               [e["run_id"], e["n"], e["people"], e["kinds"],
                fmt.one_line(", ".join(f"{k} {v}" for k, v in e["why"].items()), 28),
                fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], 400)])
-             for e in events], fill=("held because", 16))
+             # The panel below holds the highlighted hold's reason whole: the column
+             # may shrink to a few words before the table runs off an 80-column screen.
+             for e in events], fill=("held because", 8))
         self._show_reason()
 
     def on_data_table_row_highlighted(self, event: PagedTable.RowHighlighted) -> None:
