@@ -4,6 +4,7 @@ run claimed by another node is skipped (a job never runs twice across nodes)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from rostersync.storage import lease
@@ -16,6 +17,18 @@ from rostersync.sync.scheduler import GRID_START, SyncScheduler
 def _ha(workspace) -> None:
     with workspace.config_path.open("a") as f:
         f.write('\n[ha]\nenabled = true\nnode = "node-a"\n')
+
+
+def _recorder(records: list[dict]) -> tuple[asyncio.Event, Callable[[dict], None]]:
+    """The scheduler's log: each record kept, and an event set at the first (what the
+    scenario waits for instead of the clock)."""
+    done = asyncio.Event()
+
+    def log(record: dict) -> None:
+        records.append(record)
+        done.set()
+
+    return done, log
 
 
 def test_interval_jobs_fire_on_one_grid_with_ha(workspace):
@@ -45,12 +58,7 @@ def test_a_scheduled_run_claimed_by_another_node_is_skipped(workspace):
     records: list[dict] = []
 
     async def scenario() -> None:
-        done = asyncio.Event()
-
-        def log(record: dict) -> None:
-            records.append(record)
-            done.set()
-
+        done, log = _recorder(records)
         engine = Engine(config, store)
         mine, _ = lease.take(store, "a", datetime.now(UTC), 30, "leader", "node-a")
         engine.lead(lease.Fence("a", mine.token))
@@ -86,12 +94,7 @@ def test_a_process_that_does_not_lead_runs_no_scheduled_job(workspace):
     records: list[dict] = []
 
     async def scenario() -> None:
-        done = asyncio.Event()
-
-        def log(record: dict) -> None:
-            records.append(record)
-            done.set()
-
+        done, log = _recorder(records)
         sched = SyncScheduler(Engine(config, store), config, log=log)
         sched.start()
         try:
