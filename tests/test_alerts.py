@@ -202,3 +202,28 @@ def test_a_webhook_that_fails_with_an_os_error_leaves_the_notice_owed(workspace,
     monkeypatch.delenv("SSL_CERT_FILE")
     assert [d["alert"] for d in Alerter(store, config).check()] == ["quarantine"]
     assert len(received) == 1
+
+
+@pytest.mark.parametrize("hostile", ["endless", "drip"])
+def test_a_receiver_that_answers_without_end_costs_nothing(workspace, monkeypatch, hostile):
+    """The receiver's status says it took the notice; its body is never read. Before, the
+    whole answer was read: 64 MiB into memory, or a drip of 400 bytes 50 ms apart
+    (20 s) holding every other alert back."""
+    from tests.reliability.hostile_server import HostileServer, drip, endless
+
+    size = 64 * 1024 * 1024
+    answer = endless(b"{", size, declare=False) if hostile == "endless" \
+        else drip(b"{" + b" " * 399, every=0.05)
+    with HostileServer(answer) as server:
+        with workspace.config_path.open("a") as f:
+            f.write(f'\n[[alerts.channels]]\ntype = "webhook"\n'
+                    f'url = "{server.base_url}/hook"\n')
+        config = load_config(workspace.config_path)
+        store = make_store(config.database)
+        monkeypatch.setenv("ROSTERSYNC_TEST_LMS_TOKEN", "revoked")
+        assert main(workspace.args("sync")) == 5
+        assert [d["alert"] for d in Alerter(store, config).check()] == ["quarantine"]
+        assert len(server.requests) == 1
+        assert server.sent < (size // 2 if hostile == "endless" else 400), server.sent
+    row = store.rows("SELECT * FROM alert_state WHERE key = 'quarantine'")[0]
+    assert row["notified"] is not None  # delivered
