@@ -252,8 +252,19 @@ class Executor:
     def flush(self) -> None:
         """Commit the successes recorded since the last flush."""
         done, self._done = self._done, []
-        if not done:
-            return
+        if done:
+            self._commit(done)
+
+    async def flush_async(self) -> None:
+        """``flush`` with its transaction on a worker thread: a batch's thousand outcomes
+        are one long write, which on the event loop would freeze the console's screen
+        (its engine runs in the console's loop) for a few hundred milliseconds."""
+        done, self._done = self._done, []
+        if done:
+            await asyncio.to_thread(self._commit, done)
+
+    def _commit(self, done: list[tuple[OpRow, int, datetime, datetime, Account | None]]
+                ) -> None:
         # A few statements for the whole group, not a few per operation: a batch of a
         # thousand outcomes arrives at once.
         last = done[-1][3]

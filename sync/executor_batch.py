@@ -74,6 +74,7 @@ class SingleSteps(Protocol):
     def recorded(self, write: Callable[[], object]) -> bool: ...
     async def recorded_async(self, step: Awaitable[object]) -> bool: ...
     def flush(self) -> None: ...
+    async def flush_async(self) -> None: ...
     def interrupt(self, reason: str) -> None: ...
     async def apply_one(self, op: OpRow) -> None: ...
     def succeeded(self, op: OpRow, attempt: int, started: datetime,
@@ -135,16 +136,21 @@ class BatchSteps:
         waits for the earlier batches that create its reports' managers."""
         limits = self.limits
         assert limits is not None
-        items, by_ref, manager_ref_of = self._items(ops, limits)
+        # Tens of thousands of items at the start of a big wave: built on a worker thread
+        # (nothing else of this run moves until they are), off the event loop.
+        items, by_ref, manager_ref_of = await asyncio.to_thread(self._items, ops, limits)
         # Sized and packed as the workers take them: the first leaves at once.
         batches = enumerate(packed(items, limits,
                                    getattr(self.target, "batch_cost", lambda _i: 0),
                                    manager_ref_of, getattr(self.target, "batch_envelope", 0)))
         done: dict[int, asyncio.Event] = {}
+        packing = asyncio.Lock()  # one thread at a time in the generator
 
         async def worker() -> None:
             while not self.single.stop_reason:
-                index, batch = next(batches, (-1, None))
+                # Packing sizes each item (its JSON): on a worker thread, off the loop.
+                async with packing:
+                    index, batch = await asyncio.to_thread(next, batches, (-1, None))
                 if batch is None:
                     return
                 done[index] = asyncio.Event()
@@ -204,9 +210,15 @@ class BatchSteps:
         started = self.clock.now()
         ops = [by_ref[item.ref] for item in batch.items]
         attempts = {op["id"]: op["attempts"] + 1 for op in ops}
-        try:
+
+        def mark_in_flight() -> None:
             with self.store.tx() as conn:  # every attempt committed before the request
                 op_store.begin_attempts(conn, started, attempts.items(), self.fence)
+
+        try:
+            # On a worker thread, awaited before the request: a thousand rows' write
+            # would otherwise hold the event loop (and the console's screen).
+            await asyncio.to_thread(mark_in_flight)
         except Fenced as exc:
             self.single.interrupt(str(exc))  # another node leads now: it sends the rest
             return
@@ -251,7 +263,7 @@ class BatchSteps:
             await self._record_outcomes(sending, by_ref, outcomes, whole, started, retry)
         finally:
             self.open = False
-        self.single.flush()
+        await self.single.flush_async()
         if retry and not self.single.stop_reason:
             await self.clock.sleep(max(delay for _op, delay in retry))
             for op, _delay in retry:  # the next attempt reads first, on its own
