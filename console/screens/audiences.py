@@ -10,7 +10,7 @@ from textual.widgets import Label
 
 from rostersync.console import fmt, keymap
 from rostersync.console.screens.base import DataScreen
-from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.console.widgets.paged_table import FILL_TEXT, PagedTable
 from rostersync.sync.audiences.explain import overview
 
 
@@ -33,7 +33,7 @@ class AudiencesScreen(DataScreen):
             ("audience", "members", "should be", "to add", "to remove", "held", "rules"),
             [(r["id"], [r["id"] + (" (compliance)" if r["compliance"] else ""), r["size"],
                         r["desired"], r["pending_add"], r["pending_remove"], r["held"],
-                        fmt.one_line(" | ".join(r["rules"]), 400)]) for r in rows],
+                        fmt.one_line(" | ".join(r["rules"]), FILL_TEXT)]) for r in rows],
             # The rules are what this screen is read for: at least 30 columns of them,
             # even if an 80-column screen then scrolls sideways.
             fill=("rules", 30))

@@ -15,7 +15,7 @@ from rostersync.console.held_requests import event_request
 from rostersync.console.leader_status import held_back_note
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.held_group import HeldGroupScreen
-from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.console.widgets.paged_table import FILL_TEXT, PagedTable
 from rostersync.storage import held
 
 
@@ -43,7 +43,7 @@ class HeldScreen(DataScreen):
             [(held.event_key(e["run_id"], e["hold_reason"]),
               [e["run_id"], e["n"], e["people"], e["kinds"],
                fmt.one_line(", ".join(f"{k} {v}" for k, v in e["why"].items()), 28),
-               fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], 400)])
+               fmt.age_since(e["oldest"], now), fmt.one_line(e["hold_reason"], FILL_TEXT)])
              # The panel below holds the highlighted hold's reason whole: the column
              # may shrink to a few words before the table runs off an 80-column screen.
              for e in events], fill=("held because", 8))

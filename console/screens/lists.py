@@ -22,7 +22,7 @@ from rostersync.console import fmt, keymap
 from rostersync.console.screens.base import DataScreen
 from rostersync.console.screens.row_view import RowView, row_tsv
 from rostersync.console.widgets.filter_box import fold_filter, open_filter
-from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.console.widgets.paged_table import FILL_TEXT, PagedTable
 from rostersync.console.widgets.text_input import TextInput
 from rostersync.storage import console_queries as q
 from rostersync.storage import people_search
@@ -31,8 +31,6 @@ from rostersync.storage.db import parse_ts
 from rostersync.sync.models import DriftKind, OpStatus
 
 PAGE_SIZE = 50
-# How much of a long text a row hands its fill column, which cuts it to the room left.
-FILL_TEXT = 400
 ASCENDING, DESCENDING = "▲", "▼"
 
 

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from rostersync.console import fmt, keymap, requests
 from rostersync.console.action_path import ActionRequest
 from rostersync.console.screens.base import DataScreen
-from rostersync.console.widgets.paged_table import PagedTable
+from rostersync.console.widgets.paged_table import FILL_TEXT, PagedTable
 from rostersync.storage import run_detail
 from rostersync.storage.db import Store, parse_ts
 from rostersync.sync.models import ERROR_OWNER
@@ -69,7 +69,7 @@ class RunScreen(DataScreen):
             FAILURE_COLUMNS,
             [(row["error_class"], [row["error_class"],
                                    ERROR_OWNER.get(row["error_class"], "?"), row["n"],
-                                   row["still_failing"], fmt.one_line(row["sample"], 400)])
+                                   row["still_failing"], fmt.one_line(row["sample"], FILL_TEXT)])
              for row in d["failures"]], fill=("example", 16))
         self._show_example()
 

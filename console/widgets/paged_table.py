@@ -17,6 +17,10 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
+# How much of a long text a row hands a fill column (one line), which cuts it to the room
+# the other columns leave.
+FILL_TEXT = 400
+
 
 class PagedTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
@@ -80,7 +84,6 @@ class PagedTable(DataTable):
                 self.move_cursor(row=min(max(target, 0), len(keys) - 1), animate=False,
                                  scroll=False)
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
-
 
     def _fill_width(self, column: int, labels: Sequence[str],
                     rows: Sequence[tuple[str, Sequence[Any]]], least: int) -> int:

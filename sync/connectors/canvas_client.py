@@ -76,8 +76,7 @@ class CanvasClient:
         self._owns_client = client is None
         self._client = client or pooled_client(config)
         self._pause = 0.0  # seconds the next request waits for the bucket to drain
-        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
-                                    "lms")
+        self._limits = AnswerLimits.of(config, "lms")
 
     async def aclose(self) -> None:
         if self._owns_client:

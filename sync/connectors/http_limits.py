@@ -58,6 +58,12 @@ class AnswerLimits:
     deadline_seconds: float
     prefix: str  # where the settings live: "hris" or "lms"
 
+    @classmethod
+    def of(cls, section: Any, prefix: str) -> AnswerLimits:
+        """The limits a connector's config section sets (``max_answer_bytes``,
+        ``request_deadline_seconds``), named by where that section lives."""
+        return cls(section.max_answer_bytes, section.request_deadline_seconds, prefix)
+
     def too_large(self, what: str, size: int | None = None) -> str:
         said = f" (it declared {size} bytes)" if size is not None else ""
         return (f"{what}: the answer is larger than {self.max_bytes} bytes{said}, the cap "

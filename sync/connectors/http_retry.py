@@ -56,7 +56,7 @@ class HttpSource(HrisSource):
         hris.request_deadline_seconds (sync/connectors/http_limits.py): a larger answer or
         a redirect is a FeedError naming ``what``; a passed deadline is a read timeout."""
         config = self.config  # type: ignore[attr-defined]  # every HTTP source config has them
-        limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds, "hris")
+        limits = AnswerLimits.of(config, "hris")
         client = self._http()
         try:
             return send_within(client, client.build_request(method, url, **request), limits,

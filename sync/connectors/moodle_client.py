@@ -71,8 +71,7 @@ class MoodleClient:
         self._url = config.base_url + ENDPOINT
         self._owns_client = client is None
         self._client = client or pooled_client(config)
-        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
-                                    "lms")
+        self._limits = AnswerLimits.of(config, "lms")
 
     async def aclose(self) -> None:
         if self._owns_client:

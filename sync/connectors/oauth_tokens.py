@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -78,11 +79,13 @@ def read_token_answer(response: httpx.Response, now: float, what: str) -> Access
     return AccessToken(value, now + lifetime)
 
 
-def grant_sender(client: httpx.Client, limits: AnswerLimits,
+def grant_sender(client: httpx.Client, hris: Any,
                  what: str) -> Callable[[httpx.Request], httpx.Response]:
     """How RefreshingBearer sends a grant: through ``client`` without its auth (the grant
-    carries its own credentials), the answer read within ``limits``; a refused answer (too
-    large, a redirect) is one sentence; a passed deadline is a timeout, retried as one."""
+    carries its own credentials), the answer read within the ``hris`` section's limits, as
+    data answers are; a refused answer (too large, a redirect) is one sentence; a passed
+    deadline is a timeout, retried as one."""
+    limits = AnswerLimits.of(hris, "hris")
 
     def send(request: httpx.Request) -> httpx.Response:
         try:

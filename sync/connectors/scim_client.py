@@ -56,8 +56,7 @@ class ScimClient:
             headers["Authorization"] = f"Bearer {token}"
         self.http = pooled_client(config, base_url=config.base_url, headers=headers,
                                   transport=transport)
-        self._limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds,
-                                    "lms")
+        self._limits = AnswerLimits.of(config, "lms")
 
     async def aclose(self) -> None:
         await self.http.aclose()

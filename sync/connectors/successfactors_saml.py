@@ -27,7 +27,6 @@ from pathlib import Path
 
 import httpx
 
-from rostersync.sync.connectors.http_limits import AnswerLimits
 from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, TokenRefused, grant_sender
 from rostersync.sync.connectors.successfactors_config import SuccessFactorsSourceConfig
 
@@ -145,6 +144,5 @@ def saml_bearer(config: SuccessFactorsSourceConfig, client: httpx.Client,
     # SAP answers some expired-token calls with 403 rather than 401 (KBA 2524436): one
     # new token and one replay settle which it was; a second 403 is a real refusal.
     what = f"SuccessFactors token endpoint {endpoint}"
-    limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds, "hris")
-    return RefreshingBearer(token_request, what, send=grant_sender(client, limits, what),
+    return RefreshingBearer(token_request, what, send=grant_sender(client, config, what),
                             now=monotonic, renew_on=frozenset({401, 403}))

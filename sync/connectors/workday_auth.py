@@ -20,7 +20,6 @@ from collections.abc import Callable
 import httpx
 
 from rostersync.sync.config import secret_from_env
-from rostersync.sync.connectors.http_limits import AnswerLimits
 from rostersync.sync.connectors.oauth_tokens import RefreshingBearer, grant_sender
 from rostersync.sync.connectors.workday_config import WorkdaySourceConfig
 
@@ -54,8 +53,7 @@ def open_client(config: WorkdaySourceConfig,
             headers={"Authorization": basic})
 
     what = f"Workday token endpoint {url}"
-    limits = AnswerLimits(config.max_answer_bytes, config.request_deadline_seconds, "hris")
-    bearer = RefreshingBearer(token_request, what, send=grant_sender(client, limits, what),
+    bearer = RefreshingBearer(token_request, what, send=grant_sender(client, config, what),
                               now=clock)
     client.auth = bearer
     return client, bearer
